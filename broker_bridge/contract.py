@@ -1,0 +1,458 @@
+"""The MQTT contract: every topic and payload Cherga speaks, defined once.
+
+Topics live under ``cherga/v1/{office}/``. :data:`ROUTES` maps each topic pattern to its pydantic
+model, direction, retain flag and QoS; ``docs/mqtt-contract.md`` documents the same table and a
+test keeps the two in step. Nodes never invent topics: they call :func:`topic`.
+
+Every payload carries the contract version ``v``; every command carries ``id``, ``node`` and
+``ts``; every reply carries the ``id`` it answers. :func:`decode` validates a received message
+and raises :class:`ContractError` with a short ``reason`` key and a message for the log.
+
+This module imports nothing from the rest of Cherga, so a node can use it alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+VERSION = 1
+ROOT = "cherga/v1"
+MAX_PAYLOAD = 64 * 1024
+
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Lang = Literal["uk", "ru", "ky", "kk", "en"]
+Role = Literal["kiosk", "display", "pad", "server"]
+Texts = dict[Lang, str]
+
+
+class ContractError(Exception):
+    """A message that breaks the contract. ``reason`` is a stable key; ``message`` explains."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    v: int = VERSION
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Command(Payload):
+    """What a node asks of the server; applied at most once per ``id``."""
+
+    id: MessageId
+    node: Ident
+    ts: dt.datetime
+
+
+# --- shared pieces -------------------------------------------------------------------------------
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str  # stable, translatable: "daily_cap_reached", "service_closed", "queue_empty", ...
+    message: str
+
+
+class TicketInfo(BaseModel):
+    """What a citizen may see about a ticket: no personal data."""
+
+    model_config = ConfigDict(extra="forbid")
+    ticket_id: str
+    label: str  # "A-012"
+    prefix: str
+    number: int
+    service: str
+    purpose: str
+    status: str
+    issued_at: dt.datetime
+    language: Lang = "uk"
+    priority: str | None = None
+    people_ahead: int | None = None
+    wait_min: int | None = None  # None: estimate unavailable
+    counter: str | None = None  # counter id when called
+    counter_number: str | None = None  # what the citizen reads
+    status_url: str | None = None
+    token: str | None = None
+    waited_s: float | None = None
+    reason: str | None = None  # why the scheduler chose it (operator's view)
+    origin: Literal["walk_in", "booked", "offline"] = "walk_in"
+
+
+# --- node lifecycle ------------------------------------------------------------------------------
+
+class NodeStatus(Payload):
+    """Retained. The node publishes ``online`` on connect; its last will is ``offline``."""
+
+    node: Ident
+    role: Role
+    state: Literal["online", "offline"]
+    version: str = ""
+    address: str | None = None
+    ts: dt.datetime | None = None
+
+
+class Telemetry(Payload):
+    node: Ident
+    role: Role
+    ts: dt.datetime
+    uptime_s: float = Field(ge=0)
+    cpu_temp_c: float | None = None
+    disk_free_mb: float | None = None
+    rss_mb: float | None = None
+    load_1m: float | None = None
+    outbox: int = 0  # messages waiting in the node's outbox
+    health: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class NodeAlert(Payload):
+    """A fault a person must see to (paper out, board silent). ``active=False`` clears it."""
+
+    node: Ident
+    ts: dt.datetime
+    kind: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+    active: bool = True
+    message: str = ""
+
+
+class ErrorNotice(Payload):
+    """Sent to a node whose message was refused: the answer to 'why did nothing happen'."""
+
+    ts: dt.datetime
+    id: str | None = None  # the refused message's id, when it had a readable one
+    topic: str
+    reason: str
+    message: str
+
+
+class ServiceInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Ident
+    prefix: str
+    names: Texts
+    purposes: list[str]
+    appointment_only: bool = False
+
+
+class BundleInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Ident
+    names: Texts
+    services: list[Ident]
+
+
+class CategoryInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Ident
+    names: Texts
+
+
+class CounterInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Ident
+    number: str
+    services: list[Ident]
+    transfer_targets: list[Ident] = Field(default_factory=list)  # services a pad's transfer button may send to
+
+
+class NodeConfig(Payload):
+    """Retained per node: everything its role needs to know about the office."""
+
+    node: Ident
+    role: Role
+    office: Ident
+    office_names: Texts
+    languages: list[Lang]
+    timezone: str
+    public_url: str
+    services: list[ServiceInfo] = Field(default_factory=list)
+    bundles: list[BundleInfo] = Field(default_factory=list)
+    categories: list[CategoryInfo] = Field(default_factory=list)
+    counter: CounterInfo | None = None  # pads
+    offline_range: tuple[int, int] | None = None  # kiosks: numbers to issue while the server is away
+    ticket: dict[str, Any] = Field(default_factory=dict)  # paper_mm, footer, languages
+    display: dict[str, Any] = Field(default_factory=dict)  # recent_calls, blink_s, ticker, layout
+    voice: dict[str, Any] = Field(default_factory=dict)  # languages, volume, quiet_hours
+
+
+# --- kiosk ---------------------------------------------------------------------------------------
+
+class IssueTicket(Command):
+    service: Ident | None = None
+    bundle: Ident | None = None
+    purpose: Literal["consult", "submit", "collect"] = "consult"
+    priority: Ident | None = None
+    language: Lang = "uk"
+
+
+class CheckIn(Command):
+    code: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
+    language: Lang = "uk"
+
+
+class OfflineTicket(Command):
+    """A ticket a kiosk issued from its own range while the server was away; taken in at ``issued_at``."""
+
+    service: Ident
+    purpose: Literal["consult", "submit", "collect"] = "consult"
+    priority: Ident | None = None
+    language: Lang = "uk"
+    number: int = Field(ge=1, le=999)
+    issued_at: dt.datetime
+
+
+class Reply(Payload):
+    """The answer to a command, on the sender's response topic."""
+
+    id: MessageId  # the command answered
+    status: Literal["ok", "error", "empty"]
+    error: ErrorBody | None = None
+    ticket: TicketInfo | None = None
+    counter: CounterState | None = None
+
+
+# --- counter -------------------------------------------------------------------------------------
+
+class CounterAction(enum.StrEnum):
+    NEXT = "next"
+    RECALL = "recall"
+    START = "start"
+    FINISH = "finish"
+    NO_SHOW = "no_show"
+    TRANSFER = "transfer"
+    POSTPONE = "postpone"
+    PAUSE = "pause"
+    RESUME = "resume"
+    SIGN_IN = "sign_in"
+    SIGN_OUT = "sign_out"
+    RATE = "rate"
+
+
+class CounterCommand(Command):
+    """A pad's button. Fields beyond the action are used by the actions that need them."""
+
+    action: CounterAction
+    operator: str | None = None
+    result: Annotated[str, Field(max_length=40)] | None = None  # finish
+    to_service: Ident | None = None  # transfer
+    to_counter: Ident | None = None  # transfer
+    return_after: bool = False  # transfer
+    delay_s: int | None = Field(default=None, ge=0, le=4 * 3600)  # postpone
+    pause_reason: Annotated[str, Field(max_length=80)] | None = None  # pause
+    pin: Annotated[str, Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")] | None = None  # sign_in
+    ticket_id: str | None = None  # rate
+    score: int | None = Field(default=None, ge=1, le=10)  # rate (1 = best face)
+
+
+class CounterState(Payload):
+    """Retained: what a counter is doing; pads and counter-top boards draw from it."""
+
+    office: Ident
+    counter: Ident
+    number: str
+    status: Literal["closed", "idle", "calling", "serving", "paused"]
+    ticket: TicketInfo | None = None
+    operator: str | None = None
+    operator_name: str | None = None
+    waiting: int = 0  # tickets this counter could call now
+    pause_reason: str | None = None
+    rateable_ticket: str | None = None  # the last finished ticket a citizen may rate
+    updated_at: dt.datetime
+    seq: int = 0
+
+
+# --- hall ----------------------------------------------------------------------------------------
+
+class CallEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    call_id: str
+    label: str
+    counter: Ident
+    counter_number: str
+    service: Ident
+    called_at: dt.datetime
+    recall: bool = False
+
+
+class ServiceLoad(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: Ident
+    names: Texts
+    waiting: int
+    counters_open: int
+    avg_wait_min: float
+    light: Literal["green", "yellow", "orange", "red"]
+
+
+class HallState(Payload):
+    """Retained: everything a hall display needs to draw itself after any restart."""
+
+    office: Ident
+    office_names: Texts
+    languages: list[Lang]
+    calls: list[CallEntry]  # newest first
+    load: list[ServiceLoad] = Field(default_factory=list)
+    ticker: Texts = Field(default_factory=dict)
+    updated_at: dt.datetime
+    seq: int = 0
+
+
+class HallCall(Payload):
+    """An event: a counter has just called (or recalled) a ticket. Displays chime and speak it."""
+
+    call_id: str
+    ticket_id: str
+    label: str
+    prefix: str
+    number: int
+    counter: Ident
+    counter_number: str
+    service: Ident
+    recall: bool = False
+    at: dt.datetime
+
+
+class ServerStatus(Payload):
+    state: Literal["online", "offline"]
+    version: str = ""
+    ts: dt.datetime | None = None
+
+
+Reply.model_rebuild()
+
+
+# --- the topic table -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str  # relative to cherga/v1/{office}/, with {param} segments
+    model: type[Payload]
+    publisher: Literal["node", "kiosk", "pad", "server"]  # "node": any node, about itself
+    retained: bool
+    qos: int
+    doc: str
+
+    @property
+    def params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.pattern)
+
+    def regex(self) -> re.Pattern[str]:
+        body = re.sub(r"{(\w+)}", lambda m: f"(?P<{m.group(1)}>[a-z0-9][a-z0-9_-]{{0,39}})", self.pattern)
+        return re.compile(rf"^{re.escape(ROOT)}/(?P<office>[a-z0-9][a-z0-9_-]{{0,39}})/{body}$")
+
+
+ROUTES: dict[str, Route] = {r.name: r for r in [
+    Route("node_status", "node/{node}/status", NodeStatus, "node", True, 1,
+          "Node availability: `online` birth message on connect, `offline` as last will and on clean stop."),
+    Route("node_telemetry", "node/{node}/telemetry", Telemetry, "node", False, 0,
+          "Heartbeat every 30 s: uptime, CPU temperature, disk, memory, outbox size, role health."),
+    Route("node_alert", "node/{node}/alert", NodeAlert, "node", False, 1,
+          "A fault a person must see to (printer paper out, cover open, LED board silent); active=false clears it."),
+    Route("node_config", "node/{node}/config", NodeConfig, "server", True, 1,
+          "The node's slice of the site configuration."),
+    Route("node_error", "node/{node}/error", ErrorNotice, "server", False, 1,
+          "Why a message from this node was refused."),
+    Route("kiosk_issue", "kiosk/{node}/request/issue", IssueTicket, "kiosk", False, 1,
+          "Issue a ticket for a service or a life-situation bundle."),
+    Route("kiosk_checkin", "kiosk/{node}/request/checkin", CheckIn, "kiosk", False, 1,
+          "Check in a booked visitor by booking code."),
+    Route("kiosk_offline", "kiosk/{node}/request/offline", OfflineTicket, "kiosk", False, 1,
+          "Hand over a ticket issued while the server was unreachable (from the kiosk's outbox)."),
+    Route("kiosk_response", "kiosk/{node}/response", Reply, "server", False, 1,
+          "The answer to a kiosk request: ticket details or an error key."),
+    Route("counter_command", "counter/{counter}/command", CounterCommand, "pad", False, 1,
+          "A counter pad's button: next, recall, start, finish, no_show, transfer, postpone, pause, resume, sign_in, sign_out, rate."),
+    Route("counter_response", "counter/{counter}/response", Reply, "server", False, 1,
+          "The answer to a counter command, with the new counter state."),
+    Route("counter_state", "counter/{counter}/state", CounterState, "server", True, 1,
+          "What the counter is doing now."),
+    Route("hall_state", "hall/state", HallState, "server", True, 1,
+          "Everything a hall display draws: recent calls, load per service, ticker."),
+    Route("hall_call", "hall/call", HallCall, "server", False, 1,
+          "A call or recall just happened: blink, chime and announce it."),
+    Route("server_status", "server/status", ServerStatus, "server", True, 1,
+          "The bridge's availability (last will offline)."),
+]}
+
+
+def topic(route: str, office: str, **params: str) -> str:
+    """The concrete topic of ``route`` for ``office``; unknown routes or missing params raise."""
+    r = ROUTES[route]
+    missing = set(r.params) - params.keys()
+    if missing:
+        raise KeyError(f"route {route} needs {sorted(missing)}")
+    return f"{ROOT}/{office}/" + r.pattern.format(**params)
+
+
+def subscription(route: str, office: str = "+", **params: str) -> str:
+    """A subscription filter for ``route``; params not given become ``+``."""
+    r = ROUTES[route]
+    values = {p: params.get(p, "+") for p in r.params}
+    return f"{ROOT}/{office}/" + r.pattern.format(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    route: Route
+    office: str
+    params: dict[str, str]
+    message: Payload
+
+
+_COMPILED: list[tuple[re.Pattern[str], Route]] = [(r.regex(), r) for r in ROUTES.values()]
+
+
+def match(topic_name: str) -> tuple[Route, str, dict[str, str]]:
+    for rx, route in _COMPILED:
+        m = rx.match(topic_name)
+        if m:
+            groups = m.groupdict()
+            office = groups.pop("office")
+            return route, office, groups
+    raise ContractError("unknown_topic", f"topic {topic_name[:200]!r} is not in the contract")
+
+
+def decode(topic_name: str, payload: bytes) -> Decoded:
+    """Validate a received message against the contract."""
+    route, office, params = match(topic_name)
+    if len(payload) > MAX_PAYLOAD:
+        raise ContractError("too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError("bad_json", f"payload is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ContractError("bad_schema", "payload must be a JSON object")
+    version = data.get("v", VERSION)
+    if version != VERSION:
+        raise ContractError("unsupported_version", f"contract version {version!r} is not spoken here (this side speaks {VERSION})")
+    try:
+        message = route.model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise ContractError("bad_schema", f"{where}: {first['msg']} ({exc.error_count()} problem(s))") from exc
+    return Decoded(route, office, params, message)
+
+
+def message_id_of(payload: bytes) -> str | None:
+    """Best effort: the ``id`` of a message that failed validation, to address the error notice."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else None

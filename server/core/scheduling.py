@@ -1,0 +1,107 @@
+"""Which ticket a counter gets next, and why.
+
+The policy, in order:
+
+1. a ticket reserved for this counter (a transfer to it, or a visitor returning to it);
+2. a checked-in booked visitor whose slot is due (slot minus ``call_window_s`` has passed),
+   earliest slot first;
+3. otherwise the highest *score* among the waiting tickets of the counter's services::
+
+       score = waited_seconds × class_weight × service_weight(counter)
+
+   where ``class_weight`` is the priority category's weight (1 for everybody else).
+
+**Starvation bound.** Among tickets chosen by rule 3 a priority class ages like everybody
+else, it just ages faster. So when a ticket X is chosen over a waiting ticket Y that the same
+counter could serve, ``wait(Y) ≤ W × wait(X)`` where ``W`` is the largest ratio of combined
+weights at that counter (``max_class_weight × max_service_weight / min_service_weight``). No
+ticket waits longer than ``W`` times the wait of a ticket called before it: nobody starves.
+:func:`starvation_bound` computes ``W`` for a counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+from server.core.tickets import Ticket, TicketStatus
+from server.siteconfig import Counter
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    ticket: Ticket
+    reason: str  # short, human-readable; shown to the operator and kept in the event log
+    rule: str  # "reserved" | "appointment" | "score"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicySettings:
+    class_weights: Mapping[str, float]
+    call_window_s: float = 300.0
+
+
+def eligible(ticket: Ticket, counter: Counter, now: dt.datetime) -> bool:
+    """May ``counter`` call ``ticket`` at ``now``?"""
+    if ticket.status is not TicketStatus.WAITING:
+        return False
+    if ticket.not_before is not None and now < ticket.not_before:
+        return False
+    if ticket.target_counter is not None:
+        return ticket.target_counter == counter.id
+    return counter.weight_for(ticket.service) is not None
+
+
+def score(ticket: Ticket, counter: Counter, now: dt.datetime, settings: PolicySettings) -> float:
+    waited = max(0.0, (now - ticket.waiting_since).total_seconds())
+    class_weight = settings.class_weights.get(ticket.priority, 1.0) if ticket.priority else 1.0
+    return waited * class_weight * (counter.weight_for(ticket.service) or 1.0)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min"
+
+
+def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
+                settings: PolicySettings) -> Decision | None:
+    """The ticket ``counter`` should call now, or ``None`` when it has nobody to call."""
+    candidates = [t for t in waiting if eligible(t, counter, now)]
+    if not candidates:
+        return None
+
+    reserved = [t for t in candidates if t.target_counter == counter.id]
+    if reserved:
+        t = min(reserved, key=lambda t: (t.waiting_since, t.number))
+        why = "returns to this counter" if t.return_to is None and t.started_at else "transferred to this counter"
+        return Decision(t, f"{t.label}: {why}", "reserved")
+
+    window = dt.timedelta(seconds=settings.call_window_s)
+    due = [t for t in candidates if t.appointment_at is not None and t.appointment_at - window <= now]
+    if due:
+        t = min(due, key=lambda t: (t.appointment_at, t.number))
+        assert t.appointment_at is not None
+        return Decision(t, f"{t.label}: appointment at {t.appointment_at.strftime('%H:%M')}", "appointment")
+
+    # Booked visitors not yet due wait for their slot instead of competing by score.
+    walk_ins = [t for t in candidates if t.appointment_at is None]
+    if not walk_ins:
+        return None
+    best = max(walk_ins, key=lambda t: (score(t, counter, now, settings), -t.issued_at.timestamp(), -t.number))
+    waited = (now - best.waiting_since).total_seconds()
+    parts = [f"waited {_minutes(waited)}"]
+    if best.priority:
+        parts.append(f"priority {best.priority} ×{settings.class_weights.get(best.priority, 1.0):g}")
+    weight = counter.weight_for(best.service) or 1.0
+    if weight != 1.0:
+        parts.append(f"service {best.service} ×{weight:g} here")
+    others = len(walk_ins) - 1
+    parts.append(f"longest weighted wait of {others + 1}")
+    return Decision(best, f"{best.label}: " + ", ".join(parts), "score")
+
+
+def starvation_bound(counter: Counter, settings: PolicySettings) -> float:
+    """``W``: no ticket waits more than ``W`` × the wait of a ticket this counter calls before it."""
+    weights = [s.weight for s in counter.services] or [1.0]
+    max_class = max([1.0, *settings.class_weights.values()])
+    return max_class * max(weights) / min(weights)

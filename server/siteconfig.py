@@ -1,0 +1,371 @@
+"""The site configuration of one office: the single schema every component reads office facts from.
+
+One YAML file per office, validated with pydantic. :func:`load_site_config` reports errors with
+the YAML line and the field path, so a technician can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Language = Literal["uk", "ru", "ky", "kk", "en"]
+LANGUAGES: tuple[Language, ...] = ("uk", "ru", "ky", "kk", "en")
+Purpose = Literal["consult", "submit", "collect"]
+PURPOSES: tuple[Purpose, ...] = ("consult", "submit", "collect")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+Ident = Annotated[str, Field(pattern=_ID, description="lower-case id: letters, digits, '-' and '_'")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Names(_Strict):
+    """A text in each language; at least one must be given."""
+
+    uk: str | None = None
+    ru: str | None = None
+    ky: str | None = None
+    kk: str | None = None
+    en: str | None = None
+
+    @model_validator(mode="after")
+    def _one_given(self) -> Names:
+        if not any(getattr(self, lang) for lang in LANGUAGES):
+            raise ValueError("give the name in at least one language (uk, ru, ky, kk, en)")
+        return self
+
+    def get(self, lang: str, fallbacks: Iterable[str] = ("en", "uk", "ru", "ky", "kk")) -> str:
+        """The text in ``lang``, else the first of ``fallbacks`` that is given."""
+        for code in (lang, *fallbacks):
+            value = getattr(self, code, None)
+            if value:
+                return str(value)
+        raise KeyError(lang)  # unreachable: the validator requires one name
+
+    def as_dict(self) -> dict[str, str]:
+        return {lang: v for lang in LANGUAGES if (v := getattr(self, lang))}
+
+
+def _clock(value: str) -> dt.time:
+    if not re.fullmatch(r"\d{2}:\d{2}", value):
+        raise ValueError(f"time {value!r} must look like HH:MM")
+    return dt.time.fromisoformat(value)
+
+
+class TimeRange(_Strict):
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if _clock(self.start) >= _clock(self.end):
+            raise ValueError(f"{self.start}–{self.end}: the start must be before the end")
+        return self
+
+    def contains(self, t: dt.time) -> bool:
+        return _clock(self.start) <= t < _clock(self.end)
+
+
+class Hours(_Strict):
+    """Working hours per weekday (a day left out is closed) and the breaks of every working day."""
+
+    days: dict[Weekday, list[TimeRange]] = Field(
+        default_factory=lambda: {d: [TimeRange(start="08:00", end="20:00")] for d in WEEKDAYS[:5]}
+    )
+    breaks: list[TimeRange] = Field(default_factory=list)
+
+    def is_open(self, local: dt.datetime) -> bool:
+        day = WEEKDAYS[local.weekday()]
+        t = local.time()
+        if any(b.contains(t) for b in self.breaks):
+            return False
+        return any(r.contains(t) for r in self.days.get(day, []))
+
+
+class Service(_Strict):
+    id: Ident
+    prefix: str = Field(pattern=r"^[A-ZА-ЯІЇЄҐ]{1,2}$", description="letters printed before the number")
+    names: Names
+    purposes: list[Purpose] = Field(default_factory=lambda: list(PURPOSES))
+    daily_cap: int | None = Field(default=None, ge=1, description="tickets per day; none means no cap")
+    appointment_only: bool = False
+    target_wait_min: float = Field(default=15, gt=0)
+    mean_service_min: float = Field(default=10, gt=0, description="prior mean service time")
+    hours: Hours | None = Field(default=None, description="service's own hours; default: the office's")
+
+
+class Bundle(_Strict):
+    """A life situation (e.g. a newborn) that expands to several services on one ticket choice."""
+
+    id: Ident
+    names: Names
+    services: list[Ident] = Field(min_length=1)
+
+
+class CounterService(_Strict):
+    id: Ident
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+
+class Counter(_Strict):
+    id: Ident
+    number: str = Field(min_length=1, max_length=6, description="what citizens read: '5', '12A'")
+    services: list[CounterService] = Field(default_factory=list)
+    back_office: bool = False
+    names: Names | None = None
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _plain_ids(cls, value: Any) -> Any:
+        # A plain id in the list is a service served with weight 1.
+        if isinstance(value, list):
+            return [{"id": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    def weight_for(self, service: str) -> float | None:
+        for s in self.services:
+            if s.id == service:
+                return s.weight
+        return None
+
+
+class PriorityCategory(_Strict):
+    id: Ident
+    names: Names
+    weight: float = Field(default=2.0, ge=1, le=10)
+
+
+class NoShowRule(_Strict):
+    recalls: int = Field(default=2, ge=0, le=10, description="recalls before a ticket becomes a no-show")
+    timeout_s: int = Field(default=180, ge=10, description="seconds after the first call")
+
+
+class NumberRange(_Strict):
+    first: int = Field(ge=1, le=999)
+    last: int = Field(ge=1, le=999)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumberRange:
+        if self.first > self.last:
+            raise ValueError(f"range {self.first}..{self.last} is empty")
+        return self
+
+    def overlaps(self, other: NumberRange) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+class Numbering(_Strict):
+    walk_in: NumberRange = NumberRange(first=1, last=699)
+    booked: NumberRange = NumberRange(first=700, last=899)
+    offline: NumberRange = NumberRange(first=900, last=999)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Numbering:
+        pairs = [("walk_in", "booked"), ("walk_in", "offline"), ("booked", "offline")]
+        for a, b in pairs:
+            if getattr(self, a).overlaps(getattr(self, b)):
+                raise ValueError(f"number ranges {a} and {b} overlap")
+        return self
+
+
+class Appointments(_Strict):
+    early_s: int = Field(default=600, ge=0, description="how early a booked visitor may check in")
+    late_grace_s: int = Field(default=600, ge=0, description="later than this, the visitor becomes a walk-in")
+    call_window_s: int = Field(default=300, ge=0, description="a checked-in visitor is called from slot minus this")
+
+
+class Display(_Strict):
+    recent_calls: int = Field(default=4, ge=1, le=12)
+    blink_s: float = Field(default=6.0, ge=0)
+    min_visible_s: float = Field(default=7.0, ge=0)
+    ticker: Names | None = None
+    layout: Literal["alternate", "side_by_side"] = "alternate"
+
+
+class Voice(_Strict):
+    languages: list[Language] = Field(default_factory=lambda: list[Language](["uk"]))
+    volume: float = Field(default=0.8, ge=0, le=1)
+    quiet_hours: list[TimeRange] = Field(default_factory=list)
+
+
+class Ticket(_Strict):
+    paper_mm: Literal[58, 80] = 80
+    footer: Names | None = None
+    languages: list[Language] = Field(default_factory=list, description="printed side by side; default: chosen")
+
+
+class Office(_Strict):
+    id: Ident
+    country: Literal["UA", "RU", "KG", "KZ", "OTHER"] = "UA"
+    timezone: str = "Europe/Kyiv"
+    names: Names
+    languages: list[Language] = Field(default_factory=lambda: list[Language](["uk", "en"]), min_length=1)
+    public_url: str = "http://127.0.0.1:8000"
+    territorial_office: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _ukrainian_for_ua(self) -> Office:
+        if self.country == "UA":
+            if "uk" not in self.languages:
+                raise ValueError("a Ukrainian office must offer Ukrainian (uk) in languages")
+            if not self.names.uk:
+                raise ValueError("a Ukrainian office needs its name in Ukrainian (names.uk)")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SiteConfig(_Strict):
+    """Everything one office is: services, counters, categories, hours and rules."""
+
+    office: Office
+    services: list[Service] = Field(min_length=1)
+    bundles: list[Bundle] = Field(default_factory=list)
+    counters: list[Counter] = Field(min_length=1)
+    priority_categories: list[PriorityCategory] = Field(default_factory=list)
+    hours: Hours = Field(default_factory=Hours)
+    no_show: NoShowRule = NoShowRule()
+    numbering: Numbering = Numbering()
+    appointments: Appointments = Appointments()
+    display: Display = Display()
+    voice: Voice = Voice()
+    ticket: Ticket = Ticket()
+    backoffice_seed: int = 0
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        service_ids = [s.id for s in self.services]
+        _unique("services", service_ids)
+        _unique("counters", [c.id for c in self.counters])
+        _unique("counter numbers", [c.number for c in self.counters])
+        _unique("priority_categories", [p.id for p in self.priority_categories])
+        _unique("bundles", [b.id for b in self.bundles])
+        known = set(service_ids)
+        for c in self.counters:
+            for cs in c.services:
+                if cs.id not in known:
+                    raise ValueError(f"counter {c.id!r} serves unknown service {cs.id!r}")
+        for b in self.bundles:
+            for sid in b.services:
+                if sid not in known:
+                    raise ValueError(f"bundle {b.id!r} names unknown service {sid!r}")
+        for s in self.services:
+            if not s.appointment_only and not any(c.weight_for(s.id) for c in self.counters):
+                raise ValueError(f"service {s.id!r} is served by no counter")
+        return self
+
+    # Lookups used everywhere; kept here so there is one way to ask.
+    def service(self, service_id: str) -> Service:
+        for s in self.services:
+            if s.id == service_id:
+                return s
+        raise KeyError(service_id)
+
+    def counter(self, counter_id: str) -> Counter:
+        for c in self.counters:
+            if c.id == counter_id:
+                return c
+        raise KeyError(counter_id)
+
+    def category(self, category_id: str) -> PriorityCategory:
+        for p in self.priority_categories:
+            if p.id == category_id:
+                return p
+        raise KeyError(category_id)
+
+    def counters_for(self, service_id: str) -> list[Counter]:
+        return [c for c in self.counters if c.weight_for(service_id) is not None]
+
+    def service_open(self, service_id: str, local: dt.datetime) -> bool:
+        hours = self.service(service_id).hours or self.hours
+        return hours.is_open(local)
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"{what}: {i!r} appears twice")
+        seen.add(i)
+
+
+class ConfigError(ValueError):
+    """A site configuration that cannot be used; the message names the line and the field."""
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each YAML path (keys and list indexes) to its 1-based line."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                index[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    root = yaml.compose(text)
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
+    """Validate YAML text; raise :class:`ConfigError` naming ``source:line`` and the field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a mapping with office, services and counters")
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = _line_index(text)
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = None
+            for cut in range(len(loc), -1, -1):
+                if loc[:cut] in lines:
+                    line = lines[loc[:cut]]
+                    break
+            field = ".".join(str(p) for p in loc) or "(top level)"
+            where = f"{source}:{line}" if line else source
+            problems.append(f"{where}: {field}: {err['msg']}")
+        raise ConfigError("\n".join(problems)) from exc
+
+
+def load_site_config(path: str | Path) -> SiteConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from exc
+    return parse_site_config(text, str(p))
