@@ -1,0 +1,88 @@
+"""The site configuration: examples validate, and a technician's mistake is named by line and field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.siteconfig import ConfigError, load_site_config, parse_site_config
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+MINIMAL = """\
+office:
+  id: tiny
+  names: {uk: Тест}
+services:
+  - id: passport
+    prefix: A
+    names: {uk: Паспорт}
+counters:
+  - {id: c1, number: "1", services: [passport]}
+"""
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_example_validates(path: Path) -> None:
+    cfg = load_site_config(path)
+    assert cfg.services and cfg.counters
+
+
+def test_demo_office_has_the_promised_shape() -> None:
+    cfg = load_site_config(EXAMPLES / "demo-office.yaml")
+    front = [c for c in cfg.counters if not c.back_office]
+    back = [c for c in cfg.counters if c.back_office]
+    assert len(cfg.services) == 12 and len(front) == 10 and len(back) == 2
+    assert set(cfg.office.languages) == {"uk", "ru", "ky", "kk", "en"}
+
+
+def test_a_minimal_office_takes_defaults() -> None:
+    cfg = parse_site_config(MINIMAL)
+    assert cfg.no_show.recalls == 2
+    assert cfg.numbering.walk_in.first == 1
+    assert cfg.counter("c1").weight_for("passport") == 1.0
+
+
+def test_an_unknown_service_on_a_counter_is_named_with_its_line() -> None:
+    text = MINIMAL.replace("services: [passport]", "services: [pasport]")
+    with pytest.raises(ConfigError) as err:
+        parse_site_config(text, "office.yaml")
+    message = str(err.value)
+    assert "pasport" in message and "office.yaml:" in message
+
+
+def test_a_bad_field_is_named_by_path_and_line() -> None:
+    text = MINIMAL.replace("prefix: A", "prefix: a1")
+    with pytest.raises(ConfigError) as err:
+        parse_site_config(text, "office.yaml")
+    assert "office.yaml:6: services.0.prefix" in str(err.value)
+
+
+def test_a_ukrainian_office_must_offer_ukrainian() -> None:
+    text = MINIMAL.replace("names: {uk: Тест}", "names: {en: Test}\n  languages: [en]")
+    with pytest.raises(ConfigError, match="Ukrainian"):
+        parse_site_config(text)
+
+
+def test_overlapping_number_ranges_are_refused() -> None:
+    text = MINIMAL + "numbering:\n  walk_in: {first: 1, last: 800}\n"
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_site_config(text)
+
+
+def test_broken_yaml_says_so() -> None:
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_site_config("office: [unclosed", "x.yaml")
+
+
+def test_config_check_command_reports_ok_and_errors(tmp_path: Path) -> None:
+    good = subprocess.run([sys.executable, "-m", "cherga", "config", "check", str(EXAMPLES / "demo-office.yaml")],
+                          capture_output=True, text=True)
+    assert good.returncode == 0 and "OK" in good.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("number: \"1\"", "number: \"\""))
+    res = subprocess.run([sys.executable, "-m", "cherga", "config", "check", str(bad)], capture_output=True, text=True)
+    assert res.returncode == 1 and "counters.0.number" in res.stderr
