@@ -238,6 +238,26 @@ class Office(_Strict):
         return ZoneInfo(self.timezone)
 
 
+class Node(_Strict):
+    """A Raspberry Pi node of the office: its id, its role and, for a counter pad, its counter.
+
+    The MQTT bridge refuses messages from node ids that are not listed here, and a pad may only
+    command its own counter.
+    """
+
+    id: Ident
+    role: Literal["kiosk", "display", "pad"]
+    counter: Ident | None = Field(default=None, description="pads: the counter this pad drives")
+
+    @model_validator(mode="after")
+    def _counter_for_pads(self) -> Node:
+        if self.role == "pad" and not self.counter:
+            raise ValueError(f"node {self.id!r}: a pad needs the counter it drives (counter: ...)")
+        if self.role != "pad" and self.counter:
+            raise ValueError(f"node {self.id!r}: only a pad has a counter")
+        return self
+
+
 class SiteConfig(_Strict):
     """Everything one office is: services, counters, categories, hours and rules."""
 
@@ -254,6 +274,9 @@ class SiteConfig(_Strict):
     voice: Voice = Voice()
     ticket: Ticket = Ticket()
     backoffice_seed: int = 0
+    nodes: list[Node] | None = Field(
+        default=None, description="the office's Pi nodes; when absent the MQTT bridge accepts any node id (development)"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -272,6 +295,12 @@ class SiteConfig(_Strict):
             for sid in b.services:
                 if sid not in known:
                     raise ValueError(f"bundle {b.id!r} names unknown service {sid!r}")
+        if self.nodes is not None:
+            _unique("nodes", [n.id for n in self.nodes])
+            counter_ids = {c.id for c in self.counters}
+            for n in self.nodes:
+                if n.counter is not None and n.counter not in counter_ids:
+                    raise ValueError(f"node {n.id!r} drives unknown counter {n.counter!r}")
         for s in self.services:
             if not s.appointment_only and not any(c.weight_for(s.id) for c in self.counters):
                 raise ValueError(f"service {s.id!r} is served by no counter")
@@ -295,6 +324,12 @@ class SiteConfig(_Strict):
             if p.id == category_id:
                 return p
         raise KeyError(category_id)
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes or []:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
 
     def counters_for(self, service_id: str) -> list[Counter]:
         return [c for c in self.counters if c.weight_for(service_id) is not None]
