@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cherga.yamlerrors import describe_validation_error
+
 Language = Literal["uk", "ru", "ky", "kk", "en"]
 LANGUAGES: tuple[Language, ...] = ("uk", "ru", "ky", "kk", "en")
 Purpose = Literal["consult", "submit", "collect"]
@@ -351,26 +353,6 @@ class ConfigError(ValueError):
     """A site configuration that cannot be used; the message names the line and the field."""
 
 
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
-    """Map each YAML path (keys and list indexes) to its 1-based line."""
-    index: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                index[(*path, key.value)] = key.start_mark.line + 1
-                walk(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    root = yaml.compose(text)
-    if root is not None:
-        walk(root, ())
-    return index
-
-
 def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
     """Validate YAML text; raise :class:`ConfigError` naming ``source:line`` and the field."""
     try:
@@ -382,19 +364,7 @@ def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
     try:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
-        lines = _line_index(text)
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = None
-            for cut in range(len(loc), -1, -1):
-                if loc[:cut] in lines:
-                    line = lines[loc[:cut]]
-                    break
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            where = f"{source}:{line}" if line else source
-            problems.append(f"{where}: {field}: {err['msg']}")
-        raise ConfigError("\n".join(problems)) from exc
+        raise ConfigError(describe_validation_error(exc, text, source)) from exc
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

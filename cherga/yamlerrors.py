@@ -1,0 +1,49 @@
+"""Pydantic validation errors of a YAML file, told as ``file:line: field: problem``.
+
+Owns the one way Cherga points a person at the line of a YAML file that is wrong: the site
+configuration, the node configuration and the provisioning inventory all report through
+:func:`describe_validation_error`. Pure PyYAML + pydantic, so a node Pi can use it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+
+def line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each YAML path (mapping keys and list indexes) to its 1-based line; ``{}`` for bad YAML."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                index[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return index
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def describe_validation_error(exc: ValidationError, text: str, source: str) -> str:
+    """One line per problem: ``source:line: dotted.field: message`` (the nearest known line)."""
+    lines = line_index(text)
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), None)
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        where = f"{source}:{line}" if line else source
+        problems.append(f"{where}: {field}: {err['msg']}")
+    return "\n".join(problems)
