@@ -1,0 +1,58 @@
+"""The event record the report engine reads: one row of the store's append-only event log.
+
+Reports are pure functions over a sequence of :class:`EventRecord` (see :mod:`server.analytics.engine`);
+the store adapter (:mod:`server.analytics.store`) turns database rows into these records and
+nothing else does any bookkeeping of its own.
+
+``kind`` is one of :class:`server.core.tickets.EventKind`'s values. ``data`` holds the kind's
+details; the engine reads these keys when present:
+
+=====================  ===================================================================
+kind                   data keys read
+=====================  ===================================================================
+``issued``             ``origin`` (walk_in/booked/offline), ``appointment_at`` (ISO time)
+``transferred``        ``to_service`` (the service the ticket now waits for)
+``returned``           ``service`` (the service it returns to; else the event's service)
+``rated``              ``score`` (1 = best face)
+``counter_paused``     ``reason`` / ``pause_reason``
+=====================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event of the log, as the report engine sees it. ``at`` is timezone-aware (UTC)."""
+
+    kind: str
+    at: dt.datetime
+    ticket_id: str | None = None
+    office: str = ""
+    service: str | None = None
+    counter: str | None = None
+    operator: str | None = None
+    data: Mapping[str, Any] = dataclasses.field(default_factory=lambda: _EMPTY)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An aware datetime from a datetime or an ISO string (naive values are taken as UTC)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
