@@ -128,6 +128,12 @@ class PadApp:
             self.machine.reply(reply, self._clock())
         self.render()
 
+    def send_failed(self, command_id: str) -> None:
+        """The link turned out to be down when the command went out: it was not sent."""
+        with self._lock:
+            self.machine.send_failed(command_id, self._clock())
+        self.render()
+
     # --- output ----------------------------------------------------------------------------------
 
     def render(self) -> PadView:

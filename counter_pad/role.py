@@ -1,0 +1,227 @@
+"""The ``pad`` node role: a counter pad on the node runtime (``cherga node`` with ``role: pad``).
+
+:class:`PadRole` implements :class:`firmware_host.role.NodeRole`. On :meth:`PadRole.start` it opens
+the GPIO devices (pin factory from the node config, or the ``pin_factory=`` keyword), the
+counter-top number board (``board=`` keyword, or the one named in the node config), subscribes
+to its counter's retained state and to the server's availability, and runs the pad loop in a
+thread (debounce polling every ``loop_s``).
+
+How commands travel:
+
+* real-time commands go through ``session.request`` on a short-lived worker thread, so the loop
+  never blocks; ``Offline`` means nothing was sent (the press is refused and blinks offline);
+  ``RequestTimeout`` leaves the command to the machine's own timeout. A timed-out command is never
+  re-sent with a new id, so a visitor is never called twice.
+* ratings go through ``session.send_later`` (the persistent outbox) and may wait for the link.
+
+The link counts as up when the broker is connected and the server has not announced itself
+offline (its retained ``server/status``; unknown counts as up, the reply timeout catches the rest).
+
+Node config options (``hardware:`` in the node's YAML)::
+
+    hardware:
+      pin_factory: lgpio
+      pins: {buttons: {next: 5, ...}, ratings: [12, 16, 20, 21], leds: {idle: 17, ...}}
+      long_press_s: 1.5
+      transfer_service: residence   # default: the counter's first transfer target
+      board: VIRTUAL                # the counter-top LED board's serial port, when one is fitted
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from broker_bridge.contract import CounterCommand, CounterState, Reply, ServerStatus
+from broker_bridge.contract import NodeConfig as OfficeConfig
+from counter_pad.app import MemoryBoard, NumberBoard, PadApp
+from counter_pad.debounce import ButtonEvent
+from counter_pad.hardware import PadHardware, PadPins
+from counter_pad.machine import PadButton, PadMachine
+
+if TYPE_CHECKING:
+    from firmware_host.config import NodeConfig
+    from firmware_host.session import NodeSession
+
+log = logging.getLogger(__name__)
+
+HealthValue = str | int | float | bool | None
+
+
+def _pin_factory_for(name: str | None) -> Any:
+    """The gpiozero pin factory the node config asks for (runtime helper when available)."""
+    try:
+        from firmware_host.hardware import pin_factory
+    except ImportError:
+        pin_factory = None
+    if pin_factory is not None:
+        return pin_factory(name)
+    return None  # gpiozero's default: GPIOZERO_PIN_FACTORY, else its own probing
+
+
+def _board_for(spec: str | None) -> NumberBoard:
+    """The counter-top number board on serial port ``spec``; a memory board when none is fitted."""
+    if not spec:
+        return MemoryBoard()
+    try:
+        from firmware_host.ledboard import open_number_board  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("no LED board driver installed: the counter-top number stays dark")
+        return MemoryBoard()
+    board: NumberBoard = open_number_board(spec)
+    return board
+
+
+class PadRole:
+    """Extends nothing; implements :class:`firmware_host.role.NodeRole` for a counter pad.
+
+    :param pin_factory: gpiozero pin factory (``MockFactory()`` in tests); default from the node config.
+    :param board: the counter-top number board; default from the node config.
+    :param use_gpio: False runs the pad without GPIO (presses only through :meth:`press`).
+    :param clock: monotonic seconds.
+    :param loop_s: how often the loop polls the buttons.
+    """
+
+    def __init__(self, *, pin_factory: Any = None, board: NumberBoard | None = None, use_gpio: bool = True,
+                 clock: Callable[[], float] = time.monotonic, loop_s: float = 0.005) -> None:
+        self._pin_factory = pin_factory
+        self._board = board
+        self._use_gpio = use_gpio
+        self._clock = clock
+        self._loop_s = loop_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._session: NodeSession | None = None
+        self._broker_up = False
+        self._server_up = True
+        self._explicit_transfer: str | None = None
+        self.app: PadApp | None = None
+        self.hardware: PadHardware | None = None
+        self.office: OfficeConfig | None = None
+
+    # --- NodeRole --------------------------------------------------------------------------------
+
+    def start(self, session: NodeSession, config: NodeConfig) -> None:
+        if not config.counter:
+            raise ValueError("a pad needs the counter it drives (counter: in the node config)")
+        self._session = session
+        hw_opts = config.hardware
+        pins_opt = hw_opts.option("pins", None)
+        pins = PadPins(**pins_opt) if pins_opt else PadPins()
+        if self._use_gpio:
+            factory = self._pin_factory if self._pin_factory is not None else _pin_factory_for(hw_opts.pin_factory)
+            self.hardware = PadHardware(pins, pin_factory=factory, clock=self._clock,
+                                        long_press_s=float(hw_opts.option("long_press_s", 1.5)))
+        board = self._board if self._board is not None else _board_for(hw_opts.option("board", None))
+        self._explicit_transfer = hw_opts.option("transfer_service", None)
+        machine = PadMachine(node=config.node, counter=config.counter, transfer_service=self._explicit_transfer,
+                             rating_buttons=len(pins.ratings), reply_timeout_s=3.0)
+        self.app = PadApp(machine, hardware=self.hardware, board=board, send_now=self._send_now,
+                          send_durable=self._send_durable, clock=self._clock)
+        session.on_connection(self._on_connection)
+        session.on_office_config(self._on_office_config)
+        session.subscribe("counter_state", self._on_counter_state)
+        session.subscribe("server_status", self._on_server_status)
+        session.on_outbox_reply(self._on_outbox_reply)
+        self._broker_up = session.connected
+        self._update_link()
+        self._thread = threading.Thread(target=self._loop, name="pad-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        if self.hardware is not None:
+            self.hardware.close()
+
+    def health(self) -> dict[str, HealthValue]:
+        app = self.app
+        if app is None:
+            return {"started": False}
+        m = app.machine
+        st = m.state
+        return {
+            "link": m.link_up,
+            "status": st.status if st else None,
+            "signed_in": bool(st and st.operator),
+            "number": st.ticket.label if st and st.ticket else None,
+            "last_refusal": m.message,
+        }
+
+    # --- test verbs and panel-free use -------------------------------------------------------------
+
+    def press(self, button: str, long: bool = False) -> None:
+        """Press a button as if by hand (HIL test verb; also ``rate1``..``rateN``)."""
+        assert self.app is not None
+        if button.startswith("rate"):
+            self.app.button_event(button, ButtonEvent.PRESS)
+        elif long:
+            self.app.button_event(button, ButtonEvent.LONG)
+        else:
+            event = ButtonEvent.CLICK if PadButton(button) in (PadButton.NEXT, PadButton.TRANSFER, PadButton.PAUSE) \
+                else ButtonEvent.PRESS
+            self.app.button_event(button, event)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._loop_s):
+            try:
+                if self.app is not None:
+                    self.app.step()
+            except Exception:  # the loop must survive a bad event; it is the pad's heartbeat
+                log.exception("pad loop step failed")
+
+    def _send_now(self, cmd: CounterCommand) -> bool:
+        session = self._session
+        if session is None or not session.connected:
+            return False
+        threading.Thread(target=self._request, args=(session, cmd), name=f"pad-{cmd.action}", daemon=True).start()
+        return True
+
+    def _request(self, session: NodeSession, cmd: CounterCommand) -> None:
+        from firmware_host.session import Offline, RequestTimeout
+
+        assert self.app is not None
+        try:
+            reply = session.request("counter_command", cmd, timeout=self.app.machine.reply_timeout_s)
+        except Offline:
+            self.app.send_failed(cmd.id)
+        except RequestTimeout:
+            log.warning("no reply to %s %s", cmd.action, cmd.id)  # the machine's timeout shows it
+        else:
+            self.app.reply(reply)
+
+    def _send_durable(self, cmd: CounterCommand) -> None:
+        assert self._session is not None
+        self._session.send_later("counter_command", cmd)
+
+    def _on_connection(self, up: bool) -> None:
+        self._broker_up = up
+        self._update_link()
+
+    def _on_server_status(self, status: ServerStatus) -> None:
+        self._server_up = status.state == "online"
+        self._update_link()
+
+    def _update_link(self) -> None:
+        if self.app is not None:
+            self.app.link(self._broker_up and self._server_up)
+
+    def _on_counter_state(self, state: CounterState) -> None:
+        if self.app is not None:
+            self.app.server_state(state)
+
+    def _on_office_config(self, office: OfficeConfig) -> None:
+        self.office = office
+        if self.app is not None and self._explicit_transfer is None and office.counter is not None:
+            targets = office.counter.transfer_targets
+            self.app.machine.transfer_service = targets[0] if targets else None
+
+    def _on_outbox_reply(self, reply: Reply) -> None:
+        if reply.status == "error" and reply.error is not None:
+            log.info("rating %s refused: %s", reply.id, reply.error.key)
