@@ -1,0 +1,484 @@
+"""The bridge between MQTT and the server's service layer (``server.service.OfficeService``).
+
+Owns the server's one MQTT client. It validates every message against the contract, checks the
+sender against the site's node registry (a kiosk may only ask for tickets under its own id, a pad
+may only press its own counter's buttons), applies commands through the same service layer as
+the REST API, answers on the sender's response topic with the contract ``Reply`` envelope, and
+publishes retained counter and hall state after every change (from the service's listener) and
+again whenever it (re)connects, plus the server's availability and each node's office config.
+
+Nothing a node sends can crash it: every refusal is logged with its reason, counted in
+:class:`BridgeMetrics`, and answered on the node's error topic where the node can be told.
+Commands are applied once per id however often MQTT delivers them: the bridge passes the command
+id (qualified by the node id) to the service, whose command-id store survives restarts.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import re
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Protocol
+
+import paho.mqtt.client as mqtt
+
+from broker_bridge import contract
+from broker_bridge.contract import (
+    CheckIn,
+    ContractError,
+    CounterCommand,
+    Decoded,
+    ErrorBody,
+    ErrorNotice,
+    IssueTicket,
+    NodeAlert,
+    NodeStatus,
+    OfflineTicket,
+    Payload,
+    Reply,
+    ServerStatus,
+    Telemetry,
+)
+from broker_bridge.nodeconfig import build_node_config
+from server.siteconfig import SiteConfig
+
+log = logging.getLogger(__name__)
+
+#: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
+LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
+                            "node_status", "node_telemetry", "node_alert")
+#: Where each command route's answer goes.
+RESPONSE_ROUTE: dict[str, str] = {"kiosk_issue": "kiosk_response", "kiosk_checkin": "kiosk_response",
+                                  "kiosk_offline": "kiosk_response", "counter_command": "counter_response"}
+
+
+class Service(Protocol):
+    """The part of ``server.service.OfficeService`` the bridge uses (see docs/service-layer.md)."""
+
+    def issue_ticket(self, **kwargs: Any) -> Any: ...
+    def check_in(self, **kwargs: Any) -> Any: ...
+    def take_offline_ticket(self, **kwargs: Any) -> Any: ...
+    def counter_action(self, **kwargs: Any) -> Any: ...
+    def counter_state(self, counter: str) -> Any: ...
+    def hall_state(self) -> Any: ...
+    def add_listener(self, listener: Callable[[Any], None]) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsSettings:
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+@dataclasses.dataclass
+class BridgeMetrics:
+    """Counters for ``/metrics`` and the tests. ``refused`` is keyed by reason."""
+
+    received: int = 0
+    applied: int = 0
+    observed: int = 0
+    service_errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    refused: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    internal_errors: int = 0
+    published: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"received": self.received, "applied": self.applied, "observed": self.observed,
+                "service_errors": dict(self.service_errors), "refused": dict(self.refused),
+                "internal_errors": self.internal_errors, "published": self.published}
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one message: ``applied`` (answered ok/empty), ``answered_error`` (the service
+    refused it, e.g. daily cap), ``observed`` (status/telemetry noted), ``refused`` (contract or
+    authorisation), ``failed`` (a bug; logged with its traceback)."""
+
+    status: Literal["applied", "answered_error", "observed", "refused", "failed"]
+    reason: str | None = None
+    message: str = ""
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, message: str, node: str | None = None) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message, self.node = reason, message, node
+
+
+_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def _node_of(payload: bytes) -> str | None:
+    """Best effort: the ``node`` of a payload that failed validation, to address the error notice."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    value = data.get("node") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and _IDENT.match(value) else None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _service_error_types() -> tuple[type[BaseException], ...]:
+    try:
+        from server.errors import ServiceError
+    except ImportError:  # pragma: no cover - the server package is always there on the server
+        return ()
+    return (ServiceError,)
+
+
+class Bridge:
+    """The server's MQTT client.
+
+    :param service: the office's service layer.
+    :param config: the site configuration; default ``service.config``.
+    :param host, port, username, password, tls: the broker.
+    :param client_id: a fixed id with a persistent session, so commands sent while the bridge
+        is restarting wait in the broker (QoS 1) instead of being lost.
+    """
+
+    def __init__(self, service: Service, host: str, port: int, *, config: SiteConfig | None = None,
+                 username: str | None = None, password: str | None = None,
+                 tls: TlsSettings | Mapping[str, Any] | None = None, client_id: str | None = None,
+                 version: str = "") -> None:
+        self.service = service
+        self.config: SiteConfig = config if config is not None else service.config  # type: ignore[attr-defined]
+        self.office = self.config.office.id
+        self.host, self.port = host, port
+        self.version = version
+        self.metrics = BridgeMetrics()
+        self.node_states: dict[str, NodeStatus] = {}
+        self.node_telemetry: dict[str, Telemetry] = {}
+        self.node_alerts: dict[tuple[str, str], NodeAlert] = {}
+        self._nodes = {n.id: n for n in self.config.nodes} if self.config.nodes is not None else None
+        self._counters = {c.id for c in self.config.counters}
+        self._service_errors = _service_error_types()
+        self._running = False
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self._handlers: dict[str, Callable[[Decoded, str], Reply | None]] = {
+            "kiosk_issue": self._issue,
+            "kiosk_checkin": self._check_in,
+            "kiosk_offline": self._offline_ticket,
+            "counter_command": self._counter_command,
+            "node_status": self._node_status,
+            "node_telemetry": self._node_telemetry,
+            "node_alert": self._node_alert,
+        }
+        if self._nodes is None:
+            log.warning("the site config has no nodes: registry; the bridge accepts any node id (development only)")
+
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"cherga-bridge-{self.office}",
+                                  protocol=mqtt.MQTTv311, clean_session=False)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(1, 10)
+        if username:
+            self.client.username_pw_set(username, password)
+        if tls is not None:
+            t = tls if isinstance(tls, TlsSettings) else TlsSettings(**dict(tls))
+            self.client.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file)
+            self.client.tls_insecure_set(t.insecure)
+        self.client.will_set(contract.topic("server_status", self.office),
+                             ServerStatus(state="offline", version=version).to_bytes(), qos=1, retain=True)
+        self.client.on_socket_open = self._on_socket_open
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        service.add_listener(self._on_change)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, wait: float | None = 10.0) -> Bridge:
+        """Connect (in the background) and, by default, wait up to ``wait`` s for the first connect."""
+        self._running = True
+        self.client.connect_async(self.host, self.port, keepalive=15)
+        self.client.loop_start()
+        if wait and not self._connected.wait(wait):
+            log.warning("bridge: broker %s:%s not reachable yet; retrying in the background", self.host, self.port)
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Publish the server ``offline`` (retained) and disconnect."""
+        if not self._running:
+            return
+        if self._connected.is_set():
+            info = self.client.publish(contract.topic("server_status", self.office),
+                                       ServerStatus(state="offline", version=self.version, ts=_utcnow()).to_bytes(),
+                                       qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                info.wait_for_publish(timeout)
+        self._running = False
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._connected.clear()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float = 5.0) -> bool:
+        return self._connected.wait(timeout)
+
+    def publish_all_state(self) -> None:
+        """Every retained topic the server owns: server status, counter and hall state, node configs."""
+        self._publish("server_status", ServerStatus(state="online", version=self.version, ts=_utcnow()))
+        for c in self.config.counters:
+            try:
+                self._publish("counter_state", self.service.counter_state(c.id), counter=c.id)
+            except Exception:
+                log.exception("bridge: cannot read counter %s state", c.id)
+        try:
+            self._publish("hall_state", self.service.hall_state())
+        except Exception:
+            log.exception("bridge: cannot read hall state")
+        for node in self.config.nodes or []:
+            try:
+                self._publish("node_config", build_node_config(self.config, node), node=node.id)
+            except Exception:
+                log.exception("bridge: cannot build node %s config", node.id)
+
+    # --- the message handler (tests feed it directly) --------------------------------------------
+
+    def handle(self, topic_name: str, payload: bytes) -> Outcome:
+        """Validate, authorise, apply and answer one message. Never raises."""
+        self.metrics.received += 1
+        decoded: Decoded | None = None
+        try:
+            decoded = self._decode(topic_name, payload)
+            node = self._authorise(decoded)
+            reply = self._handlers[decoded.route.name](decoded, node)
+        except Refused as exc:
+            self.metrics.refused[exc.reason] += 1
+            log.warning("bridge: refused %s from %s: %s: %s", topic_name[:200], exc.node or "?", exc.reason, exc.message)
+            self._tell_refused(topic_name, payload, decoded, exc)
+            return Outcome("refused", exc.reason, exc.message)
+        except Exception as exc:  # a bug: never let it take the office down
+            self.metrics.internal_errors += 1
+            log.exception("bridge: failed on %s", topic_name[:200])
+            if decoded is not None and isinstance(decoded.message, contract.Command):
+                self._reply(decoded, Reply(id=decoded.message.id, status="error",
+                                           error=ErrorBody(key="internal_error", message=type(exc).__name__)))
+            return Outcome("failed", "internal_error", repr(exc)[:200])
+        if reply is None:
+            self.metrics.observed += 1
+            return Outcome("observed")
+        self._reply(decoded, reply)
+        if reply.status == "error":
+            key = reply.error.key if reply.error else "error"
+            self.metrics.service_errors[key] += 1
+            return Outcome("answered_error", key, reply.error.message if reply.error else "")
+        self.metrics.applied += 1
+        return Outcome("applied")
+
+    def _decode(self, topic_name: str, payload: bytes) -> Decoded:
+        try:
+            decoded = contract.decode(topic_name, payload)
+        except ContractError as exc:
+            raise Refused(exc.reason, exc.message, self._sender_guess(topic_name, payload)) from exc
+        except RecursionError as exc:  # deeply nested JSON
+            raise Refused("bad_json", "payload nests too deeply", self._sender_guess(topic_name, b"")) from exc
+        if decoded.office != self.office:
+            raise Refused("wrong_office", f"this bridge serves office {self.office!r}, not {decoded.office!r}")
+        if decoded.route.name not in self._handlers:
+            raise Refused("not_accepted", f"only the server publishes {decoded.route.name}")
+        return decoded
+
+    def _authorise(self, decoded: Decoded) -> str:
+        """The sending node's id, once it may send this message."""
+        route, msg, params = decoded.route, decoded.message, decoded.params
+        claimed: str = getattr(msg, "node", "")
+        if "node" in params and claimed != params["node"]:
+            raise Refused("node_mismatch", f"payload node {claimed!r} does not match topic node {params['node']!r}",
+                          params["node"])
+        counter = params.get("counter")
+        if counter is not None and counter not in self._counters:
+            raise Refused("unknown_counter", f"counter {counter!r} is not in the site config", claimed)
+        if self._nodes is None:
+            return claimed
+        node = self._nodes.get(claimed)
+        if node is None:
+            raise Refused("unknown_node", f"node {claimed!r} is not in the site's nodes: list", claimed)
+        role = getattr(msg, "role", None)
+        if role is not None and role != node.role:
+            raise Refused("wrong_role", f"node {claimed!r} is a {node.role}, not a {role}", claimed)
+        if route.publisher not in ("node", node.role):
+            raise Refused("wrong_role", f"a {node.role} may not publish {route.name}", claimed)
+        if counter is not None and node.counter != counter:
+            raise Refused("not_your_counter", f"pad {claimed!r} drives counter {node.counter!r}, not {counter!r}", claimed)
+        return claimed
+
+    # --- handlers: one per route -------------------------------------------------------------------
+
+    def _call(self, decoded: Decoded, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """Run a service call; a ServiceError becomes an error Reply (returned as the exception)."""
+        try:
+            return fn(**kwargs)
+        except self._service_errors as exc:
+            msg = decoded.message
+            assert isinstance(msg, contract.Command)
+            return Reply(id=msg.id, status="error",
+                         error=ErrorBody(key=getattr(exc, "key", "error"), message=getattr(exc, "message", str(exc))))
+
+    @staticmethod
+    def _command_id(msg: contract.Command) -> str:
+        # Qualified by node: one node's ids can never answer for another's.
+        return f"{msg.node}:{msg.id}"
+
+    def _issue(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, IssueTicket)
+        out = self._call(decoded, self.service.issue_ticket, command_id=self._command_id(msg), source=node,
+                         service=msg.service, bundle=msg.bundle, purpose=msg.purpose, priority=msg.priority,
+                         language=msg.language)
+        return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
+
+    def _check_in(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, CheckIn)
+        out = self._call(decoded, self.service.check_in, command_id=self._command_id(msg), source=node,
+                         code=msg.code, language=msg.language)
+        return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
+
+    def _offline_ticket(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, OfflineTicket)
+        out = self._call(decoded, self.service.take_offline_ticket, command_id=self._command_id(msg), source=node,
+                         service=msg.service, purpose=msg.purpose, priority=msg.priority, language=msg.language,
+                         number=msg.number, issued_at=msg.issued_at)
+        return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
+
+    def _counter_command(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, CounterCommand)
+        out = self._call(decoded, self.service.counter_action, command_id=self._command_id(msg),
+                         counter=decoded.params["counter"], action=msg.action, source=node, operator=msg.operator,
+                         result=msg.result, to_service=msg.to_service, to_counter=msg.to_counter,
+                         return_after=msg.return_after, delay_s=msg.delay_s, pause_reason=msg.pause_reason,
+                         pin=msg.pin, ticket_id=msg.ticket_id, score=msg.score)
+        if isinstance(out, Reply):
+            return out
+        return Reply(id=msg.id, status=out.status, ticket=out.ticket, counter=out.counter)
+
+    def _node_status(self, decoded: Decoded, node: str) -> None:
+        assert isinstance(decoded.message, NodeStatus)
+        with self._lock:
+            self.node_states[node] = decoded.message
+        log.info("node %s is %s", node, decoded.message.state)
+
+    def _node_telemetry(self, decoded: Decoded, node: str) -> None:
+        assert isinstance(decoded.message, Telemetry)
+        with self._lock:
+            self.node_telemetry[node] = decoded.message
+
+    def _node_alert(self, decoded: Decoded, node: str) -> None:
+        msg = decoded.message
+        assert isinstance(msg, NodeAlert)
+        with self._lock:
+            if msg.active:
+                self.node_alerts[(node, msg.kind)] = msg
+            else:
+                self.node_alerts.pop((node, msg.kind), None)
+        log.log(logging.WARNING if msg.active else logging.INFO, "node %s alert %s %s: %s", node, msg.kind,
+                "raised" if msg.active else "cleared", msg.message)
+
+    # --- publishing ------------------------------------------------------------------------------
+
+    def _publish(self, route: str, msg: Payload, **params: str) -> None:
+        r = contract.ROUTES[route]
+        self.client.publish(contract.topic(route, self.office, **params), msg.to_bytes(), qos=r.qos, retain=r.retained)
+        self.metrics.published += 1
+
+    def _reply(self, decoded: Decoded, reply: Reply) -> None:
+        response = RESPONSE_ROUTE.get(decoded.route.name)
+        if response is not None:
+            self._publish(response, reply, **decoded.params)
+
+    def _on_change(self, change: Any) -> None:
+        """The service's listener: publish what changed (the call first: it is what people wait for)."""
+        if not self._running:
+            return
+        try:
+            if change.hall_call is not None:
+                self._publish("hall_call", change.hall_call)
+            for state in change.counter_states:
+                self._publish("counter_state", state, counter=state.counter)
+            if change.hall_state is not None:
+                self._publish("hall_state", change.hall_state)
+        except Exception:
+            log.exception("bridge: cannot publish a change")
+
+    def _sender_guess(self, topic_name: str, payload: bytes) -> str | None:
+        """The node to tell about a refusal: the topic's node, else the payload's (if it looks like an id)."""
+        parts = topic_name.split("/")
+        if len(parts) >= 5 and parts[3] in ("kiosk", "node") and _IDENT.match(parts[4]):
+            return parts[4]
+        return _node_of(payload)
+
+    def _tell_refused(self, topic_name: str, payload: bytes, decoded: Decoded | None, exc: Refused) -> None:
+        if not self._connected.is_set():
+            return
+        msg_id = decoded.message.id if decoded is not None and isinstance(decoded.message, contract.Command) \
+            else contract.message_id_of(payload)
+        node = exc.node
+        if node is not None and _IDENT.match(node):
+            notice = ErrorNotice(ts=_utcnow(), id=msg_id, topic=topic_name[:300], reason=exc.reason, message=exc.message[:500])
+            self._publish("node_error", notice, node=node)
+        # A request waiting for its answer gets it on its response topic too, so it need not time out.
+        if msg_id is not None and exc.reason not in ("unknown_node", "node_mismatch", "not_your_counter", "wrong_role"):
+            try:
+                route, office, params = contract.match(topic_name)
+            except ContractError:
+                return
+            response = RESPONSE_ROUTE.get(route.name)
+            if response is not None and office == self.office and params.get("counter", "") in self._counters | {""}:
+                with contextlib.suppress(ValueError):
+                    self._publish(response, Reply(id=msg_id, status="error",
+                                                  error=ErrorBody(key=exc.reason, message=exc.message[:500])), **params)
+
+    # --- paho callbacks --------------------------------------------------------------------------
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            log.error("bridge: broker refused the connection: %s", reason)
+            return
+        client.subscribe([(contract.subscription(name, self.office), contract.ROUTES[name].qos) for name in LISTENS])
+        self._connected.set()
+        log.info("bridge: connected to %s:%s for office %s", self.host, self.port, self.office)
+        self.publish_all_state()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._connected.clear()
+        if self._running:
+            log.warning("bridge: lost the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload and msg.retain:
+            return  # a retained topic being cleared
+        self.handle(msg.topic, bytes(msg.payload))
+
+
+def start_bridge(service: Service, host: str, port: int, *, username: str | None = None, password: str | None = None,
+                 tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
+                 wait: float | None = 10.0) -> Bridge:
+    """Build and start the bridge for ``service`` on the broker at ``host:port``."""
+    from cherga import __version__
+
+    return Bridge(service, host, port, config=config, username=username, password=password, tls=tls,
+                  version=__version__).start(wait=wait)
