@@ -1,0 +1,52 @@
+"""Serial LED boards: the open CLB/1 protocol, the pyserial driver and a board emulator.
+
+Shared by the hall display (hall matrix boards) and the counter pad (counter-top board), so it
+lives in the node runtime. ``docs/led-protocol.md`` documents the framing for firmware authors.
+
+:func:`open_port` opens a board bus by name: ``"VIRTUAL"`` gives the emulator (optionally with
+boards), anything else goes through ``firmware_host.hardware.open_serial`` when present, else
+pyserial (``/dev/ttyUSB0``, ``/dev/serial0``, ``rfc2217://``...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware_host.ledboard.driver import (
+    BoardError,
+    BoardHealth,
+    BoardLink,
+    BoardRefused,
+    BoardSet,
+    BoardSilent,
+    CounterBoard,
+    HallMatrixBoard,
+    LedBoard,
+    board_alert,
+)
+from firmware_host.ledboard.emulator import EmulatedBoard, PtyBoardBus, VirtualBoardBus
+
+VIRTUAL = "VIRTUAL"
+
+__all__ = [
+    "VIRTUAL", "BoardError", "BoardHealth", "BoardLink", "BoardRefused", "BoardSet", "BoardSilent",
+    "CounterBoard", "EmulatedBoard", "HallMatrixBoard", "LedBoard", "PtyBoardBus", "VirtualBoardBus",
+    "board_alert", "open_port",
+]
+
+
+def open_port(spec: str, baudrate: int = 9600, *, boards: list[EmulatedBoard] | None = None, **kw: Any) -> Any:
+    """A serial-like port for ``spec``; ``"VIRTUAL"`` is an emulated bus with ``boards`` on it."""
+    if spec == VIRTUAL:
+        return VirtualBoardBus(boards)
+    import importlib
+
+    try:
+        hardware: Any = importlib.import_module("firmware_host.hardware")
+    except ImportError:
+        hardware = None
+    if hardware is not None and hasattr(hardware, "open_serial"):
+        return hardware.open_serial(spec, baudrate=baudrate, **kw)
+    import serial
+
+    return serial.serial_for_url(spec, baudrate=baudrate, timeout=0.02, **kw)
