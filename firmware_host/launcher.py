@@ -1,0 +1,139 @@
+"""The role launcher behind ``cherga node --config FILE``: config → session → role → heartbeat.
+
+:func:`run_node` loads the node config, builds the role by name (:func:`firmware_host.role.load_role`),
+starts the MQTT session and the role, tells systemd it is ready, sends a heartbeat every
+``heartbeat_s`` seconds (and pings the systemd watchdog) on a background thread, and on SIGTERM or
+SIGINT stops the role, then the session (``offline`` retained). A role with a ``run(stop)`` method
+gets the main thread (pygame); otherwise the main thread just waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from firmware_host import systemd
+from firmware_host.config import NodeConfig, NodeConfigError, load_node_config
+from firmware_host.outbox import Outbox
+from firmware_host.role import NodeRole, RoleNotFound, load_role
+from firmware_host.session import NodeSession
+from firmware_host.telemetry import Heartbeat
+
+log = logging.getLogger("cherga.node")
+
+EXIT_OK = 0
+EXIT_ROLE_FAILED = 1
+EXIT_BAD_CONFIG = 2
+EXIT_NO_ROLE = 3
+
+
+def setup_logging(level: str) -> None:
+    # Under systemd the journal adds time and unit: keep lines short; in a terminal add the time.
+    fmt = "%(levelname)s %(name)s: %(message)s" if systemd.under_systemd() else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=getattr(logging, level), format=fmt, stream=sys.stderr)
+
+
+class NodeRunner:
+    """One running node. Split from :func:`run_node` so tests can run it in a thread and stop it."""
+
+    def __init__(self, config: NodeConfig, role: NodeRole, *, session: NodeSession | None = None) -> None:
+        self.config = config
+        self.role = role
+        self.session = session or NodeSession(config, outbox=Outbox(config.outbox_path))
+        self.stop_event = threading.Event()
+        self.heartbeat = Heartbeat(config.node, config.role, config.data_dir)
+        self._beats: threading.Thread | None = None
+
+    def send_heartbeat(self) -> None:
+        try:
+            health = self.role.health()
+        except Exception as exc:  # a role's health must never stop the heartbeat
+            log.exception("role health failed")
+            health = {"health_error": type(exc).__name__}
+        self.session.flush_outbox()
+        self.session.publish("node_telemetry", self.heartbeat.telemetry(health, self.session.outbox_size))
+
+    def _beat_loop(self) -> None:
+        wd = systemd.watchdog_interval_s()
+        period = self.config.heartbeat_s
+        tick = min(period, wd) if wd else period
+        elapsed = period  # first heartbeat right away
+        while not self.stop_event.is_set():
+            if wd:
+                systemd.watchdog_ping()
+            if elapsed >= period:
+                elapsed = 0.0
+                if self.session.connected:
+                    try:
+                        self.send_heartbeat()
+                    except Exception:
+                        log.exception("heartbeat failed")
+            self.stop_event.wait(tick)
+            elapsed += tick
+
+    def run(self) -> int:
+        """Start everything, block until stopped, stop everything. Returns the exit code."""
+        self.session.start()
+        try:
+            self.role.start(self.session, self.config)
+        except Exception:
+            log.exception("role %s failed to start", self.config.role)
+            self.session.stop()
+            return EXIT_ROLE_FAILED
+        systemd.ready(f"{self.config.role} {self.config.node}")
+        self._beats = threading.Thread(target=self._beat_loop, name="heartbeat", daemon=True)
+        self._beats.start()
+        code = EXIT_OK
+        try:
+            runner = getattr(self.role, "run", None)
+            if callable(runner):
+                runner(self.stop_event)
+            else:
+                self.stop_event.wait()
+        except Exception:
+            log.exception("role %s crashed", self.config.role)
+            code = EXIT_ROLE_FAILED
+        finally:
+            self.stop_event.set()
+            systemd.stopping()
+            try:
+                self.role.stop()
+            except Exception:
+                log.exception("role %s failed to stop cleanly", self.config.role)
+            self.session.close()
+        return code
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def run_node(config_path: str | Path) -> int:
+    """Run this node's role from its config file until SIGTERM/SIGINT. Returns the exit code."""
+    try:
+        config = load_node_config(config_path)
+    except NodeConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    setup_logging(config.log_level)
+    try:
+        role = load_role(config.role)()
+    except RoleNotFound as exc:
+        log.error("%s", exc)
+        return EXIT_NO_ROLE
+    runner = NodeRunner(config, role)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        runner.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    log.info("node %s (%s) of office %s starting; broker %s:%s", config.node, config.role, config.office,
+             config.broker.host, config.broker.port)
+    return runner.run()
