@@ -105,3 +105,20 @@ def starvation_bound(counter: Counter, settings: PolicySettings) -> float:
     weights = [s.weight for s in counter.services] or [1.0]
     max_class = max([1.0, *settings.class_weights.values()])
     return max_class * max(weights) / min(weights)
+
+
+def group_key(ticket: Ticket) -> tuple[str, str | None]:
+    """Walk-ins of one group compete only by :func:`queue_key` (same service, same class weight)."""
+    return (ticket.service, ticket.priority)
+
+
+def queue_key(ticket: Ticket) -> tuple[float, float, int]:
+    """Within a :func:`group_key` group, :func:`choose_next` prefers the smallest key.
+
+    ``score`` grows with the wait and both weights are equal inside a group; ties go to the
+    earlier issue, then the smaller number. A caller that keeps each group sorted by this key may
+    offer :func:`choose_next` only the first eligible walk-in of each group (plus every reserved
+    and booked ticket) and get the same decision; ``tests/core`` checks that equivalence, so a
+    change to :func:`score` that breaks it fails there.
+    """
+    return (ticket.waiting_since.timestamp(), ticket.issued_at.timestamp(), ticket.number)

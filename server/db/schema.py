@@ -1,0 +1,176 @@
+"""The tables of the store, as SQLAlchemy Core metadata (the migrations create the same shape).
+
+Times are stored as naive UTC (:class:`UTCDateTime` converts), so SQLite and PostgreSQL keep the
+same values. ``events`` is append-only: reports are built from it, nothing updates or deletes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware datetime in, the same instant (aware, UTC) out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware one")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # pragma: no cover - SQLite without type detection
+            value = dt.datetime.fromisoformat(value)
+        return value.replace(tzinfo=dt.UTC)
+
+
+metadata = MetaData()
+
+tickets = Table(
+    "tickets", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("office", String(40), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("number_service", String(40), nullable=False),  # the service the number was drawn for
+    Column("purpose", String(16), nullable=False),
+    Column("prefix", String(4), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("language", String(4), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("priority", String(40)),
+    Column("appointment_at", UTCDateTime),
+    Column("status", String(16), nullable=False),
+    Column("queued_at", UTCDateTime),
+    Column("not_before", UTCDateTime),
+    Column("target_counter", String(40)),
+    Column("return_to", String(40)),
+    Column("return_service", String(40)),
+    Column("counter", String(40)),
+    Column("operator", String(64)),
+    Column("called_at", UTCDateTime),
+    Column("first_called_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("recalls", Integer, nullable=False, default=0),
+    Column("result", String(40)),
+    Column("reason", Text),
+    Column("plan", JSON),  # services still to visit (a life-situation bundle)
+    Column("source", String(80)),
+    Column("version", Integer, nullable=False, default=1),  # bumped by every update (compare-and-set)
+    UniqueConstraint("office", "number_service", "day", "number", name="uq_ticket_number"),
+)
+Index("ix_tickets_office_status", tickets.c.office, tickets.c.status)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("office", String(40), nullable=False),
+    Column("ticket_id", String(40)),
+    Column("service", String(40)),
+    Column("counter", String(40)),
+    Column("operator", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", JSON, nullable=False),
+)
+Index("ix_events_office_at", events.c.office, events.c.at)
+Index("ix_events_ticket", events.c.ticket_id)
+
+commands = Table(
+    "commands", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("command_id", String(80), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("result", JSON, nullable=False),
+)
+
+number_counters = Table(
+    "number_counters", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("service", String(40), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("range", String(16), primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+counter_states = Table(
+    "counter_states", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("counter", String(40), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("operator", String(64)),
+    Column("pause_reason", String(80)),
+    Column("ticket_id", String(40)),
+    Column("rateable_ticket", String(40)),
+    Column("seq", Integer, nullable=False, default=0),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+staff = Table(
+    "staff", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(120), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(200)),
+    Column("pin_hash", String(200)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+appointments = Table(
+    "appointments", metadata,
+    Column("code", String(32), primary_key=True),
+    Column("office", String(40), nullable=False),
+    Column("service", String(40), nullable=False),
+    Column("slot", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # booked | checked_in
+    Column("ticket_id", String(40)),
+    Column("source", String(80)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+ratings = Table(
+    "ratings", metadata,
+    Column("ticket_id", String(40), primary_key=True),
+    Column("office", String(40), nullable=False),
+    Column("service", String(40)),
+    Column("counter", String(40)),
+    Column("operator", String(64)),
+    Column("score", Integer, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,53 @@
+"""Errors of the service layer: a stable, translatable ``key``, a message for people, an HTTP status.
+
+Every shell maps them the same way: the REST API answers ``status`` with ``{"key", "message"}``,
+the MQTT bridge puts ``key`` and ``message`` into the reply's ``error``.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request the service refused; ``key`` is what kiosks and pads translate."""
+
+    status = 400
+
+    def __init__(self, key: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "message": self.message}
+
+
+class NotFound(ServiceError):
+    """An unknown office, service, counter, ticket, appointment or account (404)."""
+
+    status = 404
+
+
+class Conflict(ServiceError):
+    """The request is well formed but the queue's state refuses it (409)."""
+
+    status = 409
+
+
+class Invalid(ServiceError):
+    """Bad input the schema could not catch (422)."""
+
+    status = 422
+
+
+class Unauthorized(ServiceError):
+    """No or a wrong credential (401)."""
+
+    status = 401
+
+
+class Forbidden(ServiceError):
+    """A credential whose role may not do this (403)."""
+
+    status = 403

@@ -1,0 +1,427 @@
+"""The durable store: tickets, the append-only event log, command ids, number counters, counter
+states, staff accounts, appointments and ratings, on SQLite or PostgreSQL through the same code.
+
+* SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` and a busy timeout;
+  every write transaction starts with ``BEGIN IMMEDIATE``, so writers from several processes
+  queue instead of failing half-way.
+* PostgreSQL runs at READ COMMITTED; the writes that must be atomic are single statements
+  (a compare-and-set ``UPDATE ... WHERE id = ? AND version = ?``, an ``INSERT ... ON CONFLICT
+  DO UPDATE ... RETURNING`` for numbers), so no two counters ever get the same ticket.
+* The schema is created and upgraded by Alembic migrations (``server/db/migrations``) when a
+  :class:`Store` opens.
+
+A :class:`Tx` is one transaction; :meth:`Store.transaction` commits it (durably) on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping, make_url
+from sqlalchemy.exc import IntegrityError
+
+from server.core.numbering import next_number
+from server.core.tickets import Origin, Ticket, TicketStatus
+from server.db import schema
+from server.siteconfig import NumberRange
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
+ACTIVE = (TicketStatus.WAITING.value, TicketStatus.CALLED.value, TicketStatus.SERVING.value)
+
+__all__ = ["Store", "Tx", "TicketRecord", "StaffAccount", "CounterRow", "IntegrityError"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """A core :class:`Ticket` with what only the store needs to know about it."""
+
+    ticket: Ticket
+    number_service: str  # the service the number was drawn for (numbers are unique per it and day)
+    plan: tuple[str, ...] = ()  # services still to visit after this one (a life-situation bundle)
+    version: int = 1
+    source: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CounterRow:
+    counter: str
+    status: str
+    operator: str | None
+    pause_reason: str | None
+    ticket_id: str | None
+    rateable_ticket: str | None
+    seq: int
+    updated_at: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StaffAccount:
+    username: str
+    display_name: str
+    role: str
+    password_hash: str | None
+    pin_hash: str | None
+    active: bool
+
+
+_TICKET_FIELDS = [f.name for f in dataclasses.fields(Ticket)]
+
+
+def _ticket_values(rec: TicketRecord) -> dict[str, Any]:
+    t = rec.ticket
+    values = {name: getattr(t, name) for name in _TICKET_FIELDS}
+    values["status"] = t.status.value
+    values["origin"] = t.origin.value
+    values.update(number_service=rec.number_service, plan=list(rec.plan), version=rec.version, source=rec.source)
+    return values
+
+
+def _ticket_from_row(row: Mapping[str, Any] | RowMapping) -> TicketRecord:
+    kwargs = {name: row[name] for name in _TICKET_FIELDS}
+    kwargs["status"] = TicketStatus(row["status"])
+    kwargs["origin"] = Origin(row["origin"])
+    kwargs["recalls"] = row["recalls"] or 0
+    return TicketRecord(Ticket(**kwargs), row["number_service"], tuple(row["plan"] or ()), row["version"],
+                        row["source"])
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def _insert_for(conn: Connection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+class Tx:
+    """One store transaction. Nothing it writes is visible, or durable, before the commit."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.last_event_seq = 0
+
+    # --- commands (exactly-once) ------------------------------------------------------------------
+
+    def command_result(self, office: str, command_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            select(schema.commands.c.result).where(
+                schema.commands.c.office == office, schema.commands.c.command_id == command_id)
+        ).first()
+        return None if row is None else dict(row[0])
+
+    def record_command(self, office: str, command_id: str, result: Mapping[str, Any], at: dt.datetime) -> None:
+        """Raises :class:`IntegrityError` when the id was recorded meanwhile (another process)."""
+        self.conn.execute(insert(schema.commands).values(office=office, command_id=command_id, at=at,
+                                                         result=dict(result)))
+
+    # --- numbers ---------------------------------------------------------------------------------
+
+    def draw_number(self, office: str, service: str, day: dt.date, range_name: str, number_range: NumberRange) -> int:
+        """The next number of ``range_name`` for ``service`` on ``day``: one atomic upsert on both stores.
+
+        Raises :class:`server.core.numbering.NumbersExhausted` past the range (the caller rolls back).
+        """
+        ins = _insert_for(self.conn)(schema.number_counters).values(
+            office=office, service=service, day=day, range=range_name, last=number_range.first)
+        t = schema.number_counters
+        stmt = ins.on_conflict_do_update(
+            index_elements=[t.c.office, t.c.service, t.c.day, t.c.range],
+            set_={"last": t.c["last"] + 1},
+        ).returning(t.c["last"])
+        drawn = int(self.conn.execute(stmt).scalar_one())
+        # The core decides what is legal: the draw is ``next_number`` of the previous value.
+        return next_number(None if drawn == number_range.first else drawn - 1, number_range, service)
+
+    def count_issued(self, office: str, service: str, day: dt.date) -> int:
+        t = schema.tickets
+        return int(self.conn.execute(
+            select(func.count()).select_from(t).where(t.c.office == office, t.c.number_service == service,
+                                                      t.c.day == day)
+        ).scalar_one())
+
+    def number_taken(self, office: str, service: str, day: dt.date, number: int) -> bool:
+        t = schema.tickets
+        return self.conn.execute(
+            select(t.c.id).where(t.c.office == office, t.c.number_service == service, t.c.day == day,
+                                 t.c.number == number)
+        ).first() is not None
+
+    # --- tickets ---------------------------------------------------------------------------------
+
+    def insert_ticket(self, rec: TicketRecord) -> None:
+        self.conn.execute(insert(schema.tickets).values(**_ticket_values(rec)))
+
+    def update_ticket(self, rec: TicketRecord, *, expected_version: int) -> bool:
+        """Compare-and-set: write ``rec`` only if the row still has ``expected_version``.
+
+        ``rec.version`` must be ``expected_version + 1``. Returns False (and writes nothing) when
+        another transaction changed the ticket first.
+        """
+        values = _ticket_values(rec)
+        values.pop("id")
+        t = schema.tickets
+        res = self.conn.execute(
+            update(t).where(and_(t.c.id == rec.ticket.id, t.c.version == expected_version)).values(**values))
+        return res.rowcount == 1
+
+    def ticket(self, ticket_id: str) -> TicketRecord | None:
+        row = self.conn.execute(select(schema.tickets).where(schema.tickets.c.id == ticket_id)).mappings().first()
+        return None if row is None else _ticket_from_row(row)
+
+    # --- events ----------------------------------------------------------------------------------
+
+    def append_event(self, kind: str, *, office: str, at: dt.datetime, ticket_id: str | None = None,
+                     service: str | None = None, counter: str | None = None, operator: str | None = None,
+                     data: Mapping[str, Any] | None = None) -> int:
+        res = self.conn.execute(insert(schema.events).values(
+            kind=str(kind), office=office, ticket_id=ticket_id, service=service, counter=counter,
+            operator=operator, at=at, data=dict(data or {})))
+        seq = int(res.inserted_primary_key[0]) if res.inserted_primary_key else 0
+        self.last_event_seq = max(self.last_event_seq, seq)
+        return seq
+
+    # --- counters --------------------------------------------------------------------------------
+
+    def save_counter(self, office: str, row: CounterRow) -> None:
+        values = dataclasses.asdict(row)
+        values["office"] = office
+        t = schema.counter_states
+        stmt = _insert_for(self.conn)(t).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=[t.c.office, t.c.counter],
+                                          set_={k: v for k, v in values.items() if k not in ("office", "counter")})
+        self.conn.execute(stmt)
+
+    # --- appointments and ratings ----------------------------------------------------------------
+
+    def insert_appointment(self, *, code: str, office: str, service: str, slot: dt.datetime, source: str,
+                           at: dt.datetime) -> None:
+        self.conn.execute(insert(schema.appointments).values(
+            code=code, office=office, service=service, slot=slot, status="booked", source=source, created_at=at))
+
+    def appointment(self, office: str, code: str) -> Mapping[str, Any] | None:
+        a = schema.appointments
+        row = self.conn.execute(select(a).where(a.c.office == office, a.c.code == code)).mappings().first()
+        return None if row is None else dict(row)
+
+    def mark_checked_in(self, code: str, ticket_id: str) -> bool:
+        a = schema.appointments
+        res = self.conn.execute(update(a).where(a.c.code == code, a.c.status == "booked")
+                                .values(status="checked_in", ticket_id=ticket_id))
+        return res.rowcount == 1
+
+    def insert_rating(self, *, ticket_id: str, office: str, service: str, counter: str | None,
+                      operator: str | None, score: int, at: dt.datetime) -> None:
+        self.conn.execute(insert(schema.ratings).values(ticket_id=ticket_id, office=office, service=service,
+                                                        counter=counter, operator=operator, score=score, at=at))
+
+    def rated(self, ticket_id: str) -> bool:
+        r = schema.ratings
+        return self.conn.execute(select(r.c.ticket_id).where(r.c.ticket_id == ticket_id)).first() is not None
+
+
+class Store:
+    """Opens (and migrates) the database at ``url``: ``sqlite:///FILE`` or ``postgresql+psycopg://...``."""
+
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 8) -> None:
+        self.url = url
+        path = _sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = self._make_engine(url, pool_size)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            self.migrate()
+
+    @staticmethod
+    def _make_engine(url: str, pool_size: int) -> Engine:
+        backend = make_url(url).get_backend_name()
+        if backend == "sqlite":
+            if _sqlite_path(url) is None:
+                raise ValueError("an in-memory SQLite store loses every ticket; give a file: sqlite:///path.db")
+            engine = create_engine(url, pool_size=pool_size, max_overflow=16, pool_pre_ping=False,
+                                   connect_args={"check_same_thread": False, "timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Let us issue BEGIN ourselves (pysqlite's own BEGIN is deferred and late).
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it returns
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                # IMMEDIATE takes the write lock up front: a writer never fails half-way on upgrade.
+                mode = "DEFERRED" if conn.get_execution_options().get("cherga_read") else "IMMEDIATE"
+                conn.exec_driver_sql(f"BEGIN {mode}")
+
+            return engine
+        if backend == "postgresql":
+            return create_engine(url, pool_size=pool_size, max_overflow=32, pool_pre_ping=True)
+        # Anything else SQLAlchemy speaks is untested; refuse rather than surprise.
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql+psycopg://...")
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent; safe with several processes on PG)."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # One migrator at a time when several server processes start together.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242)")
+            cfg.attributes["connection"] = conn
+            alembic_command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A write transaction, committed (durably) on a clean exit and rolled back on an exception."""
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(cherga_read=True)
+            with conn.begin():
+                yield conn
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    def active_tickets(self, office: str) -> list[TicketRecord]:
+        t = schema.tickets
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.c.office == office, t.c.status.in_(ACTIVE))).mappings().all()
+        return [_ticket_from_row(r) for r in rows]
+
+    def ticket(self, ticket_id: str) -> TicketRecord | None:
+        with self.reading() as conn:
+            return Tx(conn).ticket(ticket_id)
+
+    def ticket_by_token(self, token: str) -> TicketRecord | None:
+        t = schema.tickets
+        with self.reading() as conn:
+            row = conn.execute(select(t).where(t.c.token == token)).mappings().first()
+        return None if row is None else _ticket_from_row(row)
+
+    def tickets(self, office: str) -> list[TicketRecord]:
+        t = schema.tickets
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.c.office == office).order_by(t.c.issued_at)).mappings().all()
+        return [_ticket_from_row(r) for r in rows]
+
+    def counter_rows(self, office: str) -> list[CounterRow]:
+        c = schema.counter_states
+        with self.reading() as conn:
+            rows = conn.execute(select(c).where(c.c.office == office)).mappings().all()
+        return [CounterRow(**{k: v for k, v in r.items() if k != "office"}) for r in rows]
+
+    def recent_calls(self, office: str, limit: int) -> list[Mapping[str, Any]]:
+        e = schema.events
+        with self.reading() as conn:
+            rows = conn.execute(
+                select(e).where(e.c.office == office, e.c.kind.in_(("called", "recalled")))
+                .order_by(e.c.seq.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def events(self, office: str | None = None, *, since_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        e = schema.events
+        q = select(e).where(e.c.seq > since_seq).order_by(e.c.seq)
+        if office is not None:
+            q = q.where(e.c.office == office)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.reading() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    def max_event_seq(self, office: str) -> int:
+        e = schema.events
+        with self.reading() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(e.c.seq), 0)).where(e.c.office == office))
+                       .scalar_one())
+
+    def count_tickets(self) -> int:
+        with self.reading() as conn:
+            return int(conn.execute(select(func.count()).select_from(schema.tickets)).scalar_one())
+
+    # --- staff accounts --------------------------------------------------------------------------
+
+    def put_staff(self, *, username: str, display_name: str, role: str, password_hash: str | None,
+                  pin_hash: str | None, at: dt.datetime) -> None:
+        s = schema.staff
+        values = dict(username=username, display_name=display_name, role=role, password_hash=password_hash,
+                      pin_hash=pin_hash, active=True, created_at=at)
+        with self.transaction() as tx:
+            stmt = _insert_for(tx.conn)(s).values(**values).on_conflict_do_update(
+                index_elements=[s.c.username],
+                set_={k: v for k, v in values.items() if k not in ("username", "created_at")})
+            tx.conn.execute(stmt)
+
+    def staff(self, username: str) -> StaffAccount | None:
+        s = schema.staff
+        with self.reading() as conn:
+            row = conn.execute(select(s).where(s.c.username == username)).mappings().first()
+        return None if row is None else StaffAccount(row["username"], row["display_name"], row["role"],
+                                                      row["password_hash"], row["pin_hash"], row["active"])
+
+    def all_staff(self) -> list[StaffAccount]:
+        s = schema.staff
+        with self.reading() as conn:
+            rows = conn.execute(select(s).order_by(s.c.username)).mappings().all()
+        return [StaffAccount(r["username"], r["display_name"], r["role"], r["password_hash"], r["pin_hash"],
+                             r["active"]) for r in rows]
+
+    def add_session(self, token: str, username: str, at: dt.datetime, expires_at: dt.datetime) -> None:
+        with self.transaction() as tx:
+            tx.conn.execute(insert(schema.sessions).values(token_hash=_hash_token(token), username=username,
+                                                           created_at=at, expires_at=expires_at))
+
+    def session_user(self, token: str, now: dt.datetime) -> str | None:
+        s = schema.sessions
+        with self.reading() as conn:
+            row = conn.execute(select(s.c.username, s.c.expires_at).where(s.c.token_hash == _hash_token(token))).first()
+        if row is None or row[1] <= now:
+            return None
+        return str(row[0])
+
+    def drop_session(self, token: str) -> None:
+        s = schema.sessions
+        with self.transaction() as tx:
+            tx.conn.execute(s.delete().where(s.c.token_hash == _hash_token(token)))
+
+
+def _hash_token(token: str) -> str:
+    # Only a digest is stored: a stolen database holds no usable bearer token.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def ticket_ids_called(store: Store, office: str) -> Sequence[str]:
+    """Every ticket id with a ``called`` event, in log order (tests and audits: duplicates show)."""
+    return [e["ticket_id"] for e in store.events(office) if e["kind"] == "called"]
+
+
