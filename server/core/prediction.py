@@ -84,3 +84,8 @@ class ServiceRatePredictor:
         # Work ahead: the people ahead, plus half a visit for whoever is at the counter now.
         work = (ahead + 0.5) * self.mean_service_s(ticket.service)
         return Estimate(ahead, work / capacity)
+
+
+def default_predictor(prior_mean_s: Mapping[str, float], settings: PolicySettings) -> WaitPredictor:
+    """The predictor an office uses unless told otherwise."""
+    return ServiceRatePredictor(prior_mean_s, settings)
