@@ -1,0 +1,146 @@
+"""Service-quality figures of a simulated day, and the staffing Erlang C says it would take.
+
+Definitions (also in docs/simulator.md):
+
+* ``within_15_min`` — share of all visitors called within 15 minutes of taking the ticket (a
+  booked visitor: of the later of the slot and the check-in) while still in the hall; a walk-out
+  or a visitor the kiosk refused counts as a failure.
+* ``mean_wait_min``, ``p95_wait_min`` — over visitors who were called or walked out (a walk-out's
+  wait is the time until leaving: a lower bound).
+* ``booked_within_5_min`` — booked visitors who checked in on time and were called no later than
+  5 minutes after the slot.
+* ``max_wait_ratio_lowest_class`` — the longest wait of a visitor without priority (the lowest
+  class) over the overall mean wait, as the issue defines it; ``mean_wait_ratio_lowest_class`` is
+  that class's mean over the overall mean.
+* ``prediction_mae_min`` etc. — over walk-in tickets whose visitor was called while present: the
+  estimate the kiosk printed against the real wait.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from server.core.erlang import counters_needed
+from server.sim.engine import SimResult, Visit
+from server.sim.workload import Visitor
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def _r(x: float, nd: int = 3) -> float:
+    return round(x, nd)
+
+
+def quality(result: SimResult) -> dict[str, float | int]:
+    visits = result.visits
+    n = len(visits)
+    on_time = sum(1 for v in visits if v.called_s is not None and (v.wait_s or 0.0) <= 900)
+    waits = [w for v in visits if (w := v.wait_s) is not None]
+    mean = sum(waits) / len(waits) if waits else 0.0
+    booked = [v for v in visits if v.booked]
+    booked_ok = sum(1 for v in booked if v.called_s is not None and v.visitor.appointment_s is not None
+                    and v.called_s <= v.visitor.appointment_s + 300)
+    plain = [w for v in visits if v.visitor.priority is None and (w := v.wait_s) is not None]
+    prio = [w for v in visits if v.visitor.priority is not None and (w := v.wait_s) is not None]
+    return {
+        "visitors": n,
+        "within_15_min": _r(on_time / n if n else 1.0, 4),
+        "p95_wait_min": _r(_pct(waits, 0.95) / 60, 2),
+        "mean_wait_min": _r(mean / 60, 2),
+        "max_wait_min": _r(max(waits, default=0.0) / 60, 1),
+        "walkouts": sum(1 for v in visits if v.walked_out),
+        "no_ticket": sum(1 for v in visits if v.issued_s is None),
+        "booked": len(booked),
+        "booked_within_5_min": _r(booked_ok / len(booked) if booked else 1.0, 4),
+        "max_wait_ratio_lowest_class": _r(max(plain, default=0.0) / mean if mean else 0.0, 2),
+        "mean_wait_ratio_lowest_class": _r((sum(plain) / len(plain)) / mean if plain and mean else 0.0, 2),
+        "priority_mean_wait_min": _r(sum(prio) / len(prio) / 60 if prio else 0.0, 2),
+        "recalls": result.recalls,
+        "no_shows": result.no_shows,
+        "transfers": result.transfers,
+        "last_call_h_after_close": _r(max(0.0, max((c.t for c in result.calls), default=0.0) - result.close_s) / 3600, 2),
+    }
+
+
+def _evaluated(visits: Iterable[Visit]) -> list[Visit]:
+    return [v for v in visits if not v.booked and v.called_s is not None and v.issued_s is not None]
+
+
+def prediction_errors(result: SimResult, name: str) -> dict[str, float]:
+    """MAE (minutes), bias and the share under-predicted by more than 5 minutes for one predictor."""
+    errs: list[float] = []
+    for v in _evaluated(result.visits):
+        est = v.estimates.get(name)
+        real = (v.called_s or 0.0) - (v.issued_s or 0.0)
+        errs.append(real - (est if est is not None else 0.0))
+    if not errs:
+        return {"mae_min": 0.0, "bias_min": 0.0, "under_over_5_min": 0.0, "n": 0}
+    return {
+        "mae_min": _r(sum(abs(e) for e in errs) / len(errs) / 60),
+        "bias_min": _r(sum(errs) / len(errs) / 60),
+        "under_over_5_min": _r(sum(1 for e in errs if e > 300) / len(errs), 4),
+        "n": len(errs),
+    }
+
+
+def staffing(visitors: Sequence[Visitor], result: SimResult, *,
+             target_wait_s: float = 900, target_share: float = 0.95) -> dict[str, object]:
+    """Per opening hour: desks open in the simulation and the desks Erlang C asks for.
+
+    ``needed_dedicated`` staffs each service on its own (no desk shared), ``needed_pooled`` treats
+    the office as one pool of universal desks: the truth for multi-service desks lies between.
+    Arrival rates are the workload's own per hour; service times the workload's mean per service.
+    """
+    hours = math.ceil(result.close_s / 3600)
+    mean_s: dict[str, list[float]] = {}
+    for v in visitors:
+        mean_s.setdefault(v.service, []).append(v.service_s)
+    svc_mean = {s: sum(x) / len(x) for s, x in mean_s.items()}
+    desks = result.counters_open
+    open_per_hour: dict[str, float] = {}
+    dedicated: dict[str, int] = {}
+    pooled: dict[str, int] = {}
+    for h in range(hours):
+        lo, hi = h * 3600.0, (h + 1) * 3600.0
+        on_break = sum(max(0.0, min(hi, e) - max(lo, s)) for _, s, e in result.break_spans) / 3600
+        key = f"h{h:02d}"
+        open_per_hour[key] = _r(desks - on_break, 1)
+        counts: dict[str, int] = {}
+        for v in visitors:
+            if lo <= v.arrival_s < hi:
+                counts[v.service] = counts.get(v.service, 0) + 1
+        need = 0
+        for s, k in counts.items():
+            need += counters_needed(k / 3600, svc_mean[s], target_wait_s=target_wait_s, target_share=target_share)
+        dedicated[key] = need
+        total = sum(counts.values())
+        if total:
+            work = sum(k * svc_mean[s] for s, k in counts.items()) / total
+            pooled[key] = counters_needed(total / 3600, work, target_wait_s=target_wait_s, target_share=target_share)
+        else:
+            pooled[key] = 0
+    return {"desks_open": open_per_hour, "needed_dedicated": dedicated, "needed_pooled": pooled,
+            "peak_needed_dedicated": max(dedicated.values(), default=0),
+            "peak_needed_pooled": max(pooled.values(), default=0)}
+
+
+def service_breakdown(result: SimResult) -> dict[str, dict[str, float]]:
+    """Per service: visitors, share within 15 minutes, mean wait (minutes)."""
+    out: dict[str, dict[str, float]] = {}
+    by: dict[str, list[Visit]] = {}
+    for v in result.visits:
+        by.setdefault(v.visitor.service, []).append(v)
+    for s, vs in sorted(by.items()):
+        waits = [w for v in vs if (w := v.wait_s) is not None]
+        ok = sum(1 for v in vs if v.called_s is not None and (v.wait_s or 0.0) <= 900)
+        out[s] = {"visitors": len(vs), "within_15_min": _r(ok / len(vs), 3),
+                  "mean_wait_min": _r(sum(waits) / len(waits) / 60 if waits else 0.0, 1)}
+    return out
