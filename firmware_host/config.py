@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cherga.yamlerrors import describe_validation_error
+
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 RoleName = Literal["kiosk", "display", "pad"]
 
@@ -117,14 +119,7 @@ def parse_node_config(text: str, source: str = "<node config>", *, base_dir: Pat
     try:
         cfg = NodeConfig.model_validate(data)
     except ValidationError as exc:
-        lines = _line_index(text)
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), None)
-            field = ".".join(str(p) for p in loc) or "(top level)"
-            problems.append(f"{source}:{line}: {field}: {err['msg']}" if line else f"{source}: {field}: {err['msg']}")
-        raise NodeConfigError("\n".join(problems)) from exc
+        raise NodeConfigError(describe_validation_error(exc, text, source)) from exc
     return _resolve_paths(cfg, base_dir) if base_dir else cfg
 
 
@@ -153,24 +148,3 @@ def _resolve_paths(cfg: NodeConfig, base: Path) -> NodeConfig:
     data_dir = rel(cfg.data_dir) or cfg.data_dir
     return cfg.model_copy(update={"broker": broker, "data_dir": data_dir})
 
-
-def _line_index(text: str) -> dict[tuple[Any, ...], int]:
-    index: dict[tuple[Any, ...], int] = {}
-
-    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                index[(*path, key.value)] = key.start_mark.line + 1
-                walk(value, (*path, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, (*path, i))
-
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return index
-    if root is not None:
-        walk(root, ())
-    return index
