@@ -1,0 +1,126 @@
+"""What a technician's laptop remembers about an office: issued credentials, tokens, revocations.
+
+Owns ``<state dir>/state.json`` (mode 0600: it holds broker passwords). Every password and
+enrollment token comes from :mod:`secrets`; a fingerprint of each one ever issued is kept so a
+value is never handed out twice, even after a node is revoked and re-added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from broker_bridge.broker_config import username_for
+
+PASSWORD_BYTES = 24  # 32 URL-safe characters
+TOKEN_BYTES = 16
+
+
+class StateError(ValueError):
+    """The state directory belongs to another office, or a request makes no sense (revoked node...)."""
+
+
+def fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class NodeSecrets:
+    node: str
+    username: str
+    password: str
+    token: str
+    issued_at: str
+
+    @property
+    def token_sha256(self) -> str:
+        return fingerprint(self.token)
+
+
+@dataclass
+class SiteState:
+    """Credentials of one office, loaded from and saved to ``state.json``."""
+
+    path: Path
+    office: str
+    server_password: str = ""
+    nodes: dict[str, NodeSecrets] = field(default_factory=dict)
+    revoked: dict[str, str] = field(default_factory=dict)  # node id -> when
+    issued: set[str] = field(default_factory=set)  # fingerprints of every secret ever issued
+
+    @classmethod
+    def load(cls, state_dir: Path, office: str) -> SiteState:
+        path = state_dir / "state.json"
+        if not path.exists():
+            state = cls(path=path, office=office)
+            state.server_password = state._fresh(PASSWORD_BYTES)
+            return state
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("office") != office:
+            raise StateError(f"{path} belongs to office {data.get('office')!r}, not {office!r}: use another --state-dir")
+        return cls(
+            path=path,
+            office=office,
+            server_password=data["server_password"],
+            nodes={k: NodeSecrets(**v) for k, v in data.get("nodes", {}).items()},
+            revoked=dict(data.get("revoked", {})),
+            issued=set(data.get("issued", [])),
+        )
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "office": self.office,
+            "server_password": self.server_password,
+            "nodes": {k: asdict(v) for k, v in sorted(self.nodes.items())},
+            "revoked": self.revoked,
+            "issued": sorted(self.issued),
+        }
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, self.path)
+
+    def _fresh(self, nbytes: int) -> str:
+        while True:
+            value = secrets.token_urlsafe(nbytes)
+            fp = fingerprint(value)
+            if fp not in self.issued:  # astronomically unlikely, but "never reused" is a promise
+                self.issued.add(fp)
+                return value
+
+    def ensure(self, node_id: str, *, rotate: bool = False, reinstate: bool = False) -> NodeSecrets:
+        """The node's credentials, issuing fresh ones on first use or when ``rotate`` is set."""
+        if node_id in self.revoked:
+            if not reinstate:
+                raise StateError(f"node {node_id!r} was revoked on {self.revoked[node_id]}; "
+                                 "pass --reinstate to give it fresh credentials")
+            del self.revoked[node_id]
+        current = self.nodes.get(node_id)
+        if current is None or rotate:
+            current = NodeSecrets(
+                node=node_id,
+                username=username_for(self.office, node_id),
+                password=self._fresh(PASSWORD_BYTES),
+                token=self._fresh(TOKEN_BYTES),
+                issued_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
+            self.nodes[node_id] = current
+        return current
+
+    def revoke(self, node_id: str) -> None:
+        """Forget the node's credentials; the next server files leave it out."""
+        if node_id not in self.nodes and node_id not in self.revoked:
+            raise StateError(f"node {node_id!r} has no credentials to revoke")
+        self.nodes.pop(node_id, None)
+        self.revoked.setdefault(node_id, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    def active(self) -> list[NodeSecrets]:
+        return [s for k, s in sorted(self.nodes.items()) if k not in self.revoked]
