@@ -4,8 +4,8 @@ Shared by the hall display (hall matrix boards) and the counter pad (counter-top
 lives in the node runtime. ``docs/led-protocol.md`` documents the framing for firmware authors.
 
 :func:`open_port` opens a board bus by name: ``"VIRTUAL"`` gives the emulator (optionally with
-boards), anything else goes through ``firmware_host.hardware.open_serial`` when present, else
-pyserial (``/dev/ttyUSB0``, ``/dev/serial0``, ``rfc2217://``...).
+boards), anything else goes through :func:`firmware_host.hardware.open_serial` (``/dev/ttyUSB0``,
+``usb:VID:PID``, ``auto``, or a name a registered serial factory owns).
 """
 
 from __future__ import annotations
@@ -39,14 +39,7 @@ def open_port(spec: str, baudrate: int = 9600, *, boards: list[EmulatedBoard] | 
     """A serial-like port for ``spec``; ``"VIRTUAL"`` is an emulated bus with ``boards`` on it."""
     if spec == VIRTUAL:
         return VirtualBoardBus(boards)
-    import importlib
+    from firmware_host.hardware import open_serial
 
-    try:
-        hardware: Any = importlib.import_module("firmware_host.hardware")
-    except ImportError:
-        hardware = None
-    if hardware is not None and hasattr(hardware, "open_serial"):
-        return hardware.open_serial(spec, baudrate=baudrate, **kw)
-    import serial
-
-    return serial.serial_for_url(spec, baudrate=baudrate, timeout=0.02, **kw)
+    kw.setdefault("timeout", 0.02)
+    return open_serial(spec, baudrate=baudrate, **kw)
