@@ -1,0 +1,134 @@
+"""Where things go on the kiosk screen: pure geometry from a :class:`~kiosk.ui.state.View` and a size.
+
+No pygame here, so hit-testing and the low-reach rule can be tested without a display.
+
+* Low-reach mode puts *everything* (title, choices, navigation, mode switches) in the lower half
+  of the screen, within reach from a wheelchair or for a child.
+* Large-text mode uses one column of choices and taller buttons (the state machine also pages
+  fewer services at a time).
+* Touch targets are never smaller than :data:`MIN_TARGET` pixels in either direction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from kiosk.ui.state import Button, Screen, View
+
+Rect = tuple[int, int, int, int]  # x, y, width, height
+MIN_TARGET = 56  # px: about 9 mm on a 15" 1080p panel, above the usual 7-9 mm touch guidance
+
+
+@dataclasses.dataclass(frozen=True)
+class Placed:
+    button: Button
+    rect: Rect
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    size: tuple[int, int]
+    area: Rect  # everything is inside this (the lower half in low-reach mode)
+    title: Rect
+    lines: Rect
+    big: Rect | None
+    qr: Rect | None
+    buttons: tuple[Placed, ...]
+
+    def rect_of(self, button_id: str) -> Rect:
+        return next(p.rect for p in self.buttons if p.button.id == button_id)
+
+
+def _row(items: list[Button], x: int, y: int, w: int, h: int, gap: int) -> list[Placed]:
+    if not items:
+        return []
+    each = (w - gap * (len(items) - 1)) // len(items)
+    return [Placed(b, (x + i * (each + gap), y, each, h)) for i, b in enumerate(items)]
+
+
+def _grid(items: list[Button], x: int, y: int, w: int, h: int, cols: int, gap: int,
+          max_row_h: int) -> list[Placed]:
+    if not items:
+        return []
+    rows = math.ceil(len(items) / cols)
+    cell_w = (w - gap * (cols - 1)) // cols
+    cell_h = min(max_row_h, (h - gap * (rows - 1)) // rows)
+    return [Placed(b, (x + (i % cols) * (cell_w + gap), y + (i // cols) * (cell_h + gap), cell_w, cell_h))
+            for i, b in enumerate(items)]
+
+
+def layout(view: View, size: tuple[int, int]) -> Layout:
+    """Place ``view``'s title, lines, number and buttons on a screen of ``size`` pixels."""
+    width, height = size
+    top = height // 2 if view.low_reach else 0
+    area: Rect = (0, top, width, height - top)
+    ah = area[3]
+    m = max(8, min(width, height) // 60)
+    gap = m
+    x, inner_w = m, width - 2 * m
+    y = top + m
+    bottom = top + ah - m
+
+    modes = [b for b in view.buttons if b.kind == "mode"]
+    navs = [b for b in view.buttons if b.kind in ("nav", "confirm")]
+    keys = [b for b in view.buttons if b.kind == "key"]
+    choices = [b for b in view.buttons if b.kind == "choice"]
+    placed: list[Placed] = []
+
+    # In low-reach mode (half the height) and on the keypad the mode switches share the
+    # navigation row, so the touch targets above keep their size.
+    share_row = view.low_reach or view.screen is Screen.CHECKIN
+    if modes and not share_row:
+        mode_h = max(MIN_TARGET, ah // 12)
+        mode_w = min(inner_w, max(480, width // 2))  # small switches in the corner, out of the way
+        placed += _row(modes, x + inner_w - mode_w, bottom - mode_h, mode_w, mode_h, gap)
+        bottom -= mode_h + gap
+    row = navs + (modes if share_row else [])
+    if row:
+        nav_h = max(MIN_TARGET, ah // (7 if view.large_text else 9))
+        if view.screen is Screen.TICKET:
+            nav_h = max(MIN_TARGET, ah // 8)
+        placed += _row(row, x, bottom - nav_h, inner_w, nav_h, gap)
+        bottom -= nav_h + gap
+
+    title_h = max(48, ah // (7 if view.large_text and not view.low_reach else 9))
+    if view.screen in (Screen.ISSUING, Screen.MESSAGE):
+        title_h = max(title_h, (bottom - y) // 2)
+    title: Rect = (x, y, inner_w, title_h)
+    y += title_h + gap // 2
+
+    big: Rect | None = None
+    qr: Rect | None = None
+    if view.big is not None:
+        big_h = (bottom - y) // 2 if view.screen is Screen.TICKET else max(40, ah // 10)
+        if view.qr:
+            side = min(bottom - y, inner_w // 3)
+            qr = (x + inner_w - side, y, side, side)
+            big = (x, y, inner_w - side - gap, big_h)
+        else:
+            big = (x, y, inner_w, big_h)
+        y += big_h + gap // 2
+
+    line_h = max(30, ah // (12 if view.large_text else 16))
+    lines_w = inner_w - (qr[2] + gap if qr else 0)
+    lines: Rect = (x, y, lines_w, line_h * len(view.lines))
+    y += lines[3] + (gap if view.lines else 0)
+
+    if keys:
+        cols = 12 if width >= height else 8
+        placed += _grid(keys, x, y, inner_w, bottom - y, cols=cols, gap=gap // 2, max_row_h=ah // 6)
+    if choices:
+        cols = 1 if (view.large_text and not view.low_reach) or len(choices) <= 2 else 2
+        max_row = max(MIN_TARGET, ah // (4 if view.large_text else 5))
+        placed += _grid(choices, x, y, inner_w, bottom - y, cols=cols, gap=gap, max_row_h=max_row)
+    return Layout(size, area, title, lines, big, qr, tuple(placed))
+
+
+def hit(lay: Layout, px: int, py: int) -> str | None:
+    """The id of the button under the point, if any."""
+    for p in lay.buttons:
+        x, y, w, h = p.rect
+        if x <= px < x + w and y <= py < y + h:
+            return p.button.id
+    return None

@@ -1,0 +1,458 @@
+"""The kiosk's screens as a pure state machine: no pygame, no MQTT, no clock of its own.
+
+The citizen's path: language → services (bundles for life situations appear as one choice,
+paged when the list is long) → purpose → optional priority category → a confirmation when the
+queue is long (people ahead and the estimate) → the ticket. Booked visitors check in with the
+on-screen keypad or a USB QR scanner (it types the code and Enter, like a keyboard).
+
+Inputs: :meth:`KioskState.press` (a button id, from a finger or a mouse), :meth:`KioskState.type_text`
+and :meth:`KioskState.enter` (keyboard / scanner), :meth:`KioskState.tick` (the clock moved), and
+results from the role (:meth:`issued`, :meth:`refused`). Outputs: :meth:`view` (what to draw: a
+title, lines and buttons with their labels in the chosen language) and *effects* returned by
+``press``/``enter`` (:class:`IssueRequest`, :class:`CheckInRequest`) for the role to carry out.
+
+Two guards make a double tap harmless: a screen ignores taps for :data:`SETTLE_S` after it
+appears (a second tap cannot land on the next screen's button), and once a request is out the
+screen is "issuing" with no buttons at all, so a second request cannot be made.
+
+Example::
+
+    state = KioskState(office_config, clock=time.monotonic)
+    state.press("lang:ky"); state.press("service:passport"); ...
+    effects = state.press("purpose:submit")     # -> [IssueRequest(...)]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from broker_bridge.contract import NodeConfig, TicketInfo
+from kiosk.i18n import pick, reason_text, text
+
+IDLE_S = 15.0
+SETTLE_S = 0.35  # taps this soon after a screen appears are the tail of a double tap
+LONG_QUEUE = 10  # people ahead from which the kiosk asks "the queue is long: get a ticket?"
+CODE_KEYS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the server's booking-code alphabet
+PURPOSES = ("consult", "submit", "collect")
+
+
+class Screen(enum.StrEnum):
+    LANGUAGE = "language"
+    SERVICES = "services"
+    PURPOSE = "purpose"
+    PRIORITY = "priority"
+    CONFIRM = "confirm"
+    CHECKIN = "checkin"
+    ISSUING = "issuing"
+    TICKET = "ticket"
+    MESSAGE = "message"
+
+
+ButtonKind = Literal["choice", "nav", "key", "mode", "confirm"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Button:
+    id: str
+    label: str
+    kind: ButtonKind = "choice"
+    active: bool = False  # a mode that is on
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Everything one screen shows, already in the citizen's language."""
+
+    screen: Screen
+    lang: str
+    title: str
+    lines: tuple[str, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    big: str | None = None  # the ticket number, or the code being typed
+    qr: str | None = None  # a status URL to show when the paper ticket failed
+    alert: bool = False  # the printer failed: draw the number large, the message prominent
+    low_reach: bool = False
+    large_text: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class IssueRequest:
+    service: str | None
+    bundle: str | None
+    purpose: str
+    priority: str | None
+    language: str
+    first_service: str  # what an offline ticket is issued for (a bundle's first service)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckInRequest:
+    code: str
+    language: str
+
+
+Effect = IssueRequest | CheckInRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    kind: Literal["service", "bundle"]
+    id: str
+    names: Mapping[Any, str]
+    purposes: tuple[str, ...]
+    appointment_only: bool
+    services: tuple[str, ...]
+
+    @property
+    def button_id(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def choices_of(config: NodeConfig) -> list[Choice]:
+    """Life-situation bundles first (one tap for several services), then the services."""
+    out = [Choice("bundle", b.id, b.names, PURPOSES, False, tuple(b.services)) for b in config.bundles]
+    out += [Choice("service", s.id, s.names, tuple(p for p in s.purposes if p in PURPOSES) or ("consult",),
+                   s.appointment_only, (s.id,)) for s in config.services]
+    return out
+
+
+class KioskState:
+    """The kiosk's screen logic.
+
+    :param config: the office config for this kiosk (services, bundles, categories, languages).
+    :param clock: seconds, monotonic (injected: tests advance it instead of sleeping).
+    :param idle_s: back to the start screen after this long without a touch.
+    :param long_queue: people ahead from which the citizen is asked to confirm.
+    :param page_size: services per page (``large_page_size`` in large-text mode).
+    """
+
+    def __init__(self, config: NodeConfig, *, clock: Callable[[], float], idle_s: float = IDLE_S,
+                 long_queue: int = LONG_QUEUE, page_size: int = 6, large_page_size: int = 4) -> None:
+        self.clock = clock
+        self.idle_s = idle_s
+        self.long_queue = long_queue
+        self.page_size = page_size
+        self.large_page_size = large_page_size
+        self.load: dict[str, tuple[int, float | None]] = {}  # service -> (waiting, avg wait min)
+        self.low_reach = False
+        self.large_text = False
+        self.configure(config)
+        self._reset()
+
+    # --- configuration and outside facts --------------------------------------------------------
+
+    def configure(self, config: NodeConfig) -> None:
+        self.config = config
+        self.languages: list[str] = [str(lang) for lang in config.languages] or ["uk"]
+        self.choices = choices_of(config)
+        self.categories = list(config.categories)
+
+    def set_load(self, load: Mapping[str, tuple[int, float | None]]) -> None:
+        """Queue length and mean wait per service, from the retained hall state."""
+        self.load = dict(load)
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.lang: str = self.languages[0]
+        self.low_reach = False
+        self.large_text = False
+        self.page = 0
+        self.choice: Choice | None = None
+        self.purpose: str | None = None
+        self.priority: str | None = None
+        self.code = ""
+        self.scan_buffer = ""
+        self.ticket: TicketInfo | None = None
+        self.printed = True
+        self.offline = False
+        self.message_key: str | None = None
+        self.message_text = ""
+        self.last_input = self.clock()
+        self._go(self.start_screen)
+
+    @property
+    def start_screen(self) -> Screen:
+        return Screen.LANGUAGE if len(self.languages) > 1 else Screen.SERVICES
+
+    def _go(self, screen: Screen) -> None:
+        self.screen = screen
+        self.changed_at = self.clock()
+
+    def _touch(self) -> None:
+        self.last_input = self.clock()
+
+    @property
+    def busy(self) -> bool:
+        return self.screen is Screen.ISSUING
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """Let time pass; returns True when the idle timeout took the kiosk back to the start."""
+        if self.screen is Screen.ISSUING:
+            return False  # a request is out: its answer (or the role's timeout) ends this screen
+        if self.screen is self.start_screen and self.page == 0 and not (self.low_reach or self.large_text):
+            return False
+        if self.clock() - self.last_input >= self.idle_s:
+            self._reset()
+            return True
+        return False
+
+    def press(self, button_id: str) -> list[Effect]:
+        """A tap on ``button_id``. Taps on buttons not on the current screen are ignored."""
+        now = self.clock()
+        if now - self.changed_at < SETTLE_S:
+            return []
+        if button_id not in {b.id for b in self.view().buttons}:
+            return []
+        self._touch()
+        kind, _, arg = button_id.partition(":")
+        if kind == "mode":
+            if arg == "low_reach":
+                self.low_reach = not self.low_reach
+            elif arg == "large_text":
+                self.large_text = not self.large_text
+                self.page = 0
+            return []
+        if kind == "lang":
+            self.lang = arg
+            self.page = 0
+            self._go(Screen.SERVICES)
+            return []
+        if kind == "page":
+            self.page += 1 if arg == "next" else -1
+            self.changed_at = now
+            return []
+        if kind == "back":
+            return self._back()
+        if kind == "appointment":
+            self.code = ""
+            self._go(Screen.CHECKIN)
+            return []
+        if kind in ("service", "bundle"):
+            choice = next(c for c in self.choices if c.button_id == button_id)
+            self.choice, self.purpose, self.priority = choice, None, None
+            if choice.appointment_only:
+                return self._message("appointment_only")
+            if len(choice.purposes) > 1:
+                self._go(Screen.PURPOSE)
+                return []
+            self.purpose = choice.purposes[0]
+            return self._after_purpose()
+        if kind == "purpose":
+            self.purpose = arg
+            return self._after_purpose()
+        if kind == "priority":
+            self.priority = None if arg == "none" else arg
+            return self._after_priority()
+        if kind == "confirm":
+            return self._issue()
+        if kind == "key":
+            if arg == "del":
+                self.code = self.code[:-1]
+            elif arg == "ok":
+                return self._check_in(self.code)
+            elif len(self.code) < 12:
+                self.code += arg
+            return []
+        if kind == "done":
+            self._reset()
+            return []
+        return []
+
+    def type_text(self, chars: str) -> None:
+        """Keyboard or scanner characters (a scanner types the booking code, then Enter)."""
+        self._touch()
+        for ch in chars.upper():
+            if ch.isalnum() or ch == "-":
+                if self.screen is Screen.CHECKIN:
+                    self.code = (self.code + ch)[:16]
+                else:
+                    self.scan_buffer = (self.scan_buffer + ch)[-32:]
+
+    def enter(self) -> list[Effect]:
+        """Enter from a keyboard or the scanner: check in the code typed so far."""
+        self._touch()
+        if self.screen is Screen.CHECKIN:
+            return self._check_in(self.code)
+        code, self.scan_buffer = self.scan_buffer, ""
+        if self.busy or len(code) < 3:
+            return []
+        if self.screen in (Screen.TICKET, Screen.MESSAGE):
+            self._reset()
+        return self._check_in(code)
+
+    # --- answers from the role --------------------------------------------------------------------
+
+    def issued(self, ticket: TicketInfo, *, printed: bool, offline: bool = False) -> None:
+        """The ticket exists (from the server, or from the offline range). Show it."""
+        self.ticket, self.printed, self.offline = ticket, printed, offline
+        self._touch()
+        self._go(Screen.TICKET)
+
+    def refused(self, reason: str | None) -> None:
+        """The server said no (closed, daily cap, appointment only, unknown code...)."""
+        self._touch()
+        self._message(reason)
+
+    # --- transitions ------------------------------------------------------------------------------
+
+    def _message(self, reason: str | None) -> list[Effect]:
+        self.message_key = reason
+        self.message_text = reason_text(self.lang, reason)
+        self._go(Screen.MESSAGE)
+        return []
+
+    def _back(self) -> list[Effect]:
+        previous = {
+            Screen.SERVICES: Screen.LANGUAGE,
+            Screen.PURPOSE: Screen.SERVICES,
+            Screen.PRIORITY: Screen.PURPOSE if self.choice and len(self.choice.purposes) > 1 else Screen.SERVICES,
+            Screen.CONFIRM: Screen.PRIORITY if self.categories else Screen.PURPOSE,
+            Screen.CHECKIN: Screen.SERVICES if len(self.languages) > 1 else self.start_screen,
+            Screen.MESSAGE: Screen.SERVICES,
+        }.get(self.screen, self.start_screen)
+        if previous is Screen.PURPOSE and self.choice and len(self.choice.purposes) <= 1:
+            previous = Screen.SERVICES
+        if previous is Screen.LANGUAGE and len(self.languages) <= 1:
+            previous = Screen.SERVICES
+        self._go(previous)
+        return []
+
+    def _after_purpose(self) -> list[Effect]:
+        if self.categories:
+            self._go(Screen.PRIORITY)
+            return []
+        return self._after_priority()
+
+    def queue_of(self, choice: Choice) -> tuple[int, float | None] | None:
+        first = choice.services[0] if choice.services else None
+        return self.load.get(first) if first else None
+
+    def _after_priority(self) -> list[Effect]:
+        assert self.choice is not None
+        load = self.queue_of(self.choice)
+        if load is not None and load[0] >= self.long_queue:
+            self._go(Screen.CONFIRM)
+            return []
+        return self._issue()
+
+    def _issue(self) -> list[Effect]:
+        assert self.choice is not None
+        choice = self.choice
+        effect = IssueRequest(
+            service=choice.id if choice.kind == "service" else None,
+            bundle=choice.id if choice.kind == "bundle" else None,
+            purpose=self.purpose or choice.purposes[0], priority=self.priority, language=self.lang,
+            first_service=choice.services[0] if choice.services else choice.id,
+        )
+        self._go(Screen.ISSUING)
+        return [effect]
+
+    def _check_in(self, code: str) -> list[Effect]:
+        code = code.strip().upper()
+        if len(code) == 8 and "-" not in code:
+            code = f"{code[:4]}-{code[4:]}"  # the keypad types ABCD2345; the server prints ABCD-2345
+        if len(code) < 3:
+            return []
+        self._go(Screen.ISSUING)
+        return [CheckInRequest(code=code, language=self.lang)]
+
+    # --- the view ---------------------------------------------------------------------------------
+
+    def _t(self, key: str, **values: Any) -> str:
+        return text(self.lang, key, **values)
+
+    def _modes(self) -> list[Button]:
+        return [Button("mode:low_reach", self._t("low_reach"), "mode", self.low_reach),
+                Button("mode:large_text", self._t("large_text"), "mode", self.large_text)]
+
+    def _wait_text(self, minutes: float | None) -> str:
+        if minutes is None:
+            return self._t("estimate_unavailable")
+        return f"{self._t('estimated_wait')}: {self._t('wait_minutes', n=round(minutes))}"
+
+    def choice_name(self, choice: Choice) -> str:
+        return pick(choice.names, self.lang)
+
+    def pages(self) -> list[Sequence[Choice]]:
+        size = self.large_page_size if self.large_text else self.page_size
+        return [self.choices[i:i + size] for i in range(0, len(self.choices), size)] or [[]]
+
+    def _v(self, screen: Screen, **fields: Any) -> View:
+        return View(screen, lang=self.lang, low_reach=self.low_reach, large_text=self.large_text, **fields)
+
+    def view(self) -> View:
+        s = self.screen
+        back = Button("back", self._t("back"), "nav")
+        if s is Screen.LANGUAGE:
+            buttons = [Button(f"lang:{lang}", text(lang, "language_name")) for lang in self.languages]
+            title = " / ".join(dict.fromkeys(text(lang, "choose_language") for lang in self.languages[:2]))
+            return self._v(s, title=title, buttons=tuple(buttons + self._modes()))
+        if s is Screen.SERVICES:
+            pages = self.pages()
+            self.page = max(0, min(self.page, len(pages) - 1))
+            buttons = [Button(c.button_id, self.choice_name(c)) for c in pages[self.page]]
+            nav: list[Button] = []
+            if len(self.languages) > 1:
+                nav.append(back)
+            if self.page > 0:
+                nav.append(Button("page:prev", self._t("page_prev"), "nav"))
+            if self.page < len(pages) - 1:
+                nav.append(Button("page:next", self._t("page_next"), "nav"))
+            nav.append(Button("appointment", self._t("appointment"), "nav"))
+            return self._v(s, title=self._t("choose_service"), buttons=tuple(buttons + nav + self._modes()))
+        if s is Screen.PURPOSE:
+            assert self.choice is not None
+            buttons = [Button(f"purpose:{p}", self._t(f"purpose.{p}")) for p in self.choice.purposes]
+            return self._v(s, title=self._t("choose_purpose"), lines=(self.choice_name(self.choice),),
+                        buttons=tuple(buttons + [back] + self._modes()))
+        if s is Screen.PRIORITY:
+            buttons = [Button("priority:none", self._t("no_priority"))]
+            buttons += [Button(f"priority:{c.id}", pick(c.names, self.lang)) for c in self.categories]
+            return self._v(s, title=self._t("choose_priority"), buttons=tuple(buttons + [back] + self._modes()))
+        if s is Screen.CONFIRM:
+            assert self.choice is not None
+            waiting, minutes = self.queue_of(self.choice) or (0, None)
+            lines = (self.choice_name(self.choice), self._t("people_ahead", n=waiting), self._wait_text(minutes))
+            return self._v(s, title=self._t("queue_long"), lines=lines,
+                        buttons=(Button("confirm", self._t("get_ticket"), "confirm"),
+                                 Button("back", self._t("cancel"), "nav"), *self._modes()))
+        if s is Screen.CHECKIN:
+            keys = [Button(f"key:{k}", k, "key") for k in CODE_KEYS]
+            keys += [Button("key:del", self._t("delete"), "nav"), Button("key:ok", self._t("ok"), "confirm")]
+            shown = self.code if len(self.code) <= 4 or "-" in self.code else f"{self.code[:4]}-{self.code[4:]}"
+            hint = () if self.low_reach else (self._t("scan_hint"),)  # half the height: keys first
+            return self._v(s, title=self._t("enter_code"), lines=hint, big=shown or "_",
+                        buttons=tuple(keys + [back] + self._modes()))
+        if s is Screen.ISSUING:
+            return self._v(s, title=self._t("issuing"))
+        if s is Screen.TICKET:
+            assert self.ticket is not None
+            t = self.ticket
+            info: list[str] = []
+            choice = next((c for c in self.choices if c.kind == "service" and c.id == t.service), None)
+            if choice:
+                info.append(self.choice_name(choice))
+            if t.people_ahead is not None:
+                info.append(self._t("people_ahead", n=t.people_ahead))
+            info.append(self._wait_text(t.wait_min))
+            if t.counter_number:
+                info.append(self._t("window", n=t.counter_number))
+            if self.offline:
+                info.append(self._t("no_connection"))
+            title = self._t("take_ticket") if self.printed else self._t("printer_fault")
+            if not self.printed and t.status_url:
+                info.append(self._t("scan_to_follow"))
+            return self._v(s, title=title, lines=tuple(info), big=t.label,
+                        qr=None if self.printed else t.status_url, alert=not self.printed,
+                        buttons=(Button("done", self._t("ok"), "confirm"),))
+        # MESSAGE
+        buttons = [back]
+        if self.message_key == "appointment_only":
+            buttons.append(Button("appointment", self._t("appointment"), "nav"))
+        return self._v(s, title=self.message_text, buttons=tuple(buttons + self._modes()))

@@ -1,0 +1,69 @@
+"""Kiosk fixtures: the demo office as a kiosk sees it, a controllable clock, a printer emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from broker_bridge.contract import BundleInfo, CategoryInfo, NodeConfig, ServiceInfo, TicketInfo
+from kiosk.emulator import EscPosEmulator
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
+
+
+def demo_office_config(node: str = "kiosk-1", **ticket: object) -> NodeConfig:
+    """The kiosk's slice of examples/demo-office.yaml, built the way the server would send it."""
+    y = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    office = y["office"]
+    return NodeConfig(
+        node=node, role="kiosk", office=office["id"], office_names=office["names"],
+        languages=office["languages"], timezone=office["timezone"], public_url=office["public_url"],
+        services=[ServiceInfo(id=s["id"], prefix=s["prefix"], names=s["names"],
+                              purposes=s.get("purposes", ["consult", "submit", "collect"]),
+                              appointment_only=s.get("appointment_only", False)) for s in y["services"]],
+        bundles=[BundleInfo(id=b["id"], names=b["names"], services=b["services"]) for b in y["bundles"]],
+        categories=[CategoryInfo(id=c["id"], names=c["names"]) for c in y["priority_categories"]],
+        offline_range=(900, 999),
+        ticket={"paper_mm": 80, "footer": y["ticket"]["footer"], **ticket},
+    )
+
+
+def ticket_info(**fields: object) -> TicketInfo:
+    base: dict[str, object] = dict(
+        ticket_id="t-1", label="A-012", prefix="A", number=12, service="passport", purpose="submit",
+        status="waiting", issued_at=dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC), language="ky",
+        people_ahead=7, wait_min=25, status_url="http://127.0.0.1:8000/t/demo/Q7xK2pLm",
+    )
+    base.update(fields)
+    return TicketInfo.model_validate(base)
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def office() -> NodeConfig:
+    return demo_office_config()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EscPosEmulator]:
+    with EscPosEmulator(out_dir=tmp_path / "printed") as emu:
+        yield emu
