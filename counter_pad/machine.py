@@ -262,8 +262,6 @@ class PadMachine:
             if action in (CounterAction.RECALL, CounterAction.NO_SHOW, CounterAction.TRANSFER,
                           CounterAction.START) and st.ticket is None:
                 return self._refuse("no_ticket", "idle", t)
-            if action is CounterAction.NEXT and st.status == "paused":
-                return self._refuse("paused", "idle", t)
         if action is CounterAction.TRANSFER:
             if self.transfer_service is None and self.transfer_counter is None:
                 return self._refuse("no_transfer_target", "idle", t)

@@ -1,0 +1,474 @@
+"""The operator panel: server-rendered pages for counters and the hall manager, under ``/panel``.
+
+Every action goes through :class:`server.service.OfficeService` (``app.state.service``), exactly
+as the REST API and the MQTT bridge do, so a pad and a panel at the same counter always see one
+state. Staff sign in with their password (``server.auth.login``); the bearer token lives in an
+HttpOnly, SameSite=Strict cookie. Signing in with a counter also signs the operator in *at* that
+counter (what a PIN does at a pad), so the pad there starts calling for them.
+
+Live updates: ``GET /panel/events`` is a server-sent event stream that says "changed" whenever the
+service notifies a change; the page's little script (``static/panel.js``) then fetches the live
+fragment again. Forms work without JavaScript too (POST, then 303 back to the page).
+
+Each rendered action form carries a fresh ``command_id``: a double click, or a browser resending
+the form, applies the action once (the service remembers command ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from broker_bridge.contract import CounterAction, CounterState, TicketInfo
+from server import auth
+from server.errors import ServiceError, Unauthorized
+from server.panel.i18n import PANEL_LANGUAGES, Catalog, catalog, pick_language
+from server.store import StaffAccount
+
+HERE = Path(__file__).resolve().parent
+BASE = "/panel"
+TOKEN_COOKIE = "cherga_panel"
+COUNTER_COOKIE = "cherga_counter"
+LANG_COOKIE = "cherga_lang"
+COUNTER_ROLES = ("operator", "hall_manager", "admin")
+MANAGER_ROLES = ("hall_manager", "admin")
+STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
+EVENT_STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
+KEEPALIVE_S = 15.0
+
+router = APIRouter(prefix=BASE, tags=["panel"], include_in_schema=False)
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+# --- plumbing --------------------------------------------------------------------------------------
+
+def _service(request: Request) -> Any:
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        raise HTTPException(503, "the office service is not running")
+    return service
+
+
+def _now(service: Any) -> dt.datetime:
+    now = getattr(service, "now", None)
+    return now() if callable(now) else dt.datetime.now(dt.UTC)
+
+
+def _staff(request: Request) -> StaffAccount | None:
+    token = request.cookies.get(TOKEN_COOKIE)
+    if not token:
+        return None
+    service = _service(request)
+    try:
+        return auth.account_for_token(service.store, token, _now(service))
+    except Unauthorized:
+        return None
+
+
+def _lang(request: Request) -> str:
+    service = getattr(request.app.state, "service", None)
+    office_langs = list(service.config.office.languages) if service is not None else []
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), *office_langs)
+
+
+def _languages(request: Request) -> list[tuple[str, str]]:
+    service = _service(request)
+    offered = [lang for lang in service.config.office.languages if lang in PANEL_LANGUAGES]
+    for lang in PANEL_LANGUAGES:  # staff may read a language the office does not offer citizens
+        if lang not in offered:
+            offered.append(lang)
+    return [(lang, catalog(lang)["lang_name"]) for lang in offered]
+
+
+def _minutes(seconds: float | None) -> int:
+    return 0 if not seconds else int(seconds // 60)
+
+
+def _context(request: Request, staff: StaffAccount | None, **extra: Any) -> dict[str, Any]:
+    service = _service(request)
+    lang = _lang(request)
+    config = service.config
+
+    def service_name(sid: str) -> str:
+        try:
+            return str(config.service(sid).names.get(lang))
+        except KeyError:
+            return sid
+
+    return {
+        "request": request, "lang": lang, "t": catalog(lang), "base": BASE, "staff": staff,
+        "languages": _languages(request), "office_name": config.office.names.get(lang),
+        "services": config.services, "counters": [c for c in config.counters],
+        "categories": config.priority_categories, "service_name": service_name, "minutes": _minutes,
+        "new_id": lambda: uuid.uuid4().hex, "flash": None, **extra,
+    }
+
+
+def _page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, ctx, status_code=status)
+    if "lang" in request.query_params and request.query_params["lang"] == ctx["lang"]:
+        response.set_cookie(LANG_COOKIE, ctx["lang"], max_age=365 * 86400, samesite="strict")
+    return response
+
+
+def _wants_fragment(request: Request) -> bool:
+    return request.headers.get("x-panel-fragment") == "1"
+
+
+def _signin_redirect() -> RedirectResponse:
+    return RedirectResponse(f"{BASE}/signin", status_code=303)
+
+
+def _error_text(t: Catalog, exc: ServiceError) -> str:
+    key = f"error_{exc.key}"
+    return t[key] if key in t else f"{t['error_generic']}: {exc.message}"
+
+
+def _guard(request: Request, roles: tuple[str, ...]) -> StaffAccount | Response:
+    staff = _staff(request)
+    if staff is None:
+        return Response(status_code=401) if _wants_fragment(request) else _signin_redirect()
+    if staff.role != "admin" and staff.role not in roles:
+        t = catalog(_lang(request))
+        raise HTTPException(403, t["error_forbidden"])
+    return staff
+
+
+# --- sign in / out -----------------------------------------------------------------------------------
+
+@router.get("", include_in_schema=False)
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    staff = _staff(request)
+    if staff is None:
+        return _signin_redirect()
+    counter = request.cookies.get(COUNTER_COOKIE)
+    if counter:
+        return RedirectResponse(f"{BASE}/counter/{counter}", status_code=303)
+    if staff.role in MANAGER_ROLES:
+        return RedirectResponse(f"{BASE}/manager", status_code=303)
+    return _signin_redirect()
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_page(request: Request) -> Response:
+    return _page(request, "signin.html", _context(request, None, title=catalog(_lang(request))["sign_in"],
+                                                  error=None, username=None,
+                                                  counter=request.cookies.get(COUNTER_COOKIE)))
+
+
+@router.post("/signin")
+def signin(request: Request, username: str = Form(...), password: str = Form(...), counter: str = Form(""),
+           lang: str = Form("")) -> Response:
+    service = _service(request)
+    lang = pick_language(lang or None, _lang(request))
+    t = catalog(lang)
+    username = username.strip().lower()
+
+    def again(error: str, status: int) -> Response:
+        ctx = _context(request, None, title=t["sign_in"], error=error, username=username, counter=counter)
+        ctx.update(lang=lang, t=t)
+        return _page(request, "signin.html", ctx, status)
+
+    try:
+        token, account, expires = auth.login(service.store, username, password, _now(service))
+    except ServiceError:
+        return again(t["error_bad_credentials"], 401)
+    if counter:
+        if account.role not in COUNTER_ROLES:
+            return again(t["error_forbidden"], 403)
+        try:
+            service.counter_action(command_id=f"panel-signin-{uuid.uuid4().hex}", counter=counter,
+                                   action=CounterAction.SIGN_IN, source=f"panel:{account.username}",
+                                   operator=account.username, authenticated=True)
+        except ServiceError as exc:
+            return again(_error_text(t, exc), exc.status)
+        target = f"{BASE}/counter/{counter}"
+    elif account.role in MANAGER_ROLES or account.role == "admin":
+        target = f"{BASE}/manager"
+    else:
+        return again(t["choose_counter"], 422)
+    response = RedirectResponse(target, status_code=303)
+    max_age = max(60, int((expires - _now(service)).total_seconds()))
+    response.set_cookie(TOKEN_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", path=BASE)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
+    if counter:
+        response.set_cookie(COUNTER_COOKIE, counter, max_age=max_age, samesite="strict", path=BASE)
+    else:
+        response.delete_cookie(COUNTER_COOKIE, path=BASE)
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    service = _service(request)
+    staff = _staff(request)
+    counter = request.cookies.get(COUNTER_COOKIE)
+    if staff is not None and counter:
+        with contextlib.suppress(ServiceError, KeyError):
+            state: CounterState = service.counter_state(counter)
+            if state.operator == staff.username:
+                # Leaving the panel leaves the counter: a pad with nobody signed in calls nobody.
+                service.counter_action(command_id=f"panel-signout-{uuid.uuid4().hex}", counter=counter,
+                                       action=CounterAction.SIGN_OUT, source=f"panel:{staff.username}",
+                                       operator=staff.username, authenticated=True)
+    token = request.cookies.get(TOKEN_COOKIE)
+    if token:
+        service.store.drop_session(token)
+    response = _signin_redirect()
+    response.delete_cookie(TOKEN_COOKIE, path=BASE)
+    response.delete_cookie(COUNTER_COOKIE, path=BASE)
+    return response
+
+
+# --- the counter page ----------------------------------------------------------------------------------
+
+def _counter_ctx(request: Request, staff: StaffAccount, counter: str, flash: dict[str, str] | None) -> dict[str, Any]:
+    service = _service(request)
+    try:
+        state = service.counter_state(counter)
+    except (KeyError, ServiceError) as exc:
+        raise HTTPException(404, f"no counter {counter!r}") from exc
+    waiting: list[TicketInfo] = service.waiting_list(counter)
+    t = catalog(_lang(request))
+    return _context(request, staff, title=f"{t['counter']} {state.number}", state=state, waiting=waiting,
+                    flash=flash)
+
+
+@router.get("/counter/{counter}", response_class=HTMLResponse)
+def counter_page(request: Request, counter: str) -> Response:
+    staff = _guard(request, COUNTER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    return _page(request, "counter.html", _counter_ctx(request, staff, counter, None))
+
+
+@router.get("/counter/{counter}/live", response_class=HTMLResponse)
+def counter_live(request: Request, counter: str) -> Response:
+    staff = _guard(request, COUNTER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    return _page(request, "_counter.html", _counter_ctx(request, staff, counter, None))
+
+
+@router.post("/counter/{counter}/action")
+def counter_act(request: Request, counter: str, command_id: str = Form(...), action: str = Form(...),
+                result: str = Form(""), to_service: str = Form(""), to_counter: str = Form(""),
+                return_after: str = Form(""), delay_min: str = Form(""), pause_reason: str = Form(""),
+                lang: str = Form("")) -> Response:
+    staff = _guard(request, COUNTER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    service = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    flash: dict[str, str]
+    try:
+        act = CounterAction(action)
+        if act in (CounterAction.RATE, CounterAction.SIGN_IN):
+            raise HTTPException(422, f"{action} is not a panel action")
+        delay_s = int(float(delay_min) * 60) if delay_min.strip() else None
+        outcome = service.counter_action(
+            command_id=f"panel-{command_id}"[:64], counter=counter, action=act, source=f"panel:{staff.username}",
+            operator=staff.username, result=result.strip() or None, to_service=to_service or None,
+            to_counter=to_counter or None, return_after=bool(return_after), delay_s=delay_s,
+            pause_reason=pause_reason or None, authenticated=True)
+        if outcome.status == "empty":
+            flash = {"kind": "info", "text": t["error_queue_empty"]}
+        else:
+            label = f" · {outcome.ticket.label}" if outcome.ticket is not None else ""
+            flash = {"kind": "ok", "text": f"{t[act.value]}{label}: {t['ok']}"}
+    except ValueError:
+        flash = {"kind": "error", "text": t["error_generic"]}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(t, exc)}
+    if not _wants_fragment(request):
+        return RedirectResponse(f"{BASE}/counter/{counter}", status_code=303)
+    return _page(request, "_counter.html", _counter_ctx(request, staff, counter, flash))
+
+
+# --- the hall manager ------------------------------------------------------------------------------------
+
+def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | None) -> dict[str, Any]:
+    service = _service(request)
+    t = catalog(_lang(request))
+    states: list[CounterState] = [service.counter_state(c.id) for c in service.config.counters]
+    movable: list[TicketInfo] = [s.ticket for s in states if s.ticket is not None]
+    if hasattr(service, "send_to_counter"):
+        seen = {m.ticket_id for m in movable}
+        for c in service.config.counters:
+            for w in service.waiting_list(c.id):
+                if w.ticket_id not in seen:
+                    seen.add(w.ticket_id)
+                    movable.append(w)
+    return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
+                    movable=movable, flash=flash)
+
+
+@router.get("/manager", response_class=HTMLResponse)
+def manager_page(request: Request) -> Response:
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    return _page(request, "manager.html", _manager_ctx(request, staff, None))
+
+
+@router.get("/manager/live", response_class=HTMLResponse)
+def manager_live(request: Request) -> Response:
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    return _page(request, "_manager.html", _manager_ctx(request, staff, None))
+
+
+@router.post("/manager/issue")
+def manager_issue(request: Request, command_id: str = Form(...), service: str = Form(...),
+                  purpose: str = Form("consult"), priority: str = Form(""), language: str = Form("uk"),
+                  lang: str = Form("")) -> Response:
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    svc = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    try:
+        ticket: TicketInfo = svc.issue_ticket(command_id=f"panel-{command_id}"[:64], source=f"panel:{staff.username}",
+                                              service=service, purpose=purpose, priority=priority or None,
+                                              language=language)
+        flash = {"kind": "ok", "text": f"{t['issued']}: {ticket.label}"}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(t, exc)}
+    if not _wants_fragment(request):
+        return RedirectResponse(f"{BASE}/manager", status_code=303)
+    return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+
+
+@router.post("/manager/send")
+def manager_send(request: Request, command_id: str = Form(...), ticket_id: str = Form(...),
+                 to_counter: str = Form(...), lang: str = Form("")) -> Response:
+    """Send a ticket to another counter: a called or served one through its counter's transfer."""
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    svc = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    try:
+        at = next((c.id for c in svc.config.counters
+                   if (s := svc.counter_state(c.id)).ticket is not None and s.ticket.ticket_id == ticket_id), None)
+        if at is not None:
+            outcome = svc.counter_action(command_id=f"panel-{command_id}"[:64], counter=at,
+                                         action=CounterAction.TRANSFER, source=f"panel:{staff.username}",
+                                         operator=staff.username, to_counter=to_counter, authenticated=True)
+            label = outcome.ticket.label if outcome.ticket is not None else ""
+        elif hasattr(svc, "send_to_counter"):
+            moved = svc.send_to_counter(command_id=f"panel-{command_id}"[:64], ticket_id=ticket_id,
+                                        to_counter=to_counter, source=f"panel:{staff.username}")
+            label = moved.label
+        else:
+            raise ServiceError("illegal_transition", "only a called ticket can be sent to another counter", 409)
+        flash = {"kind": "ok", "text": f"{t['sent']}: {label}"}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(t, exc)}
+    if not _wants_fragment(request):
+        return RedirectResponse(f"{BASE}/manager", status_code=303)
+    return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+
+
+# --- live updates -----------------------------------------------------------------------------------------
+
+class ChangeHub:
+    """Fans the service's change notifications out to every open event stream.
+
+    The service calls listeners from whichever thread applied the change (a request thread,
+    the MQTT bridge): each stream's queue is filled through its own event loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = set()
+
+    def __call__(self, change: Any) -> None:
+        counters = sorted({s.counter for s in getattr(change, "counter_states", []) or []})
+        data = json.dumps({"counters": counters, "hall": getattr(change, "hall_state", None) is not None})
+        with self._lock:
+            streams = list(self._streams)
+        for loop, queue in streams:
+            with contextlib.suppress(RuntimeError):  # a loop that has just closed
+                loop.call_soon_threadsafe(queue.put_nowait, data)
+
+    def open(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]:
+        entry = (asyncio.get_running_loop(), asyncio.Queue[str](maxsize=1000))
+        with self._lock:
+            self._streams.add(entry)
+        return entry
+
+    def close(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]) -> None:
+        with self._lock:
+            self._streams.discard(entry)
+
+    @property
+    def listeners(self) -> int:
+        return len(self._streams)
+
+
+_hub_lock = threading.Lock()
+
+
+def hub_for(request: Request) -> ChangeHub:
+    """The app's hub, registered with the service on first use."""
+    state = request.app.state
+    with _hub_lock:
+        hub: ChangeHub | None = getattr(state, "panel_hub", None)
+        if hub is None:
+            hub = ChangeHub()
+            _service(request).add_listener(hub)
+            state.panel_hub = hub
+    return hub
+
+
+@router.get("/events")
+async def events(request: Request) -> Response:
+    staff = await asyncio.to_thread(_staff, request)
+    if staff is None:
+        return Response(status_code=401)
+    hub = hub_for(request)
+    entry = hub.open()
+    loop = asyncio.get_running_loop()
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield "retry: 2000\nevent: hello\ndata: {}\n\n"
+            deadline = loop.time() + EVENT_STREAM_MAX_S
+            while loop.time() < deadline:
+                try:
+                    data = await asyncio.wait_for(entry[1].get(), KEEPALIVE_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield ": keepalive\n\n"
+                    continue
+                while not entry[1].empty():  # a burst of changes is one refresh
+                    data = entry[1].get_nowait()
+                yield f"event: change\ndata: {data}\n\n"
+        finally:
+            hub.close(entry)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC_FILES:
+        raise HTTPException(404)
+    return FileResponse(HERE / "static" / name, media_type=STATIC_FILES[name],
+                        headers={"Cache-Control": "max-age=300"})
