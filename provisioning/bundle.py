@@ -1,0 +1,422 @@
+"""Per-node bundles and the server's broker files, as bytes in memory.
+
+Owns what goes onto a node's SD card and into the office broker's configuration:
+
+* :func:`node_config` — the node's ``node.yaml`` (the format of :mod:`firmware_host.config`);
+* :func:`build_bundle` — everything under ``/cherga/`` on the boot partition: node config,
+  broker password, one-time enrollment token, TLS files, wheels, the first-boot script, the
+  role's systemd unit, a manifest and ``SHA256SUMS``;
+* :func:`boot_files` — how Raspberry Pi OS runs that first-boot script: cloud-init
+  ``user-data`` / ``network-config`` / ``meta-data`` on Trixie images, ``firstrun.sh`` plus a
+  ``cmdline.txt`` hook on Bookworm images (what Raspberry Pi Imager does for each);
+* :func:`server_files` — ``mosquitto.conf``, password file, ACL and the enrollment list.
+
+Nothing here touches a disk image (see :mod:`provisioning.image`) or asks anything (see the CLI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from broker_bridge.broker_config import TlsFiles, render_acl, render_mosquitto_conf, render_password_file
+from provisioning.inventory import Inventory, InventoryNode, Network
+from provisioning.state import NodeSecrets, SiteState
+from provisioning.tls import SiteCA
+
+Flavour = Literal["cloud-init", "firstrun"]
+BOOT_MOUNT = "/boot/firmware"  # where Raspberry Pi OS (Bookworm and later) mounts the FAT partition
+BUNDLE_DIR = "cherga"  # the bundle's folder on the boot partition
+INSTALL_DIR = "/opt/cherga/venv"
+CONFIG_DIR = "/etc/cherga"
+ROLE_EXTRA = {"kiosk": "kiosk", "display": "display", "pad": "pad"}
+
+
+@dataclass
+class Bundle:
+    """A node's files (relative path -> bytes), ready to be written to a folder or a boot partition."""
+
+    node: str
+    role: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def write_to(self, directory: Path) -> list[Path]:
+        written = []
+        for rel, data in sorted(self.files.items()):
+            p = directory / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+            if rel.endswith((".key", "mqtt-password", "enroll-token")):
+                p.chmod(0o600)
+            elif rel.endswith(".sh"):
+                p.chmod(0o755)
+            written.append(p)
+        return written
+
+    @property
+    def size(self) -> int:
+        return sum(len(v) for v in self.files.values())
+
+
+def unit_name(role: str) -> str:
+    return f"cherga-{role}.service"
+
+
+def node_config(inv: Inventory, node: InventoryNode, secrets: NodeSecrets, *, tls: bool, client_cert: bool) -> dict[str, Any]:
+    """The node's ``node.yaml`` as a dict: the one place that knows the node runtime's file format.
+
+    Paths are relative to the file, so the same text works in the bundle and in ``/etc/cherga``.
+    """
+    broker: dict[str, Any] = {
+        "host": inv.broker.host,
+        "port": inv.broker.node_port,
+        "username": secrets.username,
+        "password_file": "mqtt-password",
+    }
+    if tls:
+        broker["tls"] = {"ca_file": "tls/ca.crt"}
+        if client_cert:
+            broker["tls"].update(cert_file="tls/node.crt", key_file="tls/node.key")
+    cfg: dict[str, Any] = {"node": node.id, "role": node.role, "office": inv.office}
+    if node.counter:
+        cfg["counter"] = node.counter
+    cfg["broker"] = broker
+    cfg["data_dir"] = "/var/lib/cherga"
+    if node.hardware:
+        cfg["hardware"] = dict(node.hardware)
+    return cfg
+
+
+def validate_node_config(text: str, source: str) -> None:
+    """Check ``node.yaml`` with the node runtime's own parser, when it is installed here."""
+    try:
+        from firmware_host.config import parse_node_config
+    except ImportError:  # pragma: no cover - the runtime ships in the same wheel
+        return
+    parse_node_config(text, source)
+
+
+def unit_file(role: str) -> str:
+    """The role's systemd unit (``Type=notify``: the runtime says READY and pets the watchdog)."""
+    return f"""[Unit]
+Description=Cherga {role} node
+Wants=network-online.target
+After=network-online.target time-sync.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+User=cherga
+Group=cherga
+ExecStart={INSTALL_DIR}/bin/cherga node --config {CONFIG_DIR}/node.yaml
+Restart=always
+RestartSec=3
+WatchdogSec=30
+Environment=PYTHONUNBUFFERED=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def firstboot_script(node: InventoryNode, secrets: NodeSecrets) -> str:
+    """Runs once, as root, on the node: install from the bundle's wheels, enable the role, enroll.
+
+    The enrollment token is spent here: the script refuses to run twice, and the token, the
+    broker password and the TLS key leave the FAT partition (anyone can read an SD card's boot
+    partition in any laptop).
+    """
+    unit = unit_name(node.role)
+    return f"""#!/bin/bash
+# Cherga first boot for node {node.id} ({node.role}). Generated by `cherga provision`; do not edit.
+# Usage: firstboot.sh [start|enable-only]
+set -euo pipefail
+BUNDLE="$(cd "$(dirname "$0")" && pwd)"
+NODE={shlex.quote(node.id)}
+ROLE={shlex.quote(node.role)}
+EXTRA={shlex.quote(ROLE_EXTRA[node.role])}
+UNIT={shlex.quote(unit)}
+TOKEN_SHA256={secrets.token_sha256}
+MODE="${{1:-start}}"
+exec >>/var/log/cherga-firstboot.log 2>&1
+echo "$(date -Is) cherga first boot: node $NODE, role $ROLE"
+
+if [ -f {CONFIG_DIR}/enrollment.json ]; then
+    echo "already enrolled ({CONFIG_DIR}/enrollment.json); the token is spent, nothing to do"
+    exit 0
+fi
+cd "$BUNDLE"
+sha256sum --check --quiet SHA256SUMS
+if [ "$(sha256sum enroll-token | cut -d' ' -f1)" != "$TOKEN_SHA256" ]; then
+    echo "the enrollment token does not belong to this bundle; re-run cherga provision"
+    exit 1
+fi
+
+getent group cherga >/dev/null || groupadd --system cherga
+id cherga >/dev/null 2>&1 || useradd --system --gid cherga --home-dir /var/lib/cherga --shell /usr/sbin/nologin cherga
+for g in gpio dialout video audio render input i2c spi lp; do
+    if getent group "$g" >/dev/null; then usermod -aG "$g" cherga; fi
+done
+install -d -o cherga -g cherga -m 0750 /var/lib/cherga
+
+# Install from the wheels in the bundle: no internet needed. Debian's python3 may lack ensurepip,
+# so the venv is made without pip and pip runs from its own wheel when the bundle carries one.
+python3 -m venv --system-site-packages --without-pip {INSTALL_DIR}
+PIP_WHEEL="$(ls wheels/pip-*.whl 2>/dev/null | head -n1 || true)"
+if [ -n "$PIP_WHEEL" ]; then
+    {INSTALL_DIR}/bin/python "$BUNDLE/$PIP_WHEEL/pip" install --no-index --find-links "$BUNDLE/wheels" "cherga[$EXTRA]"
+else
+    {INSTALL_DIR}/bin/python -m pip install --no-index --find-links "$BUNDLE/wheels" "cherga[$EXTRA]"
+fi
+
+install -d -o root -g cherga -m 0750 {CONFIG_DIR}
+install -o root -g cherga -m 0640 node.yaml mqtt-password {CONFIG_DIR}/
+if [ -d tls ]; then
+    install -d -o root -g cherga -m 0750 {CONFIG_DIR}/tls
+    install -o root -g cherga -m 0640 tls/* {CONFIG_DIR}/tls/
+fi
+install -o root -g root -m 0644 "$UNIT" /etc/systemd/system/"$UNIT"
+systemctl daemon-reload || true
+systemctl enable "$UNIT"
+
+# Enrollment: record the spent token, then take the secrets off the FAT partition.
+printf '{{"node": "%s", "token_sha256": "%s", "enrolled_at": "%s"}}\\n' "$NODE" "$TOKEN_SHA256" "$(date -Is)" \\
+    > {CONFIG_DIR}/enrollment.json
+chmod 0640 {CONFIG_DIR}/enrollment.json
+rm -f enroll-token mqtt-password tls/node.key
+sync
+if [ "$MODE" = start ]; then
+    systemctl start --no-block "$UNIT"
+fi
+echo "$(date -Is) cherga first boot done: $UNIT enabled"
+"""
+
+
+def build_bundle(
+    inv: Inventory,
+    node: InventoryNode,
+    secrets: NodeSecrets,
+    *,
+    ca: SiteCA | None = None,
+    wheels: Iterable[Path] = (),
+) -> Bundle:
+    """Everything a node needs on its SD card, under the bundle folder's relative paths."""
+    tls = inv.broker.tls is not None
+    if tls and ca is None:
+        raise ValueError("the inventory asks for TLS: give the site CA")
+    client_cert = bool(inv.broker.tls and ca is not None)
+    files: dict[str, bytes] = {}
+    cfg_text = "# Cherga node configuration, generated by `cherga provision`.\n" + yaml.safe_dump(
+        node_config(inv, node, secrets, tls=tls, client_cert=client_cert), sort_keys=False, allow_unicode=True)
+    validate_node_config(cfg_text, f"bundle {node.id}/node.yaml")
+    files["node.yaml"] = cfg_text.encode()
+    files["mqtt-password"] = (secrets.password + "\n").encode()
+    files["enroll-token"] = (secrets.token + "\n").encode()
+    if tls and ca is not None:
+        files["tls/ca.crt"] = ca.cert_pem
+        issued = ca.issue(secrets.username)
+        files["tls/node.crt"] = issued.cert_pem
+        files["tls/node.key"] = issued.key_pem
+    wheel_names = []
+    for w in wheels:
+        files[f"wheels/{w.name}"] = w.read_bytes()
+        wheel_names.append(w.name)
+    files["firstboot.sh"] = firstboot_script(node, secrets).encode()
+    files[unit_name(node.role)] = unit_file(node.role).encode()
+    manifest = {
+        "office": inv.office,
+        "node": node.id,
+        "role": node.role,
+        "counter": node.counter,
+        "hostname": node.host_name,
+        "username": secrets.username,
+        "token_sha256": secrets.token_sha256,
+        "issued_at": secrets.issued_at,
+        "wheels": sorted(wheel_names),
+    }
+    files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+    files["SHA256SUMS"] = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {rel}\n" for rel, data in sorted(files.items())).encode()
+    return Bundle(node=node.id, role=node.role, files=files)
+
+
+# --- first-boot hooks of Raspberry Pi OS ---------------------------------------------------------
+
+def _script_path() -> str:
+    return f"{BOOT_MOUNT}/{BUNDLE_DIR}/firstboot.sh"
+
+
+def network_config(net: Network) -> dict[str, Any]:
+    """cloud-init network config (version 2, netplan-style) as Raspberry Pi Imager writes it."""
+    iface: dict[str, Any] = {"optional": True}
+    if net.dhcp:
+        iface["dhcp4"] = True
+    else:
+        iface["dhcp4"] = False
+        iface["addresses"] = [net.address]
+        if net.gateway:
+            iface["routes"] = [{"to": "default", "via": net.gateway}]
+        if net.dns:
+            iface["nameservers"] = {"addresses": list(net.dns)}
+    network: dict[str, Any] = {"version": 2}
+    if net.wifi:
+        wifi = dict(iface)
+        wifi["regulatory-domain"] = net.wifi.country
+        ap: dict[str, Any] = {"password": net.wifi.psk}
+        if net.wifi.hidden:
+            ap["hidden"] = True
+        wifi["access-points"] = {net.wifi.ssid: ap}
+        network["wifis"] = {"wlan0": wifi}
+        network["ethernets"] = {"eth0": {"dhcp4": True, "optional": True}}
+    else:
+        network["ethernets"] = {"eth0": iface}
+    return {"network": network}
+
+
+def user_data(inv: Inventory, node: InventoryNode) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "hostname": node.host_name,
+        "manage_etc_hosts": True,
+        "timezone": inv.timezone,
+    }
+    if inv.admin:
+        data["users"] = [{
+            "name": inv.admin.user, "groups": "users,adm,dialout,audio,video,plugdev,sudo,gpio",
+            "shell": "/bin/bash", "lock_passwd": True, "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "ssh_authorized_keys": list(inv.admin.ssh_keys),
+        }]
+        data["ssh_pwauth"] = False
+        data["runcmd"] = [["systemctl", "enable", "--now", "ssh"]]
+    data.setdefault("runcmd", []).append(["bash", _script_path(), "start"])
+    return data
+
+
+def _nm_connection(net: Network) -> str:
+    """A NetworkManager keyfile for Bookworm (it manages the network there)."""
+    name = "cherga-wifi" if net.wifi else "cherga-ethernet"
+    lines = ["[connection]", f"id={name}", f"type={'wifi' if net.wifi else 'ethernet'}",
+             f"interface-name={'wlan0' if net.wifi else 'eth0'}", "autoconnect=true", ""]
+    if net.wifi:
+        lines += ["[wifi]", "mode=infrastructure", f"ssid={net.wifi.ssid}",
+                  f"hidden={'true' if net.wifi.hidden else 'false'}", "",
+                  "[wifi-security]", "key-mgmt=wpa-psk", f"psk={net.wifi.psk}", ""]
+    if net.dhcp:
+        lines += ["[ipv4]", "method=auto", ""]
+    else:
+        lines += ["[ipv4]", "method=manual", f"address1={net.address}" + (f",{net.gateway}" if net.gateway else "")]
+        if net.dns:
+            lines.append("dns=" + "".join(f"{d};" for d in net.dns))
+        lines.append("")
+    lines += ["[ipv6]", "method=auto", ""]
+    return "\n".join(lines)
+
+
+def firstrun_script(inv: Inventory, node: InventoryNode) -> str:
+    """Bookworm's first-boot hook (run once from ``cmdline.txt``, then removed), Imager-style."""
+    net = inv.network_of(node)
+    host = node.host_name
+    out = [
+        "#!/bin/bash",
+        f"# Cherga first run for node {node.id}. Generated by `cherga provision`; removes itself.",
+        "set +e",
+        "CURRENT_HOSTNAME=$(tr -d ' \\t\\n\\r' </etc/hostname)",
+        f"echo {shlex.quote(host)} >/etc/hostname",
+        f"sed -i \"s/127.0.1.1.*$CURRENT_HOSTNAME/127.0.1.1\\t{host}/g\" /etc/hosts",
+        f"ln -sf /usr/share/zoneinfo/{inv.timezone} /etc/localtime",
+        f"echo {shlex.quote(inv.timezone)} >/etc/timezone",
+    ]
+    if net.wifi or not net.dhcp:
+        name = "cherga-wifi" if net.wifi else "cherga-ethernet"
+        path = f"/etc/NetworkManager/system-connections/{name}.nmconnection"
+        out += [f"cat >{path} <<'CHERGA_NM'", _nm_connection(net).rstrip("\n"), "CHERGA_NM", f"chmod 600 {path}"]
+    if net.wifi:
+        out += ["rfkill unblock wifi 2>/dev/null",
+                f"raspi-config nonint do_wifi_country {net.wifi.country} 2>/dev/null || true",
+                "for f in /var/lib/systemd/rfkill/*:wlan; do echo 0 >\"$f\"; done 2>/dev/null"]
+    if inv.admin:
+        u = inv.admin.user
+        keys = "\n".join(inv.admin.ssh_keys)
+        out += [f"id {u} >/dev/null 2>&1 || useradd -m -s /bin/bash -G sudo,adm,dialout,audio,video,plugdev {u}",
+                f"install -d -o {u} -g {u} -m 700 /home/{u}/.ssh",
+                f"cat >/home/{u}/.ssh/authorized_keys <<'CHERGA_KEYS'", keys, "CHERGA_KEYS",
+                f"chown {u}:{u} /home/{u}/.ssh/authorized_keys", f"chmod 600 /home/{u}/.ssh/authorized_keys",
+                "systemctl enable ssh",
+                "systemctl disable userconfig.service 2>/dev/null; systemctl enable getty@tty1 2>/dev/null"]
+    out += [
+        # No network yet at this point of boot: the first-boot script only installs and enables.
+        f"bash {_script_path()} enable-only",
+        f"rm -f {BOOT_MOUNT}/firstrun.sh",
+        f"sed -i 's| systemd.run.*||g' {BOOT_MOUNT}/cmdline.txt",
+        "exit 0",
+    ]
+    return "\n".join(out) + "\n"
+
+
+FIRSTRUN_HOOK = f" systemd.run={BOOT_MOUNT}/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target"
+
+
+def hooked_cmdline(cmdline: str) -> str:
+    """``cmdline.txt`` with the first-run hook (once, on its single line)."""
+    line = cmdline.strip().split("\n")[0]
+    line = line.split(" systemd.run=")[0].rstrip()
+    return line + FIRSTRUN_HOOK + "\n"
+
+
+def boot_files(inv: Inventory, node: InventoryNode, flavour: Flavour, *, instance: str) -> dict[str, bytes]:
+    """Files for the boot partition's root that make Raspberry Pi OS run the bundle on first boot.
+
+    For ``firstrun`` the caller must also rewrite ``cmdline.txt`` with :func:`hooked_cmdline`.
+    """
+    if flavour == "cloud-init":
+        dump = lambda d: yaml.safe_dump(d, sort_keys=False, allow_unicode=True)  # noqa: E731
+        return {
+            # A new instance id makes cloud-init run again on a card that has booted before.
+            "meta-data": dump({"instance-id": f"cherga-{node.id}-{instance}"}).encode(),
+            "user-data": ("#cloud-config\n" + dump(user_data(inv, node))).encode(),
+            "network-config": dump(network_config(inv.network_of(node))).encode(),
+        }
+    return {"firstrun.sh": firstrun_script(inv, node).encode()}
+
+
+# --- the server's side ---------------------------------------------------------------------------
+
+def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
+                 conf_dir: str = "/etc/mosquitto/cherga") -> dict[str, bytes]:
+    """The office broker's files for every node that holds credentials and is not revoked."""
+    active = {s.node: s for s in state.active()}
+    nodes = [n for n in inv.nodes if n.id in active]
+    creds = {inv.server_username: state.server_password}
+    creds.update({active[n.id].username: active[n.id].password for n in nodes})
+    tls_files = None
+    files: dict[str, bytes] = {}
+    if inv.broker.tls is not None:
+        if ca is None:
+            raise ValueError("the inventory asks for TLS: give the site CA")
+        issued = ca.issue(inv.broker.host, server_names=[inv.broker.host])
+        files["tls/ca.crt"] = ca.cert_pem
+        files["tls/server.crt"] = issued.cert_pem
+        files["tls/server.key"] = issued.key_pem
+        tls_files = TlsFiles(f"{conf_dir}/tls/ca.crt", f"{conf_dir}/tls/server.crt", f"{conf_dir}/tls/server.key",
+                             require_certificate=inv.broker.tls.require_certificate)
+    plain_port = None if (inv.broker.tls and not inv.broker.tls.plain_listener) else inv.broker.port
+    files["mosquitto.conf"] = render_mosquitto_conf(
+        password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl", port=plain_port, tls=tls_files,
+        tls_port=inv.broker.tls.port if inv.broker.tls else 8883).encode()
+    files["passwd"] = render_password_file(creds).encode()
+    files["acl"] = render_acl(inv.office, nodes, inv.server_username).encode()
+    files["server-credentials.yaml"] = yaml.safe_dump(
+        {"username": inv.server_username, "password": state.server_password}).encode()
+    files["enrollment.json"] = (json.dumps({
+        "office": inv.office,
+        "nodes": {s.node: {"username": s.username, "token_sha256": s.token_sha256, "issued_at": s.issued_at}
+                  for s in active.values()},
+        "revoked": state.revoked,
+    }, indent=2) + "\n").encode()
+    return files

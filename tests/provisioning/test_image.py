@@ -1,0 +1,147 @@
+"""A node's bundle lands on a Raspberry Pi OS image's boot partition, readable by any FAT reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from firmware_host.config import parse_node_config
+from provisioning import bundle as bundle_mod
+from provisioning import image as image_mod
+from provisioning.inventory import parse_inventory
+from provisioning.state import SiteState
+from tests.provisioning.conftest import BOOT_START, CMDLINE, INVENTORY, build_image, fsck_boot, mdir, mtype
+
+
+def _bundle_for(tmp_path: Path, node_id: str, wheels: list[Path] | None = None) -> tuple[bundle_mod.Bundle, dict[str, bytes], str]:
+    inv = parse_inventory(INVENTORY)
+    state = SiteState.load(tmp_path / "state", inv.office)
+    secrets = state.ensure(node_id)
+    node = inv.node(node_id)
+    return bundle_mod.build_bundle(inv, node, secrets, wheels=wheels or []), {}, secrets.password
+
+
+def test_partition_table_is_read_and_the_fat_partition_found(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "trixie.img")
+    parts = image_mod.read_partitions(img)
+    assert [(p.number, p.start_lba, p.fat) for p in parts] == [(1, BOOT_START, True), (2, 75776, False)]
+    assert image_mod.find_boot_partition(img).offset == BOOT_START * 512
+    assert image_mod.detect_flavour(img) == "cloud-init"
+    assert image_mod.detect_flavour(build_image(tmp_path / "bookworm.img", "bookworm")) == "firstrun"
+
+
+def test_trixie_image_gets_cloud_init_seed_and_the_bundle(tmp_path: Path, wheels_dir: Path) -> None:
+    img = build_image(tmp_path / "trixie.img")
+    inv = parse_inventory(INVENTORY)
+    state = SiteState.load(tmp_path / "state", inv.office)
+    node = inv.node("kiosk-1")
+    secrets = state.ensure(node.id)
+    b = bundle_mod.build_bundle(inv, node, secrets, wheels=sorted(wheels_dir.glob("*.whl")))
+    boot = bundle_mod.boot_files(inv, node, "cloud-init", instance="abc")
+    seen: list[int] = []
+    report = image_mod.write_bundle(img, b, boot, flavour="cloud-init", progress=lambda d, t: seen.append(d))
+    assert seen[-1] == b.size + sum(len(v) for v in boot.values())
+    assert "/cherga/node.yaml" in report.files
+
+    # Read back with mtools, which shares no code with pyfatfs.
+    assert {"cherga", "user-data", "network-config", "meta-data", "cmdline.txt"} <= set(mdir(img))
+    assert {"node.yaml", "mqtt-password", "enroll-token", "firstboot.sh", "cherga-kiosk.service", "SHA256SUMS",
+            "manifest.json", "wheels"} <= set(mdir(img, "/cherga"))
+    assert mdir(img, "/cherga/wheels") == ["cherga-0.1.0-py3-none-any.whl", "pip-24.0-py3-none-any.whl"]
+    cfg = parse_node_config(mtype(img, "cherga/node.yaml"))
+    assert (cfg.node, cfg.role, cfg.office) == ("kiosk-1", "kiosk", "prov-test")
+    assert cfg.broker.username == "prov-test.kiosk-1" and cfg.hardware.option("paper_mm") == 80
+    assert mtype(img, "cherga/mqtt-password").strip() == secrets.password
+
+    user_data = mtype(img, "user-data")
+    assert user_data.startswith("#cloud-config\n")
+    ud = yaml.safe_load(user_data)
+    assert ud["hostname"] == "cherga-kiosk-1" and ud["users"][0]["name"] == "tech"
+    assert ["bash", "/boot/firmware/cherga/firstboot.sh", "start"] in ud["runcmd"]
+    net = yaml.safe_load(mtype(img, "network-config"))["network"]
+    wlan = net["wifis"]["wlan0"]
+    assert wlan["access-points"] == {"CNAP-Staff": {"password": "correct horse battery"}}
+    assert wlan["regulatory-domain"] == "UA" and wlan["dhcp4"] is True
+    assert yaml.safe_load(mtype(img, "meta-data"))["instance-id"] == "cherga-kiosk-1-abc"
+    assert mtype(img, "cmdline.txt") == CMDLINE  # cloud-init images need no kernel hook
+    manifest = json.loads(mtype(img, "cherga/manifest.json"))
+    assert manifest["token_sha256"] == secrets.token_sha256 and manifest["role"] == "kiosk"
+
+    check = fsck_boot(img, tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_bookworm_image_gets_firstrun_hook_and_static_address(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "bookworm.img", "bookworm")
+    inv = parse_inventory(INVENTORY)
+    node = inv.node("pad-c1")
+    secrets = SiteState.load(tmp_path / "state", inv.office).ensure(node.id)
+    b = bundle_mod.build_bundle(inv, node, secrets)
+    image_mod.write_bundle(img, b, bundle_mod.boot_files(inv, node, "firstrun", instance="x"), flavour="firstrun")
+    cmdline = mtype(img, "cmdline.txt")
+    assert cmdline.count("\n") == 1 and cmdline.startswith(CMDLINE.strip() + " ")
+    assert "systemd.run=/boot/firmware/firstrun.sh" in cmdline
+    firstrun = mtype(img, "firstrun.sh")
+    assert "address1=192.168.10.31/24,192.168.10.1" in firstrun and "dns=192.168.10.1;" in firstrun
+    assert "echo cherga-pad-c1 >/etc/hostname" in firstrun
+    assert "bash /boot/firmware/cherga/firstboot.sh enable-only" in firstrun
+    assert "user-data" not in mdir(img)
+    cfg = parse_node_config(mtype(img, "cherga/node.yaml"))
+    assert cfg.counter == "c1" and cfg.role == "pad"
+    # Writing twice (a re-provisioned card) keeps one hook and only the new node's files.
+    image_mod.write_bundle(img, b, bundle_mod.boot_files(inv, node, "firstrun", instance="y"), flavour="firstrun")
+    assert mtype(img, "cmdline.txt").count("systemd.run=") == 1
+    assert fsck_boot(img, tmp_path).returncode == 0
+
+
+def test_first_boot_scripts_are_valid_bash(tmp_path: Path) -> None:
+    import subprocess
+
+    inv = parse_inventory(INVENTORY)
+    node = inv.node("pad-c1")
+    secrets = SiteState.load(tmp_path / "state", inv.office).ensure(node.id)
+    for name, text in (("firstboot.sh", bundle_mod.firstboot_script(node, secrets)),
+                       ("firstrun.sh", bundle_mod.firstrun_script(inv, node))):
+        p = tmp_path / name
+        p.write_text(text)
+        result = subprocess.run(["bash", "-n", str(p)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    unit = bundle_mod.unit_file("pad")
+    assert "ExecStart=/opt/cherga/venv/bin/cherga node --config /etc/cherga/node.yaml" in unit
+
+
+def test_image_without_partition_table_gets_a_clear_error(tmp_path: Path) -> None:
+    img = tmp_path / "raw.img"
+    img.write_bytes(b"\x00" * 4096)
+    with pytest.raises(image_mod.ImageError, match="no partition table"):
+        image_mod.find_boot_partition(img)
+
+
+def test_image_with_damaged_partition_table_gets_a_clear_error(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "cut.img")
+    with img.open("r+b") as f:
+        f.truncate(60 * 1024 * 1024 // 2)  # a half-downloaded image: partitions run past its end
+    with pytest.raises(image_mod.ImageError, match="beyond the image"):
+        image_mod.find_boot_partition(img)
+
+
+def test_image_without_boot_partition_gets_a_clear_error(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "noboot.img", boot_fs=False)
+    with pytest.raises(image_mod.ImageError, match="no FAT boot partition"):
+        image_mod.find_boot_partition(img)
+
+
+def test_oversized_bundle_is_refused_before_writing(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "trixie.img")
+    big = tmp_path / "wheels"
+    big.mkdir()
+    whl = big / "cherga-0.1.0-py3-none-any.whl"
+    with whl.open("wb") as f:
+        f.truncate(40 * 1024 * 1024)
+    b, _, _ = _bundle_for(tmp_path, "hall-1", [whl])
+    with pytest.raises(image_mod.ImageError, match="free"):
+        image_mod.write_bundle(img, b, {}, flavour="cloud-init")
+    assert "cherga" not in mdir(img)
