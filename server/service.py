@@ -252,10 +252,18 @@ class OfficeService:
             ticket = self.info(rec, now, estimate=False)
         return CounterState(
             office=self.office, counter=counter, number=cfg.number, status=cv.status, ticket=ticket,
-            operator=cv.operator, operator_name=self._names.get(cv.operator or "", cv.operator),
+            operator=cv.operator, operator_name=self._operator_name(cv.operator),
             waiting=self._view.waiting_count(cfg), pause_reason=cv.pause_reason,
             rateable_ticket=cv.rateable_ticket, updated_at=cv.updated_at, seq=cv.seq,
         )
+
+    def _operator_name(self, username: str | None) -> str | None:
+        if username is None:
+            return None
+        if username not in self._names:
+            account = self.store.staff(username)
+            self._names[username] = account.display_name if account else username
+        return self._names[username]
 
     def _load(self, now: dt.datetime) -> list[ServiceLoad]:
         out = []
@@ -530,7 +538,7 @@ class OfficeService:
                         self._view.put(rec)  # provisional: undone below if the commit fails
                     state = self._counter_state(counter, now)
                     ticket = None
-                    if touched:
+                    if touched and status == "ok":
                         main = touched[0]
                         ticket = self.info(main, now, estimate=main.ticket.status is TicketStatus.WAITING)
                     outcome = ActionResult(status, state, ticket, call)

@@ -1,0 +1,57 @@
+"""Dependencies shared by the routers: the office's service, the caller's staff account."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server import auth
+from server.errors import NotFound, Unauthorized
+from server.service import OfficeService
+from server.store import StaffAccount, Store
+
+_bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
+
+OfficeId = Annotated[str, Path(max_length=40, description="office id from the site configuration")]
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_service(request: Request, office: OfficeId) -> OfficeService:
+    services: dict[str, OfficeService] = request.app.state.services
+    svc = services.get(office)
+    if svc is None:
+        raise NotFound("unknown_office", f"office {office!r} does not exist here")
+    return svc
+
+
+def optional_account(request: Request,
+                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> StaffAccount | None:
+    if credentials is None:
+        return None
+    store: Store = request.app.state.store
+    svc_clock = request.app.state.clock
+    return auth.account_for_token(store, credentials.credentials, svc_clock())
+
+
+def staff_account(account: Annotated[StaffAccount | None, Depends(optional_account)]) -> StaffAccount:
+    if account is None:
+        raise Unauthorized("token_required", "this needs a staff bearer token (POST /api/v1/auth/login)")
+    return account
+
+
+def idempotency_key(idempotency_key: Annotated[str | None, Header(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None
+                    ) -> str | None:
+    return idempotency_key
+
+
+ServiceDep = Annotated[OfficeService, Depends(get_service)]
+StoreDep = Annotated[Store, Depends(get_store)]
+StaffDep = Annotated[StaffAccount, Depends(staff_account)]
+MaybeStaffDep = Annotated[StaffAccount | None, Depends(optional_account)]
+IdemDep = Annotated[str | None, Depends(idempotency_key)]

@@ -1,0 +1,137 @@
+"""Request and response bodies of the REST API (what the OpenAPI schema publishes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker_bridge.contract import CounterState, HallCall, TicketInfo
+
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
+CommandId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Lang = Literal["uk", "ru", "ky", "kk", "en"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssueRequest(_Body):
+    """Issue a ticket: a service (or a life-situation bundle), or a booked visitor's code."""
+
+    service: Ident | None = None
+    bundle: Ident | None = None
+    purpose: Literal["consult", "submit", "collect"] = "consult"
+    priority: Ident | None = Field(default=None, description="priority category id, e.g. disability")
+    language: Lang = "uk"
+    appointment_code: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")] | None = None
+    command_id: CommandId | None = Field(default=None, description="repeat it to get the same ticket, never a second")
+
+
+class OfflineTicketRequest(_Body):
+    service: Ident
+    purpose: Literal["consult", "submit", "collect"] = "consult"
+    priority: Ident | None = None
+    language: Lang = "uk"
+    number: int = Field(ge=1, le=999)
+    issued_at: dt.datetime
+    command_id: CommandId
+
+
+class CancelRequest(_Body):
+    command_id: CommandId | None = None
+
+
+class BookRequest(_Body):
+    service: Ident
+    slot: dt.datetime = Field(description="the appointment time, with a time zone")
+
+
+class BookResponse(BaseModel):
+    code: str
+    service: str
+    slot: dt.datetime
+
+
+class ActionRequest(_Body):
+    """Optional body of the counter actions that need nothing else."""
+
+    command_id: CommandId | None = None
+
+
+class FinishRequest(ActionRequest):
+    result: Annotated[str, Field(max_length=40)] | None = None
+
+
+class TransferRequest(ActionRequest):
+    to_service: Ident | None = None
+    to_counter: Ident | None = None
+    return_after: bool = False
+
+
+class PostponeRequest(ActionRequest):
+    delay_s: int | None = Field(default=None, ge=0, le=4 * 3600)
+
+
+class PauseRequest(ActionRequest):
+    reason: Annotated[str, Field(max_length=80)] | None = None
+
+
+class RateRequest(ActionRequest):
+    score: int = Field(ge=1, le=10)
+    ticket_id: Annotated[str, Field(max_length=40)] | None = None
+
+
+class ActionResponse(BaseModel):
+    status: Literal["ok", "empty"] = Field(description='"empty": next found nobody waiting (not an error)')
+    message: str | None = None
+    counter: CounterState
+    ticket: TicketInfo | None = None
+    hall_call: HallCall | None = None
+
+
+class LoginRequest(_Body):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class LoginResponse(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    username: str
+    role: str
+    display_name: str
+    expires_at: dt.datetime
+
+
+class Me(BaseModel):
+    username: str
+    role: str
+    display_name: str
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    key: str = Field(description="stable reason key a kiosk or pad translates")
+    message: str
+    errors: list[FieldError] | None = None
+
+
+class OfficeSummary(BaseModel):
+    id: str
+    names: dict[str, str]
+    languages: list[str]
+    services: list[str]
+    counters: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    offices: list[str]
+    database: str

@@ -1,0 +1,42 @@
+"""Offices: what they offer, the public live load feed, the hall picture, appointments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from broker_bridge.contract import HallState, ServiceLoad
+from server.api.deps import ServiceDep
+from server.api.models import BookRequest, BookResponse, ErrorResponse, OfficeSummary
+from server.service import OfficeService
+
+router = APIRouter(tags=["offices"])
+
+
+@router.get("/offices", response_model=list[OfficeSummary], summary="The offices this server runs")
+def offices(request: Request) -> list[OfficeSummary]:
+    services: dict[str, OfficeService] = request.app.state.services
+    return [OfficeSummary(id=s.office, names=s.config.office.names.as_dict(), languages=list(s.config.office.languages),
+                          services=[x.id for x in s.config.services], counters=[c.id for c in s.config.counters])
+            for s in services.values()]
+
+
+@router.get("/offices/{office}/load", response_model=list[ServiceLoad], responses={404: {"model": ErrorResponse}},
+            summary="Public live load per service with a traffic light")
+def load(svc: ServiceDep) -> list[ServiceLoad]:
+    """Waiting, counters open and the average wait of those waiting per service. The light:
+    green under 10 min, yellow 10–20, orange 20–30, red over 30."""
+    return svc.load()
+
+
+@router.get("/offices/{office}/hall", response_model=HallState, responses={404: {"model": ErrorResponse}},
+            summary="What the hall display shows: recent calls, load, ticker")
+def hall(svc: ServiceDep) -> HallState:
+    return svc.hall_state()
+
+
+@router.post("/offices/{office}/appointments", status_code=201, response_model=BookResponse,
+             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+             summary="Book an appointment; the code checks the visitor in at the kiosk")
+def book(body: BookRequest, svc: ServiceDep) -> BookResponse:
+    code = svc.book_appointment(service=body.service, slot=body.slot, source="rest")
+    return BookResponse(code=code, service=body.service, slot=body.slot)

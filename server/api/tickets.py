@@ -1,0 +1,73 @@
+"""Tickets: issue (kiosk, web, hall manager), the public status behind the QR, cancel, offline hand-over."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+
+from broker_bridge.contract import TicketInfo
+from server import auth
+from server.api.deps import IdemDep, MaybeStaffDep, ServiceDep, StaffDep
+from server.api.models import CancelRequest, ErrorResponse, IssueRequest, OfflineTicketRequest
+from server.errors import NotFound
+from server.service import OfficeService
+
+router = APIRouter(tags=["tickets"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "unknown office, service, bundle, category or appointment"},
+    409: {"model": ErrorResponse, "description": "daily_cap_reached, service_closed, appointment_only, ..."},
+    422: {"model": ErrorResponse, "description": "bad input: the field and the reason"},
+}
+
+
+@router.post("/offices/{office}/tickets", status_code=201, response_model=TicketInfo, responses=_ERRORS,
+             summary="Issue a ticket")
+def issue_ticket(body: IssueRequest, svc: ServiceDep, account: MaybeStaffDep, key: IdemDep) -> TicketInfo:
+    """A walk-in ticket for a service or a bundle, or a booked visitor's check-in (``appointment_code``).
+
+    With a staff bearer token (a hall manager) the ticket is issued on a visitor's behalf and the
+    log names the staff member. Repeating ``command_id`` (or the ``Idempotency-Key`` header)
+    returns the first ticket and issues nothing new.
+    """
+    command_id = body.command_id or key or f"rest:{uuid.uuid4().hex}"
+    source = f"staff:{account.username}" if account else "rest"
+    return svc.issue_ticket(command_id=command_id, source=source, service=body.service, bundle=body.bundle,
+                            purpose=body.purpose, priority=body.priority, language=body.language,
+                            appointment_code=body.appointment_code,
+                            operator=account.username if account else None)
+
+
+@router.post("/offices/{office}/tickets/offline", status_code=201, response_model=TicketInfo, responses=_ERRORS,
+             summary="Hand over a ticket a kiosk issued while offline")
+def offline_ticket(body: OfflineTicketRequest, svc: ServiceDep, account: StaffDep) -> TicketInfo:
+    return svc.take_offline_ticket(command_id=body.command_id, source=f"staff:{account.username}",
+                                   service=body.service, purpose=body.purpose, priority=body.priority,
+                                   language=body.language, number=body.number, issued_at=body.issued_at)
+
+
+@router.post("/offices/{office}/tickets/{ticket_id}/cancel", response_model=TicketInfo, responses=_ERRORS,
+             summary="Cancel a waiting or called ticket (hall manager)")
+def cancel_ticket(ticket_id: Annotated[str, Path(max_length=40)], svc: ServiceDep, account: StaffDep,
+                  key: IdemDep, body: CancelRequest | None = None) -> TicketInfo:
+    auth.require_role(account, "hall_manager")
+    command_id = (body.command_id if body else None) or key or f"rest:{uuid.uuid4().hex}"
+    return svc.cancel_ticket(command_id=command_id, ticket_id=ticket_id, source=f"staff:{account.username}",
+                             operator=account.username)
+
+
+@router.get("/tickets/{token}", response_model=TicketInfo, responses={404: {"model": ErrorResponse}},
+            summary="A ticket's live status (the QR on the ticket)")
+def ticket_status(token: Annotated[str, Path(min_length=8, max_length=64)], request: Request) -> TicketInfo | JSONResponse:
+    """Position, estimated wait, and the window that called it. Holds no personal data."""
+    services: dict[str, OfficeService] = request.app.state.services
+    for svc in services.values():
+        try:
+            info = svc.ticket_status(token)
+        except NotFound:
+            continue
+        return info.model_copy(update={"reason": None})
+    raise NotFound("unknown_ticket", "no ticket with this token")

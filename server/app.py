@@ -1,0 +1,271 @@
+"""The office server's web application: the REST API (``/api/v1``), health, metrics, the public
+ticket status page, and the hook other components' routers plug into.
+
+:func:`create_app` builds the FastAPI app around one :class:`~server.service.OfficeService` per
+office; :func:`run_server` serves it with uvicorn (and starts the MQTT bridge when asked).
+
+Other components add routers without touching this file: when ``server.panel`` (the operator
+web panel) or ``server.analytics`` (reports) exposes a module attribute ``router``, it is included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server import auth
+from server.api import auth as auth_api
+from server.api import counters, offices, tickets
+from server.api.models import ErrorResponse, Health
+from server.errors import ServiceError
+from server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from server.service import OfficeService, utc_now
+from server.siteconfig import SiteConfig, load_site_config
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# Routers other components own; each is included when its module exists and exposes ``router``.
+PLUGIN_ROUTERS = ("server.panel", "server.analytics")
+
+DEMO_ACCOUNTS = (
+    # username, role, password, pin, display name
+    ("admin", "admin", "cherga-admin", None, "Адміністратор"),
+    ("manager", "hall_manager", "cherga-manager", "9999", "Адміністратор залу"),
+    ("olena", "operator", "cherga-operator", "1111", "Олена Коваль"),
+    ("petro", "operator", "cherga-operator", "2222", "Петро Шевчук"),
+)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e.get("loc", ())), "reason": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        first = errors[0] if errors else {"field": "request", "reason": "invalid"}
+        return JSONResponse({"key": "invalid_input", "message": f"{first['field']}: {first['reason']}",
+                             "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        key = {404: "not_found", 405: "method_not_allowed", 401: "token_required", 403: "forbidden"}.get(
+            exc.status_code, "http_error")
+        return JSONResponse({"key": key, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug, logged
+        log.exception("unhandled error")
+        return JSONResponse({"key": "internal_error", "message": "the server failed; it is logged"}, status_code=500)
+
+
+def _include_plugins(app: FastAPI) -> None:
+    for name in PLUGIN_ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name and name.startswith(exc.name):  # the module itself is absent: nothing to add
+                log.debug("%s not installed", name)
+                continue
+            log.warning("%s failed to import (%s); its pages are not served", name, exc)
+            continue
+        try:
+            router = getattr(module, "router", None)
+        except Exception as exc:  # a half-finished plugin must not keep the office from starting
+            log.warning("%s.router failed to load (%s); its pages are not served", name, exc)
+            continue
+        if router is not None:
+            app.include_router(router)
+            log.info("included routes of %s", name)
+
+
+class _Sweeper:
+    """Runs each service's :meth:`~server.service.OfficeService.sweep` every ``interval`` seconds."""
+
+    def __init__(self, services: list[OfficeService], interval: float) -> None:
+        self.services = services
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cherga-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for svc in self.services:
+                try:
+                    svc.sweep()
+                except Exception:  # keep sweeping; a failed sweep is retried next time
+                    log.exception("sweep of %s failed", svc.office)
+
+
+def ensure_demo_accounts(store: Store) -> None:
+    """Create the demo staff accounts that do not exist yet (see ``docs/server.md``)."""
+    for username, role, password, pin, name in DEMO_ACCOUNTS:
+        if store.staff(username) is None:
+            auth.create_account(store, username=username, role=role, password=password, pin=pin, display_name=name)
+            log.warning("demo account %s (%s) created with password %r%s", username, role, password,
+                        f" and PIN {pin}" if pin else "")
+
+
+def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] = utc_now,
+               store: Store | None = None, sweep_interval: float | None = 1.0, demo_accounts: bool = False,
+               on_start: list[Callable[[FastAPI], None]] | None = None,
+               on_stop: list[Callable[[FastAPI], None]] | None = None) -> FastAPI:
+    """The office server app for ``config`` on the store at ``store_url`` (migrated on open).
+
+    ``sweep_interval``: seconds between no-show sweeps (``None``: no background sweeper, tests call
+    ``sweep()``). ``on_start``/``on_stop``: callables run with the app in its lifespan (the bridge).
+    """
+    own_store = store is None
+    store = store or Store(store_url)
+    if demo_accounts:
+        ensure_demo_accounts(store)
+    service = OfficeService(config, store, clock=clock)
+    services = {config.office.id: service}
+    starts = list(on_start or [])
+    stops = list(on_stop or [])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = _Sweeper(list(services.values()), sweep_interval) if sweep_interval else None
+        if sweeper:
+            sweeper.start()
+        for fn in starts:
+            fn(app)
+        try:
+            yield
+        finally:
+            for fn in stops:
+                try:
+                    fn(app)
+                except Exception:
+                    log.exception("stop hook failed")
+            if sweeper:
+                sweeper.stop()
+            if own_store:
+                store.close()
+
+    app = FastAPI(
+        title="Cherga office server",
+        version="1.0",
+        summary="Queue management for public service centres: tickets, counters, live load.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.services = services
+    app.state.service = service
+    app.state.config = config
+    app.state.clock = clock
+    app.state.metrics = Metrics(lambda: services)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    _install_error_handlers(app)
+
+    for module in (tickets, counters, offices, auth_api):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness and the database")
+    def healthz() -> Health:
+        store.max_event_seq(config.office.id)  # touches the database: a broken store is not healthy
+        return Health(status="ok", offices=list(services), database=store.dialect)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+    def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/t/{token}", response_class=HTMLResponse, tags=["tickets"], include_in_schema=False)
+    def ticket_page(token: str) -> HTMLResponse:
+        try:
+            info = service.ticket_status(token[:64])
+        except ServiceError:
+            return HTMLResponse("<h1>Талон не знайдено / Ticket not found</h1>", status_code=404)
+        where = f"вікно {html.escape(info.counter_number)}" if info.counter_number else ""
+        body = (f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=15>"
+                f"<meta name=viewport content='width=device-width'><title>{html.escape(info.label)}</title>"
+                f"<h1>{html.escape(info.label)}</h1><p>{html.escape(info.status)} {where}</p>"
+                f"<p>попереду / ahead: {info.people_ahead if info.people_ahead is not None else '—'}; "
+                f"очікування / wait: {info.wait_min if info.wait_min is not None else '—'} хв</p>")
+        return HTMLResponse(body)
+
+    _include_plugins(app)
+    app.openapi_schema = None
+    _ = ErrorResponse  # referenced by the routers' responses
+    return app
+
+
+def _start_bridge(mqtt: str, config: SiteConfig) -> tuple[Callable[[FastAPI], None], Callable[[FastAPI], None]]:
+    host, _, port_s = mqtt.rpartition(":")
+    if not host:
+        host, port_s = port_s, "1883"
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise SystemExit(f"--mqtt must be HOST:PORT, not {mqtt!r}") from None
+    holder: dict[str, Any] = {}
+
+    def start(app: FastAPI) -> None:
+        try:
+            from broker_bridge.bridge import start_bridge
+        except ImportError as exc:
+            log.error("MQTT bridge not available (%s): serving REST only, nodes will not be reached", exc)
+            return
+        holder["bridge"] = start_bridge(app.state.service, host, port, config=config,
+                                        username=os.environ.get("CHERGA_MQTT_USER"),
+                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"))
+        log.info("MQTT bridge connected to %s:%s", host, port)
+
+    def stop(app: FastAPI) -> None:
+        bridge = holder.pop("bridge", None)
+        if bridge is not None and hasattr(bridge, "stop"):
+            bridge.stop()
+
+    return start, stop
+
+
+def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None) -> None:
+    """Serve the office (one uvicorn worker; the service keeps its queue view in memory)."""
+    import uvicorn
+
+    logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_site_config(config)
+    starts: list[Callable[[FastAPI], None]] = []
+    stops: list[Callable[[FastAPI], None]] = []
+    if mqtt:
+        start, stop = _start_bridge(mqtt, cfg)
+        starts.append(start)
+        stops.append(stop)
+    demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
+    app = create_app(cfg, db_url, demo_accounts=demo, on_start=starts, on_stop=stops)
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning",
+                timeout_keep_alive=30)

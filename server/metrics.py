@@ -1,0 +1,81 @@
+"""Prometheus metrics of the office server: HTTP requests and latency, and the queue itself
+(waiting per service, counters open, actions applied), read from the services at scrape time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from server.service import OfficeService
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class QueueCollector(Collector):
+    def __init__(self, services: Callable[[], Mapping[str, OfficeService]]) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[Any]:
+        waiting = GaugeMetricFamily("cherga_tickets_waiting", "Tickets waiting, per service", labels=["office", "service"])
+        open_ = GaugeMetricFamily("cherga_counters_open", "Counters open for a service", labels=["office", "service"])
+        wait = GaugeMetricFamily("cherga_average_wait_minutes", "Average wait so far of those waiting",
+                                 labels=["office", "service"])
+        actions = CounterMetricFamily("cherga_service_operations", "Operations applied by the service layer",
+                                      labels=["office", "operation"])
+        for office, svc in self._services().items():
+            for load in svc.load():
+                waiting.add_metric([office, load.service], load.waiting)
+                open_.add_metric([office, load.service], load.counters_open)
+                wait.add_metric([office, load.service], load.avg_wait_min)
+            for name, value in sorted(svc.stats.items()):
+                actions.add_metric([office, name], value)
+        yield from (waiting, open_, wait, actions)
+
+
+class Metrics:
+    """A registry of its own per app, so several apps in one process (tests) do not collide."""
+
+    def __init__(self, services: Callable[[], Mapping[str, OfficeService]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("cherga_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("cherga_http_request_seconds", "HTTP request latency", ["route"],
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+                                 registry=self.registry)
+        self.registry.register(QueueCollector(services))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware overhead): counts and times each request by route template."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope.get("method", ""), name, str(status[0])).inc()
+            self.metrics.latency.labels(name).observe(time.perf_counter() - start)
