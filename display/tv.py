@@ -56,6 +56,7 @@ class RowGeometry:
     counter_rect: tuple[int, int, int, int]
     background: Color
     foreground: Color
+    label_px: int
 
 
 class TvRenderer:
@@ -180,7 +181,7 @@ class TvRenderer:
             number_rect = number.get_rect(midleft=(r.x + col + pad, r.centery))
             surface.blit(number, number_rect)
             self.rows.append(RowGeometry((r.x, r.y, r.w, r.h), (label_rect.x, label_rect.y, label_rect.w, label_rect.h),
-                                         (number_rect.x, number_rect.y, number_rect.w, number_rect.h), bg, fg))
+                                         (number_rect.x, number_rect.y, number_rect.w, number_rect.h), bg, fg, px))
         if picture.queued:  # calls waiting for their 7 s turn: "+2" under the rows
             more = self.text(f"+{picture.queued}", int(row_h * 0.3), MUTED, bold=True)
             surface.blit(more, more.get_rect(bottomright=(rect.right - pad, rect.bottom)))
