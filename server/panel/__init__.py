@@ -1,1 +1,8 @@
-"""The operator panel: counter and hall-manager pages served by the office server (see router)."""
+"""The operator panel: counter and hall-manager pages served by the office server.
+
+``router`` (the APIRouter of :mod:`server.panel.routes`) is what ``server.app`` includes.
+"""
+
+from server.panel.routes import router
+
+__all__ = ["router"]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from server import auth
+from server.app import create_app
 from server.service import OfficeService
 from server.siteconfig import SiteConfig, load_site_config
 from server.store import Store, sqlite_url
@@ -53,30 +54,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def service(site: SiteConfig, store: Store, clock: Clock) -> OfficeService:
-    return OfficeService(site, store, clock=clock)
-
-
-def make_app(service: OfficeService) -> FastAPI:
-    """The office server's app when it exists; else a bare app with just the panel."""
-    try:
-        from server.app import create_app  # type: ignore[attr-defined]
-    except ImportError:
-        create_app = None
-    if create_app is not None:
-        app: FastAPI = create_app(service=service)
-        return app
-    from server.panel.router import router
-
-    app = FastAPI()
-    app.state.service = service
-    app.include_router(router)
-    return app
+def app(site: SiteConfig, store: Store, clock: Clock) -> FastAPI:
+    """The office server's real app (REST API, panel included through its plugin hook)."""
+    return create_app(site, "sqlite://", clock=clock, store=store, sweep_interval=None)
 
 
 @pytest.fixture
-def app(service: OfficeService) -> FastAPI:
-    return make_app(service)
+def service(app: FastAPI) -> OfficeService:
+    service: OfficeService = app.state.service
+    return service
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@
     ev.preventDefault();
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });  // a double click sends one command
-    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+    fetch(form.getAttribute("action"), { method: "POST", body: new FormData(form), credentials: "same-origin",
                          headers: { "X-Panel-Fragment": "1" } })
       .then(function (r) {
         if (r.status === 401) { window.location.reload(); return null; }

@@ -1,0 +1,103 @@
+"""The panel in a real browser: Playwright driving Debian's Chromium against uvicorn on loopback."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from PIL import Image, ImageStat
+
+from server.service import OfficeService
+from tests.panel.conftest import PASSWORD
+from tests.support.mosquitto import free_port
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def served(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           timeout_graceful_shutdown=1, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def page(served: str) -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.set_default_timeout(10_000)
+        yield pg
+        browser.close()
+
+
+def not_blank(png: bytes) -> bool:
+    img = Image.open(io.BytesIO(png)).convert("L")
+    return max(ImageStat.Stat(img).stddev) > 10
+
+
+def test_an_operator_signs_in_presses_next_and_sees_the_called_ticket(
+        page: object, served: str, service: OfficeService, tmp_path: Path) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    label = service.issue_ticket(command_id="b1", source="kiosk-1", service="passport", purpose="submit").label
+    page.goto(f"{served}/panel/signin?lang=uk")
+    page.fill("input[name=username]", "olena")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=counter]", "c1")
+    page.click("button.primary")
+    expect(page.locator("#waiting-count")).to_have_text("1")
+    page.click("button[data-action=next]")
+    expect(page.locator("#current-label")).to_have_text(label)
+    expect(page.locator(".status")).to_have_text("Виклик")
+    assert label in page.inner_text("body") and "Паспорт громадянина" in page.inner_text("body")
+    shot = page.screenshot(full_page=True)
+    (tmp_path / "panel-after-next.png").write_bytes(shot)
+    assert not_blank(shot)
+    state = service.counter_state("c1")
+    assert state.ticket is not None and state.ticket.label == label
+
+
+def test_the_page_follows_changes_made_elsewhere_without_reloading(
+        page: object, served: str, service: OfficeService) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(f"{served}/panel/signin?lang=en")
+    page.fill("input[name=username]", "olena")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=counter]", "c1")
+    page.click("button.primary")
+    expect(page.locator("#live")).to_have_text("Live")
+    page.evaluate("window.__marker = 42")  # survives only if the page is never reloaded
+    label = service.issue_ticket(command_id=uuid.uuid4().hex, source="kiosk-1", service="passport").label
+    expect(page.locator("#waiting-count")).to_have_text("1")
+    assert label in page.inner_text("#panel-live")
+    # The pad at the same counter presses next (same service layer): the panel shows the call.
+    service.counter_action(command_id=uuid.uuid4().hex, counter="c1", action="next", source="pad-c1")  # type: ignore[arg-type]
+    expect(page.locator("#current-label")).to_have_text(label)
+    assert page.evaluate("window.__marker") == 42
