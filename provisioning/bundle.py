@@ -104,26 +104,10 @@ def validate_node_config(text: str, source: str) -> None:
 
 
 def unit_file(role: str) -> str:
-    """The role's systemd unit (``Type=notify``: the runtime says READY and pets the watchdog)."""
-    return f"""[Unit]
-Description=Cherga {role} node
-Wants=network-online.target
-After=network-online.target time-sync.target
+    """The role's systemd unit, as the node runtime renders it, pointed at the bundle's install paths."""
+    from firmware_host.systemd import render_unit
 
-[Service]
-Type=notify
-NotifyAccess=main
-User=cherga
-Group=cherga
-ExecStart={INSTALL_DIR}/bin/cherga node --config {CONFIG_DIR}/node.yaml
-Restart=always
-RestartSec=3
-WatchdogSec=30
-Environment=PYTHONUNBUFFERED=1
-
-[Install]
-WantedBy=multi-user.target
-"""
+    return render_unit(role, f"{CONFIG_DIR}/node.yaml", cherga=f"{INSTALL_DIR}/bin/cherga")
 
 
 def firstboot_script(node: InventoryNode, secrets: NodeSecrets) -> str:

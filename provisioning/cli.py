@@ -1,0 +1,298 @@
+"""``cherga provision``: a technician's commands from a site inventory to ready SD cards.
+
+Owns the conversation with the technician (rich progress bars, confirmation before touching a
+card). The work itself lives in :mod:`provisioning.bundle`, :mod:`provisioning.image` and
+:mod:`provisioning.sdcard`; credentials in :mod:`provisioning.state`.
+
+Typical session::
+
+    cherga provision check office.yaml
+    cherga provision image office.yaml kiosk-1 --image raspios.img --output kiosk-1.img --wheels wheels/
+    cherga provision flash kiosk-1.img --device /dev/sdb
+    cherga provision server office.yaml          # copy <state>/server/ to the broker host
+    cherga provision revoke office.yaml kiosk-1  # a lost or stolen Pi
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from provisioning import bundle as bundle_mod
+from provisioning import image as image_mod
+from provisioning import sdcard
+from provisioning.inventory import (
+    Inventory,
+    InventoryError,
+    InventoryNode,
+    check_against_site,
+    load_inventory,
+)
+from provisioning.state import SiteState, StateError
+from provisioning.tls import SiteCA
+
+app = typer.Typer(help="Site inventory to ready SD cards.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _inventory(path: Path) -> Inventory:
+    try:
+        return load_inventory(path)
+    except InventoryError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _state_dir(inventory_path: Path, inv: Inventory, state_dir: Path | None) -> Path:
+    return state_dir or inventory_path.resolve().parent / f"{inv.office}-provisioning"
+
+
+def _state(directory: Path, inv: Inventory) -> SiteState:
+    try:
+        return SiteState.load(directory, inv.office)
+    except StateError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _ca(directory: Path, inv: Inventory) -> SiteCA | None:
+    return SiteCA(directory / "ca", inv.office) if inv.broker.tls else None
+
+
+def _node(inv: Inventory, node_id: str) -> InventoryNode:
+    try:
+        return inv.node(node_id)
+    except KeyError as exc:
+        raise _fail(f"node {node_id!r} is not in the inventory (nodes: {', '.join(n.id for n in inv.nodes)})") from exc
+
+
+def _wheels(directory: Path | None) -> list[Path]:
+    if directory is None:
+        err.print("[yellow]warning:[/] no --wheels: the node will need the internet to install Cherga")
+        return []
+    wheels = sorted(directory.glob("*.whl"))
+    if not any(w.name.startswith("cherga-") for w in wheels):
+        raise _fail(f"{directory} holds no cherga-*.whl: build it with `pip wheel --no-deps -w {directory} .`")
+    return wheels
+
+
+@contextmanager
+def _bar(description: str, total: int) -> Iterator[tuple[Progress, TaskID]]:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as progress:
+        yield progress, progress.add_task(description, total=total)
+
+
+def write_server_files(inv: Inventory, state: SiteState, directory: Path) -> Path:
+    """(Re)write ``<state>/server/``; the broker host needs these after any node change."""
+    out = directory / "server"
+    try:
+        files = bundle_mod.server_files(inv, state, ca=_ca(directory, inv))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    for rel, data in files.items():
+        p = out / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        if rel in ("passwd", "server-credentials.yaml") or rel.endswith(".key"):
+            p.chmod(0o600)
+    return out
+
+
+def _build(inv: Inventory, state: SiteState, directory: Path, node: InventoryNode, wheels: list[Path], *,
+           rotate: bool, reinstate: bool) -> bundle_mod.Bundle:
+    try:
+        secrets = state.ensure(node.id, rotate=rotate, reinstate=reinstate)
+    except StateError as exc:
+        raise _fail(str(exc)) from exc
+    return bundle_mod.build_bundle(inv, node, secrets, ca=_ca(directory, inv), wheels=wheels)
+
+
+@app.command()
+def check(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    site_config: Path | None = typer.Option(None, "--site-config", help="also check pads' counters against it"),
+) -> None:
+    """Validate a site inventory; errors name the line and the field."""
+    inv = _inventory(inventory)
+    if site_config is not None:
+        from server.siteconfig import ConfigError, load_site_config
+
+        try:
+            site = load_site_config(site_config)
+        except ConfigError as exc:
+            raise _fail(str(exc)) from exc
+        problems = check_against_site(inv, {c.id for c in site.counters}, site.office.id)
+        if problems:
+            raise _fail("\n".join(problems))
+    roles = {r: sum(1 for n in inv.nodes if n.role == r) for r in ("kiosk", "display", "pad")}
+    console.print(f"{inventory}: OK — office {inv.office}: " + ", ".join(f"{v} {k}" for k, v in roles.items() if v)
+                  + f"; broker {inv.broker.host}:{inv.broker.node_port}" + (" (TLS)" if inv.broker.tls else ""))
+
+
+@app.command()
+def server(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    state_dir: Path | None = typer.Option(None, "--state-dir", help="default: <office>-provisioning beside the inventory"),
+) -> None:
+    """Issue credentials for every node and write the broker's mosquitto.conf, passwd, acl (and TLS files)."""
+    inv = _inventory(inventory)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    for node in inv.nodes:
+        if node.id not in state.revoked:
+            state.ensure(node.id)
+    state.save()
+    out = write_server_files(inv, state, directory)
+    console.print(f"broker files for {len(state.active())} node(s) in {out}: copy them to /etc/mosquitto/cherga/ "
+                  "on the broker host and reload Mosquitto")
+
+
+@app.command()
+def bundle(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    nodes: list[str] = typer.Argument(None, help="node ids; none: every node"),
+    state_dir: Path | None = typer.Option(None, "--state-dir"),
+    wheels: Path | None = typer.Option(None, "--wheels", help="folder of wheels: cherga-*.whl and its dependencies"),
+    rotate: bool = typer.Option(False, "--rotate", help="issue fresh credentials and token"),
+    reinstate: bool = typer.Option(False, "--reinstate", help="give a revoked node fresh credentials"),
+) -> None:
+    """Write per-node bundles into <state>/bundles/<node>/ (for a card prepared by other means)."""
+    inv = _inventory(inventory)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    wheel_files = _wheels(wheels)
+    for node_id in nodes or [n.id for n in inv.nodes]:
+        node = _node(inv, node_id)
+        b = _build(inv, state, directory, node, wheel_files, rotate=rotate, reinstate=reinstate)
+        target = directory / "bundles" / node.id
+        if target.exists():
+            shutil.rmtree(target)
+        b.write_to(target)
+        console.print(f"{node.id}: bundle in {target}")
+    state.save()
+    write_server_files(inv, state, directory)
+
+
+@app.command()
+def image(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    node_id: str = typer.Argument(..., metavar="NODE"),
+    image_path: Path = typer.Option(..., "--image", help="Raspberry Pi OS .img (uncompressed)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write a customised copy here; default: in place"),
+    flavour: str = typer.Option("auto", help="auto, cloud-init (Trixie and later) or firstrun (Bookworm)"),
+    state_dir: Path | None = typer.Option(None, "--state-dir"),
+    wheels: Path | None = typer.Option(None, "--wheels"),
+    rotate: bool = typer.Option(False, "--rotate"),
+    reinstate: bool = typer.Option(False, "--reinstate"),
+) -> None:
+    """Write a node's bundle into an image's boot partition (no root, no loop mount) and verify it."""
+    if flavour not in ("auto", "cloud-init", "firstrun"):
+        raise _fail(f"--flavour {flavour!r}: use auto, cloud-init or firstrun")
+    inv = _inventory(inventory)
+    node = _node(inv, node_id)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    wheel_files = _wheels(wheels)
+    target = image_path
+    try:
+        image_mod.find_boot_partition(image_path)  # refuse a bad image before copying gigabytes
+        if output is not None:
+            with _bar("copying image", image_path.stat().st_size) as (progress, task):
+                _copy(image_path, output, lambda done, _t: progress.update(task, completed=done))
+            target = output
+        mode = image_mod.resolve_flavour(target, flavour)  # type: ignore[arg-type]
+        b = _build(inv, state, directory, node, wheel_files, rotate=rotate, reinstate=reinstate)
+        secrets = state.nodes[node.id]
+        boot = bundle_mod.boot_files(inv, node, mode, instance=secrets.token_sha256[:8])
+        total = b.size + sum(len(v) for v in boot.values())
+        with _bar(f"writing {node.id} ({mode})", total) as (progress, task):
+            report = image_mod.write_bundle(target, b, boot, flavour=mode,
+                                            progress=lambda done, _t: progress.update(task, completed=done))
+    except image_mod.ImageError as exc:
+        raise _fail(str(exc)) from exc
+    state.save()
+    out = write_server_files(inv, state, directory)
+    console.print(f"{target}: {report.total} files written and read back on partition {report.partition.number} "
+                  f"({mode}); node {node.id} is {node.host_name}. Broker files updated in {out}.")
+
+
+def _copy(source: Path, dest: Path, progress: sdcard.Progress) -> None:
+    total = source.stat().st_size
+    done = 0
+    with source.open("rb") as src, dest.open("wb") as dst:
+        while chunk := src.read(sdcard.CHUNK):
+            if chunk.count(0) == len(chunk):
+                dst.seek(len(chunk), 1)  # keep the copy sparse where the image is empty
+            else:
+                dst.write(chunk)
+            done += len(chunk)
+            progress(done, total)
+        dst.truncate(total)
+
+
+@app.command()
+def flash(
+    image_path: Path = typer.Argument(..., metavar="IMAGE"),
+    device: Path = typer.Option(..., "--device", help="the SD card, named exactly: /dev/sdX or /dev/mmcblkN"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+    allow_large: bool = typer.Option(False, "--allow-large", help="accept a target larger than 512 GB"),
+) -> None:
+    """Write an image to an SD card, then read it back and compare hashes."""
+    try:
+        image_mod.find_boot_partition(image_path)
+    except image_mod.ImageError as exc:
+        raise _fail(str(exc)) from exc
+    size = image_path.stat().st_size
+    info = sdcard.inspect_target(device, image_path)
+    reason = sdcard.refusal(info, size, allow_large=allow_large)
+    if reason:
+        raise _fail(reason)
+    console.print(f"target: {sdcard.describe(info)}")
+    if not yes and not typer.confirm(f"Everything on {device} will be erased. Write {image_path.name}?", default=False):
+        raise typer.Exit(1)
+    try:
+        with _bar("writing + verifying", 2 * size) as (progress, task):
+            digest = sdcard.write_image(image_path, device,
+                                        progress=lambda done, _t: progress.update(task, completed=done))
+    except (sdcard.FlashError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"{device}: written and verified, sha256 {digest}")
+
+
+@app.command()
+def revoke(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    node_id: str = typer.Argument(..., metavar="NODE"),
+    state_dir: Path | None = typer.Option(None, "--state-dir"),
+) -> None:
+    """Take a node's broker access away (lost, stolen or replaced Pi); rewrites the broker files."""
+    inv = _inventory(inventory)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    try:
+        state.revoke(node_id)
+    except StateError as exc:
+        raise _fail(str(exc)) from exc
+    state.save()
+    out = write_server_files(inv, state, directory)
+    console.print(f"{node_id}: revoked. Copy {out} to the broker host and reload Mosquitto "
+                  "(`systemctl reload mosquitto`) to shut it out.")

@@ -1,0 +1,193 @@
+"""The technician's whole path: inventory → card image → node online on the office broker → revoked."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from typer.testing import CliRunner
+
+from broker_bridge import contract
+from broker_bridge.broker_config import parse_password_file, verify_password
+from firmware_host.config import load_node_config
+from provisioning import image as image_mod
+from provisioning.cli import app
+from tests.provisioning.conftest import CMDLINE, build_image, mdir, mtype
+from tests.support.mosquitto import free_port, running_broker
+
+runner = CliRunner()
+AS_ROOT = "user root\n" if os.geteuid() == 0 else ""  # root Mosquitto would drop to a user that cannot read tmp
+
+
+def _invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def _install_from_image(img: Path, dest: Path) -> Path:
+    """What first boot does with the bundle: node.yaml and secrets into the config folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("node.yaml", "mqtt-password"):
+        (dest / name).write_bytes(image_mod.read_file(img, f"/cherga/{name}"))
+    return dest / "node.yaml"
+
+
+def _server_watch(host: str, port: int, user: str, password: str) -> tuple[mqtt.Client, dict[str, dict[str, object]]]:
+    statuses: dict[str, dict[str, object]] = {}
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c.username_pw_set(user, password)
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.payload:
+            statuses[msg.topic] = json.loads(msg.payload)
+
+    c.on_message = on_message
+    c.on_connect = lambda cl, u, f, rc, p: cl.subscribe(contract.subscription("node_status", "prov-test"), qos=1)
+    c.connect(host, port)
+    c.loop_start()
+    return c, statuses
+
+
+def _wait(pred: Callable[[], bool], timeout: float = 8.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _try_connect(host: str, port: int, user: str, password: str) -> bool:
+    done = threading.Event()
+    ok: list[bool] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c.username_pw_set(user, password)
+
+    def on_connect(cl: mqtt.Client, u: object, f: object, rc: mqtt.ReasonCode, p: object) -> None:
+        ok.append(not rc.is_failure)
+        done.set()
+
+    c.on_connect = on_connect
+    c.connect(host, port)
+    c.loop_start()
+    try:
+        assert done.wait(5), "no CONNACK"
+        return ok[0]
+    finally:
+        c.loop_stop()
+        c.disconnect()
+
+
+@pytest.mark.mosquitto
+def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    port = free_port()
+    inv = inventory_file(port=port)
+    state = tmp_path / "state"
+    base = build_image(tmp_path / "raspios-trixie.img")
+    card = tmp_path / "kiosk-1.img"
+
+    assert "OK — office prov-test: 1 kiosk, 1 display, 1 pad" in _invoke("check", str(inv))
+    out = _invoke("image", str(inv), "kiosk-1", "--image", str(base), "--output", str(card),
+                  "--wheels", str(wheels_dir), "--state-dir", str(state))
+    assert "read back" in out and "cloud-init" in out
+
+    # The technician's base image is untouched; the card copy carries the node.
+    assert "cherga" not in mdir(base) and mtype(base, "user-data") == "#cloud-config\n"
+    assert "cherga" in mdir(card) and mtype(card, "cmdline.txt") == CMDLINE
+    assert "cherga-0.1.0-py3-none-any.whl" in mdir(card, "/cherga/wheels")
+
+    # The broker files know the node, with the password on the card.
+    server = state / "server"
+    users = parse_password_file((server / "passwd").read_text())
+    card_password = mtype(card, "cherga/mqtt-password").strip()
+    assert verify_password(card_password, users["prov-test.kiosk-1"])
+    assert "user prov-test.kiosk-1" in (server / "acl").read_text()
+    assert (state / "state.json").stat().st_mode & 0o777 == 0o600
+
+    # A second card for another node gets different credentials (never reused).
+    _invoke("image", str(inv), "hall-1", "--image", str(base), "--output", str(tmp_path / "hall.img"),
+            "--wheels", str(wheels_dir), "--state-dir", str(state))
+    assert mtype(tmp_path / "hall.img", "cherga/mqtt-password").strip() != card_password
+    assert mtype(tmp_path / "hall.img", "cherga/enroll-token") != mtype(card, "cherga/enroll-token")
+
+    server_user = json.loads((state / "state.json").read_text())
+    extra = f"{AS_ROOT}allow_anonymous false\npassword_file {server / 'passwd'}\nacl_file {server / 'acl'}"
+    with running_broker(tmp_path / "broker", extra=extra, port=port) as broker:
+        watch, statuses = _server_watch(broker.host, broker.port, "prov-test.server", server_user["server_password"])
+        config_path = _install_from_image(card, tmp_path / "etc-cherga")
+        config = load_node_config(config_path)
+        assert config.broker.port == port and config.broker.resolved_password() == card_password
+
+        from firmware_host.session import NodeSession
+
+        session = NodeSession(config.model_copy(update={"data_dir": tmp_path / "var"}))
+        session.start()
+        status_topic = contract.topic("node_status", "prov-test", node="kiosk-1")
+        try:
+            assert session.wait_connected(8), "the node never connected with its card's credentials"
+            assert _wait(lambda: statuses.get(status_topic, {}).get("state") == "online"), statuses
+        finally:
+            session.stop()
+        assert _wait(lambda: statuses.get(status_topic, {}).get("state") == "offline")
+
+        out = _invoke("revoke", str(inv), "kiosk-1", "--state-dir", str(state))
+        assert "revoked" in out
+        assert "prov-test.kiosk-1" not in parse_password_file((server / "passwd").read_text())
+        assert "kiosk-1" not in (server / "acl").read_text()
+        assert broker.process is not None
+        broker.process.send_signal(signal.SIGHUP)  # what `systemctl reload mosquitto` does
+        assert _wait(lambda: not _try_connect(broker.host, broker.port, "prov-test.kiosk-1", card_password))
+        # The other node is unaffected.
+        hall_pw = mtype(tmp_path / "hall.img", "cherga/mqtt-password").strip()
+        assert _try_connect(broker.host, broker.port, "prov-test.hall-1", hall_pw)
+        watch.loop_stop()
+        watch.disconnect()
+
+    # A revoked node gets no new card by accident.
+    result = runner.invoke(app, ["bundle", str(inv), "kiosk-1", "--state-dir", str(state), "--wheels", str(wheels_dir)])
+    assert result.exit_code == 1 and "was revoked" in result.output
+
+
+def test_bad_image_is_refused_before_anything_is_issued(tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    inv = inventory_file()
+    raw = tmp_path / "download.img.xz"
+    raw.write_bytes(b"\xfd7zXZ\x00" + b"\x00" * 4096)
+    result = runner.invoke(app, ["image", str(inv), "kiosk-1", "--image", str(raw), "--state-dir", str(tmp_path / "s"),
+                                 "--output", str(tmp_path / "out.img")])
+    assert result.exit_code == 1 and "no partition table" in result.output
+    assert not (tmp_path / "out.img").exists() and not (tmp_path / "s" / "state.json").exists()
+
+
+def test_inventory_error_is_shown_with_its_line(tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    from tests.provisioning.conftest import INVENTORY
+
+    inv = inventory_file(INVENTORY.replace("role: display", "role: tv"))
+    result = runner.invoke(app, ["check", str(inv)])
+    assert result.exit_code == 1
+    assert "office.yaml:" in result.output and "nodes.2.role" in result.output
+
+
+def test_tls_inventory_gives_nodes_certificates_and_the_broker_a_tls_listener(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    from tests.provisioning.conftest import INVENTORY
+
+    inv = inventory_file(INVENTORY.replace("broker: {host: 127.0.0.1, port: 1883}",
+                                           "broker: {host: 127.0.0.1, port: 1883, tls: {require_certificate: true}}"))
+    state = tmp_path / "state"
+    _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    b = state / "bundles" / "pad-c1"
+    assert {"ca.crt", "node.crt", "node.key"} <= {p.name for p in (b / "tls").iterdir()}
+    cfg = load_node_config(b / "node.yaml")
+    assert cfg.broker.port == 8883 and cfg.broker.tls is not None and cfg.broker.tls.cert_file is not None
+    conf = (state / "server" / "mosquitto.conf").read_text()
+    assert "listener 8883" in conf and "require_certificate true" in conf and "listener 1883" not in conf
+    assert (state / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
