@@ -109,7 +109,7 @@ class DisplayRole:
         self._connected = False
         self._counter_boards: dict[str, str] = {}  # counter id -> board name
         self._hall_boards: list[str] = []
-        self._emulated: Any = None
+        self.virtual_bus: Any = None
         self._t0 = time.monotonic()
         self._news = threading.Event()
 
@@ -291,7 +291,7 @@ class DisplayRole:
                                   lines=int(s.get("lines", 4)), cols=int(s.get("cols", 12)))
                     for s in specs] if port_spec == "VIRTUAL" else None
         port = open_port(port_spec, int(config.hardware.option("led_baudrate", 9600)), boards=emulated)
-        self._emulated = port if emulated else None
+        self.virtual_bus = port if emulated else None
         link = BoardLink(port)
         boards: list[LedBoard] = []
         for s in specs:
@@ -323,6 +323,11 @@ class DisplayRole:
             log.warning("could not publish the LED board alert for %s", health.name)
 
     # --- test verbs ---------------------------------------------------------------------------
+
+    @property
+    def picture(self) -> Picture | None:
+        """The picture of the last frame drawn."""
+        return self._last_picture
 
     def screenshot(self, path: str | Path) -> str:
         import pygame
