@@ -54,6 +54,10 @@ TEXT_CODEPAGES: dict[str, tuple[int, str]] = {
     "CP1251": (46, "cp1251"), "RK1048": (53, "kz1048"),
 }
 
+# Typography that code pages lack, and its plain stand-in (letters are never substituted).
+TEXT_FALLBACKS = str.maketrans({"≈": "~", "«": '"', "»": '"', "\u00a0": " ", "—": "-", "–": "-",
+                                "…": "...", "’": "'", "ʼ": "'", "“": '"', "”": '"'})
+
 
 class PrinterState(enum.StrEnum):
     OK = "ok"
@@ -180,6 +184,8 @@ class TicketPrinter:
         answer is one byte; on a serial device we read that one byte and return as soon as it
         arrives, so a healthy printer answers in milliseconds and a silent one costs ``timeout``.
         """
+        if type(self.transport)._read is Escpos._read:  # File, LP, Dummy: nothing to ask
+            raise NotImplementedError("this transport cannot read status")
         device = self.transport.device  # opens the connection on first use
         if hasattr(device, "reset_input_buffer") and hasattr(device, "read"):
             device.reset_input_buffer()  # a late answer to an earlier question is not this one's
@@ -281,7 +287,7 @@ class TicketPrinter:
         codec = TEXT_CODEPAGES[cp.upper()][1]
         try:
             for block in ticket.blocks:
-                block.text.encode(codec)
+                block.text.translate(TEXT_FALLBACKS).encode(codec)
         except UnicodeEncodeError:
             return False  # a letter the code page lacks (e.g. Ң in CP866): raster it is
         return True
@@ -299,7 +305,7 @@ class TicketPrinter:
             previous = block.item
             big = block.item == "number"
             p._raw(b"\x1d!" + (b"\x33" if big else b"\x00") + b"\x1bE" + (b"\x01" if block.bold else b"\x00"))
-            p._raw(block.text.encode(codec) + b"\n")
+            p._raw(block.text.translate(TEXT_FALLBACKS).encode(codec) + b"\n")
             if block.item == "datetime" and ticket.qr_url:
                 p._raw(b"\x1d!\x00\x1bE\x00")
                 self._send_native_qr(ticket.qr_url, ticket.width)

@@ -11,6 +11,7 @@ import yaml
 
 from broker_bridge.contract import BundleInfo, CategoryInfo, NodeConfig, ServiceInfo, TicketInfo
 from kiosk.emulator import EscPosEmulator
+from kiosk.printer import PrinterConfig, TicketPrinter
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
 
@@ -67,3 +68,11 @@ def clock() -> FakeClock:
 def emulator(tmp_path: Path) -> Iterator[EscPosEmulator]:
     with EscPosEmulator(out_dir=tmp_path / "printed") as emu:
         yield emu
+
+
+@pytest.fixture
+def serial_printer(emulator: EscPosEmulator) -> Iterator[TicketPrinter]:
+    """A real python-escpos Serial printer writing to the emulator's pseudo-terminal."""
+    printer = TicketPrinter(PrinterConfig(type="serial", devfile=emulator.path, timeout=0.3))
+    yield printer
+    printer.close()

@@ -1,0 +1,392 @@
+"""The kiosk node role: screens, the ``issue`` request, printing, and what happens when things fail.
+
+Built by the node runtime with no arguments (``kiosk.role:KioskRole``); the printer comes from
+the node config's ``hardware.printer`` options (see :class:`~kiosk.printer.PrinterConfig`), or is
+given as ``printer=``.
+
+The happy path: a tap ends in an :class:`~kiosk.ui.state.IssueRequest`; a worker thread sends
+:class:`~broker_bridge.contract.IssueTicket` with ``session.request`` and, on the reply, draws
+and prints the ticket. Nothing acknowledged is lost:
+
+* **Printer fault** (paper out, cover open, printer silent): the ticket stays issued; the screen
+  shows the number large with the status-page QR for a phone, and a ``node_alert`` goes out
+  (cleared with ``active=false`` once the printer is healthy again).
+* **Server unreachable** (no broker, or no reply within ``issue_timeout_s``): the kiosk issues a
+  number from its own range (``NodeConfig.offline_range``, kept across restarts in
+  ``data_dir``), prints "estimate unavailable", and puts an
+  :class:`~broker_bridge.contract.OfflineTicket` in the persistent outbox; the server takes it in
+  at its original time when the link returns.
+
+:meth:`KioskRole.run` is the pygame loop (it owns the main thread); headless users (tests, the
+bench, the HIL harness) drive the same role with :meth:`press`, :meth:`type_text` and
+:meth:`enter`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from broker_bridge.contract import (
+    CheckIn,
+    HallState,
+    IssueTicket,
+    OfflineTicket,
+    Reply,
+    TicketInfo,
+)
+from broker_bridge.contract import (
+    NodeConfig as OfficeConfig,
+)
+from firmware_host.config import NodeConfig
+from firmware_host.role import HealthValue
+from firmware_host.session import NodeSession, Offline, RequestTimeout
+from kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
+from kiosk.ticket import render_ticket
+from kiosk.ui.state import CheckInRequest, Effect, IssueRequest, KioskState, View
+
+log = logging.getLogger(__name__)
+
+ISSUE_TIMEOUT_S = 3.0
+HEALTH_POLL_S = 10.0
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class OfflineNumbers:
+    """The kiosk's own numbers for when the server is away: a range per day, persisted.
+
+    The file survives a restart so a number is never handed out twice on one day.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def take(self, first: int, last: int, day: dt.date) -> int | None:
+        with self._lock:
+            state: dict[str, Any] = {}
+            if self.path.is_file():
+                try:
+                    state = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    state = {}
+            nxt = int(state.get("next", first)) if state.get("day") == day.isoformat() else first
+            nxt = max(nxt, first)
+            if nxt > last:
+                return None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"day": day.isoformat(), "next": nxt + 1}))
+            tmp.replace(self.path)  # atomic: a power cut leaves the old or the new count
+            return nxt
+
+
+class KioskRole:
+    """Extends the node runtime's ``NodeRole`` (and ``BlockingRole``, for the pygame loop).
+
+    :param printer: the ticket printer; default: from the node config's ``hardware.printer``.
+    :param office: an office config to start with (tests); normally it arrives retained over MQTT.
+    :param clock: monotonic seconds for the screens (idle timeout, double-tap guard).
+    :param wall_clock: the time printed on tickets and given to offline tickets.
+    :param issue_timeout_s: how long to wait for the server before issuing offline.
+    :param screen_size: the pygame window size; default: the whole display.
+    """
+
+    def __init__(self, *, printer: TicketPrinter | None = None, office: OfficeConfig | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], dt.datetime] = utcnow,
+                 issue_timeout_s: float = ISSUE_TIMEOUT_S, health_poll_s: float = HEALTH_POLL_S,
+                 screen_size: tuple[int, int] | None = None) -> None:
+        self.printer = printer
+        self.office = office
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.issue_timeout_s = issue_timeout_s
+        self.health_poll_s = health_poll_s
+        self.screen_size = screen_size
+        self.session: NodeSession | None = None
+        self.local: NodeConfig | None = None
+        self.state: KioskState | None = KioskState(office, clock=clock) if office else None
+        self.lock = threading.RLock()
+        self.numbers: OfflineNumbers | None = None
+        self.issued: list[TicketInfo] = []  # every ticket this kiosk handed out, in order
+        self.offline_issued = 0
+        self.print_faults = 0
+        self.alert_active: str | None = None
+        self.on_printed: Callable[[TicketInfo], None] | None = None  # bench / HIL hook
+        self._jobs: queue.Queue[Effect | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._load: dict[str, tuple[int, float | None]] = {}
+
+    # --- NodeRole -------------------------------------------------------------------------------
+
+    def start(self, session: NodeSession, config: NodeConfig) -> None:
+        self.session, self.local = session, config
+        if self.printer is None:
+            options = dict(config.hardware.option("printer", {}) or {})
+            if "devfile" not in options and config.hardware.serial.get("printer"):
+                options.setdefault("type", "serial")
+                options["devfile"] = config.hardware.serial["printer"]
+            self.printer = TicketPrinter(PrinterConfig.from_mapping(options))
+        self.numbers = OfflineNumbers(config.data_dir / "kiosk-offline-numbers.json")
+        session.on_office_config(self._on_office_config)
+        session.subscribe("hall_state", self._on_hall_state)
+        session.on_outbox_reply(self._on_outbox_reply)
+        self._stop.clear()
+        for target, name in ((self._worker, "kiosk-worker"), (self._health_loop, "kiosk-printer-health")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout=3)
+        self._threads.clear()
+        if self.printer is not None:
+            self.printer.close()
+
+    def health(self) -> dict[str, HealthValue]:
+        h = self.printer.last_health if self.printer else PrinterHealth(PrinterState.UNKNOWN, 0.0)
+        return {
+            "printer": h.state.value,
+            "printer_ok": not h.fault,
+            "paper_low": h.warning,
+            "printer_detail": h.detail,
+            "tickets": len(self.issued),
+            "offline_tickets": self.offline_issued,
+            "print_faults": self.print_faults,
+            "screen": self.state.screen.value if self.state else "waiting_for_config",
+        }
+
+    # --- what the citizen does (from pygame, or from tests and the bench) -----------------------
+
+    def view(self) -> View | None:
+        with self.lock:
+            return self.state.view() if self.state else None
+
+    def press(self, button_id: str) -> None:
+        with self.lock:
+            effects = self.state.press(button_id) if self.state else []
+        self._submit(effects)
+
+    def type_text(self, chars: str) -> None:
+        with self.lock:
+            if self.state:
+                self.state.type_text(chars)
+
+    def enter(self) -> None:
+        with self.lock:
+            effects = self.state.enter() if self.state else []
+        self._submit(effects)
+
+    def tick(self) -> None:
+        with self.lock:
+            if self.state:
+                self.state.tick()
+
+    def _submit(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            self._jobs.put(effect)
+
+    # --- messages from the office ---------------------------------------------------------------
+
+    def _on_office_config(self, office: OfficeConfig) -> None:
+        with self.lock:
+            self.office = office
+            if self.state is None:
+                self.state = KioskState(office, clock=self.clock)
+            else:
+                self.state.configure(office)
+            self.state.set_load(self._load)
+
+    def _on_hall_state(self, hall: HallState) -> None:
+        load: dict[str, tuple[int, float | None]] = {
+            item.service: (item.waiting, item.avg_wait_min) for item in hall.load}
+        with self.lock:
+            self._load = load
+            if self.state:
+                self.state.set_load(load)
+
+    def _on_outbox_reply(self, reply: Reply) -> None:
+        if reply.status == "ok":
+            log.info("the server took in offline ticket %s", reply.ticket.label if reply.ticket else reply.id)
+        else:
+            log.warning("the server refused offline ticket %s: %s", reply.id, reply.error)
+
+    # --- the worker -----------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        while not self._stop.is_set():
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                if isinstance(job, IssueRequest):
+                    self._issue(job)
+                elif isinstance(job, CheckInRequest):
+                    self._check_in(job)
+            except Exception:
+                log.exception("kiosk job %r failed", job)
+                with self.lock:
+                    if self.state:
+                        self.state.refused(None)
+
+    def _issue(self, req: IssueRequest) -> None:
+        session = self.session
+        assert session is not None
+        cmd = session.command(IssueTicket, service=req.service, bundle=req.bundle, purpose=req.purpose,
+                              priority=req.priority, language=req.language)
+        try:
+            reply = session.request("kiosk_issue", cmd, timeout=self.issue_timeout_s)
+        except (Offline, RequestTimeout) as exc:
+            log.warning("issuing offline: %s", exc)
+            self._issue_offline(req)
+            return
+        if reply.status == "ok" and reply.ticket is not None:
+            self._deliver(reply.ticket, offline=False)
+        else:
+            with self.lock:
+                assert self.state is not None
+                self.state.refused(reply.error.key if reply.error else None)
+
+    def _check_in(self, req: CheckInRequest) -> None:
+        session = self.session
+        assert session is not None
+        cmd = session.command(CheckIn, code=req.code, language=req.language)
+        try:
+            reply = session.request("kiosk_checkin", cmd, timeout=self.issue_timeout_s)
+        except (Offline, RequestTimeout):
+            with self.lock:
+                assert self.state is not None
+                self.state.refused("offline")  # a booking can only be checked against the server's book
+            return
+        except ValueError:  # a code the contract refuses (too short, odd letters)
+            with self.lock:
+                assert self.state is not None
+                self.state.refused("unknown_appointment")
+            return
+        if reply.status == "ok" and reply.ticket is not None:
+            self._deliver(reply.ticket, offline=False)
+        else:
+            with self.lock:
+                assert self.state is not None
+                self.state.refused(reply.error.key if reply.error else None)
+
+    def _issue_offline(self, req: IssueRequest) -> None:
+        session, office, numbers = self.session, self.office, self.numbers
+        assert session is not None and office is not None and numbers is not None
+        now = self.wall_clock()
+        number = None
+        if office.offline_range:
+            first, last = office.offline_range
+            number = numbers.take(first, last, now.date())
+        if number is None:
+            with self.lock:
+                assert self.state is not None
+                self.state.refused("offline")
+            return
+        service = next((s for s in office.services if s.id == req.first_service), None)
+        prefix = service.prefix if service else "X"
+        cmd = session.command(OfflineTicket, service=req.first_service, purpose=req.purpose, priority=req.priority,
+                              language=req.language, number=number, issued_at=now)
+        session.send_later("kiosk_offline", cmd)  # durable before printing: nothing issued is lost
+        ticket = TicketInfo(ticket_id=f"offline-{cmd.id}", label=f"{prefix}-{number:03d}", prefix=prefix,
+                            number=number, service=req.first_service, purpose=req.purpose, status="waiting",
+                            issued_at=now, language=req.language,  # type: ignore[arg-type]
+                            priority=req.priority, origin="offline")
+        self.offline_issued += 1
+        self._deliver(ticket, offline=True)
+
+    def _deliver(self, ticket: TicketInfo, *, offline: bool) -> None:
+        office, printer = self.office, self.printer
+        assert office is not None and printer is not None
+        self.issued.append(ticket)
+        printed = True
+        try:
+            printer.print_ticket(render_ticket(ticket, office))
+        except PrinterFault as fault:
+            printed = False
+            self.print_faults += 1
+            self._raise_alert(fault.health)
+        else:
+            self._clear_alert()
+        with self.lock:
+            assert self.state is not None
+            self.state.issued(ticket, printed=printed, offline=offline)
+        if printed and self.on_printed is not None:
+            self.on_printed(ticket)
+
+    # --- printer health -------------------------------------------------------------------------
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(self.health_poll_s):
+            printer = self.printer
+            if printer is None:
+                continue
+            health = printer.status()
+            if health.fault:
+                self._raise_alert(health)
+            else:
+                self._clear_alert()
+
+    def _raise_alert(self, health: PrinterHealth) -> None:
+        kind = f"printer_{health.state.value}"
+        if self.alert_active == kind or self.session is None:
+            return
+        self.alert_active = kind
+        self.session.publish("node_alert", self.session.alert(kind, message=health.detail or kind))
+
+    def _clear_alert(self) -> None:
+        if self.alert_active is None or self.session is None:
+            return
+        kind, self.alert_active = self.alert_active, None
+        self.session.publish("node_alert", self.session.alert(kind, active=False, message="printer ok"))
+
+    # --- the screen -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """The pygame loop on the main thread: draw the current view, turn touches into taps."""
+        import pygame
+
+        from kiosk.ui.layout import hit
+        from kiosk.ui.render import Frame, Renderer, open_display, taps_from_event
+
+        surface = open_display(self.screen_size)
+        size = surface.get_size()
+        renderer = Renderer(size)
+        frame: Frame | None = None
+        last: View | None = None
+        ticker = pygame.time.Clock()
+        try:
+            while not stop.is_set() and not self._stop.is_set():
+                for event in pygame.event.get():
+                    if event.type == pygame.KEYDOWN:
+                        if event.key in (pygame.K_RETURN, pygame.K_KP_ENTER):
+                            self.enter()
+                        elif event.unicode:
+                            self.type_text(event.unicode)
+                        continue
+                    for x, y in taps_from_event(event, size):
+                        if frame is not None and (button := hit(frame.layout, x, y)):
+                            self.press(button)
+                self.tick()
+                view = self.view()
+                if view is not None and view != last:
+                    frame = renderer.draw(surface, view)
+                    pygame.display.flip()
+                    last = view
+                ticker.tick(30)
+        finally:
+            pygame.display.quit()
