@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import OrderedDict
 from typing import Literal
 
 from display.board import Picture
@@ -40,6 +41,7 @@ OFFLINE: Color = (200, 40, 40)
 LIGHTS: dict[str, Color] = {"green": (40, 180, 90), "yellow": (230, 200, 40), "orange": (240, 140, 30),
                             "red": (220, 50, 50)}
 
+TEXT_CACHE_BYTES = 6 * 1024 * 1024
 SIZES: dict[str, tuple[int, int]] = {"1080p": (1920, 1080), "720p": (1280, 720)}
 
 
@@ -73,7 +75,8 @@ class TvRenderer:
         self.size = size
         self.orientation: Orientation = "portrait" if size[1] > size[0] else "landscape"
         self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
-        self._text_cache: dict[tuple[str, int, bool, Color], pygame.Surface] = {}
+        self._text_cache: OrderedDict[tuple[str, int, bool, Color], pygame.Surface] = OrderedDict()
+        self._text_bytes = 0
         self.rows: list[RowGeometry] = []
         self.offline_rect: tuple[int, int, int, int] | None = None
         self._ticker_x = 0.0
@@ -89,11 +92,16 @@ class TvRenderer:
     def text(self, s: str, px: int, color: Color, bold: bool = False) -> pygame.Surface:
         key = (s, px, bold, color)
         surf = self._text_cache.get(key)
-        if surf is None:
-            if len(self._text_cache) > 600:
-                self._text_cache.clear()
-            surf = self.font(px, bold).render(s, True, color)
-            self._text_cache[key] = surf
+        if surf is not None:
+            self._text_cache.move_to_end(key)
+            return surf
+        surf = self.font(px, bold).render(s, True, color)
+        self._text_cache[key] = surf
+        self._text_bytes += surf.get_width() * surf.get_height() * surf.get_bytesize()
+        # Large call labels are ~0.3 MB each: keep the cache to a few MB (the Pi has little RAM).
+        while self._text_bytes > TEXT_CACHE_BYTES and len(self._text_cache) > 1:
+            _, old = self._text_cache.popitem(last=False)
+            self._text_bytes -= old.get_width() * old.get_height() * old.get_bytesize()
         return surf
 
     def _fit(self, s: str, px: int, width: int, bold: bool = False) -> int:

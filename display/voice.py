@@ -226,20 +226,22 @@ class FragmentCache:
         self.espeak = espeak
         self.speed = speed
         self._lock = threading.Lock()
-        self._memo: dict[Fragment, bytes] = {}
+        self._memo: dict[tuple[Fragment, float], bytes] = {}
 
-    def frames(self, fragment: Fragment) -> bytes:
-        """The fragment's audio (raw 16-bit mono frames at :data:`RATE`)."""
+    def frames(self, fragment: Fragment, volume: float = 1.0) -> bytes:
+        """The fragment's audio (raw 16-bit mono frames at :data:`RATE`), scaled to ``volume``."""
         if fragment.is_pause:
             return silence(PAUSES_MS.get(fragment.key, 250))
+        key = (fragment, round(volume, 3))
         with self._lock:
-            cached = self._memo.get(fragment)
+            cached = self._memo.get(key)
         if cached is None:
-            cached = _read_frames(self.path(fragment))
+            # Scaled once per fragment and kept: composing a call is then only a join.
+            cached = scale_volume(_read_frames(self.path(fragment)), volume)
             with self._lock:
-                if len(self._memo) > 2000:
+                if len(self._memo) > 400:
                     self._memo.clear()
-                self._memo[fragment] = cached
+                self._memo[key] = cached
         return cached
 
     def recorded(self, fragment: Fragment) -> Path | None:
@@ -346,9 +348,10 @@ def scale_volume(frames: bytes, volume: float) -> bytes:
 
 def compose(fragments: list[Fragment], cache: FragmentCache, out_path: Path, volume: float = 1.0) -> Composed:
     """One WAV for the whole announcement, fragments back to back (same rate and format)."""
-    chunks = [(f, cache.frames(f)) for f in fragments]
+    volume = max(0.0, min(1.0, volume))
+    chunks = [(f, cache.frames(f, volume)) for f in fragments]
     data = b"".join(c for _, c in chunks)
-    _write_wav(out_path, scale_volume(data, max(0.0, min(1.0, volume))))
+    _write_wav(out_path, data)
     frame_bytes = SAMPWIDTH * CHANNELS
     parts = tuple((f, len(c) // frame_bytes) for f, c in chunks)
     return Composed(out_path, parts, len(data) // frame_bytes)
