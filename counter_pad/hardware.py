@@ -130,9 +130,9 @@ class PadHardware:
     def show(self, view: PadView) -> None:
         """Set the LEDs; an LED already in the wanted mode is left alone (a blink keeps its phase)."""
         for name, mode in view.leds.items():
-            if self._led_modes.get(name) is mode:
-                continue
-            led = self.leds[name]
+            led = self.leds.get(name)
+            if led is None or self._led_modes.get(name) is mode:
+                continue  # closed, or already showing it
             if mode is LedMode.ON:
                 led.on()
             elif mode is LedMode.BLINK:

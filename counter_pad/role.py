@@ -56,10 +56,8 @@ def _pin_factory_for(name: str | None) -> Any:
     try:
         from firmware_host.hardware import pin_factory
     except ImportError:
-        pin_factory = None
-    if pin_factory is not None:
-        return pin_factory(name)
-    return None  # gpiozero's default: GPIOZERO_PIN_FACTORY, else its own probing
+        return None  # gpiozero's default: GPIOZERO_PIN_FACTORY, else its own probing
+    return pin_factory(name)
 
 
 def _board_for(spec: str | None) -> NumberBoard:
