@@ -53,10 +53,14 @@ def eligible(ticket: Ticket, counter: Counter, now: dt.datetime) -> bool:
     return counter.weight_for(ticket.service) is not None
 
 
+def class_weight(ticket: Ticket, settings: PolicySettings) -> float:
+    """The ticket's priority-category weight (1 for a visitor without a category)."""
+    return settings.class_weights.get(ticket.priority, 1.0) if ticket.priority else 1.0
+
+
 def score(ticket: Ticket, counter: Counter, now: dt.datetime, settings: PolicySettings) -> float:
     waited = max(0.0, (now - ticket.waiting_since).total_seconds())
-    class_weight = settings.class_weights.get(ticket.priority, 1.0) if ticket.priority else 1.0
-    return waited * class_weight * (counter.weight_for(ticket.service) or 1.0)
+    return waited * class_weight(ticket, settings) * (counter.weight_for(ticket.service) or 1.0)
 
 
 def _minutes(seconds: float) -> str:
