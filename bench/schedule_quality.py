@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.core.prediction import WaitPredictor, default_predictor
+from server.core.prediction import ReplayPredictor, ServiceRatePredictor, WaitPredictor, default_predictor
 from server.core.scheduling import choose_next
 from server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
 from server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
@@ -46,6 +46,8 @@ def predictor_factories(cfg: SiteConfig) -> dict[str, Callable[[], WaitPredictor
     settings = policy_settings(cfg)
     return {
         "core": lambda: default_predictor(prior, settings),
+        "v1_service_rate": lambda: ServiceRatePredictor(prior, settings),
+        "core_cautious": lambda: ReplayPredictor(prior, settings, cautious=True),
         "ahead_x_mean": lambda: AheadTimesMean(prior),
         "historical_mean": HistoricalMeanWait,
         "last_served": LastServedWait,
@@ -63,7 +65,13 @@ def summarize(result: SimResult) -> dict[str, Any]:
     core = prediction_errors(result, "core")
     base = {name: prediction_errors(result, name) for name in BASELINES}
     best = min(BASELINES, key=lambda n: base[n]["mae_min"])
+    v1 = prediction_errors(result, "v1_service_rate")
+    cautious = prediction_errors(result, "core_cautious")
     out.update({
+        "cautious_mae_min": cautious["mae_min"],
+        "cautious_under_prediction_over_5_min": cautious["under_over_5_min"],
+        "v1_predictor_mae_min": v1["mae_min"],
+        "v1_under_prediction_over_5_min": v1["under_over_5_min"],
         "prediction_mae_min": core["mae_min"],
         "prediction_bias_min": core["bias_min"],
         "under_prediction_over_5_min": core["under_over_5_min"],

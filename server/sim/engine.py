@@ -67,6 +67,7 @@ class SimParams:
     short_break_min: float = 10.0
     overtime_s: float = 3 * 3600.0  # nobody is called later than this after closing
     breaks: bool = True
+    announce_lunch: bool = True  # predictors with ``plan_pause`` learn each desk's lunch slot at opening
 
 
 @dataclasses.dataclass(slots=True)
@@ -188,10 +189,6 @@ class _Sim:
         for d in self.desks.values():
             for s in d.counter.services:
                 self.by_service.setdefault(s.id, []).append(d)
-        # services that compete with s for the same desks: what a predictor needs to see
-        self.competing: dict[str, tuple[str, ...]] = {}
-        for sid, desks in self.by_service.items():
-            self.competing[sid] = tuple(dict.fromkeys(s.id for d in desks for s in d.counter.services))
         self.registrars: dict[str, list[str]] = {}
         for c in config.counters:
             if c.back_office:
@@ -246,6 +243,11 @@ class _Sim:
             # Lunch staggered evenly across the window, so a service's desks do not all leave at once.
             slot = lo + (hi - lo) * ((i * 7) % n) / n
             d.breaks.append((slot, p.lunch_min * 60))
+            if p.announce_lunch:
+                for pred in self.predictors.values():
+                    plan = getattr(pred, "plan_pause", None)
+                    if plan is not None:
+                        plan(d.counter.id, self.at(slot), self.at(slot + p.lunch_min * 60))
             for _ in range(p.short_breaks):
                 d.breaks.append((self.rng.uniform(1800, max(1800.0, self.close_s - 1800)), p.short_break_min * 60))
             d.breaks.sort()
@@ -300,8 +302,11 @@ class _Sim:
     def _estimate(self, ticket: tk.Ticket, visit: Visit, now: dt.datetime) -> None:
         if not self.predictors:
             return
-        waiting = [w for s in self.competing.get(ticket.service, (ticket.service,)) for w in self.waiting[s].values()]
-        open_counters = [d.counter for d in self.desks.values() if d.state != "break"]
+        # What the server passes: the service's own queue and its open counters.
+        waiting = list(self.waiting[ticket.service].values())
+        desks = self.by_service.get(ticket.service, ())
+        # As the server does: when every desk of the service is paused, estimate with all of them.
+        open_counters = [d.counter for d in desks if d.state != "break"] or [d.counter for d in desks]
         for name, p in self.predictors.items():
             est = p.estimate(ticket, waiting, open_counters, now)
             visit.estimates[name] = est.wait_s
@@ -331,6 +336,10 @@ class _Sim:
             desk.state = "break"
             self.result.breaks += 1
             self.result.break_spans.append((desk.counter.id, t, t + length))
+            for p in self.predictors.values():
+                observe_pause = getattr(p, "observe_pause", None)
+                if observe_pause is not None:
+                    observe_pause(desk.counter.id, self.at(t))
             self.push(t + length, _RESUME, desk)
             return False
         if t > self.close_s + self.params.overtime_s:
@@ -342,6 +351,10 @@ class _Sim:
         if decision is None:
             if desk.state != "idle":
                 desk.state, desk.idle_since = "idle", t
+            for p in self.predictors.values():
+                observe_idle = getattr(p, "observe_idle", None)
+                if observe_idle is not None:
+                    observe_idle(desk.counter.id, now)
             return False
         chosen = decision.ticket
         current = self.tickets.get(chosen.id)
