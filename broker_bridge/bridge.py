@@ -25,7 +25,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 
@@ -49,6 +49,9 @@ from broker_bridge.contract import (
 from broker_bridge.nodeconfig import build_node_config
 from server.siteconfig import SiteConfig
 
+if TYPE_CHECKING:
+    from server.service import Change, OfficeService
+
 log = logging.getLogger(__name__)
 
 #: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
@@ -57,18 +60,6 @@ LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "co
 #: Where each command route's answer goes.
 RESPONSE_ROUTE: dict[str, str] = {"kiosk_issue": "kiosk_response", "kiosk_checkin": "kiosk_response",
                                   "kiosk_offline": "kiosk_response", "counter_command": "counter_response"}
-
-
-class Service(Protocol):
-    """The part of ``server.service.OfficeService`` the bridge uses (see docs/service-layer.md)."""
-
-    def issue_ticket(self, **kwargs: Any) -> Any: ...
-    def check_in(self, **kwargs: Any) -> Any: ...
-    def take_offline_ticket(self, **kwargs: Any) -> Any: ...
-    def counter_action(self, **kwargs: Any) -> Any: ...
-    def counter_state(self, counter: str) -> Any: ...
-    def hall_state(self) -> Any: ...
-    def add_listener(self, listener: Callable[[Any], None]) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,12 +140,12 @@ class Bridge:
         is restarting wait in the broker (QoS 1) instead of being lost.
     """
 
-    def __init__(self, service: Service, host: str, port: int, *, config: SiteConfig | None = None,
+    def __init__(self, service: OfficeService, host: str, port: int, *, config: SiteConfig | None = None,
                  username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, client_id: str | None = None,
                  version: str = "") -> None:
         self.service = service
-        self.config: SiteConfig = config if config is not None else service.config  # type: ignore[attr-defined]
+        self.config: SiteConfig = config if config is not None else service.config
         self.office = self.config.office.id
         self.host, self.port = host, port
         self.version = version
@@ -397,6 +388,8 @@ class Bridge:
     # --- publishing ------------------------------------------------------------------------------
 
     def _publish(self, route: str, msg: Payload, **params: str) -> None:
+        if not self._running:
+            return  # not started (tests feeding handle() directly) or stopped: nothing to publish to
         r = contract.ROUTES[route]
         self.client.publish(contract.topic(route, self.office, **params), msg.to_bytes(), qos=r.qos, retain=r.retained)
         self.metrics.published += 1
@@ -406,7 +399,7 @@ class Bridge:
         if response is not None:
             self._publish(response, reply, **decoded.params)
 
-    def _on_change(self, change: Any) -> None:
+    def _on_change(self, change: Change) -> None:
         """The service's listener: publish what changed (the call first: it is what people wait for)."""
         if not self._running:
             return
@@ -474,7 +467,7 @@ class Bridge:
         self.handle(msg.topic, bytes(msg.payload))
 
 
-def start_bridge(service: Service, host: str, port: int, *, username: str | None = None, password: str | None = None,
+def start_bridge(service: OfficeService, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
                  wait: float | None = 10.0) -> Bridge:
     """Build and start the bridge for ``service`` on the broker at ``host:port``."""

@@ -64,6 +64,10 @@ def sign_in(service: OfficeService, *counters: str) -> None:
                                source="test", operator="olena", authenticated=True)
 
 
+def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Watcher:
     """A plain paho client that records (topic, payload, retain) of what it is subscribed to."""
 
@@ -74,7 +78,7 @@ class Watcher:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{next(_seq)}-{uuid.uuid4().hex[:6]}")
         if username:
             self.client.username_pw_set(username, password)
-        self.client.on_socket_open = lambda c, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.client.on_socket_open = _nodelay
         self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
