@@ -191,3 +191,39 @@ def test_tls_inventory_gives_nodes_certificates_and_the_broker_a_tls_listener(
     conf = (state / "server" / "mosquitto.conf").read_text()
     assert "listener 8883" in conf and "require_certificate true" in conf and "listener 1883" not in conf
     assert (state / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.mosquitto
+def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    from broker_bridge.broker_config import TlsFiles, render_mosquitto_conf
+    from firmware_host.session import NodeSession
+    from tests.provisioning.conftest import INVENTORY
+    from tests.support.mosquitto import Broker
+
+    port = free_port()
+    inv = inventory_file(INVENTORY.replace(
+        "broker: {host: 127.0.0.1, port: 1883}",
+        f"broker: {{host: 127.0.0.1, port: 1883, tls: {{port: {port}, require_certificate: true}}}}"))
+    state = tmp_path / "state"
+    _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    server = state / "server"
+    conf = server / "test.conf"
+    # The generated conf names /etc/mosquitto/cherga/...; the same files, at their test paths:
+    conf.write_text(render_mosquitto_conf(
+        password_file=str(server / "passwd"), acl_file=str(server / "acl"), port=None, tls_port=port,
+        tls=TlsFiles(str(server / "tls/ca.crt"), str(server / "tls/server.crt"), str(server / "tls/server.key"),
+                     require_certificate=True),
+        persistence=False, log_dest="stderr") + AS_ROOT)
+    broker = Broker("127.0.0.1", port, tmp_path, conf)
+    broker.start()
+    try:
+        config = load_node_config(state / "bundles" / "pad-c1" / "node.yaml")
+        session = NodeSession(config.model_copy(update={"data_dir": tmp_path / "var"}))
+        session.start()
+        try:
+            assert session.wait_connected(8), (tmp_path / "mosquitto.log").read_text()[-1500:]
+        finally:
+            session.stop()
+    finally:
+        broker.stop()
