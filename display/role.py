@@ -37,6 +37,7 @@ from broker_bridge.contract import CounterState, HallCall, HallState
 from broker_bridge.contract import NodeConfig as OfficeConfig
 from display.board import BoardSettings, HallBoard, Picture, Promotion
 from display.voice import Announcer, FragmentCache, Player, Spoken, VoiceSettings
+from firmware_host import testverbs
 from firmware_host.ledboard import (
     BoardHealth,
     BoardLink,
@@ -112,6 +113,7 @@ class DisplayRole:
         self.virtual_bus: Any = None
         self._t0 = time.monotonic()
         self._news = threading.Event()
+        self._verbs: testverbs.TestVerbServer | None = None
 
     # --- NodeRole -----------------------------------------------------------------------------
 
@@ -126,10 +128,22 @@ class DisplayRole:
             self.boards.start()
         self.board.set_connected(False, self.clock())
         session.on_connection(lambda up: self._put("connection", up))
+        if session.connected:  # connected before we listened: the callback will not come for this one
+            self._put("connection", True)
         session.on_office_config(lambda msg: self._put("office", msg))
         session.subscribe("hall_state", lambda msg: self._put("state", msg))
         session.subscribe("hall_call", lambda msg: self._put("call", msg))
         session.subscribe("counter_state", lambda msg: self._put("counter", msg), counter="+")
+        self._verbs = testverbs.from_environment()
+        if self._verbs is not None:  # only when CHERGA_TEST_SOCKET is set (HIL harness)
+            self._verbs.register("screenshot", self.screenshot)
+            self._verbs.register("calls", lambda: [[r.label, r.counter_number] for r in self.picture.rows]
+                                 if self.picture else [])
+            self._verbs.register("offline", lambda: bool(self.picture and self.picture.offline))
+            self._verbs.register("spoken", lambda: [s.label for s in self.spoken if s.composed])
+            self._verbs.register("led", lambda: {a: b.shown for a, b in self.virtual_bus.boards.items()}
+                                 if self.virtual_bus else {})
+            self._verbs.register("health", self.health)
 
     def run(self, stop: threading.Event) -> None:
         """The UI loop on the main thread: draw at once on news, else at ``fps`` for blink and ticker."""
@@ -155,6 +169,8 @@ class DisplayRole:
                 next_frame = time.monotonic() + period
 
     def stop(self) -> None:
+        if self._verbs is not None:
+            self._verbs.stop()
         if self.announcer:
             self.announcer.stop()
         if self.boards:
