@@ -216,6 +216,8 @@ def image(
     try:
         image_mod.find_boot_partition(image_path)  # refuse a bad image before copying gigabytes
         if output is not None:
+            if output.exists() and output.resolve() == image_path.resolve():
+                raise _fail("--output is the source image itself; leave --output out to change the image in place")
             with _bar("copying image", image_path.stat().st_size) as (progress, task):
                 _copy(image_path, output, lambda done, _t: progress.update(task, completed=done))
             target = output

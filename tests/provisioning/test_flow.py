@@ -227,3 +227,12 @@ def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
             session.stop()
     finally:
         broker.stop()
+
+
+def test_output_equal_to_the_source_image_is_refused(tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    base = build_image(tmp_path / "raspios.img")
+    before = base.read_bytes()
+    result = runner.invoke(app, ["image", str(inventory_file()), "kiosk-1", "--image", str(base), "--output", str(base),
+                                 "--state-dir", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "source image itself" in result.output
+    assert base.read_bytes() == before
