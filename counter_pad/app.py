@@ -33,9 +33,9 @@ _ACT_ON_CLICK = {PadButton.NEXT, PadButton.TRANSFER, PadButton.PAUSE}
 
 
 class NumberBoard(Protocol):
-    """The counter-top number board: shows one short text ("A-012") or nothing ("")."""
+    """The counter-top number board: shows one short text ("A-012") or nothing (""), maybe blinking."""
 
-    def show(self, text: str) -> None: ...
+    def show(self, text: str, blink: bool = False) -> None: ...
 
 
 class MemoryBoard:
@@ -43,8 +43,10 @@ class MemoryBoard:
 
     def __init__(self) -> None:
         self.shown: list[str] = []
+        self.blink = False
 
-    def show(self, text: str) -> None:
+    def show(self, text: str, blink: bool = False) -> None:
+        self.blink = blink
         if not self.shown or self.shown[-1] != text:
             self.shown.append(text)
 
@@ -76,7 +78,7 @@ class PadApp:
         self._send_durable = send_durable
         self._clock = clock
         self._lock = threading.RLock()
-        self._shown_number: str | None = None
+        self._shown: tuple[str, bool] | None = None
 
     # --- inputs from the hardware loop -----------------------------------------------------------
 
@@ -141,10 +143,10 @@ class PadApp:
             view = self.machine.view(self._clock())
             if self.hardware is not None:
                 self.hardware.show(view)
-            if view.number != self._shown_number:
+            if (view.number, view.blink) != self._shown:
                 try:
-                    self.board.show(view.number)
-                    self._shown_number = view.number
+                    self.board.show(view.number, view.blink)
+                    self._shown = (view.number, view.blink)
                 except Exception:  # a faulty board must not stop the buttons
                     log.exception("counter-top board refused %r", view.number)
         return view

@@ -63,6 +63,7 @@ class PadView:
 
     leds: dict[str, LedMode]
     number: str  # "" = blank board
+    blink: bool  # the number blinks while the visitor is being called
     message: str | None  # last refusal or error key ("offline", "not_signed_in", "queue_empty", ...)
     pin_digits: int  # digits typed so far on the keypad (shown as dots, never the digits)
 
@@ -241,7 +242,8 @@ class PadMachine:
         number = ""
         if st is not None and st.ticket is not None and status in ("calling", "serving"):
             number = st.ticket.label
-        return PadView(leds=leds, number=number, message=self.message, pin_digits=len(self._pin))
+        return PadView(leds=leds, number=number, blink=bool(number) and status == "calling", message=self.message,
+                       pin_digits=len(self._pin))
 
     # --- helpers ---------------------------------------------------------------------------------
 

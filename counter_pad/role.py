@@ -24,7 +24,8 @@ Node config options (``hardware:`` in the node's YAML)::
       pins: {buttons: {next: 5, ...}, ratings: [12, 16, 20, 21], leds: {idle: 17, ...}}
       long_press_s: 1.5
       transfer_service: residence   # default: the counter's first transfer target
-      board: VIRTUAL                # the counter-top LED board's serial port, when one is fitted
+      serial: {board: /dev/ttyUSB0} # the counter-top LED board's port, when one is fitted
+      board_address: 1
 """
 
 from __future__ import annotations
@@ -60,17 +61,17 @@ def _pin_factory_for(name: str | None) -> Any:
     return pin_factory(name)
 
 
-def _board_for(spec: str | None) -> NumberBoard:
+def _board_for(spec: str | None, address: int, on_health: Callable[[Any], None]) -> NumberBoard:
     """The counter-top number board on serial port ``spec``; a memory board when none is fitted."""
     if not spec:
         return MemoryBoard()
+    from counter_pad.board import open_number_board
+
     try:
-        from firmware_host.ledboard import open_number_board  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("no LED board driver installed: the counter-top number stays dark")
+        return open_number_board(spec, address, on_health=on_health)
+    except Exception:  # a missing board must not keep the buttons from working
+        log.exception("cannot open the counter-top board on %s: the number stays dark", spec)
         return MemoryBoard()
-    board: NumberBoard = open_number_board(spec)
-    return board
 
 
 class PadRole:
@@ -99,6 +100,7 @@ class PadRole:
         self.app: PadApp | None = None
         self.hardware: PadHardware | None = None
         self.office: OfficeConfig | None = None
+        self._owned_board: NumberBoard | None = None
 
     # --- NodeRole --------------------------------------------------------------------------------
 
@@ -113,7 +115,9 @@ class PadRole:
             factory = self._pin_factory if self._pin_factory is not None else _pin_factory_for(hw_opts.pin_factory)
             self.hardware = PadHardware(pins, pin_factory=factory, clock=self._clock,
                                         long_press_s=float(hw_opts.option("long_press_s", 1.5)))
-        board = self._board if self._board is not None else _board_for(hw_opts.option("board", None))
+        board = self._board if self._board is not None else _board_for(
+            hw_opts.serial.get("board"), int(hw_opts.option("board_address", 1)), self._on_board_health)
+        self._owned_board = board if self._board is None else None
         self._explicit_transfer = hw_opts.option("transfer_service", None)
         machine = PadMachine(node=config.node, counter=config.counter, transfer_service=self._explicit_transfer,
                              rating_buttons=len(pins.ratings), reply_timeout_s=3.0)
@@ -135,6 +139,9 @@ class PadRole:
             self._thread.join(2)
         if self.hardware is not None:
             self.hardware.close()
+        close = getattr(self._owned_board, "close", None)
+        if callable(close):
+            close()
 
     def health(self) -> dict[str, HealthValue]:
         app = self.app
@@ -142,7 +149,9 @@ class PadRole:
             return {"started": False}
         m = app.machine
         st = m.state
+        board_health = getattr(app.board, "health", None)
         return {
+            **(board_health() if callable(board_health) else {}),
             "link": m.link_up,
             "status": st.status if st else None,
             "signed_in": bool(st and st.operator),
@@ -219,6 +228,14 @@ class PadRole:
         if self.app is not None and self._explicit_transfer is None and office.counter is not None:
             targets = office.counter.transfer_targets
             self.app.machine.transfer_service = targets[0] if targets else None
+
+    def _on_board_health(self, health: Any) -> None:
+        session = self._session
+        if session is None:
+            return
+        # A person must see to a dark counter-top board; the alert clears itself when it answers.
+        session.publish("node_alert", session.alert("board_silent", active=not health.ok,
+                                                    message=health.last_error or "counter-top board answers"))
 
     def _on_outbox_reply(self, reply: Reply) -> None:
         if reply.status == "error" and reply.error is not None:
