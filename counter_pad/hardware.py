@@ -85,6 +85,7 @@ class PadHardware:
         from gpiozero import LED, DigitalInputDevice
 
         self.pins = pins or PadPins()
+        self.long_press_s = long_press_s
         self._clock = clock
         self._blink_s = blink_s
         self._lock = threading.Lock()

@@ -101,6 +101,7 @@ class PadRole:
         self.hardware: PadHardware | None = None
         self.office: OfficeConfig | None = None
         self._owned_board: NumberBoard | None = None
+        self._verbs: Any = None
 
     # --- NodeRole --------------------------------------------------------------------------------
 
@@ -132,8 +133,18 @@ class PadRole:
         self._update_link()
         self._thread = threading.Thread(target=self._loop, name="pad-loop", daemon=True)
         self._thread.start()
+        from firmware_host import testverbs
+
+        self._verbs = testverbs.from_environment()
+        if self._verbs is not None:  # only when CHERGA_TEST_SOCKET is set (HIL harness)
+            self._verbs.register("press", self.press)
+            self._verbs.register("keys", self.keys)
+            self._verbs.register("view", self.view)
+            self._verbs.register("health", self.health)
 
     def stop(self) -> None:
+        if self._verbs is not None:
+            self._verbs.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2)
@@ -162,8 +173,20 @@ class PadRole:
     # --- test verbs and panel-free use -------------------------------------------------------------
 
     def press(self, button: str, long: bool = False) -> None:
-        """Press a button as if by hand (HIL test verb; also ``rate1``..``rateN``)."""
+        """Press a button as if by hand (HIL test verb; also ``rate1``..``rateN``).
+
+        On mock pins the pin itself is driven (through debounce, like a finger); otherwise the
+        debounced event is injected.
+        """
         assert self.app is not None
+        hw = self.hardware
+        if hw is not None and button in hw.inputs and hasattr(hw.inputs[button].pin, "drive_low"):
+            pin = hw.inputs[button].pin
+            pin.drive_low()
+            time.sleep(hw.long_press_s + 0.2 if long else 0.08)
+            pin.drive_high()
+            time.sleep(0.06)  # the release settles and the loop acts on it
+            return
         if button.startswith("rate"):
             self.app.button_event(button, ButtonEvent.PRESS)
         elif long:
@@ -172,6 +195,19 @@ class PadRole:
             event = ButtonEvent.CLICK if PadButton(button) in (PadButton.NEXT, PadButton.TRANSFER, PadButton.PAUSE) \
                 else ButtonEvent.PRESS
             self.app.button_event(button, event)
+
+    def keys(self, keys: str) -> None:
+        """Type on the PIN keypad, e.g. ``"4711#"`` (HIL test verb)."""
+        assert self.app is not None
+        for k in keys:
+            self.app.key(k)
+
+    def view(self) -> dict[str, Any]:
+        """What the pad shows now: LED modes, the board's number, the last refusal (HIL test verb)."""
+        assert self.app is not None
+        v = self.app.render()
+        return {"leds": {k: str(m) for k, m in v.leds.items()}, "number": v.number, "blink": v.blink,
+                "message": v.message, "link": self.app.machine.link_up}
 
     # --- internals -------------------------------------------------------------------------------
 

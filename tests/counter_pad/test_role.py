@@ -121,3 +121,30 @@ def test_the_pad_goes_offline_when_the_server_announces_it_is_gone(pad_and_serve
     tap(pad.factory, PINS.buttons["next"])
     time.sleep(0.2)
     assert server.applied == []
+
+
+def test_the_launcher_finds_the_pad_role_and_builds_it_without_arguments() -> None:
+    from firmware_host.role import NodeRole, load_role
+
+    role = load_role("pad")()
+    assert isinstance(role, PadRole) and isinstance(role, NodeRole)
+
+
+def test_the_hil_harness_presses_buttons_and_reads_the_pad_through_test_verbs(
+        fresh_mosquitto: Broker, office: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware_host.testverbs import ENV, TestVerbClient
+
+    sock = tmp_path / "pad.sock"
+    monkeypatch.setenv(ENV, str(sock))
+    server = FakeServer(fresh_mosquitto.host, fresh_mosquitto.port, office)
+    pad = Pad(fresh_mosquitto, office, tmp_path)
+    try:
+        wait_for(lambda: pad.role.app is not None and pad.role.app.machine.state is not None)
+        client = TestVerbClient(sock)
+        client.call("press", button="next")
+        wait_for(lambda: client.call("view")["number"] == "A-001")
+        assert client.call("view")["leds"]["calling"] == "on"
+        assert client.call("health")["status"] == "calling"
+    finally:
+        pad.close()
+        server.close()
