@@ -248,7 +248,7 @@ class HallBoard:
     def picture(self, now: dt.datetime) -> Picture:
         s = self.settings
         rows = []
-        for i, r in enumerate(self._rows):
+        for i, r in enumerate(self._rows[: s.recent_calls]):
             age = (now - r.shown_at).total_seconds()
             blinking = i == 0 and r.announced and 0 <= age < s.blink_s
             phase = int(age / (s.blink_period_s / 2)) % 2 == 0 if blinking else True
