@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
-PLUGIN_ROUTERS = ("server.panel", "server.analytics")
+PLUGIN_ROUTERS = ("server.panel", "server.analytics", "server.mirror")
 
 DEMO_ACCOUNTS = (
     # username, role, password, pin, display name

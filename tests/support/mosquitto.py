@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -70,6 +71,8 @@ def write_config(workdir: Path, port: int, extra: str = "", persistence: bool = 
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {workdir}/",
         "log_dest stderr",
+        # As root Mosquitto would drop to the 'mosquitto' user, who cannot read pytest's private tmp dirs.
+        "user root" if os.geteuid() == 0 else "",
         "log_type error",
         "log_type warning",
         "max_queued_messages 100000",

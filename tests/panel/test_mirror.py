@@ -1,0 +1,65 @@
+"""The browser mirrors of the kiosk and the hall display (what `make run` shows on a headless box)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from broker_bridge.contract import CounterAction
+from server.service import OfficeService
+from tests.panel.test_browser import not_blank, page, served  # noqa: F401 - fixtures
+
+
+def test_start_page_links_every_mirror(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    for link in ("/office/demo/kiosk", "/office/demo/hall", "/panel/"):
+        assert link in r.text
+
+
+def test_mirror_of_an_unknown_office_is_404_naming_it(client: TestClient) -> None:
+    r = client.get("/office/nowhere/hall")
+    assert r.status_code == 404 and "nowhere" in r.text
+
+
+def test_web_kiosk_issues_a_ticket_in_kyrgyz(page: Any, served: str, service: OfficeService) -> None:  # noqa: F811
+    page.goto(f"{served}/office/demo/kiosk")
+    page.get_by_text("Кыргызча").click()
+    page.get_by_text("Тилди тандаңыз").wait_for(state="detached")
+    assert "Кызматты тандаңыз" in page.inner_text("main")
+    page.get_by_text("A · Жарандын паспорту").click()
+    page.get_by_text("Документтерди тапшыруу").click()
+    page.get_by_role("button", name="Жок").click()  # no priority category
+    ticket = page.locator("#ticket")
+    ticket.wait_for()
+    label = ticket.get_attribute("data-label")
+    assert label == "A-001"
+    assert "Сиздин алдыңызда: 0" in ticket.inner_text()
+    # The ticket is real: the office's waiting list has it, issued in Kyrgyz for submitting documents.
+    waiting = service.waiting_list("c1")
+    assert [(t.label, t.language, t.purpose) for t in waiting] == [("A-001", "ky", "submit")]
+
+
+def test_hall_mirror_shows_the_newest_call(page: Any, served: str, service: OfficeService) -> None:  # noqa: F811
+    for i in range(2):
+        service.issue_ticket(command_id=f"m{i}", source="test", service="residence", language="uk")
+    service.counter_action(command_id="n1", counter="c4", action=CounterAction.NEXT, source="test", operator=None)
+    service.counter_action(command_id="n2", counter="c5", action=CounterAction.NEXT, source="test", operator=None)
+    page.goto(f"{served}/office/demo/hall")
+    newest = page.locator("tr.newest")
+    newest.wait_for()
+    assert newest.get_attribute("data-label") == "C-002"
+    assert "5" in newest.inner_text()  # counter c5 is window 5
+    rows = page.locator("#calls tr").all_inner_texts()
+    assert len(rows) == 2 and "C-001" in rows[1]
+    shot = page.screenshot()
+    assert not_blank(shot)
+    # The newest row is highlighted (yellow) on the dark hall background.
+    img = Image.open(io.BytesIO(shot)).convert("RGB")
+    box = newest.bounding_box()
+    assert box is not None
+    pixel = img.getpixel((int(box["x"] + 5), int(box["y"] + box["height"] / 2)))
+    assert pixel in {(0xFF, 0xD2, 0x4D), (0x0B, 0x1F, 0x3A)}  # either phase of the blink
