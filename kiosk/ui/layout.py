@@ -3,7 +3,8 @@
 No pygame here, so hit-testing and the low-reach rule can be tested without a display.
 
 * Low-reach mode puts *everything* (title, choices, navigation, mode switches) in the lower half
-  of the screen, within reach from a wheelchair or for a child.
+  of the screen, within reach from a wheelchair or for a child (on a panel under 720 px tall:
+  the lower 360 px).
 * Large-text mode uses one column of choices and taller buttons (the state machine also pages
   fewer services at a time).
 * Touch targets are never smaller than :data:`MIN_TARGET` pixels in either direction.
@@ -18,6 +19,13 @@ from kiosk.ui.state import Button, Screen, View
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 MIN_TARGET = 56  # px: about 9 mm on a 15" 1080p panel, above the usual 7-9 mm touch guidance
+# Height of one text line at the renderer's smallest sizes (18 px, 26 px in large-text mode).
+LINE, LINE_LARGE = 22, 32
+
+
+def room(view: View, lines: int) -> int:
+    """Pixels for ``lines`` lines of the smallest text of this view's mode, with padding."""
+    return lines * (LINE_LARGE if view.large_text else LINE) + 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +51,13 @@ class Layout:
 def _row(items: list[Button], x: int, y: int, w: int, h: int, gap: int) -> list[Placed]:
     if not items:
         return []
-    each = (w - gap * (len(items) - 1)) // len(items)
-    return [Placed(b, (x + i * (each + gap), y, each, h)) for i, b in enumerate(items)]
+    shares = [2 if b.wide else 1 for b in items]
+    unit = (w - gap * (len(items) - 1)) / sum(shares)
+    out, cx = [], float(x)
+    for b, share in zip(items, shares, strict=True):
+        out.append(Placed(b, (int(cx), y, int(unit * share), h)))
+        cx += unit * share + gap
+    return out
 
 
 def _grid(items: list[Button], x: int, y: int, w: int, h: int, cols: int, gap: int,
@@ -61,7 +74,10 @@ def _grid(items: list[Button], x: int, y: int, w: int, h: int, cols: int, gap: i
 def layout(view: View, size: tuple[int, int]) -> Layout:
     """Place ``view``'s title, lines, number and buttons on a screen of ``size`` pixels."""
     width, height = size
-    top = height // 2 if view.low_reach else 0
+    narrow = width < 1000  # long words ("Предварительная запись") need two lines on a narrow panel
+    # Low reach: the lower half; on a small screen (under 720 px) the lower 360 px, which is
+    # already the lower three quarters of a 480 px panel, so the keypad stays touchable.
+    top = max(0, min(height // 2, height - 360)) if view.low_reach else 0
     area: Rect = (0, top, width, height - top)
     ah = area[3]
     m = max(8, min(width, height) // 60)
@@ -76,9 +92,10 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
     choices = [b for b in view.buttons if b.kind == "choice"]
     placed: list[Placed] = []
 
-    # In low-reach mode (half the height) and on the keypad the mode switches share the
-    # navigation row, so the touch targets above keep their size.
-    share_row = view.low_reach or view.screen is Screen.CHECKIN
+    # The mode switches share the navigation row on the keypad, and in low-reach mode when the
+    # row has room (half the height is precious); otherwise they get a row of their own.
+    row_shares = sum(2 if b.wide else 1 for b in navs) + len(modes)
+    share_row = view.screen is Screen.CHECKIN or (view.low_reach and row_shares <= 4)
     if modes and not share_row:
         mode_h = max(MIN_TARGET, ah // 12)
         mode_w = min(inner_w, max(480, width // 2))  # small switches in the corner, out of the way
@@ -86,13 +103,13 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
         bottom -= mode_h + gap
     row = navs + (modes if share_row else [])
     if row:
-        nav_h = max(MIN_TARGET, ah // (7 if view.large_text else 9))
+        nav_h = max(MIN_TARGET, room(view, 2 if narrow else 1), ah // (7 if view.large_text else 9))
         if view.screen is Screen.TICKET:
             nav_h = max(MIN_TARGET, ah // 8)
         placed += _row(row, x, bottom - nav_h, inner_w, nav_h, gap)
         bottom -= nav_h + gap
 
-    title_h = max(48, ah // (7 if view.large_text and not view.low_reach else 9))
+    title_h = max(room(view, 2 if narrow else 1), ah // (7 if view.large_text and not view.low_reach else 9))
     if view.screen in (Screen.ISSUING, Screen.MESSAGE):
         title_h = max(title_h, (bottom - y) // 2)
     title: Rect = (x, y, inner_w, title_h)
@@ -110,7 +127,7 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
             big = (x, y, inner_w, big_h)
         y += big_h + gap // 2
 
-    line_h = max(30, ah // (12 if view.large_text else 16))
+    line_h = max(room(view, 1) - 10, ah // (12 if view.large_text else 16))
     lines_w = inner_w - (qr[2] + gap if qr else 0)
     lines: Rect = (x, y, lines_w, line_h * len(view.lines))
     y += lines[3] + (gap if view.lines else 0)

@@ -124,10 +124,14 @@ class Renderer:
 
     def _text(self, surface: pygame.Surface, out: list[DrawnText], element: str, value: str, box: Rect, *,
               start: int, minimum: int, bold: bool, color: tuple[int, int, int],
-              background: tuple[int, int, int], max_lines: int = 3, pad: int = 8) -> None:
+              background: tuple[int, int, int], max_lines: int = 3, pad: int = 8,
+              icon: str | None = None) -> None:
         x, y, w, h = box
         iw, ih = max(1, w - 2 * pad), max(1, h - 2 * pad)
         fitted = fit(value, iw, ih, start=start, minimum=minimum, bold=bold, max_lines=max_lines)
+        if fitted is None and icon:  # a narrow button: its symbol instead of squeezed words
+            value = icon
+            fitted = fit(value, iw, ih, start=start, minimum=minimum, bold=bold, max_lines=1)
         if fitted is None:  # draw it anyway at the minimum, clipped; the label-fit test catches this
             size, lines = minimum, [value]
         else:
@@ -187,7 +191,7 @@ class Renderer:
             pygame.draw.rect(surface, theme.border, rect, width=3, border_radius=12)
             start = int(min(rect.height * 0.36, 44) * scale) if b.kind != "mode" else int(rect.height * 0.38 * scale)
             self._text(surface, out, b.id, b.label, placed.rect, start=max(start, minimum), minimum=minimum,
-                       bold=b.kind != "mode", color=fg, background=fill, pad=10)
+                       bold=b.kind != "mode", color=fg, background=fill, pad=10, icon=b.icon)
         return Frame(view, lay, tuple(out))
 
     @staticmethod

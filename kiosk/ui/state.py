@@ -60,6 +60,8 @@ class Button:
     label: str
     kind: ButtonKind = "choice"
     active: bool = False  # a mode that is on
+    icon: str | None = None  # drawn instead of the label when the label cannot fit the button
+    wide: bool = False  # gets a double share of its row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +128,7 @@ class KioskState:
     :param clock: seconds, monotonic (injected: tests advance it instead of sleeping).
     :param idle_s: back to the start screen after this long without a touch.
     :param long_queue: people ahead from which the citizen is asked to confirm.
-    :param page_size: services per page (``large_page_size`` in large-text mode).
+    :param page_size: services per page (``large_page_size`` in large-text and low-reach modes).
     """
 
     def __init__(self, config: NodeConfig, *, clock: Callable[[], float], idle_s: float = IDLE_S,
@@ -214,6 +216,7 @@ class KioskState:
         if kind == "mode":
             if arg == "low_reach":
                 self.low_reach = not self.low_reach
+                self.page = 0
             elif arg == "large_text":
                 self.large_text = not self.large_text
                 self.page = 0
@@ -368,8 +371,8 @@ class KioskState:
         return text(self.lang, key, **values)
 
     def _modes(self) -> list[Button]:
-        return [Button("mode:low_reach", self._t("low_reach"), "mode", self.low_reach),
-                Button("mode:large_text", self._t("large_text"), "mode", self.large_text)]
+        return [Button("mode:low_reach", self._t("low_reach"), "mode", self.low_reach, icon="♿"),
+                Button("mode:large_text", self._t("large_text"), "mode", self.large_text, icon="A+")]
 
     def _wait_text(self, minutes: float | None) -> str:
         if minutes is None:
@@ -380,7 +383,7 @@ class KioskState:
         return pick(choice.names, self.lang)
 
     def pages(self) -> list[Sequence[Choice]]:
-        size = self.large_page_size if self.large_text else self.page_size
+        size = self.large_page_size if self.large_text or self.low_reach else self.page_size
         return [self.choices[i:i + size] for i in range(0, len(self.choices), size)] or [[]]
 
     def _v(self, screen: Screen, **fields: Any) -> View:
@@ -401,10 +404,10 @@ class KioskState:
             if len(self.languages) > 1:
                 nav.append(back)
             if self.page > 0:
-                nav.append(Button("page:prev", self._t("page_prev"), "nav"))
+                nav.append(Button("page:prev", self._t("page_prev"), "nav", icon="◀"))
             if self.page < len(pages) - 1:
-                nav.append(Button("page:next", self._t("page_next"), "nav"))
-            nav.append(Button("appointment", self._t("appointment"), "nav"))
+                nav.append(Button("page:next", self._t("page_next"), "nav", icon="▶"))
+            nav.append(Button("appointment", self._t("appointment"), "nav", wide=True))
             return self._v(s, title=self._t("choose_service"), buttons=tuple(buttons + nav + self._modes()))
         if s is Screen.PURPOSE:
             assert self.choice is not None
