@@ -20,6 +20,7 @@ Definitions (what a manager reads):
 * **busy**: a counter's time from a call to the visit's end (finished, no-show, transfer,
   postponement, cancellation). **open**: time an operator was signed in at the counter.
   **pause**: paused time, by reason. **idle** = open − pause − busy.
+* durations are kept to 0.1 s (so stored cells and a fresh fold agree to the digit).
 * **ratings**: counts per score (1 = best face), credited to the visit the ticket had last.
 * **punctuality**: for booked visitors, check-in time minus the booked slot.
 
@@ -30,8 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -63,11 +63,11 @@ class Cell:
     waits: list[float] = dataclasses.field(default_factory=list)  # seconds
     services: list[float] = dataclasses.field(default_factory=list)  # seconds
     punctuality: list[float] = dataclasses.field(default_factory=list)  # seconds late (negative: early)
-    ratings: Tally[int] = dataclasses.field(default_factory=Tally)
+    ratings: dict[int, int] = dataclasses.field(default_factory=dict)  # score -> count
     busy_s: float = 0.0
     open_s: float = 0.0
     pauses: dict[str, float] = dataclasses.field(default_factory=dict)  # reason -> seconds
-    pause_count: Tally[str] = dataclasses.field(default_factory=Tally)  # reason -> times
+    pause_count: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> times
 
     def merge(self, other: Cell) -> None:
         self.issued += other.issued
@@ -76,59 +76,41 @@ class Cell:
         self.no_show += other.no_show
         self.cancelled += other.cancelled
         self.transferred += other.transferred
-        self.waits.extend(other.waits)
-        self.services.extend(other.services)
-        self.punctuality.extend(other.punctuality)
-        self.ratings.update(other.ratings)
+        if other.waits:
+            self.waits.extend(other.waits)
+        if other.services:
+            self.services.extend(other.services)
+        if other.punctuality:
+            self.punctuality.extend(other.punctuality)
+        if other.ratings:
+            _add(self.ratings, other.ratings)
         self.busy_s += other.busy_s
         self.open_s += other.open_s
-        for reason, seconds in other.pauses.items():
-            self.pauses[reason] = self.pauses.get(reason, 0.0) + seconds
-        self.pause_count.update(other.pause_count)
+        if other.pauses:
+            _add(self.pauses, other.pauses)
+        if other.pause_count:
+            _add(self.pause_count, other.pause_count)
 
-    def to_json(self) -> dict[str, object]:
-        """A compact, JSON-ready form for the daily aggregate table (no ticket ids, no names)."""
-        out: dict[str, object] = {}
-        for name in ("issued", "booked", "served", "no_show", "cancelled", "transferred"):
-            value = getattr(self, name)
-            if value:
-                out[name] = value
-        for name in ("waits", "services", "punctuality"):
-            values = getattr(self, name)
-            if values:
-                out[name] = [round(v, 1) for v in values]
-        if self.ratings:
-            out["ratings"] = {str(k): v for k, v in self.ratings.items()}
-        if self.busy_s:
-            out["busy_s"] = round(self.busy_s, 1)
-        if self.open_s:
-            out["open_s"] = round(self.open_s, 1)
-        if self.pauses:
-            out["pauses"] = {k: round(v, 1) for k, v in self.pauses.items()}
-            out["pause_count"] = dict(self.pause_count)
-        return out
+    def to_row(self) -> list[Any]:
+        """The cell as a compact JSON-ready list (the daily aggregate table stores these)."""
+        return [self.issued, self.booked, self.served, self.no_show, self.cancelled, self.transferred,
+                self.waits, self.services, self.punctuality, sorted(self.ratings.items()), self.busy_s,
+                self.open_s, sorted(self.pauses.items()), sorted(self.pause_count.items())]
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Cell:
-        def mapping(name: str) -> Mapping[str, Any]:
-            value = data.get(name) or {}
-            return value if isinstance(value, Mapping) else {}
-
-        return cls(
-            issued=int(data.get("issued", 0)), booked=int(data.get("booked", 0)),
-            served=int(data.get("served", 0)), no_show=int(data.get("no_show", 0)),
-            cancelled=int(data.get("cancelled", 0)), transferred=int(data.get("transferred", 0)),
-            waits=[float(v) for v in data.get("waits", [])],
-            services=[float(v) for v in data.get("services", [])],
-            punctuality=[float(v) for v in data.get("punctuality", [])],
-            ratings=Tally({int(k): int(v) for k, v in mapping("ratings").items()}),
-            busy_s=float(data.get("busy_s", 0.0)), open_s=float(data.get("open_s", 0.0)),
-            pauses={str(k): float(v) for k, v in mapping("pauses").items()},
-            pause_count=Tally({str(k): int(v) for k, v in mapping("pause_count").items()}),
-        )
+    def from_row(cls, row: Sequence[Any]) -> Cell:
+        (issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality, ratings, busy_s,
+         open_s, pauses, pause_count) = row
+        return cls(issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality,
+                   dict(ratings), busy_s, open_s, dict(pauses), dict(pause_count))
 
 
 Cells = dict[CellKey, Cell]
+
+
+def _add(into: dict[Any, Any], other: Mapping[Any, Any]) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v
 
 
 @dataclasses.dataclass(slots=True)
@@ -161,25 +143,39 @@ class _Folder:
         self.cells: Cells = {}
         self.tickets: dict[str, _Track] = {}
         self.desks: dict[tuple[str, str], _Desk] = {}
-        self._local: dict[dt.datetime, tuple[dt.date, int]] = {}
+        self._local: dict[tuple[int, int, int, int], tuple[dt.datetime, tuple[dt.date, int]]] = {}
+        self._dispatch = {
+            EventKind.ISSUED.value: self.on_issued, EventKind.CALLED.value: self.on_called,
+            EventKind.STARTED.value: self.on_started, EventKind.FINISHED.value: self.on_finished,
+            EventKind.NO_SHOW.value: self.on_no_show, EventKind.CANCELLED.value: self.on_cancelled,
+            EventKind.TRANSFERRED.value: self.on_transferred, EventKind.RETURNED.value: self.on_returned,
+            EventKind.POSTPONED.value: self.on_postponed, EventKind.RATED.value: self.on_rated,
+            EventKind.OPERATOR_SIGNED_IN.value: self.on_signed_in,
+            EventKind.OPERATOR_SIGNED_OUT.value: self.on_signed_out,
+            EventKind.COUNTER_PAUSED.value: self.on_paused, EventKind.COUNTER_RESUMED.value: self.on_resumed,
+        }
 
     # --- cells --------------------------------------------------------------------------------
     def _slot(self, at: dt.datetime) -> tuple[dt.datetime, tuple[dt.date, int]]:
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        local = self._local.get(hour)
-        if local is None:
+        """The UTC hour containing ``at`` and its local (day, hour); cached (called per event)."""
+        utc = at if at.tzinfo is dt.UTC else at.astimezone(dt.UTC)
+        k = (utc.year, utc.month, utc.day, utc.hour)
+        found = self._local.get(k)
+        if found is None:
+            hour = utc.replace(minute=0, second=0, microsecond=0)
             lt = hour.astimezone(self.tz)
-            local = (lt.date(), lt.hour)
-            self._local[hour] = local
-        return hour, local
+            found = self._local[k] = (hour, (lt.date(), lt.hour))
+        return found
 
     def cell(self, office: str, at: dt.datetime, service: str | None, counter: str | None,
              operator: str | None) -> Cell:
         _, (day, hour) = self._slot(at)
-        key = CellKey(office or self.office, day, hour, service, counter, operator)
-        found = self.cells.get(key)
+        # A plain tuple hashes and compares like the CellKey it stands for: build the named one only
+        # for a new cell (this runs for every event).
+        probe = (office or self.office, day, hour, service, counter, operator)
+        found = self.cells.get(probe)  # type: ignore[call-overload]
         if found is None:
-            found = self.cells[key] = Cell()
+            found = self.cells[CellKey(*probe)] = Cell()
         return found
 
     def spread(self, office: str, start: dt.datetime, end: dt.datetime, service: str | None,
@@ -215,86 +211,103 @@ class _Folder:
         t.started_at = None
 
     def apply(self, ev: EventRecord) -> None:
-        kind = ev.kind
-        if kind == EventKind.ISSUED:
-            t = self.tickets[ev.ticket_id or ""] = _Track(service=ev.service, queued_at=ev.at)
-            cell = self.cell(ev.office, ev.at, ev.service, None, None)
-            cell.issued += 1
-            slot = parse_time(ev.data.get("appointment_at"))
-            if ev.data.get("origin") == "booked" or slot is not None:
-                cell.booked += 1
-                if slot is not None:
-                    cell.punctuality.append((ev.at - slot).total_seconds())
-                    t.queued_at = max(ev.at, slot)
-        elif kind == EventKind.CALLED:
-            t = self.track(ev)
-            if t.service is None:
-                t.service = ev.service
-            if t.called_at is not None:  # called again without an end (should not happen): close it
-                self.end_visit(ev, t)
-            t.counter, t.operator, t.called_at, t.started_at = ev.counter, ev.operator, ev.at, None
-            if t.queued_at is not None:
-                cell = self.cell(ev.office, ev.at, t.service, ev.counter, ev.operator)
-                cell.waits.append(max(0.0, (ev.at - t.queued_at).total_seconds()))
-                t.queued_at = None
-        elif kind == EventKind.STARTED:
-            self.track(ev).started_at = ev.at
-        elif kind == EventKind.FINISHED:
-            t = self.track(ev)
-            counter, operator = t.counter or ev.counter, t.operator or ev.operator
-            cell = self.cell(ev.office, ev.at, t.service, counter, operator)
-            cell.served += 1
-            begun = t.started_at or t.called_at
-            if begun is not None:
-                cell.services.append(max(0.0, (ev.at - begun).total_seconds()))
-            t.last = (t.service, counter, operator)
+        handler = self._dispatch.get(ev.kind)
+        if handler is not None:
+            handler(ev)
+
+    def on_issued(self, ev: EventRecord) -> None:
+        t = self.tickets[ev.ticket_id or ""] = _Track(service=ev.service, queued_at=ev.at)
+        cell = self.cell(ev.office, ev.at, ev.service, None, None)
+        cell.issued += 1
+        slot = parse_time(ev.data.get("appointment_at"))
+        if ev.data.get("origin") == "booked" or slot is not None:
+            cell.booked += 1
+            if slot is not None:
+                cell.punctuality.append(round((ev.at - slot).total_seconds(), 1))
+                t.queued_at = max(ev.at, slot)
+
+    def on_called(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        if t.service is None:
+            t.service = ev.service
+        if t.called_at is not None:  # called again without an end (should not happen): close it
             self.end_visit(ev, t)
-        elif kind == EventKind.NO_SHOW:
-            t = self.track(ev)
-            self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator).no_show += 1
-            self.end_visit(ev, t)
+        t.counter, t.operator, t.called_at, t.started_at = ev.counter, ev.operator, ev.at, None
+        if t.queued_at is not None:
+            cell = self.cell(ev.office, ev.at, t.service, ev.counter, ev.operator)
+            cell.waits.append(max(0.0, round((ev.at - t.queued_at).total_seconds(), 1)))
             t.queued_at = None
-        elif kind == EventKind.CANCELLED:
-            t = self.track(ev)
-            self.cell(ev.office, ev.at, t.service, t.counter, t.operator).cancelled += 1
-            self.end_visit(ev, t)
-            t.queued_at = None
-        elif kind == EventKind.TRANSFERRED:
-            t = self.track(ev)
-            self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator).transferred += 1
-            self.end_visit(ev, t)
-            t.service = ev.data.get("to_service") or ev.service or t.service
-            t.queued_at = ev.at
-            t.counter = t.operator = None
-        elif kind == EventKind.RETURNED:
-            t = self.track(ev)
-            t.service = ev.data.get("service") or ev.service or t.service
-            t.queued_at = ev.at
-        elif kind == EventKind.POSTPONED:
-            t = self.track(ev)
-            self.end_visit(ev, t)
-            t.queued_at = None  # sent away on purpose: the time away is not a wait
-        elif kind == EventKind.RATED:
-            rated = self.tickets.get(ev.ticket_id or "")
-            service, counter, operator = (rated.last if rated and rated.last else (ev.service, ev.counter, ev.operator))
-            score = ev.data.get("score")
-            if score is not None:
-                self.cell(ev.office, ev.at, service, counter, operator).ratings[int(score)] += 1
-        elif kind == EventKind.OPERATOR_SIGNED_IN:
-            desk = self.desk(ev)
-            self.close_session(ev, desk)
-            desk.operator, desk.signed_in_at = ev.operator, ev.at
-        elif kind == EventKind.OPERATOR_SIGNED_OUT:
-            self.close_session(ev, self.desk(ev))
-        elif kind == EventKind.COUNTER_PAUSED:
-            desk = self.desk(ev)
-            if desk.paused_at is None:
-                desk.paused_at = ev.at
-                desk.pause_reason = str(ev.data.get("reason") or ev.data.get("pause_reason") or "")
-                self.cell(ev.office, ev.at, None, ev.counter, desk.operator or ev.operator).pause_count[
-                    desk.pause_reason] += 1
-        elif kind == EventKind.COUNTER_RESUMED:
-            self.close_pause(ev, self.desk(ev))
+
+    def on_started(self, ev: EventRecord) -> None:
+        self.track(ev).started_at = ev.at
+
+    def on_finished(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        counter, operator = t.counter or ev.counter, t.operator or ev.operator
+        cell = self.cell(ev.office, ev.at, t.service, counter, operator)
+        cell.served += 1
+        begun = t.started_at or t.called_at
+        if begun is not None:
+            cell.services.append(max(0.0, round((ev.at - begun).total_seconds(), 1)))
+        t.last = (t.service, counter, operator)
+        self.end_visit(ev, t)
+
+    def on_no_show(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator).no_show += 1
+        self.end_visit(ev, t)
+        t.queued_at = None
+
+    def on_cancelled(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        self.cell(ev.office, ev.at, t.service, t.counter, t.operator).cancelled += 1
+        self.end_visit(ev, t)
+        t.queued_at = None
+
+    def on_transferred(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator).transferred += 1
+        self.end_visit(ev, t)
+        t.service = ev.data.get("to_service") or ev.service or t.service
+        t.queued_at = ev.at
+        t.counter = t.operator = None
+
+    def on_returned(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        t.service = ev.data.get("service") or ev.service or t.service
+        t.queued_at = ev.at
+
+    def on_postponed(self, ev: EventRecord) -> None:
+        t = self.track(ev)
+        self.end_visit(ev, t)
+        t.queued_at = None  # sent away on purpose: the time away is not a wait
+
+    def on_rated(self, ev: EventRecord) -> None:
+        rated = self.tickets.get(ev.ticket_id or "")
+        service, counter, operator = (rated.last if rated and rated.last else (ev.service, ev.counter, ev.operator))
+        score = ev.data.get("score")
+        if score is not None:
+            ratings = self.cell(ev.office, ev.at, service, counter, operator).ratings
+            ratings[int(score)] = ratings.get(int(score), 0) + 1
+
+    def on_signed_in(self, ev: EventRecord) -> None:
+        desk = self.desk(ev)
+        self.close_session(ev, desk)
+        desk.operator, desk.signed_in_at = ev.operator, ev.at
+
+    def on_signed_out(self, ev: EventRecord) -> None:
+        self.close_session(ev, self.desk(ev))
+
+    def on_paused(self, ev: EventRecord) -> None:
+        desk = self.desk(ev)
+        if desk.paused_at is None:
+            desk.paused_at = ev.at
+            desk.pause_reason = str(ev.data.get("reason") or ev.data.get("pause_reason") or "")
+            counts = self.cell(ev.office, ev.at, None, ev.counter, desk.operator or ev.operator).pause_count
+            counts[desk.pause_reason] = counts.get(desk.pause_reason, 0) + 1
+
+    def on_resumed(self, ev: EventRecord) -> None:
+        self.close_pause(ev, self.desk(ev))
 
     def desk(self, ev: EventRecord) -> _Desk:
         key = (ev.office, ev.counter or "")
@@ -344,8 +357,11 @@ def fold(events: Iterable[EventRecord], *, tz: ZoneInfo | str = "UTC", office: s
 
 def merge_cells(*parts: Cells) -> Cells:
     """Combine cells from several sources (aggregate rows and raw events of other days)."""
+    nonempty = [p for p in parts if p]
+    if len(nonempty) <= 1:
+        return dict(nonempty[0]) if nonempty else {}
     out: Cells = {}
-    for part in parts:
+    for part in nonempty:
         for key, cell in part.items():
             found = out.get(key)
             if found is None:

@@ -134,6 +134,22 @@ def select(cells: Cells, query: ReportQuery) -> Cells:
     return out
 
 
+def collapse_hours(cells: Cells) -> Cells:
+    """The same cells with the hour dropped (hour 0): what day, month and total reports need.
+
+    Done once per report, it turns ~35,000 hourly cells of a large office's month into a few
+    thousand, so every table after it groups a tenth of the cells.
+    """
+    out: Cells = {}
+    for key, cell in cells.items():
+        probe = (key.office, key.day, 0, key.service, key.counter, key.operator)
+        found = out.get(probe)  # type: ignore[call-overload]
+        if found is None:
+            out[CellKey(*probe)] = found = Cell()
+        found.merge(cell)
+    return out
+
+
 def group(cells: Cells, keyfunc: Callable[[CellKey], tuple[Any, ...]]) -> dict[tuple[Any, ...], Cell]:
     out: dict[tuple[Any, ...], Cell] = {}
     for key, cell in cells.items():
@@ -277,6 +293,8 @@ def build_report(cells: Cells, query: ReportQuery, ctx: Context | None = None, *
     """Every table of the report for ``query`` (``staffing`` from :mod:`server.analytics.staffing`)."""
     ctx = ctx or Context()
     chosen = select(cells, query)
+    if query.period not in ("hour", "hour_of_day"):
+        chosen = collapse_hours(chosen)
     tables = [summary_table(chosen, query, ctx)]
     if query.show_employees:
         tables += [staff_table(chosen, query, ctx), pauses_table(chosen, query, ctx)]
