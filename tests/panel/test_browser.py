@@ -101,3 +101,30 @@ def test_the_page_follows_changes_made_elsewhere_without_reloading(
     service.counter_action(command_id=uuid.uuid4().hex, counter="c1", action="next", source="pad-c1")  # type: ignore[arg-type]
     expect(page.locator("#current-label")).to_have_text(label)
     assert page.evaluate("window.__marker") == 42
+
+
+def test_the_hall_manager_issues_a_ticket_for_a_visitor_and_sees_the_load(
+        page: object, served: str, service: OfficeService, tmp_path: Path) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(f"{served}/panel/signin?lang=ky")
+    page.fill("input[name=username]", "maria")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=counter]", "")
+    page.click("button.primary")
+    page.select_option("select[name=service]", "passport")
+    page.select_option("select[name=priority]", "veteran")
+    page.click("form[action$='/manager/issue'] button")
+    expect(page.locator(".flash")).to_contain_text("Талон берилди: A-001")
+    expect(page.locator("#load")).to_contain_text("Жарандын паспорту")
+    row = page.locator("#load tr", has_text="Жарандын паспорту")
+    expect(row.locator("td.num").first).to_have_text("1")
+    # A kiosk issues another ticket: the page refreshes, the number to tell the visitor stays.
+    service.issue_ticket(command_id=uuid.uuid4().hex, source="kiosk-1", service="passport")
+    expect(row.locator("td.num").first).to_have_text("2")
+    expect(page.locator(".flash")).to_contain_text("A-001")
+    shot = page.screenshot(full_page=True)
+    (tmp_path / "manager.png").write_bytes(shot)
+    assert not_blank(shot)
+    assert service.waiting_list("c1")[0].priority == "veteran"

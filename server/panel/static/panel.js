@@ -10,6 +10,8 @@
   var fragmentUrl = live.getAttribute("data-fragment");
   var eventsUrl = live.getAttribute("data-events");
   var pending = false, inflight = false;
+  var lastFlash = null;  // the answer to the operator's own action survives the refreshes that follow it
+  var FLASH_KEEP_MS = 10000;
 
   function setLive(ok) {
     if (!badge) { return; }
@@ -22,7 +24,21 @@
     return el && live.contains(el) && (el.tagName === "INPUT" && el.type !== "hidden" && el.type !== "checkbox" || el.tagName === "SELECT");
   }
 
-  function swap(html) { live.innerHTML = html; }
+  function swap(html) {
+    live.innerHTML = html;
+    var flash = live.querySelector(".flash");
+    if (flash) { return; }
+    if (lastFlash && Date.now() - lastFlash.at < FLASH_KEEP_MS) {
+      var grid = live.querySelector(".grid");
+      if (grid) { grid.insertAdjacentHTML("beforebegin", lastFlash.html); }
+    }
+  }
+
+  function swapAnswer(html) {
+    live.innerHTML = html;
+    var flash = live.querySelector(".flash");
+    lastFlash = flash ? { html: flash.outerHTML, at: Date.now() } : null;
+  }
 
   function refresh() {
     if (inflight) { pending = true; return; }
@@ -55,7 +71,7 @@
         if (r.status === 401) { window.location.reload(); return null; }
         return r.text();
       })
-      .then(function (html) { if (html !== null) { swap(html); } })
+      .then(function (html) { if (html !== null) { swapAnswer(html); } })
       .catch(function () { setLive(false); buttons.forEach(function (b) { b.disabled = false; }); });
   });
 
