@@ -14,11 +14,12 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from broker_bridge.contract import Role, Telemetry
 
 THERMAL = Path("/sys/class/thermal")
-HealthDict = Mapping[str, str | int | float | bool | None]
+HealthDict = Mapping[str, Any]  # flat values expected; anything else is sent as text
 
 
 def cpu_temp_c(root: Path = THERMAL) -> float | None:

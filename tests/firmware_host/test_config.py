@@ -1,0 +1,66 @@
+"""The node config file: validated, errors name the line, relative paths resolved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firmware_host.config import NodeConfigError, load_node_config, parse_node_config
+
+PAD = """\
+node: pad-c1
+role: pad
+office: demo
+counter: c1
+broker:
+  host: 192.168.1.10
+  port: 8883
+  username: demo.pad-c1
+  password_file: secret/mqtt-password
+  tls: {ca_file: ca.crt}
+data_dir: data
+hardware:
+  pin_factory: lgpio
+  serial: {board: usb:0403:6001}
+  pins: {buttons: {next: 5}}
+"""
+
+
+def test_a_pad_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "mqtt-password").write_text("s3cret\n")
+    path = tmp_path / "node.yaml"
+    path.write_text(PAD)
+    cfg = load_node_config(path)
+    assert cfg.counter == "c1" and cfg.broker.port == 8883
+    assert cfg.broker.resolved_password() == "s3cret"
+    assert cfg.broker.tls is not None and cfg.broker.tls.ca_file == tmp_path / "ca.crt"
+    assert cfg.data_dir == tmp_path / "data" and cfg.outbox_path == tmp_path / "data" / "outbox.sqlite"
+    assert cfg.hardware.pin_factory == "lgpio" and cfg.hardware.serial["board"] == "usb:0403:6001"
+    assert cfg.hardware.option("pins") == {"buttons": {"next": 5}}, "role-specific options are kept for the role"
+
+
+def test_a_pad_without_its_counter_is_refused_naming_the_line() -> None:
+    text = PAD.replace("counter: c1\n", "")
+    with pytest.raises(NodeConfigError, match=r"node\.yaml:1: .*counter"):
+        parse_node_config(text, "node.yaml")
+
+
+def test_a_bad_port_is_refused_naming_line_and_field() -> None:
+    with pytest.raises(NodeConfigError, match=r"node\.yaml:7: broker\.port"):
+        parse_node_config(PAD.replace("8883", "99999"), "node.yaml")
+
+
+def test_an_unknown_role_and_a_typo_are_refused() -> None:
+    with pytest.raises(NodeConfigError, match="role"):
+        parse_node_config(PAD.replace("role: pad", "role: printer"), "node.yaml")
+    with pytest.raises(NodeConfigError, match="brokr"):
+        parse_node_config(PAD.replace("broker:", "brokr:"), "node.yaml")
+
+
+def test_a_missing_file_and_broken_yaml_say_so(tmp_path: Path) -> None:
+    with pytest.raises(NodeConfigError, match="cannot read"):
+        load_node_config(tmp_path / "absent.yaml")
+    with pytest.raises(NodeConfigError, match="not valid YAML"):
+        parse_node_config("node: [", "node.yaml")
