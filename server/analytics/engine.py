@@ -8,10 +8,12 @@ are the same numbers.
 
 Definitions (what a manager reads):
 
-* **issued**: tickets issued (an ``issued`` event), counted in the hour of issue.
+* **issued**: tickets issued (an ``issued`` event), counted in the hour of issue (an offline
+  ticket's own ``issued_at``, not the time its kiosk synced it).
 * **served**: finished visits at a counter (``finished``). A ticket transferred from one counter
   to another and served at both counts once at each counter.
-* **no-shows**, **cancelled**, **transferred**: events of those kinds.
+* **no-shows**, **cancelled**, **transferred**: events of those kinds (a life-situation bundle
+  moving on to its next service is no transfer).
 * **wait**: from joining the queue (issue, transfer, return to the first counter; for a booked
   visitor who checked in early, the booked slot) to the next call. A visitor sent away
   (postponed) starts no new wait. Waits are counted in the hour and at the counter of the call.
@@ -216,15 +218,20 @@ class _Folder:
             handler(ev)
 
     def on_issued(self, ev: EventRecord) -> None:
-        t = self.tickets[ev.ticket_id or ""] = _Track(service=ev.service, queued_at=ev.at)
-        cell = self.cell(ev.office, ev.at, ev.service, None, None)
+        data = ev.data
+        issued = ev.at
+        if data.get("issued_at"):  # an offline ticket, logged when the kiosk synced: it queued earlier
+            issued = parse_time(data["issued_at"]) or ev.at
+        t = self.tickets[ev.ticket_id or ""] = _Track(service=ev.service, queued_at=issued)
+        cell = self.cell(ev.office, issued, ev.service, None, None)
         cell.issued += 1
-        slot = parse_time(ev.data.get("appointment_at"))
-        if ev.data.get("origin") == "booked" or slot is not None:
+        slot = parse_time(data.get("slot") or data.get("appointment_at"))
+        if slot is not None or data.get("origin") == "booked":
             cell.booked += 1
             if slot is not None:
-                cell.punctuality.append(round((ev.at - slot).total_seconds(), 1))
-                t.queued_at = max(ev.at, slot)
+                cell.punctuality.append(round((issued - slot).total_seconds(), 1))
+                if data.get("check_in", "on_time") == "on_time":  # a late one queues as a walk-in
+                    t.queued_at = max(issued, slot)
 
     def on_called(self, ev: EventRecord) -> None:
         t = self.track(ev)
@@ -266,7 +273,9 @@ class _Folder:
 
     def on_transferred(self, ev: EventRecord) -> None:
         t = self.track(ev)
-        self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator).transferred += 1
+        if not ev.data.get("bundle"):  # a life-situation bundle moving to its next service is no transfer
+            cell = self.cell(ev.office, ev.at, t.service, t.counter or ev.counter, t.operator or ev.operator)
+            cell.transferred += 1
         self.end_visit(ev, t)
         t.service = ev.data.get("to_service") or ev.service or t.service
         t.queued_at = ev.at
@@ -274,7 +283,7 @@ class _Folder:
 
     def on_returned(self, ev: EventRecord) -> None:
         t = self.track(ev)
-        t.service = ev.data.get("service") or ev.service or t.service
+        t.service = ev.data.get("to_service") or ev.service or t.service
         t.queued_at = ev.at
 
     def on_postponed(self, ev: EventRecord) -> None:

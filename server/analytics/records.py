@@ -10,9 +10,10 @@ details; the engine reads these keys when present:
 =====================  ===================================================================
 kind                   data keys read
 =====================  ===================================================================
-``issued``             ``origin`` (walk_in/booked/offline), ``appointment_at`` (ISO time)
-``transferred``        ``to_service`` (the service the ticket now waits for)
-``returned``           ``service`` (the service it returns to; else the event's service)
+``issued``             ``origin``; ``slot`` (or ``appointment_at``) and ``check_in`` of a booked
+                       visitor; ``issued_at`` of an offline ticket (logged when synced)
+``transferred``        ``to_service`` (the service the ticket now waits for), ``bundle``
+``returned``           ``to_service`` (the service it returns to; else the event's service)
 ``rated``              ``score`` (1 = best face)
 ``counter_paused``     ``reason`` / ``pause_reason``
 =====================  ===================================================================
