@@ -73,14 +73,18 @@ def office_clock() -> Any:
     return lambda: start + dt.timedelta(seconds=time.monotonic() - t0)
 
 
+def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def run(kind: str, calls: int, burst: int, workdir: Path) -> dict[str, float]:
     workdir.mkdir(parents=True, exist_ok=True)
     cfg = site()
     if kind == "mosquitto":
-        broker: LocalMosquitto | EmbeddedBroker = LocalMosquitto(workdir / "mosquitto", port=0, persistence=False)
-        if os.geteuid() == 0:
-            broker.extra = "user root"  # root Mosquitto would drop to a user that cannot read the temp dir
-        broker.start()
+        # Root Mosquitto would drop to a user that cannot read the temp dir.
+        extra = "user root" if os.geteuid() == 0 else ""
+        broker: LocalMosquitto | EmbeddedBroker = LocalMosquitto(workdir / "mosquitto", port=0, persistence=False,
+                                                                 extra=extra).start()
     else:
         broker = EmbeddedBroker(port=0).start()
     service = OfficeService(cfg, Store(sqlite_url(workdir / "office.db")), clock=office_clock())
@@ -94,7 +98,7 @@ def run(kind: str, calls: int, burst: int, workdir: Path) -> dict[str, float]:
 
     calls_seen: queue.Queue[float] = queue.Queue()
     display = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-display-{uuid.uuid4().hex[:6]}")
-    display.on_socket_open = lambda c, u, s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    display.on_socket_open = _nodelay
     display.on_message = lambda c, u, m: calls_seen.put(time.perf_counter())
     display.connect(broker.host, broker.port)
     display.subscribe(contract.topic("hall_call", OFFICE), qos=1)
