@@ -40,7 +40,7 @@ from broker_bridge.contract import CounterCommand, CounterState, Reply, ServerSt
 from broker_bridge.contract import NodeConfig as OfficeConfig
 from counter_pad.app import MemoryBoard, NumberBoard, PadApp
 from counter_pad.debounce import ButtonEvent
-from counter_pad.hardware import PadHardware, PadPins
+from counter_pad.hardware import PadHardware, PadPins, is_usable
 from counter_pad.machine import PadButton, PadMachine
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ class PadRole:
         pins_opt = hw_opts.option("pins", None)
         pins = PadPins(**pins_opt) if pins_opt else PadPins()
         if self._use_gpio:
+            if not is_usable():
+                raise RuntimeError("gpiozero is not installed on this pad: install the 'pad' extra (pip install cherga[pad])")
             factory = self._pin_factory if self._pin_factory is not None else _pin_factory_for(hw_opts.pin_factory)
             self.hardware = PadHardware(pins, pin_factory=factory, clock=self._clock,
                                         long_press_s=float(hw_opts.option("long_press_s", 1.5)))
