@@ -1,0 +1,83 @@
+"""The core's wait predictor (ReplayPredictor) on situations a citizen would recognise."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from server.core.prediction import ReplayPredictor, default_predictor
+from server.core.scheduling import PolicySettings
+from server.core.tickets import Ticket, call
+from tests.sim.conftest import office
+
+T0 = dt.datetime(2017, 3, 14, 9, 0, tzinfo=dt.UTC)
+CFG = office([{"id": "s", "prefix": "A", "mean_service_min": 10}],
+             [{"id": f"k{i}", "number": str(i), "services": ["s"]} for i in range(2)],
+             categories=[{"id": "disability", "weight": 3}])
+SETTINGS = PolicySettings(class_weights={"disability": 3.0})
+
+
+def _ticket(n: int, at: dt.datetime, priority: str | None = None) -> Ticket:
+    return Ticket(id=f"t{n}", office="test", service="s", purpose="consult", prefix="A", number=n, day=at.date(),
+                  issued_at=at, token=f"t{n}", priority=priority, queued_at=at)
+
+
+def _predictor() -> ReplayPredictor:
+    return ReplayPredictor({"s": 600.0}, SETTINGS)
+
+
+def test_the_default_predictor_is_the_replay() -> None:
+    assert isinstance(default_predictor({"s": 600.0}, SETTINGS), ReplayPredictor)
+
+
+def test_with_a_free_counter_the_wait_is_about_zero() -> None:
+    p = _predictor()
+    p.observe_idle("k0", T0)
+    t = _ticket(1, T0)
+    assert p.estimate(t, [t], CFG.counters, T0).wait_s == pytest.approx(0.0, abs=1)
+
+
+def test_three_ahead_on_two_busy_counters_wait_about_two_visits() -> None:
+    p = _predictor()
+    for i, k in enumerate(("k0", "k1")):
+        p.observe_call(call(_ticket(90 + i, T0), counter=k, now=T0), T0)
+    ahead = [_ticket(i, T0 + dt.timedelta(seconds=i)) for i in range(1, 4)]
+    mine = _ticket(4, T0 + dt.timedelta(seconds=10))
+    est = p.estimate(mine, [*ahead, mine], CFG.counters, T0 + dt.timedelta(seconds=10))
+    assert est.people_ahead == 3
+    # counters free at ~10.5 min, then each takes one more (~21 min), then the 3rd ahead and me.
+    assert est.wait_s is not None and 19 * 60 < est.wait_s < 24 * 60
+
+
+def test_a_priority_visitor_is_told_a_shorter_wait_than_the_queue_behind_whom_they_jump() -> None:
+    p = _predictor()
+    for i, k in enumerate(("k0", "k1")):
+        p.observe_call(call(_ticket(90 + i, T0), counter=k, now=T0), T0)
+    now = T0 + dt.timedelta(minutes=5)
+    queue = [_ticket(i, T0 + dt.timedelta(seconds=i)) for i in range(1, 6)]
+    plain, prio = _ticket(6, now), _ticket(7, now, priority="disability")
+    waiting = [*queue, plain, prio]
+    e_plain = p.estimate(plain, waiting, CFG.counters, now).wait_s
+    e_prio = p.estimate(prio, waiting, CFG.counters, now).wait_s
+    assert e_plain is not None and e_prio is not None and e_prio < e_plain
+
+
+def test_realised_waits_pull_later_estimates_towards_them() -> None:
+    p = _predictor()
+    p.observe_idle("k0", T0)
+    p.observe_idle("k1", T0)
+    for n in range(1, 200):  # every ticket replayed at ~0 s is in fact called 4 minutes later
+        at = T0 + dt.timedelta(minutes=n)
+        t = _ticket(n, at)
+        p.estimate(t, [t], CFG.counters, at)
+        p.observe_call(call(t, counter="k0", now=at + dt.timedelta(minutes=4)), at + dt.timedelta(minutes=4))
+        p.observe_idle("k0", at + dt.timedelta(minutes=4))
+    last = _ticket(999, T0 + dt.timedelta(hours=5))
+    est = p.estimate(last, [last], CFG.counters, T0 + dt.timedelta(hours=5)).wait_s
+    assert est is not None and est > 60
+
+
+def test_no_open_counter_gives_no_estimate() -> None:
+    t = _ticket(1, T0)
+    assert _predictor().estimate(t, [t], [], T0).wait_s is None
