@@ -1,0 +1,471 @@
+"""Analytics pages and feeds: the manager's reports and exports, the public load page and JSON feed.
+
+Routes (``router``, included by :func:`server.app.create_app`):
+
+* ``GET /reports/{office}`` — the manager's page: filters (range, period, grouping, service),
+  charts and every table, in uk / ru / ky / en. ``office`` may be ``all`` (every office this
+  server runs, e.g. to compare territorial offices). Behind the manager roles (``hall_manager``,
+  ``admin``): a bearer token (``Authorization``) or the cookie set by ``/reports/signin``.
+  Employees (names, staff and per-employee rating tables) appear only for the roles in
+  ``CHERGA_REPORT_EMPLOYEE_ROLES`` (default: both manager roles).
+* ``GET /reports/{office}/export.csv?table=NAME`` and ``/export.xlsx`` (all tables), same filters.
+* ``GET /reports/{office}/print`` — a printable summary with the charts.
+* ``GET /load/{office}`` — the public load page (office website, hall screen): per service the
+  people waiting, counters open, average wait of those waiting and the traffic light; it
+  refreshes itself. No personal data. ``GET /load/{office}/feed.json`` and ``GET /load/feed.json``
+  (every office here) are the same numbers for city or national monitoring (CORS open).
+
+Live numbers come from :meth:`server.service.OfficeService.load` (the same figures the hall
+displays show); reports come from the event log through :mod:`server.analytics.store`.
+
+Retention: when ``CHERGA_EVENT_RETENTION_DAYS`` (default 180; 0 keeps everything) is set, raw
+events older than that are folded into the daily cells and deleted, at most every six hours,
+in the background after a report is asked for (or with ``python -m server.analytics.retention``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from server import auth
+from server.analytics import store as astore
+from server.analytics.engine import Cells
+from server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
+from server.analytics.i18n import LANGS, PAGE_LANGS, catalog, pick_lang, text
+from server.analytics.report import (
+    DIMENSIONS,
+    PERIODS,
+    Context,
+    Report,
+    ReportQuery,
+    build_report,
+    select,
+    summary_table,
+)
+from server.analytics.staffing import staffing_table
+from server.errors import ServiceError
+from server.siteconfig import SiteConfig
+from server.store import StaffAccount, Store
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "cherga_reports"
+LANG_COOKIE = "cherga_lang"
+MANAGER_ROLES = ("hall_manager", "admin")
+PRUNE_EVERY_S = 6 * 3600
+
+router = APIRouter(tags=["analytics"])
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+# --- plumbing --------------------------------------------------------------------------------------
+
+def employee_roles() -> tuple[str, ...]:
+    raw = os.environ.get("CHERGA_REPORT_EMPLOYEE_ROLES", "hall_manager,admin")
+    return tuple(r.strip() for r in raw.split(",") if r.strip())
+
+
+def retention_days() -> int:
+    try:
+        return max(0, int(os.environ.get("CHERGA_EVENT_RETENTION_DAYS", "180")))
+    except ValueError:
+        return 180
+
+
+def _services(request: Request) -> dict[str, Any]:
+    services: dict[str, Any] | None = getattr(request.app.state, "services", None)
+    if not services:
+        raise HTTPException(503, "the office service is not running")
+    return services
+
+
+def _configs(request: Request, office: str) -> dict[str, SiteConfig]:
+    services = _services(request)
+    if office == "all":
+        return {oid: svc.config for oid, svc in services.items()}
+    svc = services.get(office)
+    if svc is None:
+        raise HTTPException(404, f"office {office!r} does not exist here")
+    return {office: svc.config}
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _now(request: Request) -> dt.datetime:
+    clock = getattr(request.app.state, "clock", None)
+    now = clock() if callable(clock) else dt.datetime.now(dt.UTC)
+    return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+
+
+def _viewer(request: Request) -> StaffAccount | None:
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        return auth.account_for_token(_store(request), token, _now(request))
+    except ServiceError:
+        return None
+
+
+def _lang(request: Request, default: str = "uk") -> str:
+    return pick_lang(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE),
+                     request.headers.get("accept-language"), default)
+
+
+def _page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, ctx, status_code=status)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, ctx["lang"], max_age=365 * 86400, samesite="strict")
+    return response
+
+
+def _labels(configs: dict[str, SiteConfig], lang: str) -> Labels:
+    names: dict[str, dict[str, str]] = {"service": {}, "counter": {}, "office": {}, "territory": {}}
+    for oid, cfg in configs.items():
+        names["office"][oid] = cfg.office.names.get(lang)
+        for s in cfg.services:
+            names["service"][s.id] = s.names.get(lang)
+        for c in cfg.counters:
+            names["counter"][c.id] = c.names.get(lang) if c.names else c.number
+    return Labels(lang, names)
+
+
+# --- reports -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Built:
+    report: Report
+    cells: Cells
+    query: ReportQuery
+    configs: dict[str, SiteConfig]
+    labels: Labels
+    viewer: StaffAccount
+
+
+def _parse_date(value: str | None, default: dt.date) -> dt.date:
+    if not value:
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _query(request: Request, configs: dict[str, SiteConfig], viewer: StaffAccount) -> ReportQuery:
+    p = request.query_params
+    tz = next(iter(configs.values())).office.tz
+    today = _now(request).astimezone(tz).date()
+    start = _parse_date(p.get("from"), today.replace(day=1))
+    end = _parse_date(p.get("to"), today)
+    if end < start:
+        start, end = end, start
+    if (end - start).days > 366:
+        raise HTTPException(422, "a report covers at most a year")
+    period = p.get("period") or "day"
+    if period not in PERIODS:
+        raise HTTPException(422, f"period must be one of {', '.join(PERIODS)}")
+    group = tuple(g for g in (p.get("group") or "service").split(",") if g and g != "none")
+    if any(g not in DIMENSIONS for g in group):
+        raise HTTPException(422, f"group must be among {', '.join(DIMENSIONS)}")
+    service = p.get("service") or None
+    return ReportQuery(start=start, end=end, period=period, group_by=group,  # type: ignore[arg-type]
+                       services=frozenset([service]) if service else None,
+                       show_employees=viewer.role in employee_roles())
+
+
+_last_prune: dict[str, float] = {}
+_prune_lock = threading.Lock()
+
+
+def _maybe_prune(store: Store, configs: dict[str, SiteConfig], now: dt.datetime) -> None:
+    days = retention_days()
+    if not days:
+        return
+    due = []
+    with _prune_lock:
+        for oid, cfg in configs.items():
+            if time.monotonic() - _last_prune.get(oid, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
+                _last_prune[oid] = time.monotonic()
+                due.append((oid, cfg.office.tz))
+    if not due:
+        return
+
+    def run() -> None:
+        for oid, tz in due:
+            try:
+                n = astore.prune(store, oid, tz, retain_days=days, now=now)
+                if n:
+                    log.info("analytics: pruned the raw events of %d old days of %s", n, oid)
+            except Exception:  # retention must never take the reports down; it is retried later
+                log.exception("analytics: pruning %s failed", oid)
+
+    threading.Thread(target=run, name="cherga-retention", daemon=True).start()
+
+
+def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) -> _Built:
+    configs = _configs(request, office)
+    query = _query(request, configs, viewer)
+    store = _store(request)
+    now = _now(request)
+    cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
+                              now=now)
+    ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()},
+                  operator_names=astore.operator_names(store) if query.show_employees else {})
+    staffing = None
+    if len(configs) == 1:
+        cfg = next(iter(configs.values()))
+        staffing = staffing_table(
+            cells, query, prior_service_s={s.id: s.mean_service_min * 60 for s in cfg.services},
+            counter_services={c.id: [s.id for s in c.services] for c in cfg.counters})
+    report = build_report(cells, query, ctx, staffing=staffing)
+    _maybe_prune(store, configs, now)
+    return _Built(report, cells, query, configs, _labels(configs, lang), viewer)
+
+
+def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccount | Response:
+    viewer = _viewer(request)
+    if viewer is None:
+        if page:
+            return RedirectResponse(f"/reports/signin?next=/reports/{office}", status_code=303)
+        raise HTTPException(401, "sign in as a hall manager or admin", headers={"WWW-Authenticate": "Bearer"})
+    if viewer.role not in MANAGER_ROLES:
+        raise HTTPException(403, "reports are for hall managers and admins")
+    return viewer
+
+
+def _charts(built: _Built) -> list[str]:
+    """Office-wide charts for the range: volume and waits per period, counters per hour of day."""
+    lang = built.labels.lang
+    q = built.query
+    period = q.period if q.period != "total" else "day"
+    overall = summary_table(select(built.cells, q), dataclasses.replace(q, group_by=(), period=period), Context())
+    if not overall.rows:
+        return []
+    cats = [str(r[0]) for r in overall.rows]
+    rows = overall.as_dicts()
+    charts = [
+        bar_chart(text(lang, "chart_volume"), cats, {text(lang, "issued"): [r["issued"] for r in rows],
+                                                     text(lang, "served"): [r["served"] for r in rows]}),
+        line_chart(text(lang, "chart_wait"), cats, {text(lang, "wait_mean"): [r["wait_mean"] for r in rows],
+                                                    text(lang, "wait_p90"): [r["wait_p90"] for r in rows]},
+                   limit=15, limit_label="15"),
+    ]
+    try:
+        staffing = built.report.table("staffing")
+    except KeyError:
+        return charts
+    need: dict[str, float] = {}
+    have: dict[str, float] = {}
+    for r in staffing.as_dicts():
+        need[r["hour_of_day"]] = need.get(r["hour_of_day"], 0) + (r["counters_needed"] or 0)
+        have[r["hour_of_day"]] = have.get(r["hour_of_day"], 0) + (r["counters_open"] or 0)
+    hours = sorted(need)
+    if hours:
+        charts.append(bar_chart(text(lang, "chart_staffing"), hours,
+                                {text(lang, "counters_needed"): [need[h] for h in hours],
+                                 text(lang, "counters_open"): [round(have[h], 2) for h in hours]}))
+    return charts
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return str(value)
+
+
+def _report_context(request: Request, built: _Built, office: str, *, printable: bool) -> dict[str, Any]:
+    lang = built.labels.lang
+    cfg = next(iter(built.configs.values()))
+    q = built.query
+    params = {"from": q.start.isoformat(), "to": q.end.isoformat(), "period": q.period,
+              "group": ",".join(q.group_by) or "none", "service": next(iter(q.services)) if q.services else "",
+              "lang": lang}
+    qs = "&".join(f"{k}={v}" for k, v in params.items() if v)
+    office_name = text(lang, "all_offices") if office == "all" else cfg.office.names.get(lang)
+    return {
+        "request": request, "lang": lang, "t": catalog(lang), "office": office, "office_name": office_name,
+        "tables": [(t, built.labels.header(t), [[_fmt(v) for v in r] for r in built.labels.rows(t)],
+                    [c.kind for c in t.columns]) for t in built.report.tables],
+        "charts": _charts(built), "query": q, "params": params, "qs": qs, "printable": printable,
+        "periods": PERIODS, "groupings": ["service", "counter", "operator", "office", "territory", "none",
+                                          "service,operator", "office,service"] if q.show_employees else
+        ["service", "counter", "office", "territory", "none", "office,service"],
+        "services": [(s.id, s.names.get(lang)) for c in built.configs.values() for s in c.services],
+        "langs": [(code, catalog(code).get("language", code)) for code in PAGE_LANGS],
+        "viewer": built.viewer, "generated": _now(request).astimezone(cfg.office.tz).strftime("%Y-%m-%d %H:%M"),
+        "text": lambda key: text(lang, key),
+    }
+
+
+@router.get("/reports", include_in_schema=False)
+def reports_home(request: Request) -> Response:
+    first = next(iter(_services(request)))
+    return RedirectResponse(f"/reports/{first}", status_code=303)
+
+
+@router.get("/reports/signin", response_class=HTMLResponse, include_in_schema=False)
+def signin_form(request: Request, next: str = "/reports") -> HTMLResponse:  # noqa: A002 - the query name
+    lang = _lang(request)
+    return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": next,
+                                          "error": None})
+
+
+@router.post("/reports/signin", include_in_schema=False)
+def signin(request: Request, username: str = Form(...), password: str = Form(...),
+           next: str = Form("/reports")) -> Response:  # noqa: A002
+    lang = _lang(request)
+    target = next if next.startswith("/reports") else "/reports"
+    try:
+        token, account, expires = auth.login(_store(request), username, password, _now(request))
+    except ServiceError:
+        return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
+                                              "error": "bad_credentials"}, 401)
+    if account.role not in MANAGER_ROLES:
+        return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
+                                              "error": "forbidden"}, 403)
+    response = RedirectResponse(target, status_code=303)
+    max_age = max(60, int((expires - _now(request)).total_seconds()))
+    response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="strict", path="/reports")
+    return response
+
+
+@router.post("/reports/signout", include_in_schema=False)
+def signout(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        _store(request).drop_session(token)
+    response = RedirectResponse("/reports/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/reports")
+    return response
+
+
+@router.get("/reports/{office}", response_class=HTMLResponse, include_in_schema=False)
+def reports_page(request: Request, office: str) -> Response:
+    viewer = _require_manager(request, office, page=True)
+    if isinstance(viewer, Response):
+        return viewer
+    lang = _lang(request)
+    built = _build(request, office, viewer, lang=lang)
+    return _page(request, "reports.html", _report_context(request, built, office, printable=False))
+
+
+@router.get("/reports/{office}/print", response_class=HTMLResponse, include_in_schema=False)
+def reports_print(request: Request, office: str) -> Response:
+    viewer = _require_manager(request, office, page=True)
+    if isinstance(viewer, Response):
+        return viewer
+    built = _build(request, office, viewer, lang=_lang(request))
+    return _page(request, "reports.html", _report_context(request, built, office, printable=True))
+
+
+def _filename(built: _Built, office: str, suffix: str) -> str:
+    return f"cherga-{office}-{built.query.start.isoformat()}-{built.query.end.isoformat()}{suffix}"
+
+
+@router.get("/reports/{office}/export.xlsx", summary="Every report table as an XLSX workbook",
+            responses={200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+def export_xlsx(request: Request, office: str) -> Response:
+    viewer = _require_manager(request, office, page=False)
+    assert isinstance(viewer, StaffAccount)
+    built = _build(request, office, viewer, lang=_lang(request))
+    title = built.labels.names.get("office", {}).get(office, office)
+    data = to_xlsx(built.report.tables, built.labels, title=title)
+    return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{_filename(built, office, ".xlsx")}"'})
+
+
+@router.get("/reports/{office}/export.csv", summary="One report table as CSV (?table=summary, staff, ...)",
+            responses={200: {"content": {"text/csv": {}}}})
+def export_csv(request: Request, office: str, table: str = "summary") -> Response:
+    viewer = _require_manager(request, office, page=False)
+    assert isinstance(viewer, StaffAccount)
+    built = _build(request, office, viewer, lang=_lang(request))
+    try:
+        chosen = built.report.table(table)
+    except KeyError:
+        raise HTTPException(404, f"no table {table!r} in this report") from None
+    body = "\ufeff" + to_csv(chosen, built.labels)  # the BOM makes spreadsheet programs read UTF-8
+    return Response(body.encode("utf-8"), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(built, office, "-" + table + ".csv")}"'})
+
+
+# --- public load -------------------------------------------------------------------------------------
+
+def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
+    """One office's live load, public: aggregate numbers only, never a ticket or a person."""
+    cfg: SiteConfig = svc.config
+    services = []
+    for load in svc.load():
+        services.append({"service": load.service, "names": dict(load.names), "waiting": load.waiting,
+                         "counters_open": load.counters_open, "avg_wait_min": load.avg_wait_min,
+                         "light": load.light})
+    return {"office": cfg.office.id, "names": cfg.office.names.as_dict(),
+            "territorial_office": cfg.office.territorial_office, "timezone": cfg.office.timezone,
+            "updated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
+            "waiting": sum(s["waiting"] for s in services),
+            "counters_open": sum(1 for c in cfg.counters if svc.counter_state(c.id).status not in ("closed", "paused")),
+            "services": services}
+
+
+_CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+
+
+@router.get("/load/feed.json", summary="Live load of every office on this server (public, no personal data)")
+def load_feed_all(request: Request) -> JSONResponse:
+    now = _now(request)
+    offices = [office_load(svc, now) for svc in _services(request).values()]
+    return JSONResponse({"updated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"), "offices": offices},
+                        headers=_CORS)
+
+
+@router.get("/load/{office}/feed.json", summary="Live load of one office (public, no personal data)")
+def load_feed(request: Request, office: str) -> JSONResponse:
+    svc = _services(request).get(office)
+    if svc is None:
+        raise HTTPException(404, f"office {office!r} does not exist here")
+    return JSONResponse(office_load(svc, _now(request)), headers=_CORS)
+
+
+@router.get("/load/{office}", response_class=HTMLResponse, include_in_schema=False)
+def load_page(request: Request, office: str) -> HTMLResponse:
+    svc = _services(request).get(office)
+    if svc is None:
+        raise HTTPException(404, f"office {office!r} does not exist here")
+    cfg: SiteConfig = svc.config
+    lang = _lang(request, cfg.office.languages[0])
+    data = office_load(svc, _now(request))
+    local = _now(request).astimezone(ZoneInfo(cfg.office.timezone))
+    ctx = {"request": request, "lang": lang, "t": catalog(lang), "office": office,
+           "office_name": cfg.office.names.get(lang), "data": data, "updated": local.strftime("%H:%M"),
+           "langs": [(code, catalog(code).get("language", code)) for code in cfg.office.languages],
+           "name_of": lambda names: names.get(lang) or names.get("en") or next(iter(names.values()), ""),
+           "refresh_s": int(request.query_params.get("refresh", "15") or 15)}
+    return _page(request, "load.html", ctx)
+
+
+@router.get("/analytics/static/{name}", include_in_schema=False)
+def static(name: str) -> Response:
+    files = {"analytics.css": "text/css", "load.js": "text/javascript"}
+    if name not in files:
+        raise HTTPException(404, "no such file")
+    return Response((HERE / "static" / name).read_bytes(), media_type=files[name],
+                    headers={"Cache-Control": "max-age=3600"})

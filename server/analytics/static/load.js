@@ -1,0 +1,40 @@
+// The public load page refreshes its numbers from the JSON feed (no page reload, no flicker).
+(function () {
+  "use strict";
+  var root = document.getElementById("load");
+  if (!root || !window.fetch) { return; }
+  var lang = root.dataset.lang, min = root.dataset.min, lights = JSON.parse(root.dataset.lights);
+  var every = Math.max(5, parseInt(root.dataset.refresh, 10) || 15) * 1000;
+  function name(names) { return names[lang] || names.en || Object.values(names)[0] || ""; }
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function draw(data) {
+    var body = root.querySelector("tbody");
+    if (!body) { window.location.reload(); return; }
+    body.textContent = "";
+    data.services.forEach(function (s) {
+      var tr = document.createElement("tr");
+      tr.dataset.service = s.service;
+      [["name", name(s.names)], ["waiting", s.waiting], ["open", s.counters_open],
+       ["wait", Math.round(s.avg_wait_min) + " " + min]].forEach(function (c) {
+        var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
+      });
+      var light = document.createElement("td"); light.className = "light";
+      var dot = document.createElement("span"); dot.className = "dot " + s.light;
+      var word = document.createElement("span"); word.className = "word"; word.textContent = lights[s.light] || s.light;
+      light.appendChild(dot); light.appendChild(document.createTextNode(" ")); light.appendChild(word);
+      tr.appendChild(light); body.appendChild(tr);
+    });
+    var total = document.getElementById("total");
+    if (total) { total.textContent = data.waiting; }
+    var now = new Date();
+    document.getElementById("updated").textContent = two(now.getHours()) + ":" + two(now.getMinutes());
+    document.body.classList.remove("stale");
+  }
+  function tick() {
+    fetch(root.dataset.feed, {cache: "no-store"})
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(draw)
+      .catch(function () { document.body.classList.add("stale"); });
+  }
+  setInterval(tick, every);
+}());
