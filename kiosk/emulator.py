@@ -505,6 +505,7 @@ class EscPosEmulator:
             self._graphics = None
 
     def _cut(self) -> None:
+        cut_at = time.perf_counter()  # the ticket's last byte is here; drawing it is our own time
         self._flush_line()
         raw, self._raw = bytes(self._raw), bytearray()
         if not self._printing():
@@ -517,7 +518,7 @@ class EscPosEmulator:
         for block in self._blocks:
             page.paste(block, (0, y))
             y += block.height
-        ticket = EmulatedTicket(page, raw, list(self._texts), list(self._qrs), time.perf_counter())
+        ticket = EmulatedTicket(page, raw, list(self._texts), list(self._qrs), cut_at)
         self.tickets.append(ticket)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from escpos.constants import (
+    PAPER_FULL_CUT,
+    PAPER_PART_CUT,
     RT_MASK_LOWPAPER,
     RT_MASK_NOPAPER,
     RT_MASK_ONLINE,
@@ -117,6 +119,9 @@ class PrinterConfig:
     text_codepage: str | None = None
     cut: Literal["FULL", "PART"] = "PART"
     dsrdtr: bool = True  # serial hardware flow control, as python-escpos defaults
+    cutter: bool = True  # False: a tear-off bar, the ticket is only fed out
+    # GS v 0 by default; some printers want ESC * columns ("bitImageColumn") or GS ( L ("graphics")
+    image_impl: Literal["bitImageRaster", "bitImageColumn", "graphics"] = "bitImageRaster"
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None = None) -> PrinterConfig:
@@ -261,7 +266,7 @@ class TicketPrinter:
         p = self.transport
         p._raw(INIT)
         if isinstance(ticket, Image.Image):
-            p.image(ticket, impl="bitImageRaster")
+            p.image(ticket, impl=self.config.image_impl)
         elif self._text_mode_possible(ticket):
             self._send_text(ticket)
         else:
@@ -269,11 +274,23 @@ class TicketPrinter:
                 if isinstance(piece, str):
                     self._send_native_qr(piece, ticket.width)
                 else:
-                    p.image(piece, impl="bitImageRaster")
-        p.cut(mode=self.config.cut)
+                    p.image(piece, impl=self.config.image_impl)
+        self._cut()
         device = getattr(p, "_device", None)
         if device is not None and hasattr(device, "flush"):
             device.flush()  # "printed" means the bytes have left the kiosk
+
+    def _cut(self) -> None:
+        p = self.transport
+        if not self.config.cutter:
+            p.print_and_feed(6)  # a tear-off bar: feed the ticket out past it
+        elif p.profile.supports("paperFullCut") or p.profile.supports("paperPartCut"):
+            p.cut(mode=self.config.cut)
+        else:
+            # Many 58 mm profiles (POS-5890, NT-5890K) list no cutter although kiosk printers of
+            # that width have one; python-escpos would then send no cut at all.
+            p.print_and_feed(6)
+            p._raw(PAPER_PART_CUT if self.config.cut == "PART" else PAPER_FULL_CUT)
 
     def _send_native_qr(self, url: str, width: int) -> None:
         self.transport._raw(b"\x1ba\x01")  # centre: native QR cannot be centred by python-escpos

@@ -16,14 +16,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Sequence
 
 import pygame
 import qrcode
 
 from firmware_host.fonts import font_path
 from kiosk.ui.layout import Layout, Rect, layout
-from kiosk.ui.state import Screen, View
+from kiosk.ui.state import View
 
 MIN_LABEL_PX = 18
 MIN_LARGE_PX = 26
@@ -230,10 +229,3 @@ def open_display(size: tuple[int, int] | None = None, fullscreen: bool = True) -
     pygame.mouse.set_visible(os.environ.get("SDL_VIDEODRIVER") == "dummy")
     return surface
 
-
-def screen_is(view: View, *screens: Screen) -> bool:
-    return view.screen in screens
-
-
-def labels(frame: Frame) -> Sequence[DrawnText]:
-    return [t for t in frame.texts if t.element not in ("title", "big") and not t.element.startswith("line:")]

@@ -128,3 +128,19 @@ def test_text_mode_is_used_only_when_the_code_page_has_every_letter(emulator: Es
     assert ky_raster.text == [] and b"\x1dv0" in ky_raster.raw
     assert "Сиздин алдыңызда: 7" in ky_text.text
     assert qr_codes(ru.image) == [ticket_info().status_url]
+
+
+@pytest.mark.parametrize("impl", ["bitImageRaster", "bitImageColumn", "graphics"])
+def test_each_image_command_a_printer_may_need_prints_the_same_ticket(
+        emulator: EscPosEmulator, office: NodeConfig, impl: str) -> None:
+    rendered = render_ticket(ticket_info(language="kk"), office, TicketLayout(paper_mm=58))
+    printer = TicketPrinter(PrinterConfig(type="serial", devfile=emulator.path, timeout=0.3, dots=384,
+                                          image_impl=impl))  # type: ignore[arg-type]
+    try:
+        printer.print_ticket(rendered)
+        page = emulator.wait_for_tickets(1)[0].image
+    finally:
+        printer.close()
+    expected = rendered.image.convert("L")
+    # ESC * prints in 24-dot bands: the last band is padded, so compare the ticket's own height
+    assert ImageChops.difference(page.crop((0, 0, expected.width, expected.height)), expected).getbbox() is None
