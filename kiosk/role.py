@@ -138,6 +138,9 @@ class KioskRole:
                 options.setdefault("type", "serial")
                 options["devfile"] = config.hardware.serial["printer"]
             self.printer = TicketPrinter(PrinterConfig.from_mapping(options))
+        if self.screen_size is None and config.hardware.option("screen"):
+            width, height = config.hardware.option("screen")
+            self.screen_size = (int(width), int(height))
         self.numbers = OfflineNumbers(config.data_dir / "kiosk-offline-numbers.json")
         session.on_office_config(self._on_office_config)
         session.subscribe("hall_state", self._on_hall_state)

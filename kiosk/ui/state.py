@@ -147,7 +147,10 @@ class KioskState:
     # --- configuration and outside facts --------------------------------------------------------
 
     def configure(self, config: NodeConfig) -> None:
+        """Take a (new) office config; ``ticket.long_queue`` and ``ticket.idle_s`` may tune the screens."""
         self.config = config
+        self.long_queue = int(config.ticket.get("long_queue", self.long_queue))
+        self.idle_s = float(config.ticket.get("idle_s", self.idle_s))
         self.languages: list[str] = [str(lang) for lang in config.languages] or ["uk"]
         self.choices = choices_of(config)
         self.categories = list(config.categories)
