@@ -127,6 +127,7 @@ class KioskRole:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._load: dict[str, tuple[int, float | None]] = {}
+        self._verbs: Any = None
 
     # --- NodeRole -------------------------------------------------------------------------------
 
@@ -146,12 +147,25 @@ class KioskRole:
         session.subscribe("hall_state", self._on_hall_state)
         session.on_outbox_reply(self._on_outbox_reply)
         self._stop.clear()
+        from firmware_host import testverbs
+
+        self._verbs = testverbs.from_environment()
+        if self._verbs is not None:  # only when CHERGA_TEST_SOCKET is set (HIL harness)
+            self._verbs.register("tap", self.press)  # a button id; pace taps ≥ 0.35 s like a person
+            self._verbs.register("type", self.type_text)
+            self._verbs.register("enter", self.enter)
+            self._verbs.register("view", self.view_dict)
+            self._verbs.register("issued", lambda: [[t.label, t.origin] for t in self.issued])
+            self._verbs.register("screenshot", self.screenshot)
+            self._verbs.register("health", self.health)
         for target, name in ((self._worker, "kiosk-worker"), (self._health_loop, "kiosk-printer-health")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self) -> None:
+        if self._verbs is not None:
+            self._verbs.stop()
         self._stop.set()
         self._jobs.put(None)
         for t in self._threads:
@@ -178,6 +192,28 @@ class KioskRole:
     def view(self) -> View | None:
         with self.lock:
             return self.state.view() if self.state else None
+
+    def view_dict(self) -> dict[str, Any] | None:
+        """The current screen as plain data (for the HIL harness)."""
+        v = self.view()
+        if v is None:
+            return None
+        return {"screen": v.screen.value, "lang": v.lang, "title": v.title, "lines": list(v.lines), "big": v.big,
+                "qr": v.qr, "alert": v.alert, "buttons": [[b.id, b.label] for b in v.buttons]}
+
+    def screenshot(self, path: str, width: int = 1280, height: int = 800) -> str:
+        """Draw the current screen off-screen into a PNG at ``path``."""
+        import pygame
+
+        from kiosk.ui.render import Renderer
+
+        view = self.view()
+        if view is None:
+            raise RuntimeError("no office config yet: nothing to draw")
+        surface = pygame.Surface((width, height))
+        Renderer((width, height)).draw(surface, view)
+        pygame.image.save(surface, path)
+        return path
 
     def press(self, button_id: str) -> None:
         with self.lock:
@@ -334,7 +370,9 @@ class KioskRole:
     # --- printer health -------------------------------------------------------------------------
 
     def _health_loop(self) -> None:
-        while not self._stop.wait(self.health_poll_s):
+        first = True
+        while first or not self._stop.wait(self.health_poll_s):
+            first = False  # ask at once on start: telemetry should not say "unknown" for 10 s
             printer = self.printer
             if printer is None:
                 continue

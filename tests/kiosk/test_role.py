@@ -292,3 +292,26 @@ def test_finger_taps_on_the_real_pygame_screen_print_one_ticket(
         session.close()
     assert len(server.issues) == 1 and len(emulator.tickets) == 1
     assert role.issued[0].language == "en"
+
+
+def test_the_hil_harness_can_tap_read_the_screen_and_take_a_screenshot(
+        mosquitto: Broker, office: OfficeConfig, server: FakeKioskServer, tmp_path: Path,
+        emulator: EscPosEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from firmware_host.testverbs import TestVerbClient
+
+    sock = tmp_path / "verbs.sock"
+    monkeypatch.setenv("CHERGA_TEST_SOCKET", str(sock))
+    k = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
+    try:
+        wait_for(lambda: k.role.view() is not None and sock.exists())
+        client = TestVerbClient(sock)
+        assert client.call("view")["screen"] == "language"
+        k.clock.advance(1)
+        client.call("tap", button_id="lang:ky")
+        view = client.call("view")
+        assert view["title"] == "Кызматты тандаңыз" and ["appointment", "Алдын ала жазылуу"] in view["buttons"]
+        shot = client.call("screenshot", path=str(tmp_path / "services.png"))
+        assert pygame.image.load(shot).get_size() == (1280, 800)
+        wait_for(lambda: client.call("health")["printer"] == "ok")
+    finally:
+        k.close()
