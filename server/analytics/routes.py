@@ -310,7 +310,7 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
                                           "service,operator", "office,service"] if q.show_employees else
         ["service", "counter", "office", "territory", "none", "office,service"],
         "services": [(s.id, s.names.get(lang)) for c in built.configs.values() for s in c.services],
-        "langs": [(code, catalog(code).get("language", code)) for code in PAGE_LANGS],
+        "langs": [(code, catalog(code).get("lang_name", code)) for code in PAGE_LANGS],
         "viewer": built.viewer, "generated": _now(request).astimezone(cfg.office.tz).strftime("%Y-%m-%d %H:%M"),
         "text": lambda key: text(lang, key),
     }
@@ -456,7 +456,7 @@ def load_page(request: Request, office: str) -> HTMLResponse:
     local = _now(request).astimezone(ZoneInfo(cfg.office.timezone))
     ctx = {"request": request, "lang": lang, "t": catalog(lang), "office": office,
            "office_name": cfg.office.names.get(lang), "data": data, "updated": local.strftime("%H:%M"),
-           "langs": [(code, catalog(code).get("language", code)) for code in cfg.office.languages],
+           "langs": [(code, catalog(code).get("lang_name", code)) for code in cfg.office.languages],
            "name_of": lambda names: names.get(lang) or names.get("en") or next(iter(names.values()), ""),
            "refresh_s": int(request.query_params.get("refresh", "15") or 15)}
     return _page(request, "load.html", ctx)

@@ -266,7 +266,8 @@ def load_cells(store: Store, offices: Mapping[str, ZoneInfo | str], first: dt.da
         if raw_first <= last:
             start = local_midnight(raw_first, zone)
             end = local_midnight(last + dt.timedelta(days=1), zone)
-            parts.append(fold(read_events(store, [office], start, end), tz=zone, until=min(end, now)))
+            until = min(end, now)  # nothing after now counts (and a clock set back must not show the future)
+            parts.append(fold(read_events(store, [office], start, until), tz=zone, until=until))
     return merge_cells(*parts)
 
 

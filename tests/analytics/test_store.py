@@ -12,10 +12,12 @@ import pytest
 from server.analytics.engine import fold
 from server.analytics.records import EventRecord
 from server.analytics.report import ReportQuery, build_report
-from server.analytics.store import load_cells, prune, read_events
+from server.analytics.retention import main
+from server.analytics.store import days, load_cells, prune, read_events
 from server.db import schema
 from server.store import Store, sqlite_url
 from tests.analytics.eventlog import DAY, KYIV, at, morning
+from tests.analytics.office import REPO
 from tests.support.postgres import PostgresServer
 
 
@@ -82,3 +84,41 @@ def test_reports_from_postgresql_equal_those_from_sqlite(postgres: PostgresServe
         assert build_report(load_cells(pg, {"demo": KYIV}, DAY, DAY), q()).tables == tables[1]
     finally:
         pg.close()
+
+
+def test_a_day_already_folded_takes_late_events_from_an_offline_kiosk(sqlite_store: Store) -> None:
+    """The morning is folded on the first report; a kiosk then syncs an offline ticket issued at 09:15."""
+    write(sqlite_store, morning())
+    first = build_report(load_cells(sqlite_store, {"demo": KYIV}, DAY, DAY), q()).table("summary")
+    assert sum(first.column("issued")) == 6
+    write(sqlite_store, [EventRecord("issued", at("18:00"), "late-1", "demo", "passport",
+                                     data={"origin": "offline", "issued_at": at("09:15").isoformat()})])
+    again = build_report(load_cells(sqlite_store, {"demo": KYIV}, DAY, DAY),
+                         ReportQuery(start=DAY, end=DAY, period="hour", group_by=())).table("summary")
+    assert [(r["hour"], r["issued"]) for r in again.as_dicts()] == [("2026-11-02 09:00", 7), ("2026-11-02 10:00", 0)]
+
+
+def test_today_is_read_live_from_the_raw_events(sqlite_store: Store) -> None:
+    write(sqlite_store, morning())
+    now = at("09:30")  # the morning is still going on: Olena is at work, A2 is at her counter
+    cells = load_cells(sqlite_store, {"demo": KYIV}, DAY, DAY, now=now)
+    (row,) = build_report(cells, ReportQuery(start=DAY, end=DAY, period="total", group_by=())).table(
+        "summary").as_dicts()
+    assert (row["issued"], row["served"], row["no_show"]) == (4, 1, 1)  # A1-A3 and C1; A1 served; A3 gone
+    with sqlite_store.reading() as conn:
+        assert conn.execute(days.select()).fetchall() == []  # nothing of today is frozen into the day cells
+
+
+def test_the_retention_command_prunes_old_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(sqlite_url(tmp_path / "office.db"))
+    write(store, morning(office="demo"))
+    store.close()
+    code = main(["--config", str(REPO / "examples" / "demo-office.yaml"), "--db", sqlite_url(tmp_path / "office.db"),
+                 "--days", "7"])
+    assert code == 0 and "1 day(s)" in capsys.readouterr().out
+    store = Store(sqlite_url(tmp_path / "office.db"))
+    assert store.events("demo") == []
+    (row,) = build_report(load_cells(store, {"demo": KYIV}, DAY, DAY),
+                          ReportQuery(start=DAY, end=DAY, period="total", group_by=())).table("summary").as_dicts()
+    assert (row["issued"], row["wait_mean"]) == (6, 10.5)
+    store.close()
