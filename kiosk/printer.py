@@ -46,6 +46,7 @@ from kiosk.ticket import RenderedTicket, native_qr_size
 log = logging.getLogger(__name__)
 
 INIT = b"\x1b@"
+WRITE_TIMEOUT_S = 5.0
 RT_ONLINE = RT_STATUS_ONLINE  # DLE EOT 1
 RT_OFFLINE_CAUSE = b"\x10\x04\x02"  # DLE EOT 2: cover open, stopped by paper end
 RT_PAPER = RT_STATUS_PAPER  # DLE EOT 4
@@ -264,6 +265,11 @@ class TicketPrinter:
 
     def _send(self, ticket: RenderedTicket | Image.Image) -> None:
         p = self.transport
+        device = p.device
+        if getattr(device, "write_timeout", False) is None:
+            # a printer that stops reading (flow control held by a jam) must become a fault,
+            # not a kiosk frozen on "please wait"
+            device.write_timeout = WRITE_TIMEOUT_S  # type: ignore[union-attr]
         p._raw(INIT)
         if isinstance(ticket, Image.Image):
             p.image(ticket, impl=self.config.image_impl)

@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from firmware_host.role import HealthValue
 from firmware_host.session import NodeSession, Offline, RequestTimeout
 from kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
 from kiosk.ticket import render_ticket
-from kiosk.ui.state import CheckInRequest, Effect, IssueRequest, KioskState, View
+from kiosk.ui.state import SETTLE_S, CheckInRequest, Effect, IssueRequest, KioskState, Screen, View
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class KioskRole:
         self._threads: list[threading.Thread] = []
         self._load: dict[str, tuple[int, float | None]] = {}
         self._verbs: Any = None
+        self._refused_in_this_visit = False
 
     # --- NodeRole -------------------------------------------------------------------------------
 
@@ -139,8 +141,9 @@ class KioskRole:
                 options.setdefault("type", "serial")
                 options["devfile"] = config.hardware.serial["printer"]
             self.printer = TicketPrinter(PrinterConfig.from_mapping(options))
-        if self.screen_size is None and config.hardware.option("screen"):
-            width, height = config.hardware.option("screen")
+        screen = config.hardware.option("screen")
+        if self.screen_size is None and screen:
+            width, height = screen.lower().split("x") if isinstance(screen, str) else screen  # "1080x1920" or [w, h]
             self.screen_size = (int(width), int(height))
         self.numbers = OfflineNumbers(config.data_dir / "kiosk-offline-numbers.json")
         session.on_office_config(self._on_office_config)
@@ -156,6 +159,7 @@ class KioskRole:
             self._verbs.register("enter", self.enter)
             self._verbs.register("view", self.view_dict)
             self._verbs.register("issued", lambda: [[t.label, t.origin] for t in self.issued])
+            self._verbs.register("tap_random", self.tap_random)
             self._verbs.register("screenshot", self.screenshot)
             self._verbs.register("health", self.health)
         for target, name in ((self._worker, "kiosk-worker"), (self._health_loop, "kiosk-printer-health")):
@@ -214,6 +218,47 @@ class KioskRole:
         Renderer((width, height)).draw(surface, view)
         pygame.image.save(surface, path)
         return path
+
+    def tap_random(self, seed: int | None = None, pace_s: float = SETTLE_S + 0.05) -> str | None:
+        """A simulated citizen (demo, HIL): random language, service and purpose, at a person's pace.
+
+        Returns the label of the ticket this visit got, or ``None`` (refused, no config yet).
+        """
+        rng = random.Random(seed)
+        before = len(self.issued)
+        asked = False  # this visit's request is out (or answered)
+        deadline = time.monotonic() + self.issue_timeout_s + 15
+        while time.monotonic() < deadline:
+            view = self.view()
+            if view is None:
+                return None
+            if len(self.issued) > before and view.screen is not Screen.ISSUING:
+                return self.issued[-1].label
+            if view.screen is Screen.ISSUING:
+                time.sleep(0.02)
+                continue
+            if asked and view.screen is Screen.MESSAGE:
+                return None  # refused: daily cap, closed service...
+            if view.screen is Screen.TICKET:
+                button = "done"  # the previous citizen's ticket is still on screen
+            elif view.screen in (Screen.MESSAGE, Screen.CHECKIN):
+                button = "back"
+            elif view.screen is Screen.PRIORITY and rng.random() < 0.8:
+                button = "priority:none"
+            else:
+                choices = [b.id for b in view.buttons if b.kind in ("choice", "confirm")]
+                button = rng.choice([c for c in choices if not self._appointment_only(c)] or choices or ["back"])
+            time.sleep(pace_s)
+            self.press(button)
+            after = self.view()
+            asked = asked or (after is not None and view.screen not in (Screen.TICKET, Screen.MESSAGE)
+                              and after.screen in (Screen.ISSUING, Screen.TICKET, Screen.MESSAGE))
+        return None
+
+    def _appointment_only(self, button_id: str) -> bool:
+        kind, _, ident = button_id.partition(":")
+        office = self.office
+        return bool(kind == "service" and office and any(s.id == ident and s.appointment_only for s in office.services))
 
     def press(self, button_id: str) -> None:
         with self.lock:

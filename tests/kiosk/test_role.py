@@ -315,3 +315,22 @@ def test_the_hil_harness_can_tap_read_the_screen_and_take_a_screenshot(
         wait_for(lambda: client.call("health")["printer"] == "ok")
     finally:
         k.close()
+
+
+def test_a_simulated_citizen_gets_a_ticket_at_a_persons_pace(
+        office: OfficeConfig, server: FakeKioskServer, mosquitto: Broker, tmp_path: Path,
+        emulator: EscPosEmulator) -> None:
+    local = NodeConfig(node=office.node, role="kiosk", office=office.office,
+                       broker=BrokerOptions(host=mosquitto.host, port=mosquitto.port), data_dir=tmp_path)
+    session = NodeSession(local, reconnect_delays=(0.1, 0.5))
+    role = KioskRole(printer=TicketPrinter(PrinterConfig(type="serial", devfile=emulator.path, timeout=0.3)))
+    session.start()
+    role.start(session, local)
+    try:
+        wait_for(lambda: role.view() is not None and session.connected)
+        labels = [role.tap_random(seed=seed, pace_s=0.36) for seed in (1, 2)]
+        assert all(labels) and labels == [t.label for t in role.issued]
+        assert len(emulator.wait_for_tickets(2)) == 2
+    finally:
+        role.stop()
+        session.close()
