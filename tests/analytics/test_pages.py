@@ -110,3 +110,15 @@ def test_public_feed_shows_live_load_with_traffic_lights_and_no_personal_data(of
         assert private not in text
     everything = client.get("/load/feed.json").json()
     assert [o["office"] for o in everything["offices"]] == ["demo"]
+
+
+def test_a_regional_report_rolls_offices_up_by_territorial_office(office: tuple[TestClient, Any]) -> None:
+    client, _ = office
+    sign_in(client, "admin", "cherga-admin")
+    r = client.get("/reports/all/export.csv?period=month&group=territory&table=summary&lang=en")
+    assert r.status_code == 200
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Month,Territorial office,Tickets issued,Served")
+    assert lines[1].split(",")[:4] == ["2026-11", "demo", "6", "3"]
+    assert client.get("/reports/nowhere").status_code == 404
+    assert client.get("/reports/demo?period=fortnight").status_code == 422
