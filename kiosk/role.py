@@ -49,6 +49,7 @@ from broker_bridge.contract import (
 from firmware_host.config import NodeConfig
 from firmware_host.role import HealthValue
 from firmware_host.session import NodeSession, Offline, RequestTimeout
+from kiosk.i18n import text
 from kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
 from kiosk.ticket import render_ticket
 from kiosk.ui.state import SETTLE_S, CheckInRequest, Effect, IssueRequest, KioskState, Screen, View
@@ -129,7 +130,7 @@ class KioskRole:
         self._threads: list[threading.Thread] = []
         self._load: dict[str, tuple[int, float | None]] = {}
         self._verbs: Any = None
-        self._refused_in_this_visit = False
+        self._office_cache: Path | None = None
 
     # --- NodeRole -------------------------------------------------------------------------------
 
@@ -146,6 +147,14 @@ class KioskRole:
             width, height = screen.lower().split("x") if isinstance(screen, str) else screen  # "1080x1920" or [w, h]
             self.screen_size = (int(width), int(height))
         self.numbers = OfflineNumbers(config.data_dir / "kiosk-offline-numbers.json")
+        self._office_cache = config.data_dir / "kiosk-office-config.json"
+        if self.office is None and self._office_cache.is_file():
+            # after a reboot with the server (and its broker) away, the kiosk still knows its office
+            # and can issue from its offline range
+            try:
+                self._on_office_config(OfficeConfig.model_validate_json(self._office_cache.read_bytes()))
+            except (OSError, ValueError):
+                log.warning("ignoring an unreadable office config cache %s", self._office_cache)
         session.on_office_config(self._on_office_config)
         session.subscribe("hall_state", self._on_hall_state)
         session.on_outbox_reply(self._on_outbox_reply)
@@ -287,6 +296,15 @@ class KioskRole:
     # --- messages from the office ---------------------------------------------------------------
 
     def _on_office_config(self, office: OfficeConfig) -> None:
+        cache = self._office_cache
+        if cache is not None and office is not self.office:
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache.with_suffix(".tmp")
+                tmp.write_bytes(office.to_bytes())
+                tmp.replace(cache)
+            except OSError:
+                log.warning("could not cache the office config in %s", cache, exc_info=True)
         with self.lock:
             self.office = office
             if self.state is None:
@@ -468,8 +486,9 @@ class KioskRole:
                         if frame is not None and (button := hit(frame.layout, x, y)):
                             self.press(button)
                 self.tick()
-                view = self.view()
-                if view is not None and view != last:
+                view = self.view() or View(Screen.MESSAGE, lang="uk", title=" / ".join(
+                    text(lang, "no_connection") for lang in ("uk", "ru", "ky", "kk", "en")))
+                if view != last:
                     frame = renderer.draw(surface, view)
                     pygame.display.flip()
                     last = view

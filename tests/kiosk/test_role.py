@@ -334,3 +334,22 @@ def test_a_simulated_citizen_gets_a_ticket_at_a_persons_pace(
     finally:
         role.stop()
         session.close()
+
+
+def test_after_a_reboot_without_the_server_the_kiosk_still_knows_its_office_and_issues_offline(
+        mosquitto: Broker, office: OfficeConfig, server: FakeKioskServer, tmp_path: Path,
+        emulator: EscPosEmulator) -> None:
+    online = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
+    try:
+        wait_for(lambda: online.role.view() is not None)
+    finally:
+        online.close()
+    rebooted = Kiosk("127.0.0.1", free_port(), office, tmp_path, emulator)  # no broker, no retained config
+    try:
+        assert rebooted.role.view() is not None
+        rebooted.tap("lang:ky", "service:passport", "purpose:submit", "priority:none")
+        wait_for(lambda: len(rebooted.role.issued) == 1)
+        assert rebooted.role.issued[0].label == "A-900"
+        emulator.wait_for_tickets(1)
+    finally:
+        rebooted.close()
