@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from escpos.printer import Serial
 
@@ -78,3 +80,28 @@ def test_cherga_printer_dummy_selects_the_dummy_transport(monkeypatch: pytest.Mo
     assert output.startswith(b"\x1b@")  # init
     assert b"\x1dv0" in output  # the raster ticket
     assert b"\x1dV" in output[-4:]  # and the cut
+
+
+@pytest.mark.parametrize("scenario,answer", [(Scenario.OK, b"\x00"), (Scenario.PAPER_NEAR_END, b"\x03"),
+                                             (Scenario.PAPER_OUT, b"\x0f"), (Scenario.OFFLINE, b"")])
+def test_the_emulator_answers_gs_r_paper_sensor_requests(emulator: EscPosEmulator, scenario: Scenario,
+                                                         answer: bytes) -> None:
+    emulator.set_scenario(scenario)
+    raw = Serial(devfile=emulator.path, timeout=0.2)
+    try:
+        assert raw.query_status(b"\x1dr\x01") == answer
+    finally:
+        raw.close()
+
+
+def test_an_offline_printer_loses_what_it_is_sent(emulator: EscPosEmulator, office: NodeConfig) -> None:
+    emulator.set_scenario(Scenario.OFFLINE)
+    printer = TicketPrinter(PrinterConfig(type="serial", devfile=emulator.path, timeout=0.2))
+    try:
+        printer.print_ticket(render_ticket(ticket_info(), office), check=False)  # blind, as a naive kiosk would
+    finally:
+        printer.close()
+    deadline = time.monotonic() + 3
+    while emulator.discarded < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emulator.discarded == 1 and emulator.tickets == []
