@@ -15,7 +15,8 @@ waits: a median correction (for accuracy) and a high quantile (so an estimate is
 * ``observe_call(ticket, now)`` — a counter called ``ticket`` (the ticket after the call, with
   ``counter`` set): the counter is busy from now, the ticket leaves the queue, its wait is known;
 * ``observe_idle(counter_id, now)`` — the counter had nobody to call;
-* ``observe_pause(counter_id, now)`` — the counter paused (a break): it calls nobody for a while;
+* ``observe_pause(counter_id, now, planned=False)`` — the counter paused: it calls nobody for a
+  while (a planned break as long as planned, another pause as long as pauses have lasted);
 * ``plan_pause(counter_id, start, end)`` — the counter's planned break (a published lunch rota):
   the replay lets the counter finish its visit, then skips the break.
 
@@ -25,13 +26,14 @@ Without them it still works (it then assumes every counter is mid-visit), just l
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import datetime as dt
 import heapq
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from server.core.scheduling import PolicySettings, class_weight, score
+from server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
 from server.core.tickets import Origin, Ticket, TicketStatus
 from server.siteconfig import Counter
 
@@ -110,45 +112,51 @@ _BUCKETS = (60.0, 180.0, 420.0, 900.0, 1800.0)
 
 
 class _Calibration:
-    """Online corrections learned from realised waits (stochastic approximation, Robbins–Monro).
+    """What realised waits teach, per bucket of the replayed wait, from the errors ``real − replayed``.
 
-    * per bucket of the replayed wait, the median of ``real − replayed`` (seconds): accuracy;
-    * the upper ``quantile`` of the standardised error ``(real − replayed) / spread``: caution.
-
-    Larger steps while few observations were seen, so the day's first hour already counts.
+    * a running median (stochastic approximation: each error nudges it up or down by a step,
+      larger while few were seen), which corrects the replay — accuracy;
+    * a window of the recent errors, whose high quantile says how much longer a wait of that
+      length can turn out — caution. The window follows the day (a lunch hour errs differently).
     """
 
-    def __init__(self, quantile: float, step_s: float = 5.0, step_z: float = 0.01) -> None:
-        self.median = [0.0] * (len(_BUCKETS) + 1)
-        self.count = [0] * (len(_BUCKETS) + 1)
-        self.upper = 1.0
-        self.n = 0
-        self.q = quantile
-        self.step_s = step_s
-        self.step_z = step_z
+    def __init__(self, window: int = 400, step_s: float = 5.0) -> None:
+        n = len(_BUCKETS) + 1
+        self.median = [0.0] * n
+        self.count = [0] * n
+        self.step = step_s
+        self.errors: list[collections.deque[float]] = [collections.deque(maxlen=window) for _ in range(n)]
 
     @staticmethod
     def bucket(raw_s: float) -> int:
         return bisect.bisect_right(_BUCKETS, raw_s)
 
-    def learn(self, raw_s: float, spread_s: float, real_s: float) -> None:
+    def learn(self, raw_s: float, real_s: float) -> None:
         b = self.bucket(raw_s)
-        self.count[b] += 1
         err = real_s - raw_s
-        self.median[b] += self.step_s * max(1.0, 10.0 / (1 + self.count[b]) ** 0.5) * (0.5 - (err < self.median[b]))
-        self.n += 1
-        z = err / spread_s
-        self.upper += self.step_z * 4 * max(1.0, 10.0 / (1 + self.n) ** 0.5) * (self.q - (z < self.upper))
+        self.count[b] += 1
+        step = self.step * max(1.0, 10.0 / (1 + self.count[b]) ** 0.5)
+        self.median[b] += step * (0.5 - (err < self.median[b]))
+        self.errors[b].append(err)
+
+    def correction(self, raw_s: float) -> float:
+        return self.median[self.bucket(raw_s)]
+
+    def quantile(self, raw_s: float, q: float) -> float:
+        errs = self.errors[self.bucket(raw_s)]
+        if len(errs) < 10:  # too few to say anything
+            return 0.0
+        ordered = sorted(errs)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class ReplayPredictor:
     """v2: replay the core's policy over the known queue, then correct by what realised waits teach.
 
-    The replay gives a wait and its spread (from the variance of the visits before the ticket on
-    the counter that calls it). The estimate adds the median error seen so far for replays of that
-    length (accuracy). With ``cautious=True`` it is raised, where needed, to ``wait + spread ×
-    upper − tolerance_s`` with ``upper`` the ``quantile`` of the standardised errors seen: then it
-    is rarely more than ``tolerance_s`` too short, at a price in mean accuracy.
+    The estimate is the replayed wait plus the running median error of replays of that length
+    (accuracy). With ``cautious=True`` it is raised, where needed, so that only about
+    ``1 − quantile`` of recent waits of that length turned out more than ``tolerance_s`` longer
+    than estimated — a promise kept more often, at a price in mean accuracy.
 
     :param prior_mean_s: each service's prior mean visit, seconds (the config's ``mean_service_min``).
     :param settings: the office's policy settings (class weights, booking call window).
@@ -156,14 +164,12 @@ class ReplayPredictor:
     :param cautious: raise estimates so that few are more than ``tolerance_s`` too short.
     :param quantile: with ``cautious``, the share of estimates that should not be ``tolerance_s`` short.
     :param tolerance_s: how much too short an estimate may be and still count as right (5 minutes).
-    :param pause_s: how long a paused counter is expected to stay away.
-    :param cv: the prior coefficient of variation of visit times (learned per service as visits end).
+    :param pause_s: how long an unplanned pause is expected to last at first (then learned).
     """
 
     def __init__(self, prior_mean_s: Mapping[str, float], settings: PolicySettings, *, alpha: float = 0.1,
-                 call_overhead_s: float = 30.0, cautious: bool = False, quantile: float = 0.99,
-                 tolerance_s: float = 300.0, max_steps: int = 2000, pause_s: float = 1800.0, cv: float = 0.6,
-                 min_spread_s: float = 60.0) -> None:
+                 call_overhead_s: float = 30.0, cautious: bool = False, quantile: float = 0.98,
+                 tolerance_s: float = 300.0, max_steps: int = 2000, pause_s: float = 900.0) -> None:
         self._rate = ServiceRatePredictor(prior_mean_s, settings, alpha)
         self._settings = settings
         self._overhead = call_overhead_s
@@ -171,61 +177,59 @@ class ReplayPredictor:
         self._max_steps = max_steps
         self._pause_s = pause_s
         self._alpha = alpha
-        self._min_spread = min_spread_s
-        self._sq = {k: (cv * v) ** 2 + v * v for k, v in prior_mean_s.items()}  # E[visit²], learned
-        self._cv = cv
         self._known: dict[str, Ticket] = {}  # waiting tickets seen, of every service
         self._busy: dict[str, tuple[dt.datetime, str]] = {}  # counter -> (called at, service)
         self._idle: set[str] = set()
         self._paused: dict[str, dt.datetime] = {}
+        self._counters: dict[str, Counter] = {}  # every counter seen open, to bring back after a pause
         self._paused_until: dict[str, dt.datetime] = {}
         self._plan: dict[str, list[tuple[dt.datetime, dt.datetime]]] = {}
-        self._raw: dict[str, tuple[float, float]] = {}  # ticket -> (replayed wait, spread) at first estimate
-        self._cal = _Calibration(quantile)
+        self._raw: dict[str, float] = {}  # ticket -> replayed wait at its first estimate
+        self._cal = _Calibration()
+        self._quantile = quantile
         self._cautious = cautious
 
     # --- learning ---------------------------------------------------------------------------------
     def mean_service_s(self, service: str) -> float:
         return self._rate.mean_service_s(service)
 
-    def var_service_s2(self, service: str) -> float:
-        mean = self._rate.mean_service_s(service)
-        return max(0.0, self._sq.get(service, (1 + self._cv**2) * mean * mean) - mean * mean)
-
     def observe_service(self, service: str, duration_s: float) -> None:
-        if duration_s > 0:
-            old = self._sq.get(service, duration_s * duration_s)
-            self._sq[service] = (1 - self._alpha) * old + self._alpha * duration_s * duration_s
         self._rate.observe_service(service, duration_s)
 
     def observe_call(self, ticket: Ticket, now: dt.datetime) -> None:
         self._known.pop(ticket.id, None)
         if ticket.counter is not None:
+            self._end_pause(ticket.counter, now)
             self._busy[ticket.counter] = (now, ticket.service)
             self._idle.discard(ticket.counter)
-            self._paused.pop(ticket.counter, None)
         first = self._raw.pop(ticket.id, None)
         if first is not None and ticket.origin is not Origin.BOOKED:
-            raw, spread = first
-            self._cal.learn(raw, spread, max(0.0, (now - ticket.issued_at).total_seconds()))
+            self._cal.learn(first, max(0.0, (now - ticket.issued_at).total_seconds()))
 
     def observe_idle(self, counter: str, now: dt.datetime) -> None:
+        self._end_pause(counter, now)
         self._busy.pop(counter, None)
-        self._paused.pop(counter, None)
         self._idle.add(counter)
 
-    def observe_pause(self, counter: str, now: dt.datetime) -> None:
+    def _end_pause(self, counter: str, now: dt.datetime) -> None:
+        """A pause ends when the counter calls or idles again: learn how long unplanned ones last."""
+        began = self._paused.pop(counter, None)
+        if began is not None and self._paused_until.pop(counter, None) is None:
+            took = (now - began).total_seconds()
+            self._pause_s = (1 - self._alpha) * self._pause_s + self._alpha * took
+
+    def observe_pause(self, counter: str, now: dt.datetime, planned: bool = False) -> None:
+        """The counter paused; ``planned``: it is the break :meth:`plan_pause` announced."""
+        self._end_pause(counter, now)
         self._busy.pop(counter, None)
         self._idle.discard(counter)
         self._paused[counter] = now
-        # A planned break due now is under way: it lasts as long as planned, from now.
-        plan = self._plan.get(counter, [])
-        for k, (start, end) in enumerate(plan):
-            if start <= now < end + (end - start):
-                self._paused_until[counter] = now + (end - start)
-                del plan[k]
-                return
         self._paused_until.pop(counter, None)
+        plan = self._plan.get(counter, [])
+        if planned and plan:
+            # The earliest planned break is under way: it lasts as long as planned, from now.
+            start, end = plan.pop(0)
+            self._paused_until[counter] = now + (end - start)
 
     def plan_pause(self, counter: str, start: dt.datetime, end: dt.datetime) -> None:
         self._plan.setdefault(counter, []).append((start, end))
@@ -242,17 +246,22 @@ class ReplayPredictor:
         self._refresh(ticket.service, waiting)
         if not counters:
             return Estimate(ahead, None)
-        replay = self._replay(ticket, counters, now)
+        for c in counters:
+            self._counters[c.id] = c
+        # Paused counters are not open, but they come back: the replay counts them from then.
+        listed = {c.id for c in counters}
+        back = [self._counters[k] for k in self._paused if k in self._counters and k not in listed
+                and self._counters[k].weight_for(ticket.service) is not None]
+        replay = self._replay(ticket, [*counters, *back], now)
         if replay is None:
             return self._rate.estimate(ticket, waiting, counters, now)
-        raw, spread = replay
-        self._raw.setdefault(ticket.id, replay)
+        raw = replay
+        self._raw.setdefault(ticket.id, raw)
         if ticket.appointment_at is not None:
             return Estimate(ahead, raw)
-        cal = self._cal
-        wait = raw + cal.median[cal.bucket(raw)]
+        wait = raw + self._cal.correction(raw)
         if self._cautious:
-            wait = max(wait, raw + spread * cal.upper - self._tolerance)
+            wait = max(wait, raw + self._cal.quantile(raw, self._quantile) - self._tolerance)
         return Estimate(ahead, max(0.0, wait))
 
     def _refresh(self, service: str, waiting: list[Ticket]) -> None:
@@ -263,8 +272,8 @@ class ReplayPredictor:
         for w in waiting:
             self._known[w.id] = w
 
-    def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime) -> tuple[float, float] | None:
-        """(seconds until the policy, replayed with mean visit times, calls ``ticket``; their spread)."""
+    def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime) -> float | None:
+        """Seconds until the policy, replayed with mean visit times, calls ``ticket``."""
         window = self._settings.call_window_s
         served = {s.id for c in counters for s in c.services}
         # Per candidate: (since_s, class weight, due_s or None, number, service, target counter)
@@ -280,13 +289,10 @@ class ReplayPredictor:
         if ticket.id not in cands:
             return None
         heap: list[tuple[float, str, int]] = []
-        var: list[float] = []
         # planned breaks still ahead, in seconds from now: a counter free after a break's start takes it
         plans: list[list[tuple[float, float]]] = []
         for i, c in enumerate(counters):
-            free_in, v = self._free_in(c, now)
-            heap.append((free_in, c.id, i))
-            var.append(v)
+            heap.append((self._free_in(c, now), c.id, i))
             plans.append([((s - now).total_seconds(), (e - now).total_seconds())
                           for s, e in self._plan.get(c.id, ()) if c.id not in self._paused or s > now])
         heapq.heapify(heap)
@@ -299,7 +305,7 @@ class ReplayPredictor:
                 start, end = plans[i].pop(0)
                 heapq.heappush(heap, (at + end - start, cid, i))  # the break starts when the visit ends
                 continue
-            pick = _policy_pick(cands, weights[i], cid, at)
+            pick = _policy_pick(cands, weights[i], cid, at, self._settings)
             if pick is None:
                 next_due = min((c[2] for c in cands.values() if c[2] is not None and c[4] in weights[i]),
                                default=None)
@@ -307,43 +313,38 @@ class ReplayPredictor:
                     heapq.heappush(heap, (next_due, cid, i))
                 continue
             if pick == ticket.id:
-                return max(0.0, at), max(self._min_spread, var[i] ** 0.5)
+                return max(0.0, at)
             service = cands.pop(pick)[4]
-            var[i] += self.var_service_s2(service)
             heapq.heappush(heap, (at + self._overhead + self._rate.mean_service_s(service), cid, i))
         return None
 
-    def _free_in(self, counter: Counter, now: dt.datetime) -> tuple[float, float]:
-        """(seconds until ``counter`` calls again, its variance): 0 when idle, else the rest of its visit."""
+    def _free_in(self, counter: Counter, now: dt.datetime) -> float:
+        """Seconds until ``counter`` calls again: 0 when idle, else the rest of its visit or pause."""
         if counter.id in self._idle:
-            return 0.0, 0.0
+            return 0.0
         paused = self._paused.get(counter.id)
         until = self._paused_until.get(counter.id)
         if paused is not None and until is not None:
-            rest = max(0.0, (until - now).total_seconds())
-            return rest, (0.1 * rest) ** 2
+            return max(0.0, (until - now).total_seconds())
         if paused is not None:
-            rest = max(self._pause_s - (now - paused).total_seconds(), 0.2 * self._pause_s)
-            return rest, (0.5 * rest) ** 2
+            return max(self._pause_s - (now - paused).total_seconds(), 0.2 * self._pause_s)
         busy = self._busy.get(counter.id)
         if busy is None:  # never seen: assume it is half-way through an average visit
             means = [self._rate.mean_service_s(s.id) for s in counter.services] or [600.0]
-            mean = sum(means) / len(means)
-            return 0.5 * mean, (0.5 * mean) ** 2
+            return 0.5 * sum(means) / len(means)
         since, service = busy
         mean = self._rate.mean_service_s(service) + self._overhead
         elapsed = (now - since).total_seconds()
         # A visit already longer than the mean is expected to go on for a while (heavy tail).
-        rest = max(mean - elapsed, 0.3 * mean)
-        return rest, self.var_service_s2(service) * min(1.0, rest / mean)
+        return max(mean - elapsed, 0.3 * mean)
 
 
 def _policy_pick(cands: Mapping[str, tuple[float, float, float | None, int, str, str | None]],
-                 weights: Mapping[str, float], counter: str, at: float) -> str | None:
+                 weights: Mapping[str, float], counter: str, at: float, settings: PolicySettings) -> str | None:
     """The ticket :func:`~server.core.scheduling.choose_next` would pick at ``at`` (seconds from now).
 
     Same rules on precomputed numbers: a ticket reserved for the counter, else the earliest due
-    booking, else the highest ``waited × class weight × service weight`` (ties: earlier, smaller number).
+    booking, else the highest :func:`~server.core.scheduling.weighted_wait` (ties: earlier, smaller number).
     """
     reserved: tuple[float, int, str] | None = None
     due_pick: tuple[float, int, str] | None = None
@@ -361,7 +362,7 @@ def _policy_pick(cands: Mapping[str, tuple[float, float, float | None, int, str,
             if due <= at and (due_pick is None or (due, number) < due_pick[:2]):
                 due_pick = (due, number, tid)
             continue
-        key = ((at - since) * cw * sw, -since, -number)
+        key = (weighted_wait(at - since, cw, sw, settings), -since, -number)
         if best is None or key > best:
             best, best_id = key, tid
     if reserved is not None:

@@ -11,6 +11,10 @@ The policy, in order:
 
    where ``class_weight`` is the priority category's weight (1 for everybody else).
 
+With ``PolicySettings.preference_cap_s`` set, the service weight only counts for the first
+``cap`` seconds of the wait (:func:`weighted_wait`); scores still grow with the wait inside a
+:func:`group_key` group, so :func:`queue_key` order is unchanged.
+
 **Starvation bound.** Among tickets chosen by rule 3 a priority class ages like everybody
 else, it just ages faster. So when a ticket X is chosen over a waiting ticket Y that the same
 counter could serve, ``wait(Y) ≤ W × wait(X)`` where ``W`` is the largest ratio of combined
@@ -40,6 +44,9 @@ class Decision:
 class PolicySettings:
     class_weights: Mapping[str, float]
     call_window_s: float = 300.0
+    # None: a counter's service weight multiplies the whole wait. A number of seconds: the service
+    # weight only counts for the first ``preference_cap_s`` of the wait (see :func:`weighted_wait`).
+    preference_cap_s: float | None = None
 
 
 def eligible(ticket: Ticket, counter: Counter, now: dt.datetime) -> bool:
@@ -58,9 +65,20 @@ def class_weight(ticket: Ticket, settings: PolicySettings) -> float:
     return settings.class_weights.get(ticket.priority, 1.0) if ticket.priority else 1.0
 
 
+def weighted_wait(waited_s: float, class_w: float, service_w: float, settings: PolicySettings) -> float:
+    """The score of a wait: ``waited × class × service`` weight, or with ``preference_cap_s`` set,
+    ``class × (waited + (service − 1) × min(waited, cap))``: a counter's preference for its main
+    service is worth at most ``(service − 1) × cap`` seconds, so a long-waiting ticket of a
+    secondary service is not held back behind fresh tickets of the main one."""
+    cap = settings.preference_cap_s
+    if cap is None:
+        return waited_s * class_w * service_w
+    return class_w * (waited_s + (service_w - 1.0) * min(waited_s, cap))
+
+
 def score(ticket: Ticket, counter: Counter, now: dt.datetime, settings: PolicySettings) -> float:
     waited = max(0.0, (now - ticket.waiting_since).total_seconds())
-    return waited * class_weight(ticket, settings) * (counter.weight_for(ticket.service) or 1.0)
+    return weighted_wait(waited, class_weight(ticket, settings), counter.weight_for(ticket.service) or 1.0, settings)
 
 
 def _minutes(seconds: float) -> str:
@@ -108,6 +126,9 @@ def starvation_bound(counter: Counter, settings: PolicySettings) -> float:
     """``W``: no ticket waits more than ``W`` × the wait of a ticket this counter calls before it."""
     weights = [s.weight for s in counter.services] or [1.0]
     max_class = max([1.0, *settings.class_weights.values()])
+    if settings.preference_cap_s is not None:
+        # weighted_wait lies between min(1, w) × waited and max(1, w) × waited (× class weight)
+        return max_class * max(1.0, *weights) / min(1.0, *weights)
     return max_class * max(weights) / min(weights)
 
 
