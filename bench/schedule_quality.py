@@ -13,24 +13,37 @@ met, ``staffing`` gives the desks per opening hour Erlang C asks for. Last line:
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from server.core.prediction import ReplayPredictor, ServiceRatePredictor, WaitPredictor, default_predictor
-from server.core.scheduling import choose_next
+from server.core.scheduling import Decision, PolicySettings, choose_next
+from server.core.tickets import Ticket
 from server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
 from server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
 from server.sim.metrics import prediction_errors, quality, service_breakdown, staffing
 from server.sim.policies import fifo, fifo_per_service
 from server.sim.workload import Visitor, demand_beside, generate, load_demand, read_csv
-from server.siteconfig import ConfigError, SiteConfig, load_site_config
+from server.siteconfig import ConfigError, Counter, SiteConfig, load_site_config
 
-POLICIES: dict[str, Policy] = {"fifo_per_service": fifo_per_service, "fifo": fifo, "core": choose_next}
+
+def _capped(cap_s: float) -> Policy:
+    """The core's policy with ``preference_cap_s`` (desks help other queues after ``cap_s``)."""
+    def policy(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime, settings: PolicySettings
+               ) -> Decision | None:
+        return choose_next(counter, waiting, now, dataclasses.replace(settings, preference_cap_s=cap_s))
+    return policy
+
+
+POLICIES: dict[str, Policy] = {"fifo_per_service": fifo_per_service, "fifo": fifo, "core": choose_next,
+                               "core_capped_5min": _capped(300.0)}
 BASELINES = ("ahead_x_mean", "historical_mean", "last_served")
 GOALS = {  # name: (target, "min" | "max")
     "within_15_min": (0.95, "min"),

@@ -18,7 +18,8 @@ What happens, in the order the event heap delivers it:
   A finished ``submit`` visit of a service with back-office desks is drawn to a registrar
   (:func:`server.core.backoffice.assign_registrar`).
 * **Counter breaks.** Each desk takes a staggered lunch break and short breaks; a break starts
-  when the current visit ends, and a desk on break calls nobody.
+  when the current visit ends (after a booked visitor whose slot is due, if one is waiting), and
+  a desk on break calls nobody.
 
 Deterministic for a seed: all randomness comes from one :class:`random.Random`, and ties in the
 event heap are broken by insertion order.
@@ -67,6 +68,7 @@ class SimParams:
     short_break_min: float = 10.0
     overtime_s: float = 3 * 3600.0  # nobody is called later than this after closing
     breaks: bool = True
+    bookings_before_break: bool = True  # a due booked visitor is served before the desk's break
     announce_lunch: bool = True  # predictors with ``plan_pause`` learn each desk's lunch slot at opening
 
 
@@ -331,23 +333,26 @@ class _Sim:
 
     def _next(self, desk: _Desk, t: float) -> bool:
         """The desk is free at ``t``: take a due break, else call the policy's choice."""
-        if desk.breaks and desk.breaks[0][0] <= t:
-            _, length = desk.breaks.pop(0)
-            desk.state = "break"
-            self.result.breaks += 1
-            self.result.break_spans.append((desk.counter.id, t, t + length))
-            for p in self.predictors.values():
-                observe_pause = getattr(p, "observe_pause", None)
-                if observe_pause is not None:
-                    observe_pause(desk.counter.id, self.at(t))
-            self.push(t + length, _RESUME, desk)
-            return False
         if t > self.close_s + self.params.overtime_s:
             desk.state = "idle"
             return False
         now = self.at(t)
         candidates = [w for s in desk.counter.services for w in self.waiting[s.id].values()]
         decision = self.policy(desk.counter, candidates, now, self.settings) if candidates else None
+        # Staff serve a visitor called for their slot (or sent to this desk) before going on a break.
+        if desk.breaks and desk.breaks[0][0] <= t and not (
+                self.params.bookings_before_break and decision is not None and decision.rule in ("appointment", "reserved")):
+            _, length = desk.breaks.pop(0)
+            planned = self.params.announce_lunch and length == self.params.lunch_min * 60
+            desk.state = "break"
+            self.result.breaks += 1
+            self.result.break_spans.append((desk.counter.id, t, t + length))
+            for p in self.predictors.values():
+                observe_pause = getattr(p, "observe_pause", None)
+                if observe_pause is not None:
+                    observe_pause(desk.counter.id, self.at(t), planned=planned)
+            self.push(t + length, _RESUME, desk)
+            return False
         if decision is None:
             if desk.state != "idle":
                 desk.state, desk.idle_since = "idle", t

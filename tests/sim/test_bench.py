@@ -43,7 +43,7 @@ def test_quick_run_reports_every_figure_and_policies_side_by_side(capsys: pytest
         assert isinstance(report[key], int | float), key
     policies = report["policies"]
     assert isinstance(policies, dict)
-    assert set(policies["2x"]) == {"fifo_per_service", "fifo", "core"}
+    assert {"fifo_per_service", "fifo", "core"} <= set(policies["2x"])
     assert report["staffing_erlang_c"]["peak_needed_pooled"] > 0  # type: ignore[index]
 
 

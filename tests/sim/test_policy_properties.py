@@ -8,6 +8,7 @@ before the office's overtime ends, and every call chosen by score respects the s
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
@@ -68,14 +69,15 @@ def test_no_ticket_is_called_twice_for_one_wait(day: list[Visitor], seed: int) -
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(day=visitors(), seed=st.integers(min_value=0, max_value=2**16))
-def test_no_class_starves_under_the_core_policy(day: list[Visitor], seed: int) -> None:
-    result = simulate(OFFICE, day, params=SimParams(seed=seed, overtime_s=24 * 3600))
+@given(day=visitors(), seed=st.integers(min_value=0, max_value=2**16),
+       cap=st.sampled_from([None, None, 300.0]))
+def test_no_class_starves_under_the_core_policy(day: list[Visitor], seed: int, cap: float | None) -> None:
+    pol = dataclasses.replace(policy_settings(OFFICE), preference_cap_s=cap)
+    result = simulate(OFFICE, day, params=SimParams(seed=seed, overtime_s=24 * 3600), settings=pol)
     assert result.unserved_at_end == 0
     issued = [v for v in result.visits if v.issued_s is not None]
     assert all(v.called_s is not None or v.ghost_called_s is not None for v in issued)
 
-    pol = policy_settings(OFFICE)
     booked = {v.ticket_id for v in result.visits if v.booked}
     spells = [s for s in _episodes(result) if s[0] not in booked]
     for call in result.calls:
