@@ -37,6 +37,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    cast,
     delete,
     func,
     insert,
@@ -105,8 +106,10 @@ def _iter_rows(conn: Connection, offices: Iterable[str], start: dt.datetime, end
     """Raw driver rows (seq, kind, at, ticket_id, office, service, counter, operator, data) in log order."""
     e = schema.events
     office_list = sorted(set(offices))
+    # ``data`` as text: the driver would otherwise parse every row's JSON (psycopg does), and the
+    # engine needs the details of a few kinds only.
     stmt = (select(e.c.seq, e.c.kind, e.c.at, e.c.ticket_id, e.c.office, e.c.service, e.c.counter, e.c.operator,
-                   e.c.data)
+                   cast(e.c.data, Text))
             .where(e.c.office.in_(office_list), e.c.at >= start, e.c.at < end)
             .order_by(e.c.seq))  # the log's own order (append-only: causal order)
     if min_seq:
@@ -188,21 +191,26 @@ def _absorb(store: Store, office: str, zone: ZoneInfo, day: dt.date, *, delete_r
     merged into its cells. With ``delete_raw`` the folded raw events are deleted (retention).
     """
     start, end = local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
+    # Fold in a read transaction, write in a short one: on SQLite a write transaction holds the
+    # office's only write lock, and counters must not wait for a report.
+    with store.reading() as conn:
+        old = _day_rows(conn, office, day, day).get(day)
+        pruned = bool(old and old[1])
+        since = old[0] if pruned and old else 0
+        last = [since]
+        cells = fold(_records(_iter_rows(conn, [office], start, end, min_seq=since), last), tz=zone, until=end)
+    text = None if pruned else _encode(cells)
     try:
         with store.transaction() as tx:
             conn = tx.conn
-            old = _day_rows(conn, office, day, day).get(day)
-            pruned = bool(old and old[1])
-            since = old[0] if pruned and old else 0
-            last = [since]
-            cells = fold(_records(list(_iter_rows(conn, [office], start, end, min_seq=since)), last),
-                         tz=zone, until=end)
+            if _day_rows(conn, office, day, day).get(day) != old:
+                return  # another process folded this day meanwhile: theirs stands
             if pruned:
-                text = conn.execute(select(daily.c.cells).where(daily.c.office == office,
-                                                                daily.c.day == day)).scalar()
-                cells = merge_cells(_decode(office, day, text) if text else {}, cells)
+                stored = conn.execute(select(daily.c.cells).where(daily.c.office == office,
+                                                                  daily.c.day == day)).scalar()
+                text = _encode(merge_cells(_decode(office, day, stored) if stored else {}, cells))
             conn.execute(delete(daily).where(daily.c.office == office, daily.c.day == day))
-            conn.execute(insert(daily).values(office=office, day=day, cells=_encode(cells)))
+            conn.execute(insert(daily).values(office=office, day=day, cells=text))
             if delete_raw:
                 e = schema.events
                 conn.execute(delete(e).where(e.c.office == office, e.c.at >= start, e.c.at < end,
@@ -210,8 +218,8 @@ def _absorb(store: Store, office: str, zone: ZoneInfo, day: dt.date, *, delete_r
             conn.execute(delete(days).where(days.c.office == office, days.c.day == day))
             conn.execute(insert(days).values(office=office, day=day, last_seq=last[0],
                                              pruned=pruned or delete_raw))
-    except IntegrityError:  # another process aggregated the same day at the same moment: theirs stands
-        log.info("analytics: day %s of %s aggregated concurrently", day, office)
+    except IntegrityError:  # another process folded the same day at the same moment: theirs stands
+        log.info("analytics: day %s of %s folded concurrently", day, office)
 
 
 def refresh_aggregates(store: Store, office: str, tz: ZoneInfo | str, first: dt.date, last: dt.date) -> int:
