@@ -134,7 +134,7 @@ def evaluate(cfg: SiteConfig, workloads: Sequence[Sequence[Visitor]], policies: 
             slowest = max(slowest, secs)
             runs.append(summarize(result))
             if name == "core" and i == len(workloads) - 1:
-                staff = staffing(visitors, result)
+                staff = staffing(visitors, result, cfg)
                 if verbose:
                     worst = sorted(service_breakdown(result).items(), key=lambda kv: kv[1]["within_15_min"])[:5]
                     print(f"   core, worst services: {json.dumps(dict(worst), ensure_ascii=False)}")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from server.core.erlang import counters_needed
 from server.sim.engine import SimResult, Visit
 from server.sim.workload import Visitor
+from server.siteconfig import SiteConfig
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -91,7 +92,7 @@ def prediction_errors(result: SimResult, name: str) -> dict[str, float]:
     }
 
 
-def staffing(visitors: Sequence[Visitor], result: SimResult, *,
+def staffing(visitors: Sequence[Visitor], result: SimResult, config: SiteConfig | None = None, *,
              target_wait_s: float = 900, target_share: float = 0.95) -> dict[str, object]:
     """Per opening hour: desks open in the simulation and the desks Erlang C asks for.
 
@@ -127,9 +128,40 @@ def staffing(visitors: Sequence[Visitor], result: SimResult, *,
             pooled[key] = counters_needed(total / 3600, work, target_wait_s=target_wait_s, target_share=target_share)
         else:
             pooled[key] = 0
-    return {"desks_open": open_per_hour, "needed_dedicated": dedicated, "needed_pooled": pooled,
-            "peak_needed_dedicated": max(dedicated.values(), default=0),
-            "peak_needed_pooled": max(pooled.values(), default=0)}
+    out: dict[str, object] = {
+        "desks_open": open_per_hour, "needed_dedicated": dedicated, "needed_pooled": pooled,
+        "peak_needed_dedicated": max(dedicated.values(), default=0),
+        "peak_needed_pooled": max(pooled.values(), default=0)}
+    if config is not None:
+        short = short_services(config, visitors, target_wait_s=target_wait_s, target_share=target_share)
+        out["short_services"] = short
+        out["extra_desks_for_short_services"] = int(sum(v["needed"] - v["all_desks"] for v in short.values()))
+    return out
+
+
+def short_services(config: SiteConfig, visitors: Sequence[Visitor], *, target_wait_s: float = 900,
+                   target_share: float = 0.95) -> dict[str, dict[str, float]]:
+    """Services whose busiest hour needs more desks (Erlang C, the service on its own) than all the
+    desks that serve it: no scheduling can make up for these; the fix is more desks serving them
+    (``main_desks``: how many have it as their main service)."""
+    out: dict[str, dict[str, float]] = {}
+    by_service: dict[str, list[Visitor]] = {}
+    for v in visitors:
+        by_service.setdefault(v.service, []).append(v)
+    for sid, vs in sorted(by_service.items()):
+        per_hour: dict[int, int] = {}
+        for v in vs:
+            per_hour[int(v.arrival_s // 3600)] = per_hour.get(int(v.arrival_s // 3600), 0) + 1
+        peak = max(per_hour.values())
+        mean_s = sum(v.service_s for v in vs) / len(vs)
+        need = counters_needed(peak / 3600, mean_s, target_wait_s=target_wait_s, target_share=target_share)
+        front = [c for c in config.counters if not c.back_office and c.weight_for(sid) is not None]
+        main = [c for c in front if c.weight_for(sid) == max(s.weight for s in c.services)]
+        desks = len(main) or len(front)
+        if need > len(front):
+            out[sid] = {"peak_per_hour": peak, "mean_visit_min": round(mean_s / 60, 1), "needed": need,
+                        "main_desks": desks, "all_desks": len(front)}
+    return out
 
 
 def service_breakdown(result: SimResult) -> dict[str, dict[str, float]]:
