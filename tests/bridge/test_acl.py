@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +32,7 @@ def secured(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, OfficeService,
     workdir.mkdir()
     (workdir / "passwd").write_text(broker_config.render_password_file(creds))
     (workdir / "acl").write_text(broker_config.render_acl(office, nodes, server_user))
-    # Mosquitto started as root drops to the 'mosquitto' user, which cannot read pytest's tmp dir.
-    as_root = "user root\n" if os.geteuid() == 0 else ""
-    extra = f"{as_root}password_file {workdir}/passwd\nacl_file {workdir}/acl"
+    extra = f"password_file {workdir}/passwd\nacl_file {workdir}/acl"
     with running_broker(workdir, extra=extra) as broker:
         service = make_service(site, tmp_path / "office.db")
         sign_in(service, "c1")

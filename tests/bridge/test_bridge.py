@@ -25,9 +25,11 @@ def _root(site: SiteConfig) -> str:
 def test_a_starting_bridge_publishes_every_retained_topic(mosquitto: Broker, site: SiteConfig, service: OfficeService,
                                                           bridges: list[Bridge], watchers: list[Watcher]) -> None:
     bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
-    w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/#")
+    first = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/#")
+    watchers.append(first)
+    first.wait_for(lambda t, d: t.endswith("/node/pad-c2/config"))  # the last thing the bridge publishes
+    w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/#")  # a display arriving afterwards
     watchers.append(w)
-    w.wait_for(lambda t, d: t.endswith("/hall/state"))
     retained = {t for t, p, r in w.seen if r}
     for c in site.counters:
         assert contract.topic("counter_state", site.office.id, counter=c.id) in retained
