@@ -28,7 +28,7 @@ from server.core.scheduling import Decision, PolicySettings, choose_next
 from server.core.tickets import Ticket
 from server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
 from server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
-from server.sim.metrics import prediction_errors, quality, service_breakdown, staffing
+from server.sim.metrics import prediction_errors, quality, service_breakdown, staffed_up, staffing
 from server.sim.policies import fifo, fifo_per_service
 from server.sim.workload import Visitor, demand_beside, generate, load_demand, read_csv
 from server.siteconfig import ConfigError, Counter, SiteConfig, load_site_config
@@ -195,6 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     headline_label = list(loads)[-1]  # the heaviest load (2x) or the given workload
     head = by_load[headline_label]["core"]
     goal = goals(head)
+    what_if: dict[str, Any] = {}
+    short = staff.get("short_services") or {}
+    if short:
+        # Check the advice: the same days again with the desks Erlang C asks for added.
+        bigger = staffed_up(cfg, short)
+        runs = [quality(simulate(bigger, w, params=SimParams(seed=a.sim_seed + i)))
+                for i, w in enumerate(loads[headline_label])]
+        what_if = {"extra_desks": len(bigger.counters) - len(cfg.counters),
+                   **{k: round(statistics.fmean(float(r[k]) for r in runs), 4)
+                      for k in ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min", "walkouts",
+                                "max_wait_ratio_lowest_class")}}
+        print(f"== with the {what_if['extra_desks']} desks Erlang C asks for: within15 {what_if['within_15_min']:.3f}"
+              f"  booked5 {what_if['booked_within_5_min']:.3f}  mean {what_if['mean_wait_min']:.2f} min")
     report: dict[str, Any] = {
         "bench": "schedule_quality",
         "config": a.config,
@@ -211,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "policies": {label: {p: {k: v for k, v in r.items() if k != "baselines"} for p, r in pp.items()}
                      for label, pp in by_load.items()},
         "staffing_erlang_c": staff,
+        "with_erlang_c_desks": what_if,
         "sim_seconds_per_day_max": round(slowest, 3),
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -19,7 +19,7 @@ Definitions (also in docs/simulator.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from server.core.erlang import counters_needed
 from server.sim.engine import SimResult, Visit
@@ -176,3 +176,17 @@ def service_breakdown(result: SimResult) -> dict[str, dict[str, float]]:
         out[s] = {"visitors": len(vs), "within_15_min": _r(ok / len(vs), 3),
                   "mean_wait_min": _r(sum(waits) / len(waits) / 60 if waits else 0.0, 1)}
     return out
+
+
+def staffed_up(config: SiteConfig, short: Mapping[str, Mapping[str, float]]) -> SiteConfig:
+    """``config`` with the desks :func:`short_services` found missing, each serving only its service."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    numbers = {c.number for c in config.counters}
+    n = 0
+    for sid, info in sorted(short.items()):
+        for _ in range(int(info["needed"] - info["all_desks"])):
+            n += 1
+            while f"E{n}" in numbers:
+                n += 1
+            data["counters"].append({"id": f"erlang-{n}", "number": f"E{n}", "services": [sid]})
+    return SiteConfig.model_validate(data)

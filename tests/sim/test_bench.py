@@ -45,6 +45,10 @@ def test_quick_run_reports_every_figure_and_policies_side_by_side(capsys: pytest
     assert isinstance(policies, dict)
     assert {"fifo_per_service", "fifo", "core"} <= set(policies["2x"])
     assert report["staffing_erlang_c"]["peak_needed_pooled"] > 0  # type: ignore[index]
+    # Where Erlang C finds services short of desks, adding them must make the day better.
+    what_if = report["with_erlang_c_desks"]
+    assert isinstance(what_if, dict) and what_if["extra_desks"] > 0
+    assert what_if["within_15_min"] > report["within_15_min"]  # type: ignore[operator]
 
 
 def test_a_written_workload_replays_through_the_benchmark(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
