@@ -7,7 +7,8 @@ beforehand through the service; each timed call is: the pad publishes a ``counte
 ``next`` → the bridge validates and authorises it → the service picks the ticket and commits →
 the bridge publishes the ``hall_call`` → the subscriber receives it. One call at a time, so the
 figure is the latency a visitor would see; ``calls_per_s`` is a separate burst of back-to-back
-presses from several counters' pads (throughput).
+presses from several counters' pads (throughput). To tell where time goes it also measures the
+MQTT legs alone (a relay client instead of the bridge) and the service call alone (no MQTT).
 
     .venv/bin/python bench/call_latency.py [--quick] [--calls N]
 
@@ -172,6 +173,44 @@ def run(kind: str, calls: int, burst: int, workdir: Path) -> dict[str, float]:
             "max_ms": max(latencies), "calls_per_s": calls_per_s}
 
 
+def transport_only(calls: int, workdir: Path) -> dict[str, float]:
+    """The MQTT legs alone on the same kind of broker: publish → a relay republishes → received."""
+    extra = "user root" if os.geteuid() == 0 else ""
+    broker = LocalMosquitto(workdir / "transport", port=0, persistence=False, extra=extra).start()
+    got: queue.Queue[float] = queue.Queue()
+    clients = []
+    try:
+        for name in ("relay", "display", "pad"):
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{name}-{uuid.uuid4().hex[:6]}")
+            c.on_socket_open = _nodelay
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            clients.append(c)
+        relay, display, pad = clients
+
+        def forward(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            client.publish("t/out", msg.payload, qos=1)
+
+        relay.on_message = forward
+        display.on_message = lambda c, u, m: got.put(time.perf_counter())
+        relay.subscribe("t/in", qos=1)
+        display.subscribe("t/out", qos=1)
+        time.sleep(0.3)
+        latencies = []
+        for i in range(calls + WARMUP):
+            t0 = time.perf_counter()
+            pad.publish("t/in", b'{"v":1}', qos=1)
+            t1 = got.get(timeout=10)
+            if i >= WARMUP:
+                latencies.append((t1 - t0) * 1000)
+    finally:
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
+        broker.stop()
+    return {"p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
+
+
 def service_only(calls: int, workdir: Path) -> dict[str, float]:
     """The same "next" straight into the service (no MQTT): what the core + SQLite commit cost alone."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +255,10 @@ def main() -> None:
               f"burst {e['calls_per_s']:.0f} calls/s")
         result.update({"embedded_p50_ms": round(e["p50_ms"], 3), "embedded_p99_ms": round(e["p99_ms"], 3),
                        "embedded_calls_per_s": round(e["calls_per_s"], 1)})
+        if mosquitto_binary() is not None:
+            tr = transport_only(calls, Path(tmp) / "transport")
+            print(f"MQTT legs alone (Mosquitto, relay client): p50 {tr['p50_ms']:.2f} ms, p99 {tr['p99_ms']:.2f} ms")
+            result.update({"transport_p50_ms": round(tr["p50_ms"], 3), "transport_p99_ms": round(tr["p99_ms"], 3)})
         svc = service_only(calls, Path(tmp) / "service")
         print(f"service alone (no MQTT): p50 {svc['p50_ms']:.2f} ms, p99 {svc['p99_ms']:.2f} ms")
         result.update({"service_only_p50_ms": round(svc["p50_ms"], 3), "service_only_p99_ms": round(svc["p99_ms"], 3)})
