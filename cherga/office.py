@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -94,12 +96,14 @@ class Office:
     :param web_port: the server's HTTP port (0: a free one).
     :param broker_ports: per node, the port it connects to instead of the broker's (e.g. a proxy).
     :param server_env: extra environment for the server process (e.g. a faked clock).
+    :param always_open: open round the clock (a demo at night still issues tickets); the
+        office's configured hours are kept when ``False``.
     """
 
     def __init__(self, config: Path, workdir: Path, *, broker: Literal["mosquitto", "embedded"] = "mosquitto",
                  web_port: int = 0, layout: Layout | None = None, broker_port: int = 0,
                  broker_ports: dict[str, int] | None = None, server_env: dict[str, str] | None = None,
-                 show_windows: bool = False) -> None:
+                 show_windows: bool = False, always_open: bool = True) -> None:
         self.config_path = Path(config)
         self.workdir = Path(workdir).resolve()
         self.broker_kind = broker
@@ -109,10 +113,13 @@ class Office:
         self.broker_ports = dict(broker_ports or {})
         self.server_env = dict(server_env or {})
         self.show_windows = show_windows
+        self.always_open = always_open
         self.broker: Any = None
         self.printers: dict[str, Any] = {}
         self.procs: dict[str, _Proc] = {}
-        for sub in ("logs", "sockets", "tickets", "screens", "nodes", "data"):
+        # Unix socket paths are limited to ~100 bytes: keep the control sockets in a short /tmp path.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="cherga-"))
+        for sub in ("logs", "tickets", "screens", "nodes", "data"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
         self.site_path = self.workdir / "site.yaml"
         self.db_url = f"sqlite:///{self.workdir / 'cherga.db'}"
@@ -156,6 +163,7 @@ class Office:
             with contextlib.suppress(Exception):
                 emu.stop()
         self.stop_broker()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     # --- broker ----------------------------------------------------------------------------------
 
@@ -185,6 +193,11 @@ class Office:
         known = {n["id"] for n in data.get("nodes") or []}
         data["nodes"] = list(data.get("nodes") or []) + [n for n in self.layout.nodes() if n["id"] not in known]
         data.setdefault("office", {})["public_url"] = self.url
+        if self.always_open:
+            day = [{"start": "00:00", "end": "23:59"}]
+            data["hours"] = {"days": dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), day), "breaks": []}
+            for service in data.get("services", []):
+                service.pop("hours", None)
         self.site_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
     def _env(self, **extra: str) -> dict[str, str]:
@@ -272,7 +285,7 @@ class Office:
         node = next(n for n in self.layout.nodes() if n["id"] == nid)
         path = self.workdir / "nodes" / f"{nid}.yaml"
         path.write_text(yaml.safe_dump(self.node_config(node), allow_unicode=True, sort_keys=False), encoding="utf-8")
-        sock = self.workdir / "sockets" / f"{nid}.sock"
+        sock = self.socket_dir / f"{nid}.sock"
         argv = [sys.executable, "-m", "cherga", "node", "--config", str(path)]
         proc = _Proc(nid, argv, self._env(CHERGA_TEST_SOCKET=str(sock)), self.workdir / "logs" / f"{nid}.log")
         proc.start()
@@ -282,7 +295,7 @@ class Office:
         self.procs[nid].stop(sig)
 
     def node(self, nid: str) -> TestVerbClient:
-        return TestVerbClient(self.workdir / "sockets" / f"{nid}.sock")
+        return TestVerbClient(self.socket_dir / f"{nid}.sock")
 
     def wait_nodes_ready(self, timeout: float = 60.0) -> None:
         """Every node process answers its test verbs (it started its role)."""
