@@ -19,6 +19,7 @@ import collections
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 #: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
 LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
                             "node_status", "node_telemetry", "node_alert")
+COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
 #: Where each command route's answer goes.
 RESPONSE_ROUTE: dict[str, str] = {"kiosk_issue": "kiosk_response", "kiosk_checkin": "kiosk_response",
                                   "kiosk_offline": "kiosk_response", "counter_command": "counter_response"}
@@ -325,8 +327,12 @@ class Bridge:
 
     @staticmethod
     def _command_id(msg: contract.Command) -> str:
-        # Qualified by node: one node's ids can never answer for another's.
-        return f"{msg.node}:{msg.id}"
+        # Qualified by node: one node's ids can never answer for another's. The store keeps up to
+        # 80 characters (a node id of 40 and a message id of 64 would not fit): hash the long ones.
+        qualified = f"{msg.node}:{msg.id}"
+        if len(qualified) <= COMMAND_ID_MAX:
+            return qualified
+        return f"{msg.node}:h{hashlib.sha256(msg.id.encode()).hexdigest()[:32]}"
 
     def _issue(self, decoded: Decoded, node: str) -> Reply:
         msg = decoded.message

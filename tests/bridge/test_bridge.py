@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from broker_bridge.bridge import Bridge, start_bridge
 from broker_bridge.contract import CounterCommand, IssueTicket, OfflineTicket
 from server.service import OfficeService
 from server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, make_service, sign_in
+from tests.bridge.conftest import Watcher, command, make_service, sign_in, site_config
 from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.mosquitto
@@ -170,3 +171,19 @@ def test_node_status_and_telemetry_are_recorded_for_the_device_monitor(
     assert bridge.node_states["d1"].role == "display"
     assert ("k1", "paper_out") in bridge.node_alerts
     assert bridge.metrics.refused["wrong_role"] == 1
+
+
+def test_a_long_node_id_and_message_id_still_fit_the_command_store_and_apply_once(
+        mosquitto: Broker, tmp_path: Path, bridges: list[Bridge], watchers: list[Watcher]) -> None:
+    long_node = "k" * 40
+    site = site_config(f"l{uuid.uuid4().hex[:8]}", nodes=[{"id": long_node, "role": "kiosk"}])
+    service = make_service(site, tmp_path / "office.db")
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
+    w = Watcher(mosquitto.host, mosquitto.port, contract.topic("kiosk_response", site.office.id, node=long_node))
+    watchers.append(w)
+    issue = IssueTicket(id="x" * 64, node=long_node, ts=service.now(), service="passport")
+    for _ in range(2):
+        w.publish(contract.topic("kiosk_issue", site.office.id, node=long_node), issue.to_bytes())
+    first, second = w.wait_count(lambda t, d: d["id"] == issue.id, 2)
+    assert first["status"] == "ok" and first == second
+    assert len(service.store.tickets(site.office.id)) == 1
