@@ -87,6 +87,13 @@ def test_every_server_topic_is_read_by_some_role() -> None:
     assert server_routes <= read, f"nobody reads {server_routes - read}"
 
 
+def test_generated_conf_sends_small_packets_at_once() -> None:
+    """Nagle's algorithm on the broker side alone turns a ~1 ms call into ~40 ms."""
+    from broker_bridge.broker_config import render_mosquitto_conf
+
+    assert "set_tcp_nodelay true" in render_mosquitto_conf(password_file="/p", acl_file="/a").splitlines()
+
+
 def test_conf_has_tls_listener_with_client_certificates_when_asked() -> None:
     from broker_bridge.broker_config import TlsFiles
 
@@ -159,7 +166,7 @@ def _write_files(workdir: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def acl_broker(tmp_path: Path) -> Iterator[Broker]:
     pw, acl = _write_files(tmp_path / "mosq")
-    with running_broker(tmp_path / "mosq", extra=f"{AS_ROOT}allow_anonymous false\npassword_file {pw}\nacl_file {acl}") as b:
+    with running_broker(tmp_path / "mosq", extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}") as b:
         yield b
 
 

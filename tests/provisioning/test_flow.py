@@ -120,7 +120,7 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
     assert mtype(tmp_path / "hall.img", "cherga/enroll-token") != mtype(card, "cherga/enroll-token")
 
     server_user = json.loads((state / "state.json").read_text())
-    extra = f"{AS_ROOT}allow_anonymous false\npassword_file {server / 'passwd'}\nacl_file {server / 'acl'}"
+    extra = f"allow_anonymous false\npassword_file {server / 'passwd'}\nacl_file {server / 'acl'}"
     with running_broker(tmp_path / "broker", extra=extra, port=port) as broker:
         watch, statuses = _server_watch(broker.host, broker.port, "prov-test.server", server_user["server_password"])
         config_path = _install_from_image(card, tmp_path / "etc-cherga")
