@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -184,6 +185,8 @@ class LocalMosquitto(_ContextManager):
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             "log_dest stderr", "log_type error", "log_type warning",
+            # As root Mosquitto drops to the 'mosquitto' user, who may not write the persistence dir.
+            "user root" if os.geteuid() == 0 and "user " not in self.extra else "",
             # Mosquitto leaves Nagle on by default: ~40 ms per request/response without this.
             "set_tcp_nodelay true",
             "max_queued_messages 100000",

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +96,9 @@ class Office:
     :param web_port: the server's HTTP port (0: a free one).
     :param broker_ports: per node, the port it connects to instead of the broker's (e.g. a proxy).
     :param server_env: extra environment for the server process (e.g. a faked clock).
+    :param virtual_nodes: nodes registered in the site config but not started here: the harness
+        plays them itself (simulated operators at many counters, extra kiosks).
+    :param before_server: called once before the server first starts (e.g. to create staff).
     :param always_open: open round the clock (a demo at night still issues tickets); the
         office's configured hours are kept when ``False``.
     """
@@ -103,7 +106,9 @@ class Office:
     def __init__(self, config: Path, workdir: Path, *, broker: Literal["mosquitto", "embedded"] = "mosquitto",
                  web_port: int = 0, layout: Layout | None = None, broker_port: int = 0,
                  broker_ports: dict[str, int] | None = None, server_env: dict[str, str] | None = None,
-                 show_windows: bool = False, always_open: bool = True) -> None:
+                 show_windows: bool = False, always_open: bool = True,
+                 virtual_nodes: list[dict[str, str]] | None = None,
+                 before_server: Callable[[Office], None] | None = None) -> None:
         self.config_path = Path(config)
         self.workdir = Path(workdir).resolve()
         self.broker_kind = broker
@@ -114,6 +119,8 @@ class Office:
         self.server_env = dict(server_env or {})
         self.show_windows = show_windows
         self.always_open = always_open
+        self.virtual_nodes = list(virtual_nodes or [])
+        self.before_server = before_server
         self.broker: Any = None
         self.printers: dict[str, Any] = {}
         self.procs: dict[str, _Proc] = {}
@@ -149,6 +156,8 @@ class Office:
     def start(self) -> None:
         self._write_site_config()
         self.start_broker()
+        if self.before_server is not None:
+            self.before_server(self)
         self.start_server()
         for k in self.layout.kiosks:
             self._start_printer(k)
@@ -191,7 +200,8 @@ class Office:
     def _write_site_config(self) -> None:
         data = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
         known = {n["id"] for n in data.get("nodes") or []}
-        data["nodes"] = list(data.get("nodes") or []) + [n for n in self.layout.nodes() if n["id"] not in known]
+        data["nodes"] = list(data.get("nodes") or []) + [
+            n for n in self.layout.nodes() + self.virtual_nodes if n["id"] not in known]
         data.setdefault("office", {})["public_url"] = self.url
         if self.always_open:
             day = [{"start": "00:00", "end": "23:59"}]
