@@ -13,6 +13,7 @@ from the store when a race is lost or when :meth:`OfficeService.sweep` sees fore
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from broker_bridge.contract import (
@@ -41,15 +42,16 @@ from server.core.scheduling import PolicySettings, choose_next
 from server.core.tickets import CheckIn, EventKind, IllegalTransition, Origin, Ticket, TicketStatus
 from server.errors import Conflict, Invalid, NotFound, ServiceError
 from server.siteconfig import LANGUAGES, Counter, SiteConfig
-from server.store import CounterRow, IntegrityError, Store, TicketRecord, Tx
+from server.store import Batch, CounterRow, IntegrityError, Store, TicketRecord, Tx
 from server.view import WaitingView
 
 log = logging.getLogger(__name__)
 
 CounterStatus = Literal["closed", "idle", "calling", "serving", "paused"]
 DEFAULT_POSTPONE_S = 300
-_NEXT_RETRIES = 50
+_NEXT_RETRIES = 200
 _COMMAND_CACHE = 20_000
+_LOG_WINDOW = 500
 
 
 def utc_now() -> dt.datetime:
@@ -147,7 +149,13 @@ class OfficeService:
         self._known_seq = 0
         self._shared = False  # set once another process is seen writing to the same office
         self._last_refresh = 0.0
+        self._seen: set[int] = set()  # event seqs already applied to the view (shared store only)
+        self._high_seq = 0
+        self._last_wide = 0.0
         self._names: dict[str, str] = {}
+        self._batch: Batch | None = None  # the open group-commit transaction
+        self._commit_lock = threading.Lock()
+        self._committing: Batch | None = None
         self.stats: collections.Counter[str] = collections.Counter()  # for /metrics
         self.reload()
 
@@ -215,7 +223,7 @@ class OfficeService:
         return tx.command_result(self.office, command_id) if tx is not None else None
 
     def _stored_result(self, command_id: str) -> dict[str, Any]:
-        with self.store.transaction() as tx:
+        with self._op() as tx:
             prior = tx.command_result(self.office, command_id)
         if prior is None:  # pragma: no cover - an integrity error on anything else
             raise Conflict("store_conflict", "the store refused the change; try again")
@@ -285,17 +293,82 @@ class OfficeService:
         )
 
     def _notify(self, counters: Iterable[str], now: dt.datetime, *, hall: bool, call: HallCall | None) -> None:
+        """Build the change now (the view as this operation left it); deliver it after the commit."""
         if not self._listeners:
             return
         if hall:
             self._hall_seq += 1
         change = Change([self._counter_state(c, now) for c in dict.fromkeys(counters)],
                         self._hall_state(now) if hall else None, call)
+        if self._batch is not None:
+            self._batch.notices.append(change)
+        else:
+            self._deliver(change)
+
+    def _deliver(self, change: Change) -> None:
         for listener in list(self._listeners):
             try:
                 listener(change)
             except Exception:  # a listener's failure must not undo or block a committed change
                 log.exception("listener %r failed", listener)
+
+    # --- group commit ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _op(self) -> Iterator[Tx]:
+        """One operation's writes: a savepoint in the open batch (opened here if there is none).
+
+        Call with the office lock held. Nothing is acknowledged before :meth:`_mutation` has
+        waited for the batch's commit.
+        """
+        if self._batch is None:
+            committing = self._committing
+            if committing is not None:
+                # One batch at a time per service: the next may not wait on rows the last still holds.
+                committing.done.wait()
+            self._batch = self.store.open_batch()
+        with self._batch.savepoint() as tx:
+            yield tx
+
+    @contextlib.contextmanager
+    def _mutation(self) -> Iterator[None]:
+        """The office lock for a mutating call; on the way out, wait until its batch is durable.
+
+        Operations that arrive while a batch commits (an fsync) queue on the lock and then share
+        the next batch: one fsync acknowledges all of them (group commit).
+        """
+        with self._lock:
+            yield
+            # A repeated command answered from the cache may belong to the batch being committed.
+            batch = self._batch or self._committing
+        if batch is not None:
+            self._wait(batch)
+
+    def _wait(self, batch: Batch) -> None:
+        with self._commit_lock:
+            if not batch.done.is_set():
+                with self._lock:
+                    if self._batch is batch:
+                        self._batch = None  # later operations open the next batch
+                    self._committing = batch
+                try:
+                    batch.commit()
+                except BaseException as exc:
+                    batch.error = exc
+                finally:
+                    self._committing = None
+                    batch.done.set()
+                if batch.error is not None:
+                    log.error("commit failed (%s): reloading the queue from the store", batch.error)
+                    with self._lock:
+                        self._commands.clear()
+                        self.reload()
+                else:
+                    for change in batch.notices:
+                        self._deliver(change)
+        if batch.error is not None:
+            raise ServiceError("store_failed", "the database did not take the change; try again",
+                               503) from batch.error
 
     def _affected_counters(self, services: Iterable[str]) -> list[str]:
         ids: dict[str, None] = {}
@@ -321,7 +394,7 @@ class OfficeService:
         """
         if appointment_code:
             return self.check_in(command_id=command_id, source=source, code=appointment_code, language=language)
-        with self._lock:
+        with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
             now = self.now()
@@ -342,7 +415,7 @@ class OfficeService:
                 raise Conflict("service_closed", f"service {first!r} is closed now")
             day = office_day(now, self.config.office.tz)
             try:
-                with self.store.transaction() as tx:
+                with self._op() as tx:
                     if (prior := tx.command_result(self.office, command_id)) is not None:
                         return TicketInfo.model_validate(prior["ticket"])
                     if svc.daily_cap is not None and tx.count_issued(self.office, first, day) >= svc.daily_cap:
@@ -362,7 +435,7 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._known_seq = max(self._known_seq, tx.last_event_seq)
+            self._committed(tx)
             self._view.put(rec)
             self._remember(command_id, result)
             self.stats["issued"] += 1
@@ -392,12 +465,12 @@ class OfficeService:
     def check_in(self, *, command_id: str, source: str, code: str, language: str = "uk") -> TicketInfo:
         """A booked visitor arrives: on time keeps the slot, too late becomes a walk-in."""
         self._check_language(language)
-        with self._lock:
+        with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
             now = self.now()
             try:
-                with self.store.transaction() as tx:
+                with self._op() as tx:
                     if (prior := tx.command_result(self.office, command_id)) is not None:
                         return TicketInfo.model_validate(prior["ticket"])
                     appt = tx.appointment(self.office, code.upper())
@@ -429,7 +502,7 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._known_seq = max(self._known_seq, tx.last_event_seq)
+            self._committed(tx)
             self._view.put(rec)
             self._remember(command_id, result)
             self.stats["issued"] += 1
@@ -451,7 +524,7 @@ class OfficeService:
                 self.config.category(priority)
             except KeyError:
                 raise NotFound("unknown_category", f"priority category {priority!r} does not exist") from None
-        with self._lock:
+        with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
             now = self.now()
@@ -459,7 +532,7 @@ class OfficeService:
             svc = self.config.service(service)
             day = office_day(issued_at, self.config.office.tz)
             try:
-                with self.store.transaction() as tx:
+                with self._op() as tx:
                     if (prior := tx.command_result(self.office, command_id)) is not None:
                         return TicketInfo.model_validate(prior["ticket"])
                     if tx.number_taken(self.office, service, day, number):
@@ -477,7 +550,7 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._known_seq = max(self._known_seq, tx.last_event_seq)
+            self._committed(tx)
             self._view.put(rec)
             self._remember(command_id, result)
             self._notify(self._affected_counters([service]), now, hall=True, call=None)
@@ -492,7 +565,7 @@ class OfficeService:
         if slot <= now:
             raise Invalid("slot_in_past", "an appointment slot must be in the future")
         code = _make_code()
-        with self._lock, self.store.transaction() as tx:
+        with self._mutation(), self._op() as tx:
             tx.insert_appointment(code=code, office=self.office, service=service, slot=slot, source=source, at=now)
         return code
 
@@ -510,7 +583,7 @@ class OfficeService:
             action = CounterAction(action)
         except ValueError:
             raise Invalid("unknown_action", f"unknown counter action {action!r}") from None
-        with self._lock:
+        with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return ActionResult.from_json(prior)
             now = self.now()
@@ -520,8 +593,9 @@ class OfficeService:
             call: HallCall | None = None
             services_touched: set[str] = set()
             status: Literal["ok", "empty"] = "ok"
+            originals: dict[str, TicketRecord | None] = {}
             try:
-                with self.store.transaction() as tx:
+                with self._op() as tx:
                     if (prior := tx.command_result(self.office, command_id)) is not None:
                         return ActionResult.from_json(prior)
                     op = operator or cv.operator
@@ -535,7 +609,8 @@ class OfficeService:
                     cv.updated_at = now
                     tx.save_counter(self.office, cv.row(counter))
                     for rec in touched:
-                        self._view.put(rec)  # provisional: undone below if the commit fails
+                        originals.setdefault(rec.ticket.id, self._view.get(rec.ticket.id))
+                        self._view.put(rec)  # provisional: undone below if this operation fails
                     state = self._counter_state(counter, now)
                     ticket = None
                     if touched and status == "ok":
@@ -545,13 +620,13 @@ class OfficeService:
                     tx.record_command(self.office, command_id, outcome.to_json(), now)
             except IntegrityError:
                 self._counters[counter] = before
-                self.reload()
+                self._restore(originals)
                 return ActionResult.from_json(self._stored_result(command_id))
             except BaseException:
                 self._counters[counter] = before
-                self._resync(touched)
+                self._restore(originals)
                 raise
-            self._known_seq = max(self._known_seq, tx.last_event_seq)
+            self._committed(tx)
             self._remember(command_id, outcome.to_json())
             self.stats[f"action_{action.value}"] += 1
             if call is not None:
@@ -563,14 +638,13 @@ class OfficeService:
             self._notify([*affected, *extra], now, hall=True, call=call)
             return outcome
 
-    def _resync(self, touched: list[TicketRecord]) -> None:
-        """After a rolled-back action, put the touched tickets back as the store has them."""
-        for rec in touched:
-            fresh = self.store.ticket(rec.ticket.id)
-            if fresh is None:
-                self._view.remove(rec.ticket.id)
+    def _restore(self, originals: Mapping[str, TicketRecord | None]) -> None:
+        """After a rolled-back operation, put the touched tickets back as they were before it."""
+        for tid, rec in originals.items():
+            if rec is None:
+                self._view.remove(tid)
             else:
-                self._view.put(fresh)
+                self._view.put(rec)
 
     def _current(self, cv: _CounterView, *allowed: TicketStatus) -> TicketRecord:
         rec = self._view.get(cv.ticket_id) if cv.ticket_id else None
@@ -640,8 +714,10 @@ class OfficeService:
         if op and cv.operator is None:
             cv.operator = op
         refreshed = False
+        self._sync_from_log()
+        lost: set[str] = set()  # tickets another process took (or holds) during this press
         for _ in range(_NEXT_RETRIES):
-            decision = choose_next(cfg, self._view.candidates(cfg, now), now, self.settings)
+            decision = choose_next(cfg, self._view.candidates(cfg, now, lost), now, self.settings)
             if decision is None:
                 if not refreshed and time.monotonic() - self._last_refresh > 0.2 and self._foreign_changes():
                     # Another process may have issued tickets this view has not seen yet.
@@ -656,12 +732,11 @@ class OfficeService:
             new = dataclasses.replace(rec, ticket=called, version=rec.version + 1)
             if tx.update_ticket(new, expected_version=rec.version):
                 break
-            # Lost the race to another process: take the store's word for that ticket and choose again.
-            fresh = tx.ticket(rec.ticket.id)
-            if fresh is None:
-                self._view.remove(rec.ticket.id)
-            else:
-                self._view.put(fresh)
+            # Lost the race to another process: pass that ticket over, learn what else changed, choose again.
+            self._become_shared()
+            lost.add(rec.ticket.id)
+            if len(lost) % 8 == 1:
+                self._sync_from_log()
             self.stats["next_retries"] += 1
         else:
             raise Conflict("busy", "too many counters raced for the same tickets; press again")
@@ -677,14 +752,53 @@ class OfficeService:
                               number=called.number, counter=cfg.id, counter_number=cfg.number,
                               service=called.service, recall=False, at=now)
 
+    def _committed(self, tx: Tx) -> None:
+        """Remember our own events, so the log sync does not re-read them."""
+        self._known_seq = max(self._known_seq, tx.last_event_seq)
+        if self._shared:
+            self._seen.update(tx.event_seqs)
+
+    def _sync_from_log(self) -> None:
+        """Shared store only: re-read the tickets other processes touched since we last looked.
+
+        The window starts a little before the highest sequence seen, because on PostgreSQL a
+        sequence number taken earlier may commit later.
+        """
+        if not self._shared:
+            return
+        after = self._high_seq
+        if time.monotonic() - self._last_wide > 0.5:
+            # Now and then look back a little: on PostgreSQL a lower sequence may commit later.
+            self._last_wide = time.monotonic()
+            after = max(0, self._high_seq - _LOG_WINDOW)
+        rows = self.store.recent_event_tickets(self.office, after)
+        ids = {tid for seq, tid in rows if seq not in self._seen and tid}
+        for seq, _ in rows:
+            self._seen.add(seq)
+            self._high_seq = max(self._high_seq, seq)
+        if len(self._seen) > 4 * _LOG_WINDOW:
+            floor = self._high_seq - 2 * _LOG_WINDOW
+            self._seen = {s for s in self._seen if s > floor}
+        if ids:
+            for rec in self.store.tickets_by_id(sorted(ids)):
+                known = self._view.get(rec.ticket.id)
+                if known is None or known.version < rec.version:
+                    self._view.put(rec)
+                elif known.version == rec.version and rec.ticket.status.is_final:
+                    self._view.remove(rec.ticket.id)
+
+    def _become_shared(self) -> None:
+        if not self._shared:
+            log.info("office %s: another process writes to this store; following its event log", self.office)
+            self._shared = True
+            self._high_seq = self._known_seq
+
     def _foreign_changes(self) -> bool:
         """Has another process written to this office? Once seen, the view refreshes on every sweep."""
         if self._shared:
             return True
         if self.store.max_event_seq(self.office) > self._known_seq:
-            log.info("office %s: another process writes to this store; refreshing the view on each sweep",
-                     self.office)
-            self._shared = True
+            self._become_shared()
         return self._shared
 
     def _refresh_from_store(self) -> None:
@@ -889,7 +1003,7 @@ class OfficeService:
 
     def sweep(self) -> None:
         """No-show timeouts, yesterday's leftovers, and a refresh when other processes wrote."""
-        with self._lock:
+        with self._mutation():
             if self._foreign_changes():
                 self._refresh_from_store()
             now = self.now()
@@ -906,7 +1020,7 @@ class OfficeService:
         t = rec.ticket
         counter = t.counter if why == "timeout" else None
         try:
-            with self.store.transaction() as tx:
+            with self._op() as tx:
                 if why == "timeout":
                     new = self._write(tx, rec, self._apply(core.no_show, t, now=now))
                     self._event(tx, EventKind.NO_SHOW, t, now, counter=counter, operator=t.operator, rule="timeout",
@@ -924,7 +1038,7 @@ class OfficeService:
         except ServiceError:
             log.info("sweep skipped %s: changed meanwhile", t.label)
             return
-        self._known_seq = max(self._known_seq, tx.last_event_seq)
+        self._committed(tx)
         self._view.put(new)
         self._notify([c for c in [counter, *self._affected_counters([t.service])] if c], now, hall=True, call=None)
 
@@ -986,7 +1100,7 @@ class OfficeService:
 
     def cancel_ticket(self, *, command_id: str, ticket_id: str, source: str, operator: str | None = None) -> TicketInfo:
         """A visitor leaves (or the hall manager removes a ticket): waiting or called → cancelled."""
-        with self._lock:
+        with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
             rec = self._view.get(ticket_id)
@@ -997,7 +1111,7 @@ class OfficeService:
                 raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
             now = self.now()
             try:
-                with self.store.transaction() as tx:
+                with self._op() as tx:
                     gone = self._write(tx, rec, self._apply(core.cancel, rec.ticket, now=now, reason="cancelled"))
                     self._event(tx, EventKind.CANCELLED, rec.ticket, now, counter=rec.ticket.counter,
                                 operator=operator, source=source)
@@ -1011,7 +1125,7 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._known_seq = max(self._known_seq, tx.last_event_seq)
+            self._committed(tx)
             self._view.put(gone)
             self._remember(command_id, result)
             self._notify([c for c in [rec.ticket.counter, *self._affected_counters([rec.ticket.service])] if c],

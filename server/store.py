@@ -20,16 +20,18 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.core.numbering import next_number
 from server.core.tickets import Origin, Ticket, TicketStatus
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
 ACTIVE = (TicketStatus.WAITING.value, TicketStatus.CALLED.value, TicketStatus.SERVING.value)
 
-__all__ = ["Store", "Tx", "TicketRecord", "StaffAccount", "CounterRow", "IntegrityError"]
+__all__ = ["Store", "Batch", "Tx", "TicketRecord", "StaffAccount", "CounterRow", "IntegrityError"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,12 +111,37 @@ def _insert_for(conn: Connection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+_INSERT_COMMAND = insert(schema.commands)
+_INSERT_TICKET = insert(schema.tickets)
+_INSERT_EVENT = insert(schema.events)
+_UPDATE_TICKET = (
+    update(schema.tickets)
+    .where(and_(schema.tickets.c.id == bindparam("w_id"), schema.tickets.c.version == bindparam("w_version")))
+    .values({c.name: bindparam(c.name) for c in schema.tickets.c if c.name != "id"})
+)
+_DRAW: dict[str, Any] = {}
+
+
+def _draw_statement(dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last``, built once per dialect."""
+    if dialect not in _DRAW:
+        t = schema.number_counters
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t)
+        _DRAW[dialect] = ins.on_conflict_do_update(
+            index_elements=[t.c.office, t.c.service, t.c.day, t.c.range],
+            set_={"last": t.c["last"] + 1},
+        ).returning(t.c["last"])
+    return _DRAW[dialect]
+
+
 class Tx:
     """One store transaction. Nothing it writes is visible, or durable, before the commit."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, engine: Engine | None = None) -> None:
         self.conn = conn
+        self._engine = engine
         self.last_event_seq = 0
+        self.event_seqs: list[int] = []
 
     # --- commands (exactly-once) ------------------------------------------------------------------
 
@@ -127,8 +154,9 @@ class Tx:
 
     def record_command(self, office: str, command_id: str, result: Mapping[str, Any], at: dt.datetime) -> None:
         """Raises :class:`IntegrityError` when the id was recorded meanwhile (another process)."""
-        self.conn.execute(insert(schema.commands).values(office=office, command_id=command_id, at=at,
-                                                         result=dict(result)))
+        # Constant statements with parameter dicts: SQLAlchemy compiles each shape once.
+        self.conn.execute(_INSERT_COMMAND, {"office": office, "command_id": command_id, "at": at,
+                                            "result": dict(result)})
 
     # --- numbers ---------------------------------------------------------------------------------
 
@@ -137,14 +165,16 @@ class Tx:
 
         Raises :class:`server.core.numbering.NumbersExhausted` past the range (the caller rolls back).
         """
-        ins = _insert_for(self.conn)(schema.number_counters).values(
-            office=office, service=service, day=day, range=range_name, last=number_range.first)
-        t = schema.number_counters
-        stmt = ins.on_conflict_do_update(
-            index_elements=[t.c.office, t.c.service, t.c.day, t.c.range],
-            set_={"last": t.c["last"] + 1},
-        ).returning(t.c["last"])
-        drawn = int(self.conn.execute(stmt).scalar_one())
+        stmt = _draw_statement(self.conn.dialect.name)
+        params = {"office": office, "service": service, "day": day, "range": range_name, "last": number_range.first}
+        if self.conn.dialect.name == "postgresql" and self._engine is not None:
+            # In a short transaction of its own: a group-commit batch holding the counter row while
+            # another process's batch waits for it (and it for one of theirs) would deadlock. A
+            # batch that fails later leaves a gap in the numbers, never a duplicate.
+            with self._engine.connect() as own, own.begin():
+                drawn = int(own.execute(stmt, params).scalar_one())
+        else:
+            drawn = int(self.conn.execute(stmt, params).scalar_one())
         # The core decides what is legal: the draw is ``next_number`` of the previous value.
         return next_number(None if drawn == number_range.first else drawn - 1, number_range, service)
 
@@ -165,7 +195,7 @@ class Tx:
     # --- tickets ---------------------------------------------------------------------------------
 
     def insert_ticket(self, rec: TicketRecord) -> None:
-        self.conn.execute(insert(schema.tickets).values(**_ticket_values(rec)))
+        self.conn.execute(_INSERT_TICKET, _ticket_values(rec))
 
     def update_ticket(self, rec: TicketRecord, *, expected_version: int) -> bool:
         """Compare-and-set: write ``rec`` only if the row still has ``expected_version``.
@@ -173,11 +203,24 @@ class Tx:
         ``rec.version`` must be ``expected_version + 1``. Returns False (and writes nothing) when
         another transaction changed the ticket first.
         """
+        if self.conn.dialect.name == "postgresql":
+            # Take the row lock without waiting: a row another transaction holds is a lost race
+            # (waiting would let two group-commit batches deadlock on rows taken in other orders).
+            t = schema.tickets
+            # Read first, lock only a row that still matches: a stale caller must not hold (even
+            # briefly) the lock of a ticket another counter now owns.
+            current = self.conn.execute(select(t.c.version).where(t.c.id == rec.ticket.id)).scalar()
+            if current != expected_version:
+                return False
+            got = self.conn.execute(
+                select(t.c.id).where(t.c.id == rec.ticket.id, t.c.version == expected_version)
+                .with_for_update(skip_locked=True)).first()
+            if got is None:
+                return False
         values = _ticket_values(rec)
-        values.pop("id")
-        t = schema.tickets
-        res = self.conn.execute(
-            update(t).where(and_(t.c.id == rec.ticket.id, t.c.version == expected_version)).values(**values))
+        values["w_id"] = values.pop("id")
+        values["w_version"] = expected_version
+        res = self.conn.execute(_UPDATE_TICKET, values)
         return res.rowcount == 1
 
     def ticket(self, ticket_id: str) -> TicketRecord | None:
@@ -189,11 +232,12 @@ class Tx:
     def append_event(self, kind: str, *, office: str, at: dt.datetime, ticket_id: str | None = None,
                      service: str | None = None, counter: str | None = None, operator: str | None = None,
                      data: Mapping[str, Any] | None = None) -> int:
-        res = self.conn.execute(insert(schema.events).values(
-            kind=str(kind), office=office, ticket_id=ticket_id, service=service, counter=counter,
-            operator=operator, at=at, data=dict(data or {})))
+        res = self.conn.execute(_INSERT_EVENT, {
+            "kind": str(kind), "office": office, "ticket_id": ticket_id, "service": service, "counter": counter,
+            "operator": operator, "at": at, "data": dict(data or {})})
         seq = int(res.inserted_primary_key[0]) if res.inserted_primary_key else 0
         self.last_event_seq = max(self.last_event_seq, seq)
+        self.event_seqs.append(seq)
         return seq
 
     # --- counters --------------------------------------------------------------------------------
@@ -235,6 +279,91 @@ class Tx:
         return self.conn.execute(select(r.c.ticket_id).where(r.c.ticket_id == ticket_id)).first() is not None
 
 
+_SQLITE_WAIT_S = 30.0
+# A plain Lock (not an RLock): a group commit may be finished by another thread than the one
+# that began it. Never open a transaction while holding a batch on the same thread.
+_FILE_LOCKS: dict[Path, threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.Lock:
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+class _NoLock:
+    """PostgreSQL takes many writers at once: nothing to queue on."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
+class Batch:
+    """One open write transaction shared by several operations (group commit).
+
+    Each operation runs in :meth:`savepoint`: its failure undoes only its own writes. Nothing is
+    durable, or visible to other connections, before :meth:`commit`; the batch may be committed
+    by another thread than the one that opened it.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._lock = store._writer
+        self._engine = store.engine
+        self._lock.__enter__()
+        try:
+            self.conn = store.engine.connect()
+            self._trans = self.conn.begin()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.notices: list[Any] = []
+        self.ops = 0
+        self.closed = False
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[Tx]:
+        nested = self.conn.begin_nested()
+        try:
+            yield Tx(self.conn, self._engine)
+        except BaseException:
+            nested.rollback()
+            raise
+        nested.commit()
+        self.ops += 1
+
+    def commit(self) -> None:
+        try:
+            self._trans.commit()
+        finally:
+            self._close()
+
+    def rollback(self) -> None:
+        try:
+            self._trans.rollback()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.conn.close()
+        finally:
+            self._lock.__exit__(None, None, None)
+
+
 class Store:
     """Opens (and migrates) the database at ``url``: ``sqlite:///FILE`` or ``postgresql+psycopg://...``."""
 
@@ -243,6 +372,9 @@ class Store:
         path = _sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+        # SQLite has one writer at a time: writers of this process queue on a lock instead of polling.
+        self._writer: contextlib.AbstractContextManager[Any] = (
+            _file_lock(path) if path is not None else _NoLock())
         self.engine: Engine = self._make_engine(url, pool_size)
         self.dialect = self.engine.dialect.name
         if migrate:
@@ -264,15 +396,31 @@ class Store:
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk before it returns
-                cur.execute("PRAGMA busy_timeout=30000")
+                # Writers wait in _on_begin with short sleeps; SQLite's own busy handler sleeps up to
+                # 100 ms at a time, which would stall "next" whenever two processes write at once.
+                cur.execute("PRAGMA busy_timeout=0")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
                 # IMMEDIATE takes the write lock up front: a writer never fails half-way on upgrade.
-                mode = "DEFERRED" if conn.get_execution_options().get("cherga_read") else "IMMEDIATE"
-                conn.exec_driver_sql(f"BEGIN {mode}")
+                if conn.get_execution_options().get("cherga_read"):
+                    conn.exec_driver_sql("BEGIN DEFERRED")
+                    return
+                deadline = time.monotonic() + _SQLITE_WAIT_S
+                pause = 0.0002
+                while True:
+                    try:
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        return
+                    except OperationalError as exc:
+                        if "locked" not in str(exc) and "busy" not in str(exc):
+                            raise
+                        if time.monotonic() > deadline:
+                            raise
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.004)
 
             return engine
         if backend == "postgresql":
@@ -297,8 +445,12 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
         """A write transaction, committed (durably) on a clean exit and rolled back on an exception."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._writer, self.engine.connect() as conn, conn.begin():
             yield Tx(conn)
+
+    def open_batch(self) -> Batch:
+        """A write transaction several operations share, each in a savepoint (group commit)."""
+        return Batch(self)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -354,6 +506,20 @@ class Store:
             q = q.limit(limit)
         with self.reading() as conn:
             return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    def recent_event_tickets(self, office: str, after_seq: int) -> list[tuple[int, str | None]]:
+        """(seq, ticket id) of the events after ``after_seq``: what other processes touched."""
+        e = schema.events
+        with self.reading() as conn:
+            rows = conn.execute(select(e.c.seq, e.c.ticket_id).where(e.c.office == office, e.c.seq > after_seq)
+                                .order_by(e.c.seq)).all()
+        return [(int(r[0]), r[1]) for r in rows]
+
+    def tickets_by_id(self, ids: Sequence[str]) -> list[TicketRecord]:
+        t = schema.tickets
+        with self.reading() as conn:
+            rows = conn.execute(select(t).where(t.c.id.in_(list(ids)))).mappings().all()
+        return [_ticket_from_row(r) for r in rows]
 
     def max_event_seq(self, office: str) -> int:
         e = schema.events

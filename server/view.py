@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Container
 
 from server.core.scheduling import queue_key
 from server.core.tickets import Ticket, TicketStatus
@@ -91,13 +92,18 @@ class WaitingView:
             if i < len(group) and group[i] == key:
                 del group[i]
 
-    def candidates(self, counter: Counter, now: dt.datetime) -> list[Ticket]:
-        """What the core needs to decide for ``counter``: reserved, booked, and each group's head."""
-        out = [self.active[i].ticket for i in self._reserved.get(counter.id, ())]
+    def candidates(self, counter: Counter, now: dt.datetime, exclude: Container[str] = ()) -> list[Ticket]:
+        """What the core needs to decide for ``counter``: reserved, booked, and each group's head.
+
+        ``exclude``: tickets to pass over (another process holds them right now).
+        """
+        out = [self.active[i].ticket for i in self._reserved.get(counter.id, ()) if i not in exclude]
         for cs in counter.services:
-            out.extend(self.active[i].ticket for i in self._booked.get(cs.id, ()))
+            out.extend(self.active[i].ticket for i in self._booked.get(cs.id, ()) if i not in exclude)
             for group in self._groups.get(cs.id, {}).values():
                 for key in group:
+                    if key[3] in exclude:
+                        continue
                     t = self.active[key[3]].ticket
                     if t.not_before is None or t.not_before <= now:
                         out.append(t)
