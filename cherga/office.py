@@ -98,6 +98,8 @@ class Office:
     :param server_env: extra environment for the server process (e.g. a faked clock).
     :param virtual_nodes: nodes registered in the site config but not started here: the harness
         plays them itself (simulated operators at many counters, extra kiosks).
+    :param hardware: per node, real hardware options that replace the emulated ones (a HIL bench's
+        inventory: real serial ports, the lgpio pin factory, pin numbers).
     :param before_server: called once before the server first starts (e.g. to create staff).
     :param always_open: open round the clock (a demo at night still issues tickets); the
         office's configured hours are kept when ``False``.
@@ -108,7 +110,8 @@ class Office:
                  broker_ports: dict[str, int] | None = None, server_env: dict[str, str] | None = None,
                  show_windows: bool = False, always_open: bool = True,
                  virtual_nodes: list[dict[str, str]] | None = None,
-                 before_server: Callable[[Office], None] | None = None) -> None:
+                 before_server: Callable[[Office], None] | None = None,
+                 hardware: dict[str, dict[str, Any]] | None = None) -> None:
         self.config_path = Path(config)
         self.workdir = Path(workdir).resolve()
         self.broker_kind = broker
@@ -121,6 +124,7 @@ class Office:
         self.always_open = always_open
         self.virtual_nodes = list(virtual_nodes or [])
         self.before_server = before_server
+        self.hardware = dict(hardware or {})
         self.broker: Any = None
         self.printers: dict[str, Any] = {}
         self.procs: dict[str, _Proc] = {}
@@ -160,7 +164,8 @@ class Office:
             self.before_server(self)
         self.start_server()
         for k in self.layout.kiosks:
-            self._start_printer(k)
+            if k not in self.hardware:
+                self._start_printer(k)
         for node in self.layout.nodes():
             self.start_node(node["id"])
         self.wait_nodes_ready()
@@ -204,7 +209,7 @@ class Office:
             n for n in self.layout.nodes() + self.virtual_nodes if n["id"] not in known]
         data.setdefault("office", {})["public_url"] = self.url
         if self.always_open:
-            day = [{"start": "00:00", "end": "23:59"}]
+            day = [{"start": "00:00", "end": "24:00"}]
             data["hours"] = {"days": dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), day), "breaks": []}
             for service in data.get("services", []):
                 service.pop("hours", None)
@@ -215,7 +220,8 @@ class Office:
         if not self.show_windows:
             env.setdefault("SDL_VIDEODRIVER", "dummy")
         env.setdefault("SDL_AUDIODRIVER", "dummy")
-        env.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+        if not self.hardware:
+            env.setdefault("GPIOZERO_PIN_FACTORY", "mock")
         env.pop("CHERGA_TEST_SOCKET", None)
         env.update(extra)
         return env
@@ -281,6 +287,8 @@ class Office:
                         "led_boards": [{"address": 1, "kind": "matrix", "name": "hall", "lines": 4, "cols": 12}]}
         elif node["role"] == "pad":
             hardware = {"pin_factory": "mock"}
+        if nid in self.hardware:
+            hardware = dict(self.hardware[nid])
         cfg: dict[str, Any] = {
             "node": nid, "role": node["role"], "office": self.office_id,
             "broker": {"host": "127.0.0.1", "port": self.broker_ports.get(nid, self.broker_port), "keepalive_s": 5},

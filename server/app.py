@@ -266,6 +266,8 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
         starts.append(start)
         stops.append(stop)
     demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
-    app = create_app(cfg, db_url, demo_accounts=demo, on_start=starts, on_stop=stops)
+    from server.clock import clock_from_environment
+
+    app = create_app(cfg, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning",
                 timeout_keep_alive=30)

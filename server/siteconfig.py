@@ -60,24 +60,31 @@ class Names(_Strict):
         return {lang: v for lang in LANGUAGES if (v := getattr(self, lang))}
 
 
-def _clock(value: str) -> dt.time:
+def _minutes(value: str, *, end: bool = False) -> int:
+    """Minutes since midnight of ``HH:MM``; ``24:00`` is allowed as an end (open until midnight)."""
     if not re.fullmatch(r"\d{2}:\d{2}", value):
         raise ValueError(f"time {value!r} must look like HH:MM")
-    return dt.time.fromisoformat(value)
+    hours, minutes = int(value[:2]), int(value[3:])
+    if end and (hours, minutes) == (24, 0):
+        return 24 * 60
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"time {value!r} is not a time of day")
+    return hours * 60 + minutes
 
 
 class TimeRange(_Strict):
     start: str
-    end: str
+    end: str = Field(description="HH:MM, exclusive; 24:00 means until midnight")
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeRange:
-        if _clock(self.start) >= _clock(self.end):
+        if _minutes(self.start) >= _minutes(self.end, end=True):
             raise ValueError(f"{self.start}–{self.end}: the start must be before the end")
         return self
 
     def contains(self, t: dt.time) -> bool:
-        return _clock(self.start) <= t < _clock(self.end)
+        now = t.hour * 60 + t.minute + t.second / 60
+        return _minutes(self.start) <= now < _minutes(self.end, end=True)
 
 
 class Hours(_Strict):

@@ -95,3 +95,19 @@ def test_config_check_command_reports_ok_and_errors(tmp_path: Path) -> None:
     bad.write_text(MINIMAL.replace("number: \"1\"", "number: \"\""))
     res = subprocess.run([sys.executable, "-m", "cherga", "config", "check", str(bad)], capture_output=True, text=True)
     assert res.returncode == 1 and "counters.0.number" in res.stderr
+
+
+def test_an_office_open_until_midnight_is_open_at_23_59_50() -> None:
+    import datetime as dt
+
+    text = MINIMAL + "hours:\n  days:\n    mon: [{start: \"00:00\", end: \"24:00\"}]\n"
+    cfg = parse_site_config(text)
+    monday_late = dt.datetime(2026, 3, 2, 23, 59, 50)
+    assert cfg.hours.is_open(monday_late)
+    assert not cfg.hours.is_open(monday_late + dt.timedelta(seconds=11))  # Tuesday is not configured
+
+
+def test_a_time_past_midnight_is_refused() -> None:
+    text = MINIMAL + "hours:\n  days:\n    mon: [{start: \"08:00\", end: \"24:30\"}]\n"
+    with pytest.raises(ConfigError, match="not a time of day"):
+        parse_site_config(text)

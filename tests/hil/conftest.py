@@ -11,13 +11,37 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from cherga.office import Layout, Office
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("CHERGA_HIL_ARTIFACTS", REPO / "artifacts" / "hil"))
+# A bench with real hardware: CHERGA_HIL_INVENTORY=bench.yaml names, per node, its real hardware
+# options (see docs/hil.md). Without it every node runs on emulated hardware.
+INVENTORY = os.environ.get("CHERGA_HIL_INVENTORY")
+
+
+def bench_hardware() -> dict[str, dict[str, Any]]:
+    if not INVENTORY:
+        return {}
+    data = yaml.safe_load(Path(INVENTORY).read_text(encoding="utf-8")) or {}
+    nodes = data.get("nodes") or {}
+    if not isinstance(nodes, dict):
+        raise ValueError(f"{INVENTORY}: 'nodes' must map node ids to hardware options")
+    return {str(k): dict(v) for k, v in nodes.items()}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # On real hardware the harness cannot read paper or inject a printer fault: those checks need emulators.
+    if INVENTORY:
+        skip = pytest.mark.skip(reason="needs emulated hardware (CHERGA_HIL_INVENTORY is set)")
+        for item in items:
+            if "emulated_only" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
@@ -35,6 +59,7 @@ def office_factory(artifacts: Path) -> Iterator[Callable[..., Office]]:
     class _Office(Office):
         def __init__(self, config: Path | None = None, **kw: object) -> None:
             kw.setdefault("layout", Layout())
+            kw.setdefault("hardware", bench_hardware())
             super().__init__(config or REPO / "examples" / "demo-office.yaml", artifacts / "office", **kw)  # type: ignore[arg-type]
             started.append(self)
 

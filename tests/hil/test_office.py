@@ -23,6 +23,7 @@ OLENA_PIN = "1111"  # demo operator accounts the server creates for `cherga offi
 PETRO_PIN = "2222"
 
 
+@pytest.mark.emulated_only
 def test_a_kiosk_ticket_is_called_at_a_counter_and_the_hall_shows_lights_and_speaks_it(
         office: Office, artifacts: Path) -> None:
     """GIVEN a whole office WHEN a citizen takes a Kyrgyz ticket and counter 1 presses next
@@ -87,6 +88,7 @@ def test_a_broker_restart_loses_and_duplicates_nothing(office: Office, artifacts
     assert empty["status"] == "empty"
 
 
+@pytest.mark.emulated_only
 def test_server_killed_mid_day_the_kiosk_issues_offline_and_nothing_is_lost(office: Office, artifacts: Path) -> None:
     """GIVEN a ticket issued WHEN the server is killed with SIGKILL THEN the kiosk issues from its
     own range with 'estimate unavailable', and after the restart the server has both tickets."""
@@ -110,6 +112,7 @@ def test_server_killed_mid_day_the_kiosk_issues_offline_and_nothing_is_lost(offi
                if "outbox_size" in office.node("kiosk-1").call("health") else True, what="kiosk outbox drained")
 
 
+@pytest.mark.emulated_only
 def test_paper_out_in_the_middle_keeps_the_ticket_and_shows_the_number_on_screen(
         office: Office, artifacts: Path) -> None:
     """GIVEN the printer runs out of paper WHEN a citizen takes a ticket THEN the kiosk shows the
@@ -172,3 +175,31 @@ def test_layout_nodes_match_the_site_registry(office_factory: Callable[..., Offi
     with office_factory(layout=layout) as office:
         assert office.node("kiosk-a").call("ping") == "pong"
         assert take_ticket(office, "kiosk-a", "foreign-passport")["big"] == "B-001"
+
+
+def test_the_day_rolls_over_at_midnight_numbers_restart_and_history_stays(
+        office_factory: Callable[..., Office], artifacts: Path) -> None:
+    """GIVEN the office clock at 23:59:40 Kyiv time WHEN two tickets are issued and the clock jumps
+    past midnight THEN the next ticket is A-001 of the new day and yesterday's tickets are kept."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    offset_file = artifacts / "clock-offset"
+    kyiv = ZoneInfo("Europe/Kyiv")
+    now = dt.datetime.now(kyiv)
+    evening = now.replace(hour=23, minute=59, second=40, microsecond=0)
+    offset_file.write_text(str((evening - now).total_seconds()))
+    with office_factory(server_env={"CHERGA_CLOCK_OFFSET_FILE": str(offset_file)}) as office:
+        first = [take_ticket(office, "kiosk-1", "passport")["big"] for _ in range(2)]
+        assert first == ["A-001", "A-002"]
+        yesterday = printed_ticket(office, "kiosk-1", 2, artifacts)
+        token = qr_payloads(yesterday.image)[0].rstrip("/").rsplit("/", 1)[-1]
+        # The clock jumps over midnight (as an NTP correction or a long night would).
+        now = dt.datetime.now(kyiv)
+        offset_file.write_text(str((evening + dt.timedelta(minutes=1) - now).total_seconds()))
+        time.sleep(0.2)
+        assert take_ticket(office, "kiosk-1", "passport")["big"] == "A-001"
+        old = office.api("GET", f"/api/v1/tickets/{token}")
+        assert old["label"] == "A-002"  # history is never deleted by the reset
+        today = printed_ticket(office, "kiosk-1", 3, artifacts)
+        assert today.image.size[0] > 0
