@@ -1,0 +1,180 @@
+"""The REST API as kiosks, pads, staff and citizens use it: answers, errors, tokens, metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.app import create_app
+from server.store import sqlite_url
+from tests.server.helpers import Clock, demo_config
+
+API = "/api/v1/offices/demo"
+
+
+@pytest.fixture
+def client(tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(demo_config(), sqlite_url(tmp_path / "cherga.db"), clock=clock, sweep_interval=None,
+                     demo_accounts=True)
+    with TestClient(app) as c:
+        yield c
+
+
+def _token(client: TestClient, user: str = "olena", password: str = "cherga-operator") -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"username": user, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_issuing_answers_201_with_number_people_ahead_wait_and_status_url(client: TestClient) -> None:
+    client.post(f"{API}/tickets", json={"service": "passport"})
+    r = client.post(f"{API}/tickets", json={"service": "passport", "language": "ky"})
+    assert r.status_code == 201
+    body = r.json()
+    assert body["label"] == "A-002" and body["people_ahead"] == 1 and body["wait_min"] > 0
+    assert body["status_url"].endswith(body["token"]) and body["language"] == "ky"
+
+
+def test_the_same_idempotency_key_gives_the_same_ticket(client: TestClient) -> None:
+    a = client.post(f"{API}/tickets", json={"service": "passport"}, headers={"Idempotency-Key": "kiosk1-42"})
+    b = client.post(f"{API}/tickets", json={"service": "passport"}, headers={"Idempotency-Key": "kiosk1-42"})
+    assert a.json()["ticket_id"] == b.json()["ticket_id"]
+    assert client.get(f"{API}/load").json()[0]["waiting"] == 1
+
+
+def test_bad_input_is_422_naming_the_field_and_the_reason(client: TestClient) -> None:
+    r = client.post(f"{API}/tickets", json={"service": "passport", "language": "de"})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["key"] == "invalid_input" and body["errors"][0]["field"] == "body.language"
+    assert "uk" in body["errors"][0]["reason"]
+    assert client.post(f"{API}/tickets", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+
+
+def test_unknown_office_service_and_counter_are_404_naming_them(client: TestClient) -> None:
+    r = client.post("/api/v1/offices/atlantis/tickets", json={"service": "passport"})
+    assert r.status_code == 404 and r.json()["key"] == "unknown_office" and "atlantis" in r.json()["message"]
+    r = client.post(f"{API}/tickets", json={"service": "dragons"})
+    assert r.status_code == 404 and r.json()["key"] == "unknown_service" and "dragons" in r.json()["message"]
+    r = client.post(f"{API}/counters/c99/next", headers=_token(client))
+    assert r.status_code == 404 and r.json()["key"] == "unknown_counter" and "c99" in r.json()["message"]
+
+
+def test_closed_or_appointment_only_service_is_409_with_a_reason_key(client: TestClient, clock: Clock) -> None:
+    r = client.post(f"{API}/tickets", json={"service": "notary"})
+    assert r.status_code == 409 and r.json()["key"] == "appointment_only"
+    clock.advance(13 * 3600)
+    r = client.post(f"{API}/tickets", json={"service": "passport"})
+    assert r.status_code == 409 and r.json()["key"] == "service_closed"
+
+
+def test_counter_endpoints_need_a_staff_token(client: TestClient) -> None:
+    r = client.post(f"{API}/counters/c1/next")
+    assert r.status_code == 401 and r.json()["key"] == "token_required"
+    r = client.post(f"{API}/counters/c1/next", headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401 and r.json()["key"] == "bad_token"
+    bad = client.post("/api/v1/auth/login", json={"username": "olena", "password": "wrong-password"})
+    assert bad.status_code == 401 and bad.json()["key"] == "bad_credentials"
+
+
+def test_an_operator_signs_in_calls_serves_and_finishes(client: TestClient) -> None:
+    auth = _token(client)
+    issued = client.post(f"{API}/tickets", json={"service": "passport"}).json()
+    r = client.post(f"{API}/counters/c1/sign-in", headers=auth)
+    assert r.json()["counter"]["operator_name"] == "Олена Коваль"
+    r = client.post(f"{API}/counters/c1/next", headers=auth)
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok" and body["ticket"]["ticket_id"] == issued["ticket_id"]
+    assert body["hall_call"]["counter_number"] == "1" and body["counter"]["status"] == "calling"
+    assert client.post(f"{API}/counters/c1/start", headers=auth).json()["counter"]["status"] == "serving"
+    r = client.post(f"{API}/counters/c1/finish", headers=auth, json={"result": "submitted"})
+    assert r.json()["counter"]["status"] == "idle"
+    status = client.get(f"/api/v1/tickets/{issued['token']}").json()
+    assert status["status"] == "done" and status["counter_number"] == "1"
+
+
+def test_next_on_an_empty_queue_says_so_without_an_error(client: TestClient) -> None:
+    r = client.post(f"{API}/counters/c1/next", headers=_token(client))
+    assert r.status_code == 200 and r.json()["status"] == "empty" and r.json()["message"]
+
+
+def test_illegal_counter_action_is_409_with_a_reason_key(client: TestClient) -> None:
+    r = client.post(f"{API}/counters/c1/recall", headers=_token(client))
+    assert r.status_code == 409 and r.json()["key"] == "no_current_ticket"
+
+
+def test_transfer_postpone_pause_resume_and_rate_over_http(client: TestClient) -> None:
+    auth = _token(client)
+    client.post(f"{API}/tickets", json={"service": "passport"})
+    client.post(f"{API}/counters/c1/next", headers=auth)
+    r = client.post(f"{API}/counters/c1/transfer", headers=auth, json={"to_service": "certificates"})
+    assert r.status_code == 200 and r.json()["ticket"]["service"] == "certificates"
+    client.post(f"{API}/counters/c9/next", headers=auth)
+    assert client.post(f"{API}/counters/c9/postpone", headers=auth, json={"delay_s": 60}).status_code == 200
+    r = client.post(f"{API}/counters/c9/pause", headers=auth, json={"reason": "lunch"})
+    assert r.json()["counter"]["status"] == "paused" and r.json()["counter"]["pause_reason"] == "lunch"
+    assert client.post(f"{API}/counters/c9/resume", headers=auth).json()["counter"]["status"] == "idle"
+    r = client.post(f"{API}/counters/c9/transfer", headers=auth, json={})
+    assert r.status_code == 422 and r.json()["key"] == "transfer_target_required" or r.status_code == 409
+
+
+def test_a_hall_manager_issues_on_a_visitors_behalf_and_the_log_names_them(client: TestClient) -> None:
+    r = client.post(f"{API}/tickets", json={"service": "social", "priority": "veteran"},
+                    headers=_token(client, "manager", "cherga-manager"))
+    assert r.status_code == 201
+    store = client.app.state.store  # type: ignore[attr-defined]
+    issued = [e for e in store.events("demo") if e["kind"] == "issued"][-1]
+    assert issued["operator"] == "manager" and issued["data"]["source"] == "staff:manager"
+
+
+def test_only_a_hall_manager_may_cancel_a_ticket(client: TestClient) -> None:
+    t = client.post(f"{API}/tickets", json={"service": "social"}).json()
+    r = client.post(f"{API}/tickets/{t['ticket_id']}/cancel", headers=_token(client))
+    assert r.status_code == 403 and r.json()["key"] == "forbidden"
+    r = client.post(f"{API}/tickets/{t['ticket_id']}/cancel", headers=_token(client, "manager", "cherga-manager"))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+
+
+def test_ticket_status_by_token_shows_position_and_no_personal_data(client: TestClient) -> None:
+    client.post(f"{API}/tickets", json={"service": "passport"})
+    t = client.post(f"{API}/tickets", json={"service": "passport"}).json()
+    r = client.get(f"/api/v1/tickets/{t['token']}")
+    assert r.status_code == 200 and r.json()["people_ahead"] == 1 and r.json()["reason"] is None
+    assert set(r.json()) <= {"ticket_id", "label", "prefix", "number", "service", "purpose", "status", "issued_at",
+                             "language", "priority", "people_ahead", "wait_min", "counter", "counter_number",
+                             "status_url", "token", "waited_s", "reason", "origin"}
+    assert client.get("/api/v1/tickets/guessedtoken1234").status_code == 404
+    page = client.get(f"/t/{t['token']}")
+    assert page.status_code == 200 and "A-002" in page.text
+
+
+def test_load_feed_lists_every_service_with_a_traffic_light(client: TestClient) -> None:
+    client.post(f"{API}/tickets", json={"service": "passport"})
+    load = {s["service"]: s for s in client.get(f"{API}/load").json()}
+    assert set(load) == {s.id for s in demo_config().services}
+    assert load["passport"]["waiting"] == 1 and load["passport"]["light"] == "green"
+    assert load["passport"]["names"]["uk"] == "Паспорт громадянина"
+
+
+def test_booking_then_checking_in_at_the_kiosk(client: TestClient, clock: Clock) -> None:
+    slot = (clock.now.replace(microsecond=0) + __import__("datetime").timedelta(minutes=20)).isoformat()
+    r = client.post(f"{API}/appointments", json={"service": "notary", "slot": slot})
+    assert r.status_code == 201
+    clock.advance(15 * 60)
+    t = client.post(f"{API}/tickets", json={"appointment_code": r.json()["code"]})
+    assert t.status_code == 201 and t.json()["origin"] == "booked" and t.json()["label"] == "N-700"
+
+
+def test_health_metrics_and_openapi_are_published(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "offices": ["demo"], "database": "sqlite"}
+    client.post(f"{API}/tickets", json={"service": "passport"})
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    assert 'cherga_tickets_waiting{office="demo",service="passport"} 1.0' in metrics.text
+    assert "cherga_http_request_seconds_bucket" in metrics.text
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    for action in ("next", "recall", "start", "finish", "no-show", "transfer", "postpone", "pause", "resume"):
+        assert f"/api/v1/offices/{{office}}/counters/{{counter}}/{action}" in paths
