@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+import time
 from typing import Literal
 
 from argon2 import PasswordHasher
@@ -71,12 +72,32 @@ def login(store: Store, username: str, password: str, now: dt.datetime) -> tuple
     return token, account, expires
 
 
+# token -> (account, token expiry, when cached): counter buttons are pressed often, the database
+# need not be asked each time. A revoked token or a changed account is seen within _CACHE_S.
+_token_cache: dict[tuple[int, str], tuple[StaffAccount, dt.datetime, float]] = {}
+_CACHE_S = 30.0
+
+
 def account_for_token(store: Store, token: str, now: dt.datetime) -> StaffAccount:
+    key = (id(store), token)
+    hit = _token_cache.get(key)
+    if hit is not None and hit[1] > now and time.monotonic() - hit[2] < _CACHE_S:
+        return hit[0]
     username = store.session_user(token, now)
     account = store.staff(username) if username else None
     if account is None or not account.active:
+        _token_cache.pop(key, None)
         raise Unauthorized("bad_token", "the bearer token is unknown or expired; sign in again")
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[key] = (account, now + TOKEN_TTL, time.monotonic())
     return account
+
+
+def forget_token(store: Store, token: str) -> None:
+    """Revoke a token: drop it from the store and from the cache."""
+    _token_cache.pop((id(store), token), None)
+    store.drop_session(token)
 
 
 def require_role(account: StaffAccount, *roles: str) -> None:

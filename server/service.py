@@ -52,6 +52,7 @@ DEFAULT_POSTPONE_S = 300
 _NEXT_RETRIES = 200
 _COMMAND_CACHE = 20_000
 _LOG_WINDOW = 500
+_GROUP_WAIT_S = 0.002  # longest a commit waits for operations already under way
 
 
 def utc_now() -> dt.datetime:
@@ -156,6 +157,8 @@ class OfficeService:
         self._batch: Batch | None = None  # the open group-commit transaction
         self._commit_lock = threading.Lock()
         self._committing: Batch | None = None
+        self._inflight = 0  # mutating calls entered but not yet through their operation
+        self._inflight_lock = threading.Lock()
         self.stats: collections.Counter[str] = collections.Counter()  # for /metrics
         self.reload()
 
@@ -337,22 +340,37 @@ class OfficeService:
         Operations that arrive while a batch commits (an fsync) queue on the lock and then share
         the next batch: one fsync acknowledges all of them (group commit).
         """
-        with self._lock:
-            yield
-            # A repeated command answered from the cache may belong to the batch being committed.
-            batch = self._batch or self._committing
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            with self._lock:
+                try:
+                    yield
+                finally:
+                    with self._inflight_lock:
+                        self._inflight -= 1
+                # A repeated command answered from the cache may belong to the batch being committed.
+                batch = self._batch or self._committing
+        except BaseException:
+            raise
         if batch is not None:
             self._wait(batch)
 
     def _wait(self, batch: Batch) -> None:
         with self._commit_lock:
             if not batch.done.is_set():
+                # Let the operations already on their way join this batch: one fsync for all of them.
+                deadline = time.monotonic() + _GROUP_WAIT_S
+                while self._inflight and time.monotonic() < deadline and self._batch is batch:
+                    time.sleep(0.0001)
                 with self._lock:
                     if self._batch is batch:
                         self._batch = None  # later operations open the next batch
                     self._committing = batch
                 try:
                     batch.commit()
+                    self.stats["commits"] += 1
+                    self.stats["committed_operations"] += batch.ops
                 except BaseException as exc:
                     batch.error = exc
                 finally:
@@ -416,7 +434,9 @@ class OfficeService:
             day = office_day(now, self.config.office.tz)
             try:
                 with self._op() as tx:
-                    if (prior := tx.command_result(self.office, command_id)) is not None:
+                    # A repeat the cache does not know fails on the commands table's key below and is
+                    # answered from the store then: no extra read on the hot path.
+                    if self._shared and (prior := tx.command_result(self.office, command_id)) is not None:
                         return TicketInfo.model_validate(prior["ticket"])
                     if svc.daily_cap is not None and tx.count_issued(self.office, first, day) >= svc.daily_cap:
                         raise Conflict("daily_cap_reached", f"no more tickets today for {first!r} (cap {svc.daily_cap})")
@@ -596,7 +616,7 @@ class OfficeService:
             originals: dict[str, TicketRecord | None] = {}
             try:
                 with self._op() as tx:
-                    if (prior := tx.command_result(self.office, command_id)) is not None:
+                    if self._shared and (prior := tx.command_result(self.office, command_id)) is not None:
                         return ActionResult.from_json(prior)
                     op = operator or cv.operator
                     handler = getattr(self, f"_do_{action.value}")

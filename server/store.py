@@ -134,6 +134,20 @@ def _draw_statement(dialect: str) -> Any:
     return _DRAW[dialect]
 
 
+_SAVE_COUNTER: dict[str, Any] = {}
+
+
+def _save_counter_statement(dialect: str) -> Any:
+    """The counter-state upsert, built once per dialect (the values come as parameters)."""
+    if dialect not in _SAVE_COUNTER:
+        t = schema.counter_states
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t)
+        _SAVE_COUNTER[dialect] = ins.on_conflict_do_update(
+            index_elements=[t.c.office, t.c.counter],
+            set_={c.name: ins.excluded[c.name] for c in t.c if c.name not in ("office", "counter")})
+    return _SAVE_COUNTER[dialect]
+
+
 class Tx:
     """One store transaction. Nothing it writes is visible, or durable, before the commit."""
 
@@ -245,11 +259,7 @@ class Tx:
     def save_counter(self, office: str, row: CounterRow) -> None:
         values = dataclasses.asdict(row)
         values["office"] = office
-        t = schema.counter_states
-        stmt = _insert_for(self.conn)(t).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=[t.c.office, t.c.counter],
-                                          set_={k: v for k, v in values.items() if k not in ("office", "counter")})
-        self.conn.execute(stmt)
+        self.conn.execute(_save_counter_statement(self.conn.dialect.name), values)
 
     # --- appointments and ratings ----------------------------------------------------------------
 

@@ -29,4 +29,4 @@ def me(account: StaffDep) -> Me:
 def logout(account: StaffDep, store: StoreDep,
            credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     if credentials is not None:
-        store.drop_session(credentials.credentials)
+        auth.forget_token(store, credentials.credentials)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import Response
 
 from broker_bridge.contract import CounterAction, CounterState, TicketInfo
 from server.api.deps import IdemDep, ServiceDep, StaffDep
@@ -38,14 +39,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _respond(result: ActionResult) -> ActionResponse:
+def _respond(result: ActionResult) -> Response:
     message = "nobody is waiting for this counter" if result.status == "empty" else None
-    return ActionResponse(status=result.status, message=message, counter=result.counter, ticket=result.ticket,
-                          hall_call=result.hall_call)
+    body = ActionResponse.model_construct(status=result.status, message=message, counter=result.counter,
+                                          ticket=result.ticket, hall_call=result.hall_call)
+    # Serialised once, straight from the models the service built (no second validation).
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def _act(svc: OfficeService, account: StaffAccount, counter: str, action: CounterAction, body: ActionRequest | None,
-         key: str | None, **fields: Any) -> ActionResponse:
+         key: str | None, **fields: Any) -> Response:
     command_id = (body.command_id if body else None) or key or f"rest:{uuid.uuid4().hex}"
     return _respond(svc.counter_action(command_id=command_id, counter=counter, action=action,
                                        source=f"rest:{account.username}", operator=account.username,
@@ -64,14 +67,14 @@ def waiting_list(counter: CounterId, svc: ServiceDep, account: StaffDep) -> list
     return svc.waiting_list(counter)
 
 
-def _simple(action: CounterAction, path: str, summary: str) -> Callable[..., ActionResponse]:
+def _simple(action: CounterAction, path: str, summary: str) -> Callable[..., Response]:
     def endpoint(counter: CounterId, svc: ServiceDep, account: StaffDep, key: IdemDep,
-                 body: ActionRequest | None = None) -> ActionResponse:
+                 body: ActionRequest | None = None) -> Response:
         return _act(svc, account, counter, action, body, key)
 
     endpoint.__name__ = f"counter_{action.value}"
-    router.post(f"/offices/{{office}}/counters/{{counter}}/{path}", response_model=ActionResponse,
-                responses=_ERRORS, summary=summary)(endpoint)
+    router.post(f"/offices/{{office}}/counters/{{counter}}/{path}", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
+                summary=summary)(endpoint)
     return endpoint
 
 
@@ -84,37 +87,37 @@ _simple(CounterAction.SIGN_IN, "sign-in", "Sign the token's operator in at this 
 _simple(CounterAction.SIGN_OUT, "sign-out", "Sign the operator out (the counter closes)")
 
 
-@router.post("/offices/{office}/counters/{counter}/finish", response_model=ActionResponse, responses=_ERRORS,
+@router.post("/offices/{office}/counters/{counter}/finish", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
              summary="Finish the visit")
 def counter_finish(counter: CounterId, svc: ServiceDep, account: StaffDep, key: IdemDep,
-                   body: FinishRequest | None = None) -> ActionResponse:
+                   body: FinishRequest | None = None) -> Response:
     return _act(svc, account, counter, CounterAction.FINISH, body, key, result=body.result if body else None)
 
 
-@router.post("/offices/{office}/counters/{counter}/transfer", response_model=ActionResponse, responses=_ERRORS,
+@router.post("/offices/{office}/counters/{counter}/transfer", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
              summary="Send the visitor to another service or counter (optionally back here afterwards)")
 def counter_transfer(counter: CounterId, body: TransferRequest, svc: ServiceDep, account: StaffDep,
-                     key: IdemDep) -> ActionResponse:
+                     key: IdemDep) -> Response:
     return _act(svc, account, counter, CounterAction.TRANSFER, body, key, to_service=body.to_service,
                 to_counter=body.to_counter, return_after=body.return_after)
 
 
-@router.post("/offices/{office}/counters/{counter}/postpone", response_model=ActionResponse, responses=_ERRORS,
+@router.post("/offices/{office}/counters/{counter}/postpone", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
              summary="Send the visitor away for a while; they keep their place at this counter")
 def counter_postpone(counter: CounterId, svc: ServiceDep, account: StaffDep, key: IdemDep,
-                     body: PostponeRequest | None = None) -> ActionResponse:
+                     body: PostponeRequest | None = None) -> Response:
     return _act(svc, account, counter, CounterAction.POSTPONE, body, key, delay_s=body.delay_s if body else None)
 
 
-@router.post("/offices/{office}/counters/{counter}/pause", response_model=ActionResponse, responses=_ERRORS,
+@router.post("/offices/{office}/counters/{counter}/pause", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
              summary="Pause the counter (with a reason)")
 def counter_pause(counter: CounterId, svc: ServiceDep, account: StaffDep, key: IdemDep,
-                  body: PauseRequest | None = None) -> ActionResponse:
+                  body: PauseRequest | None = None) -> Response:
     return _act(svc, account, counter, CounterAction.PAUSE, body, key, pause_reason=body.reason if body else None)
 
 
-@router.post("/offices/{office}/counters/{counter}/rate", response_model=ActionResponse, responses=_ERRORS,
+@router.post("/offices/{office}/counters/{counter}/rate", response_model=None, responses={200: {"model": ActionResponse}, **_ERRORS},
              summary="The visitor's rating of the visit just finished")
 def counter_rate(counter: CounterId, body: RateRequest, svc: ServiceDep, account: StaffDep,
-                 key: IdemDep) -> ActionResponse:
+                 key: IdemDep) -> Response:
     return _act(svc, account, counter, CounterAction.RATE, body, key, score=body.score, ticket_id=body.ticket_id)

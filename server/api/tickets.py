@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse, Response
 
 from broker_bridge.contract import TicketInfo
 from server import auth
-from server.api.deps import IdemDep, MaybeStaffDep, ServiceDep, StaffDep
+from server.api.deps import IdemDep, MaybeStaffDep, OfficeId, ServiceDep, StaffDep, get_service
 from server.api.models import CancelRequest, ErrorResponse, IssueRequest, OfflineTicketRequest
 from server.errors import NotFound
 from server.service import OfficeService
@@ -24,21 +24,26 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/offices/{office}/tickets", status_code=201, response_model=TicketInfo, responses=_ERRORS,
-             summary="Issue a ticket")
-def issue_ticket(body: IssueRequest, svc: ServiceDep, account: MaybeStaffDep, key: IdemDep) -> TicketInfo:
+@router.post("/offices/{office}/tickets", status_code=201, response_model=None,
+             responses={201: {"model": TicketInfo, "description": "the ticket"}, **_ERRORS}, summary="Issue a ticket")
+def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account: MaybeStaffDep,
+                 key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64,
+                                                   pattern=r"^[A-Za-z0-9_.:-]+$")] = None) -> Response:
     """A walk-in ticket for a service or a bundle, or a booked visitor's check-in (``appointment_code``).
 
     With a staff bearer token (a hall manager) the ticket is issued on a visitor's behalf and the
     log names the staff member. Repeating ``command_id`` (or the ``Idempotency-Key`` header)
     returns the first ticket and issues nothing new.
     """
+    # The hot path of the kiosks: the office looked up inline and the answer serialised once.
+    svc = get_service(request, office)
     command_id = body.command_id or key or f"rest:{uuid.uuid4().hex}"
     source = f"staff:{account.username}" if account else "rest"
-    return svc.issue_ticket(command_id=command_id, source=source, service=body.service, bundle=body.bundle,
+    info = svc.issue_ticket(command_id=command_id, source=source, service=body.service, bundle=body.bundle,
                             purpose=body.purpose, priority=body.priority, language=body.language,
                             appointment_code=body.appointment_code,
                             operator=account.username if account else None)
+    return Response(info.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.post("/offices/{office}/tickets/offline", status_code=201, response_model=TicketInfo, responses=_ERRORS,
