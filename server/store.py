@@ -226,11 +226,17 @@ class Tx:
             current = self.conn.execute(select(t.c.version).where(t.c.id == rec.ticket.id)).scalar()
             if current != expected_version:
                 return False
+            # In a savepoint: if the row changed between the read and the lock, PostgreSQL may keep
+            # a lock on the newer row version without returning it; rolling the savepoint back lets
+            # go of it, so the counter that owns the ticket now is never blocked by our attempt.
+            attempt = self.conn.begin_nested()
             got = self.conn.execute(
                 select(t.c.id).where(t.c.id == rec.ticket.id, t.c.version == expected_version)
                 .with_for_update(skip_locked=True)).first()
             if got is None:
+                attempt.rollback()
                 return False
+            attempt.commit()
         values = _ticket_values(rec)
         values["w_id"] = values.pop("id")
         values["w_version"] = expected_version
