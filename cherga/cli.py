@@ -61,6 +61,14 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node configura
     raise typer.Exit(run_node(config))
 
 
+try:  # the server's staff accounts
+    from server.staff_cli import app as staff_app
+
+    app.add_typer(staff_app, name="staff", help="Staff accounts of the office server.")
+except ImportError:  # pragma: no cover - a node without the server extra
+    pass
+
+
 try:  # provisioning brings its own sub-commands
     from provisioning.cli import app as provision_app
 
