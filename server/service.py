@@ -342,6 +342,7 @@ class OfficeService:
         """
         with self._inflight_lock:
             self._inflight += 1
+        batch: Batch | None = None
         try:
             with self._lock:
                 try:
@@ -349,12 +350,13 @@ class OfficeService:
                 finally:
                     with self._inflight_lock:
                         self._inflight -= 1
-                # A repeated command answered from the cache may belong to the batch being committed.
-                batch = self._batch or self._committing
-        except BaseException:
-            raise
-        if batch is not None:
-            self._wait(batch)
+                    # A repeated command answered from the cache may belong to the batch being committed.
+                    batch = self._batch or self._committing
+        finally:
+            # Also after a refused operation: its savepoint is gone, but the batch it opened (or joined)
+            # must still be committed, or it would hold the database's write lock.
+            if batch is not None:
+                self._wait(batch)
 
     def _wait(self, batch: Batch) -> None:
         with self._commit_lock:
@@ -530,8 +532,15 @@ class OfficeService:
             return info
 
     def take_offline_ticket(self, *, command_id: str, source: str, service: str, purpose: str,
-                            priority: str | None, language: str, number: int, issued_at: dt.datetime) -> TicketInfo:
-        """Take in a ticket a kiosk printed from its offline range; it queues from ``issued_at``."""
+                            priority: str | None, language: str, number: int, issued_at: dt.datetime,
+                            replaces: str | None = None) -> TicketInfo:
+        """Take in a ticket a kiosk printed from its offline range; it queues from ``issued_at``.
+
+        ``replaces`` is the command id of the kiosk's issue request that got no answer in time. The
+        citizen holds the printed offline ticket, so only that one may stay: a ticket the late
+        request already issued is cancelled (if still waiting), and a request that arrives later
+        still answers with this ticket instead of issuing another.
+        """
         self._check_service(service)
         self._check_language(language)
         rng = self.config.numbering.offline
@@ -568,13 +577,36 @@ class OfficeService:
                                 origin="offline", source=source, issued_at=issued_at.isoformat(), priority=priority)
                     result = {"ticket": info.model_dump(mode="json")}
                     tx.record_command(self.office, command_id, result, now)
+                    replaced = self._replace_online_twin(tx, replaces, ticket, result, now, source)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
             self._committed(tx)
             self._view.put(rec)
             self._remember(command_id, result)
+            if replaced is not None:
+                self._view.put(replaced)
+            elif replaces is not None:
+                self._remember(replaces, result)
             self._notify(self._affected_counters([service]), now, hall=True, call=None)
             return info
+
+    def _replace_online_twin(self, tx: Tx, replaces: str | None, offline: Ticket, result: dict[str, Any],
+                             now: dt.datetime, source: str) -> Any:
+        """Keep one ticket per citizen when a kiosk fell back to offline numbering (see take_offline_ticket)."""
+        if replaces is None:
+            return None
+        earlier = tx.command_result(self.office, replaces)
+        if earlier is None:
+            tx.record_command(self.office, replaces, result, now)
+            return None
+        twin = self._view.get(str(earlier.get("ticket", {}).get("ticket_id")))
+        if twin is None or twin.ticket.status is not TicketStatus.WAITING:
+            log.warning("offline ticket %s replaces a request whose ticket is no longer waiting", offline.label)
+            return None
+        gone = self._write(tx, twin, self._apply(core.cancel, twin.ticket, now=now, reason="replaced_by_offline"))
+        self._event(tx, EventKind.CANCELLED, twin.ticket, now, source=source, reason="replaced_by_offline",
+                    replaced_by=offline.id)
+        return gone
 
     def book_appointment(self, *, service: str, slot: dt.datetime, source: str) -> str:
         """Book ``slot`` for ``service``; returns the code the visitor checks in with."""

@@ -186,6 +186,9 @@ class Tx:
             # another process's batch waits for it (and it for one of theirs) would deadlock. A
             # batch that fails later leaves a gap in the numbers, never a duplicate.
             with self._engine.connect() as own, own.begin():
+                # No fsync of its own: the batch's (synchronous) commit comes later in the same WAL and
+                # flushes this record too, so a durable ticket always has a durable draw.
+                own.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 drawn = int(own.execute(stmt, params).scalar_one())
         else:
             drawn = int(self.conn.execute(stmt, params).scalar_one())

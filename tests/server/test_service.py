@@ -352,3 +352,18 @@ def test_every_state_change_reaches_the_event_log(service: OfficeService, sqlite
     assert kinds == ["issued", "issued", "called", "recalled", "started", "finished", "rated", "called", "no_show"]
     for e in sqlite_store.events("demo"):
         assert e["office"] == "demo" and e["at"].tzinfo is not None and e["ticket_id"]
+
+
+def test_a_refused_operation_leaves_the_database_free_for_other_writers(service: OfficeService,
+                                                                         sqlite_store: Store) -> None:
+    with pytest.raises(Conflict):
+        _act(service, "c1", A.START, "s0")  # refused inside its transaction
+    # Another writer (another process, a report job) gets the write lock at once.
+    other = Store(sqlite_store.url)
+    try:
+        with other.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            conn.commit()
+        auth.create_account(other, username="late", role="operator", pin="4444")
+    finally:
+        other.close()
