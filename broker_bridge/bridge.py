@@ -34,6 +34,7 @@ from broker_bridge import contract
 from broker_bridge.contract import (
     CheckIn,
     ContractError,
+    CounterAction,
     CounterCommand,
     Decoded,
     ErrorBody,
@@ -120,6 +121,12 @@ def _node_of(payload: bytes) -> str | None:
     return value if isinstance(value, str) and _IDENT.match(value) else None
 
 
+# Counter buttons older than this are refused (see _counter_command); ratings may wait in an outbox.
+REALTIME_MAX_AGE_S = 15.0
+UNSYNCED_CLOCK_S = 600.0
+DURABLE_ACTIONS = frozenset({CounterAction.RATE})
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -154,6 +161,7 @@ class Bridge:
         self.metrics = BridgeMetrics()
         self.node_states: dict[str, NodeStatus] = {}
         self.node_telemetry: dict[str, Telemetry] = {}
+        self._clock_skew: dict[str, dt.timedelta] = {}
         self.node_alerts: dict[tuple[str, str], NodeAlert] = {}
         self._nodes = {n.id: n for n in self.config.nodes} if self.config.nodes is not None else None
         self._counters = {c.id for c in self.config.counters}
@@ -327,12 +335,16 @@ class Bridge:
 
     @staticmethod
     def _command_id(msg: contract.Command) -> str:
+        return Bridge._qualified(msg.node, msg.id)
+
+    @staticmethod
+    def _qualified(node: str, message_id: str) -> str:
         # Qualified by node: one node's ids can never answer for another's. The store keeps up to
         # 80 characters (a node id of 40 and a message id of 64 would not fit): hash the long ones.
-        qualified = f"{msg.node}:{msg.id}"
+        qualified = f"{node}:{message_id}"
         if len(qualified) <= COMMAND_ID_MAX:
             return qualified
-        return f"{msg.node}:h{hashlib.sha256(msg.id.encode()).hexdigest()[:32]}"
+        return f"{node}:h{hashlib.sha256(message_id.encode()).hexdigest()[:32]}"
 
     def _issue(self, decoded: Decoded, node: str) -> Reply:
         msg = decoded.message
@@ -354,12 +366,20 @@ class Bridge:
         assert isinstance(msg, OfflineTicket)
         out = self._call(decoded, self.service.take_offline_ticket, command_id=self._command_id(msg), source=node,
                          service=msg.service, purpose=msg.purpose, priority=msg.priority, language=msg.language,
-                         number=msg.number, issued_at=msg.issued_at)
+                         number=msg.number, issued_at=msg.issued_at,
+                         replaces=self._qualified(msg.node, msg.replaces) if msg.replaces else None)
         return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
 
     def _counter_command(self, decoded: Decoded, node: str) -> Reply:
         msg = decoded.message
         assert isinstance(msg, CounterCommand)
+        if msg.action not in DURABLE_ACTIONS:
+            age = self._age(node, msg.ts)
+            if age is not None and age > REALTIME_MAX_AGE_S:
+                # A button press that reaches us late (QoS 1 resend after a reconnect) was shown to
+                # the operator as failed: applying it now would call someone unexpectedly.
+                return Reply(id=msg.id, status="error", error=ErrorBody(
+                    key="stale_command", message=f"{msg.action.value} pressed {age:.0f} s ago; press again"))
         out = self._call(decoded, self.service.counter_action, command_id=self._command_id(msg),
                          counter=decoded.params["counter"], action=msg.action, source=node, operator=msg.operator,
                          result=msg.result, to_service=msg.to_service, to_counter=msg.to_counter,
@@ -379,6 +399,18 @@ class Bridge:
         assert isinstance(decoded.message, Telemetry)
         with self._lock:
             self.node_telemetry[node] = decoded.message
+            # Heartbeats travel at once (QoS 0, never retained): their lag is the node's clock skew.
+            self._clock_skew[node] = _utcnow() - decoded.message.ts
+
+    def _age(self, node: str, ts: dt.datetime) -> float | None:
+        """Seconds since ``node`` sent a message stamped ``ts``, in the server's time; ``None`` if unknowable."""
+        skew = self._clock_skew.get(node)
+        if skew is not None:
+            return (_utcnow() - (ts + skew)).total_seconds()
+        raw = (_utcnow() - ts).total_seconds()
+        # No heartbeat yet: trust the node's clock only when it is roughly right (a Pi without NTP may
+        # be days off; then no age can be judged and nothing is refused for it).
+        return raw if abs(raw) < UNSYNCED_CLOCK_S else None
 
     def _node_alert(self, decoded: Decoded, node: str) -> None:
         msg = decoded.message

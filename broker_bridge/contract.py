@@ -211,6 +211,9 @@ class OfflineTicket(Command):
     language: Lang = "uk"
     number: int = Field(ge=1, le=999)
     issued_at: dt.datetime
+    # The issue request that got no answer in time, if any: its ticket may exist on the server
+    # (the request arrived late) or arrive later still. The server keeps only the printed one.
+    replaces: MessageId | None = None
 
 
 class Reply(Payload):

@@ -354,7 +354,7 @@ class KioskRole:
             reply = session.request("kiosk_issue", cmd, timeout=self.issue_timeout_s)
         except (Offline, RequestTimeout) as exc:
             log.warning("issuing offline: %s", exc)
-            self._issue_offline(req)
+            self._issue_offline(req, replaces=cmd.id)
             return
         if reply.status == "ok" and reply.ticket is not None:
             self._deliver(reply.ticket, offline=False)
@@ -386,7 +386,7 @@ class KioskRole:
                 assert self.state is not None
                 self.state.refused(reply.error.key if reply.error else None)
 
-    def _issue_offline(self, req: IssueRequest) -> None:
+    def _issue_offline(self, req: IssueRequest, replaces: str | None = None) -> None:
         session, office, numbers = self.session, self.office, self.numbers
         assert session is not None and office is not None and numbers is not None
         now = self.wall_clock()
@@ -402,7 +402,7 @@ class KioskRole:
         service = next((s for s in office.services if s.id == req.first_service), None)
         prefix = service.prefix if service else "X"
         cmd = session.command(OfflineTicket, service=req.first_service, purpose=req.purpose, priority=req.priority,
-                              language=req.language, number=number, issued_at=now)
+                              language=req.language, number=number, issued_at=now, replaces=replaces)
         session.send_later("kiosk_offline", cmd)  # durable before printing: nothing issued is lost
         ticket = TicketInfo(ticket_id=f"offline-{cmd.id}", label=f"{prefix}-{number:03d}", prefix=prefix,
                             number=number, service=req.first_service, purpose=req.purpose, status="waiting",
