@@ -238,8 +238,8 @@ class OfficeService:
         ahead = wait = None
         if estimate and t.status is TicketStatus.WAITING:
             waiting = self._view.waiting_for(t.service)
-            if all(w.id != t.id for w in waiting):
-                waiting.append(t)
+            if t.id not in self._view.waiting_by_service.get(t.service, ()):
+                waiting.append(t)  # a ticket being issued is not in the view until its commit
             est = self.predictor.estimate(t, waiting, self._open_counters_for(t.service), now)
             ahead, wait = est.people_ahead, est.wait_min
         number = None
