@@ -77,15 +77,16 @@ class ServiceRatePredictor:
         """Waiting tickets of the same service that the policy ranks above this one now."""
         counters = list(counters)
         ref = next((c for c in counters if c.weight_for(ticket.service) is not None), None)
-        ahead = 0
-        for other in waiting:
-            if other.id == ticket.id or other.status is not TicketStatus.WAITING or other.service != ticket.service:
-                continue
-            if ref is None:
-                ahead += other.waiting_since <= ticket.waiting_since
-            elif score(other, ref, now, self._settings) >= score(ticket, ref, now, self._settings):
-                ahead += 1
-        return ahead
+        same = [o for o in waiting
+                if o.id != ticket.id and o.status is TicketStatus.WAITING and o.service == ticket.service]
+        if ref is None:
+            return sum(o.waiting_since <= ticket.waiting_since for o in same)
+        mine = score(ticket, ref, now, self._settings)
+        if mine <= 0:
+            # A ticket issued this instant has waited nothing: everyone waiting ranks at or above it.
+            # (The common case, at every issue: no score per waiting ticket, however long the queue.)
+            return len(same)
+        return sum(score(o, ref, now, self._settings) >= mine for o in same)
 
     def estimate(self, ticket: Ticket, waiting: Iterable[Ticket], open_counters: Iterable[Counter],
                  now: dt.datetime) -> Estimate:
