@@ -7,10 +7,11 @@ configuration, the node configuration and the provisioning inventory all report 
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 
 def line_index(text: str) -> dict[tuple[Any, ...], int]:
@@ -47,3 +48,32 @@ def describe_validation_error(exc: ValidationError, text: str, source: str) -> s
         where = f"{source}:{line}" if line else source
         problems.append(f"{where}: {field}: {err['msg']}")
     return "\n".join(problems)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_yaml_model(text: str, source: str, model: type[M], error: type[Exception], expects: str) -> M:
+    """Validate YAML ``text`` as ``model``; every problem raises ``error`` naming ``source:line``.
+
+    :param expects: what the top-level mapping holds, for the message when it is not a mapping.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise error(f"{source}: the file must be a mapping with {expects}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(describe_validation_error(exc, text, source)) from exc
+
+
+def read_text(path: str | Path, error: type[Exception]) -> tuple[str, str]:
+    """The UTF-8 text of ``path`` and its name for messages; an unreadable file raises ``error``."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8"), str(p)
+    except OSError as exc:
+        raise error(f"{p}: cannot read: {exc.strerror}") from exc

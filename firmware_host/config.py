@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cherga.yamlerrors import describe_validation_error
+from cherga.yamlerrors import parse_yaml_model, read_text
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 RoleName = Literal["kiosk", "display", "pad"]
@@ -110,26 +109,13 @@ def parse_node_config(text: str, source: str = "<node config>", *, base_dir: Pat
 
     Relative paths (data_dir, TLS files, password_file) are taken relative to ``base_dir``.
     """
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise NodeConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise NodeConfigError(f"{source}: the file must be a mapping with node, role, office and broker")
-    try:
-        cfg = NodeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise NodeConfigError(describe_validation_error(exc, text, source)) from exc
+    cfg = parse_yaml_model(text, source, NodeConfig, NodeConfigError, "node, role, office and broker")
     return _resolve_paths(cfg, base_dir) if base_dir else cfg
 
 
 def load_node_config(path: str | Path) -> NodeConfig:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NodeConfigError(f"{p}: cannot read: {exc.strerror}") from exc
-    return parse_node_config(text, str(p), base_dir=p.resolve().parent)
+    text, source = read_text(path, NodeConfigError)
+    return parse_node_config(text, source, base_dir=Path(path).resolve().parent)
 
 
 def _resolve_paths(cfg: NodeConfig, base: Path) -> NodeConfig:

@@ -23,10 +23,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cherga.yamlerrors import describe_validation_error
+from cherga.yamlerrors import parse_yaml_model, read_text
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="lower-case id")]
 Role = Literal["kiosk", "display", "pad"]
@@ -220,25 +219,11 @@ class Inventory(_Strict):
 
 def parse_inventory(text: str, source: str = "<inventory>") -> Inventory:
     """Validate inventory YAML; raise :class:`InventoryError` naming ``source:line`` and the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InventoryError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InventoryError(f"{source}: the file must be a mapping with office, broker and nodes")
-    try:
-        return Inventory.model_validate(data)
-    except ValidationError as exc:
-        raise InventoryError(describe_validation_error(exc, text, source)) from exc
+    return parse_yaml_model(text, source, Inventory, InventoryError, "office, broker and nodes")
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InventoryError(f"{p}: cannot read: {exc.strerror}") from exc
-    return parse_inventory(text, str(p))
+    return parse_inventory(*read_text(path, InventoryError))
 
 
 def check_against_site(inventory: Inventory, counters: set[str], office: str) -> list[str]:

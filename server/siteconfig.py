@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cherga.yamlerrors import describe_validation_error
+from cherga.yamlerrors import parse_yaml_model, read_text
 
 Language = Literal["uk", "ru", "ky", "kk", "en"]
 LANGUAGES: tuple[Language, ...] = ("uk", "ru", "ky", "kk", "en")
@@ -362,22 +361,8 @@ class ConfigError(ValueError):
 
 def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
     """Validate YAML text; raise :class:`ConfigError` naming ``source:line`` and the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: the file must be a mapping with office, services and counters")
-    try:
-        return SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, text, source)) from exc
+    return parse_yaml_model(text, source, SiteConfig, ConfigError, "office, services and counters")
 
 
 def load_site_config(path: str | Path) -> SiteConfig:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from exc
-    return parse_site_config(text, str(p))
+    return parse_site_config(*read_text(path, ConfigError))
