@@ -7,23 +7,17 @@ page text, the four traffic-light colours as pixels, the charts drawn.
 from __future__ import annotations
 
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from PIL import Image
 
 from tests.analytics.office import Clock, make_app, play_morning
-from tests.support.mosquitto import free_port
+from tests.support.browser import chromium, serving
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 LIGHTS = {"green": (0x2E, 0x9E, 0x48), "yellow": (0xF1, 0xC4, 0x0F), "orange": (0xE6, 0x7E, 0x22),
           "red": (0xC0, 0x39, 0x2B)}
 
@@ -33,31 +27,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
     clock = Clock()
     app = make_app(tmp_path_factory.mktemp("office"), clock)
     play_morning(app, clock)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started
-    yield f"http://127.0.0.1:{port}", app, clock
-    server.should_exit = True
-    thread.join(5)
+    with serving(app) as url:
+        yield url, app, clock
     app.state.store.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is needed: apt-get install chromium (make test installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
