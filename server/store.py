@@ -553,10 +553,10 @@ class Store:
     # --- staff accounts --------------------------------------------------------------------------
 
     def put_staff(self, *, username: str, display_name: str, role: str, password_hash: str | None,
-                  pin_hash: str | None, at: dt.datetime) -> None:
+                  pin_hash: str | None, at: dt.datetime, pin_tag: str | None = None) -> None:
         s = schema.staff
         values = dict(username=username, display_name=display_name, role=role, password_hash=password_hash,
-                      pin_hash=pin_hash, active=True, created_at=at)
+                      pin_hash=pin_hash, pin_tag=pin_tag, active=True, created_at=at)
         with self.transaction() as tx:
             stmt = _insert_for(tx.conn)(s).values(**values).on_conflict_do_update(
                 index_elements=[s.c.username],
@@ -569,6 +569,15 @@ class Store:
             row = conn.execute(select(s).where(s.c.username == username)).mappings().first()
         return None if row is None else StaffAccount(row["username"], row["display_name"], row["role"],
                                                       row["password_hash"], row["pin_hash"], row["active"])
+
+    def staff_with_pin_tag(self, tag: str) -> list[StaffAccount]:
+        """Accounts whose PIN carries ``tag``, and older accounts that have no tag yet."""
+        s = schema.staff
+        with self.reading() as conn:
+            rows = conn.execute(select(s).where((s.c.pin_tag == tag) | (s.c.pin_tag.is_(None) & s.c.pin_hash.isnot(None)))
+                                .order_by(s.c.username)).mappings().all()
+        return [StaffAccount(r["username"], r["display_name"], r["role"], r["password_hash"], r["pin_hash"],
+                             r["active"]) for r in rows]
 
     def all_staff(self) -> list[StaffAccount]:
         s = schema.staff

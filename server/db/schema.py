@@ -140,6 +140,7 @@ staff = Table(
     Column("role", String(16), nullable=False),
     Column("password_hash", String(200)),
     Column("pin_hash", String(200)),
+    Column("pin_tag", String(32), index=True),  # server.auth.pin_tag: a PIN's account in one lookup
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
 )

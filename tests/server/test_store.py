@@ -4,13 +4,15 @@ opened durable."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from server.db.schema import metadata
-from server.store import Store
+from server.store import Store, sqlite_url
 
 
 def test_migrations_create_exactly_the_schema_the_code_expects(any_store: Store) -> None:
@@ -33,3 +35,20 @@ def test_sqlite_runs_in_wal_with_full_synchronous_commits(sqlite_store: Store) -
     with sqlite_store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+
+
+def test_a_pin_finds_its_operator_among_many_without_trying_each(tmp_path: Path) -> None:
+    """A pad's PIN sign-in looks up one account, not an argon2 check per operator (100+ at a big centre)."""
+    from server import auth
+
+    store = Store(sqlite_url(tmp_path / "staff.db"))
+    try:
+        for i in range(40):
+            auth.create_account(store, username=f"op{i}", role="operator", pin=f"{7000 + i}")
+        candidates = store.staff_with_pin_tag(auth.pin_tag("7023"))
+        assert [a.username for a in candidates] == ["op23"]
+        assert auth.verify_sign_in(store, operator=None, pin="7023", authenticated=False).username == "op23"
+        with pytest.raises(auth.Unauthorized):
+            auth.verify_sign_in(store, operator=None, pin="6999", authenticated=False)
+    finally:
+        store.close()
