@@ -29,17 +29,10 @@ from typing import Any, Literal
 
 import yaml
 
+from broker_bridge.embedded import free_port
 from firmware_host.testverbs import TestVerbClient
 
 log = logging.getLogger(__name__)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass

@@ -457,11 +457,7 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._committed(tx)
-            self._view.put(rec)
-            self._remember(command_id, result)
-            self.stats["issued"] += 1
-            self._notify(self._affected_counters([first]), now, hall=True, call=None)
+            self._issued(tx, rec, command_id, result, first, now)
             return info
 
     def _plan(self, service: str | None, bundle: str | None) -> list[str]:
@@ -524,12 +520,17 @@ class OfficeService:
                     tx.record_command(self.office, command_id, result, now)
             except IntegrityError:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
-            self._committed(tx)
-            self._view.put(rec)
-            self._remember(command_id, result)
-            self.stats["issued"] += 1
-            self._notify(self._affected_counters([svc.id]), now, hall=True, call=None)
+            self._issued(tx, rec, command_id, result, svc.id, now)
             return info
+
+    def _issued(self, tx: Tx, rec: TicketRecord, command_id: str, result: dict[str, Any], service: str,
+                now: dt.datetime) -> None:
+        """After a new ticket's commit: the view, the command cache, the counts and the listeners learn of it."""
+        self._committed(tx)
+        self._view.put(rec)
+        self._remember(command_id, result)
+        self.stats["issued"] += 1
+        self._notify(self._affected_counters([service]), now, hall=True, call=None)
 
     def take_offline_ticket(self, *, command_id: str, source: str, service: str, purpose: str,
                             priority: str | None, language: str, number: int, issued_at: dt.datetime,
