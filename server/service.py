@@ -584,6 +584,8 @@ class OfficeService:
             self._committed(tx)
             self._view.put(rec)
             self._remember(command_id, result)
+            self.stats["issued"] += 1
+            self.stats["issued_offline"] += 1
             if replaced is not None:
                 self._view.put(replaced)
             elif replaces is not None:
@@ -1183,6 +1185,41 @@ class OfficeService:
             self._remember(command_id, result)
             self._notify([c for c in [rec.ticket.counter, *self._affected_counters([rec.ticket.service])] if c],
                          now, hall=True, call=None)
+            return info
+
+    def send_to_counter(self, *, command_id: str, ticket_id: str, to_counter: str, source: str,
+                        operator: str | None = None) -> TicketInfo:
+        """The hall manager sends a waiting ticket to one counter (a specialist, a desk with the right forms).
+
+        Only that counter may call it from now on; it keeps its place in time, so it is not pushed back.
+        """
+        with self._mutation():
+            if (prior := self._prior(None, command_id)) is not None:
+                return TicketInfo.model_validate(prior["ticket"])
+            target = self._counter_cfg(to_counter)
+            rec = self._view.get(ticket_id)
+            if rec is None:
+                stored = self.store.ticket(ticket_id)
+                if stored is None or stored.ticket.office != self.office:
+                    raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
+                raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
+            if target.weight_for(rec.ticket.service) is None:
+                raise Conflict("counter_does_not_serve", f"counter {target.id!r} does not serve {rec.ticket.service!r}")
+            now = self.now()
+            try:
+                with self._op() as tx:
+                    sent = self._write(tx, rec, self._apply(core.reserve, rec.ticket, to_counter=target.id))
+                    self._event(tx, EventKind.RESERVED, sent.ticket, now, counter=target.id, operator=operator,
+                                source=source, from_counter=rec.ticket.target_counter)
+                    info = self.info(sent, now)
+                    result = {"ticket": info.model_dump(mode="json")}
+                    tx.record_command(self.office, command_id, result, now)
+            except IntegrityError:
+                return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
+            self._committed(tx)
+            self._view.put(sent)
+            self._remember(command_id, result)
+            self._notify(self._affected_counters([rec.ticket.service]), now, hall=True, call=None)
             return info
 
     def waiting_total(self) -> int:

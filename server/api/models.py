@@ -44,6 +44,11 @@ class CancelRequest(_Body):
     command_id: CommandId | None = None
 
 
+class SendToCounterRequest(_Body):
+    to_counter: Ident
+    command_id: CommandId | None = None
+
+
 class BookRequest(_Body):
     service: Ident
     slot: dt.datetime = Field(description="the appointment time, with a time zone")

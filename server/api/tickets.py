@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from broker_bridge.contract import TicketInfo
 from server import auth
 from server.api.deps import IdemDep, MaybeStaffDep, OfficeId, ServiceDep, StaffDep, get_service
-from server.api.models import CancelRequest, ErrorResponse, IssueRequest, OfflineTicketRequest
+from server.api.models import (
+    CancelRequest,
+    ErrorResponse,
+    IssueRequest,
+    OfflineTicketRequest,
+    SendToCounterRequest,
+)
 from server.errors import NotFound
 from server.service import OfficeService
 
@@ -62,6 +68,17 @@ def cancel_ticket(ticket_id: Annotated[str, Path(max_length=40)], svc: ServiceDe
     command_id = (body.command_id if body else None) or key or f"rest:{uuid.uuid4().hex}"
     return svc.cancel_ticket(command_id=command_id, ticket_id=ticket_id, source=f"staff:{account.username}",
                              operator=account.username)
+
+
+@router.post("/offices/{office}/tickets/{ticket_id}/send", response_model=TicketInfo, responses=_ERRORS,
+             summary="Send a waiting ticket to one counter (hall manager)")
+def send_to_counter(ticket_id: Annotated[str, Path(max_length=40)], body: SendToCounterRequest, svc: ServiceDep,
+                    account: StaffDep, key: IdemDep) -> TicketInfo:
+    """Only ``to_counter`` may call the ticket from now on; it keeps its place in time."""
+    auth.require_role(account, "hall_manager")
+    command_id = body.command_id or key or f"rest:{uuid.uuid4().hex}"
+    return svc.send_to_counter(command_id=command_id, ticket_id=ticket_id, to_counter=body.to_counter,
+                               source=f"staff:{account.username}", operator=account.username)
 
 
 @router.get("/tickets/{token}", response_model=TicketInfo, responses={404: {"model": ErrorResponse}},

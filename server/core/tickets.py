@@ -57,6 +57,7 @@ class EventKind(enum.StrEnum):
     OPERATOR_SIGNED_IN = "operator_signed_in"
     OPERATOR_SIGNED_OUT = "operator_signed_out"
     BACKOFFICE_ASSIGNED = "backoffice_assigned"
+    RESERVED = "reserved"  # the hall manager sent a waiting ticket to one counter
 
 
 class IllegalTransition(Exception):
@@ -188,6 +189,12 @@ def transfer(ticket: Ticket, *, now: dt.datetime, to_service: str | None = None,
         return_service=ticket.service if return_after else None,
         queued_at=now, counter=None, started_at=None, not_before=None,
     )
+
+
+def reserve(ticket: Ticket, *, to_counter: str) -> Ticket:
+    """Send a waiting ticket to one counter (the hall manager's choice); it keeps its place in time."""
+    _require(ticket, "send", TicketStatus.WAITING)
+    return dataclasses.replace(ticket, target_counter=to_counter)
 
 
 def due_for_no_show(ticket: Ticket, *, now: dt.datetime, timeout_s: float) -> bool:

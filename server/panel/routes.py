@@ -355,7 +355,7 @@ def manager_issue(request: Request, command_id: str = Form(...), service: str = 
 @router.post("/manager/send")
 def manager_send(request: Request, command_id: str = Form(...), ticket_id: str = Form(...),
                  to_counter: str = Form(...), lang: str = Form("")) -> Response:
-    """Send a ticket to another counter: a called or served one through its counter's transfer."""
+    """Send a ticket to another counter: a called or served one through its counter's transfer, a waiting one reserved."""
     staff = _guard(request, MANAGER_ROLES)
     if isinstance(staff, Response):
         return staff
@@ -371,7 +371,8 @@ def manager_send(request: Request, command_id: str = Form(...), ticket_id: str =
             label = outcome.ticket.label if outcome.ticket is not None else ""
         elif hasattr(svc, "send_to_counter"):
             moved = svc.send_to_counter(command_id=f"panel-{command_id}"[:64], ticket_id=ticket_id,
-                                        to_counter=to_counter, source=f"panel:{staff.username}")
+                                        to_counter=to_counter, source=f"panel:{staff.username}",
+                                        operator=staff.username)
             label = moved.label
         else:
             raise ServiceError("illegal_transition", "only a called ticket can be sent to another counter", 409)

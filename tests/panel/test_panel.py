@@ -179,6 +179,37 @@ def test_the_hall_manager_sends_a_called_ticket_to_another_counter(
     assert service.counter_state("c1").ticket is None
 
 
+def test_the_hall_manager_sends_a_waiting_ticket_to_one_counter_and_it_keeps_its_place(
+        signed_in: SignIn, service: OfficeService, client: TestClient, clock: object) -> None:
+    first = issue(service)
+    second = issue(service)
+    for counter, op in (("c1", "olena"), ("c2", "maria")):
+        service.counter_action(command_id=f"in-{counter}", counter=counter, action=CounterAction.SIGN_IN,
+                               source="t", operator=op, authenticated=True)
+    signed_in("maria", "")
+    tid = next(w.ticket_id for w in service.waiting_list("c2") if w.label == first)
+    r = client.post("/panel/manager/send", data={"command_id": "m3", "ticket_id": tid, "to_counter": "c2",
+                                                 "lang": "en"}, headers={"X-Panel-Fragment": "1"})
+    assert f"Ticket sent: {first}" in text(r.text)
+    # c1 serves passports too, but the first ticket is now c2's: c1 gets the second one.
+    assert [w.label for w in service.waiting_list("c1")] == [second]
+    service.counter_action(command_id="n1", counter="c1", action=CounterAction.NEXT, source="t")
+    assert service.counter_state("c1").ticket.label == second  # type: ignore[union-attr]
+    service.counter_action(command_id="n2", counter="c2", action=CounterAction.NEXT, source="t")
+    assert service.counter_state("c2").ticket.label == first  # type: ignore[union-attr]
+
+
+def test_sending_a_ticket_to_a_counter_that_does_not_serve_it_is_refused(
+        signed_in: SignIn, service: OfficeService, client: TestClient) -> None:
+    label = issue(service)
+    signed_in("maria", "")
+    tid = service.waiting_list("c1")[0].ticket_id
+    r = client.post("/panel/manager/send", data={"command_id": "m4", "ticket_id": tid, "to_counter": "c9",
+                                                 "lang": "en"}, headers={"X-Panel-Fragment": "1"})
+    assert "Ticket sent" not in text(r.text)
+    assert [w.label for w in service.waiting_list("c1")] == [label]  # still anyone's
+
+
 def test_static_files_are_served_locally_and_nothing_else(client: TestClient) -> None:
     assert "EventSource" in client.get("/panel/static/panel.js").text
     assert client.get("/panel/static/../router.py").status_code == 404

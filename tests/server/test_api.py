@@ -140,6 +140,22 @@ def test_only_a_hall_manager_may_cancel_a_ticket(client: TestClient) -> None:
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
 
 
+def test_a_hall_manager_sends_a_waiting_ticket_to_one_counter(client: TestClient) -> None:
+    t = client.post(f"{API}/tickets", json={"service": "social"}).json()
+    url = f"{API}/tickets/{t['ticket_id']}/send"
+    r = client.post(url, json={"to_counter": "c10"}, headers=_token(client))
+    assert r.status_code == 403
+    manager = _token(client, "manager", "cherga-manager")
+    r = client.post(url, json={"to_counter": "c9"}, headers=manager)
+    assert r.status_code == 409 and r.json()["key"] == "counter_does_not_serve"
+    r = client.post(url, json={"to_counter": "nowhere"}, headers=manager)
+    assert r.status_code == 404
+    r = client.post(url, json={"to_counter": "c10", "command_id": "send-1"}, headers=manager)
+    assert r.status_code == 200 and r.json()["status"] == "waiting"
+    again = client.post(url, json={"to_counter": "c8", "command_id": "send-1"}, headers=manager)
+    assert again.json() == r.json()  # a resent request changes nothing
+
+
 def test_ticket_status_by_token_shows_position_and_no_personal_data(client: TestClient) -> None:
     client.post(f"{API}/tickets", json={"service": "passport"})
     t = client.post(f"{API}/tickets", json={"service": "passport"}).json()

@@ -284,6 +284,7 @@ def test_offline_tickets_keep_their_number_and_queue_from_their_issue_time(servi
                                     priority=None, language="uk", number=901,
                                     issued_at=clock.now - dt.timedelta(minutes=5))
     assert t.label == "A-901" and t.origin == "offline"
+    assert service.stats["issued"] == 2 and service.stats["issued_offline"] == 1  # /metrics counts both
     assert _next(service, "c1", "n1").ticket.ticket_id == t.ticket_id  # type: ignore[union-attr]
     with pytest.raises(Conflict) as exc:
         service.take_offline_ticket(command_id="o2", source="kiosk:k1", service="passport", purpose="consult",
