@@ -161,13 +161,16 @@ class LocalMosquitto(_ContextManager):
 
     :param extra: more ``mosquitto.conf`` lines (e.g. ``password_file`` / ``acl_file`` from
         :mod:`broker_bridge.broker_config`); without a ``password_file`` anonymous clients are allowed.
+    :param config_file: run this complete ``mosquitto.conf`` as it is instead (e.g. the one
+        ``cherga provision`` generated); ``host`` and ``port`` must match its listener.
     """
 
     kind: Literal["mosquitto", "embedded"] = "mosquitto"
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1", port: int = 1883, *, extra: str = "",
-                 persistence: bool = True) -> None:
+                 persistence: bool = True, config_file: Path | None = None) -> None:
         self.workdir = Path(workdir)
+        self.config_file = config_file
         self.host = host
         self.port = port or free_port(host)
         self.extra = extra
@@ -176,7 +179,7 @@ class LocalMosquitto(_ContextManager):
 
     @property
     def config_path(self) -> Path:
-        return self.workdir / "mosquitto.conf"
+        return self.config_file or self.workdir / "mosquitto.conf"
 
     def render_config(self) -> str:
         lines = [
@@ -199,11 +202,17 @@ class LocalMosquitto(_ContextManager):
         if binary is None:
             raise RuntimeError("Mosquitto is not installed (apt-get install mosquitto)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.render_config())
+        if self.config_file is None:
+            self.config_path.write_text(self.render_config())
         log_file = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=log_file, stderr=log_file)
         proc = self.process
-        _wait_listening(self.host, self.port, timeout, alive=lambda: proc.poll() is None)
+        try:
+            _wait_listening(self.host, self.port, timeout, alive=lambda: proc.poll() is None)
+        except RuntimeError as exc:
+            self.stop()
+            tail = (self.workdir / "mosquitto.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}; mosquitto.log ends:\n{tail}") from None
         log.info("Mosquitto on %s:%s (%s)", self.host, self.port, self.workdir)
         return self
 

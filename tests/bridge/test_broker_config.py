@@ -202,7 +202,7 @@ def test_real_broker_with_the_generated_conf_lets_a_pad_command_only_its_counter
     conf = workdir / "mosquitto.conf"
     conf.write_text(render_mosquitto_conf(password_file=str(pw), acl_file=str(acl), port=port, bind="127.0.0.1",
                                           persistence_location=f"{workdir}/", log_dest="stderr") + AS_ROOT)
-    broker = Broker("127.0.0.1", port, workdir, conf)
+    broker = Broker(workdir, "127.0.0.1", port, config_file=conf)
     broker.start()
     try:
         pad_user = username_for(OFFICE, "pad-1")

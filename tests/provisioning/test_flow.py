@@ -215,7 +215,7 @@ def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
         tls=TlsFiles(str(server / "tls/ca.crt"), str(server / "tls/server.crt"), str(server / "tls/server.key"),
                      require_certificate=True),
         persistence=False, log_dest="stderr") + AS_ROOT)
-    broker = Broker("127.0.0.1", port, tmp_path, conf)
+    broker = Broker(tmp_path, "127.0.0.1", port, config_file=conf)
     broker.start()
     try:
         config = load_node_config(state / "bundles" / "pad-c1" / "node.yaml")
