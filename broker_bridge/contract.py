@@ -327,6 +327,18 @@ class HallCall(Payload):
     at: dt.datetime
 
 
+class Enroll(Command):
+    """A provisioned node's first word to the server: the one-time token from its SD card.
+
+    The server keeps only the token's SHA-256 (from provisioning's enrollment list), compares in
+    constant time, and answers on ``node_enroll_response``. ``id`` is random per card and kept by
+    the node until the answer comes, so a resend after a lost reply gets the first answer while a
+    cloned card (same token, its own id) is refused as ``token_spent``.
+    """
+
+    token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class ServerStatus(Payload):
     state: Literal["online", "offline"]
     version: str = ""
@@ -368,6 +380,10 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
           "The node's slice of the site configuration."),
     Route("node_error", "node/{node}/error", ErrorNotice, "server", False, 1,
           "Why a message from this node was refused."),
+    Route("node_enroll", "node/{node}/enroll", Enroll, "node", False, 1,
+          "A provisioned node's one-time enrollment token, sent when it first connects."),
+    Route("node_enroll_response", "node/{node}/enroll/response", Reply, "server", False, 1,
+          "The answer to an enrollment: ok, or why not (unknown_node, wrong_token, token_spent, revoked)."),
     Route("kiosk_issue", "kiosk/{node}/request/issue", IssueTicket, "kiosk", False, 1,
           "Issue a ticket for a service or a life-situation bundle."),
     Route("kiosk_checkin", "kiosk/{node}/request/checkin", CheckIn, "kiosk", False, 1,
