@@ -17,10 +17,7 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,15 +25,12 @@ from pathlib import Path
 import httpx
 import yaml
 
+from broker_bridge.embedded import free_port
+from cherga.office import start_server_process
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "examples" / "demo-office.yaml"
 ALL_DAY = {d: [{"start": "00:00", "end": "23:59"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(workdir: Path) -> tuple[Path, list[str], list[str]]:
@@ -50,24 +44,6 @@ def _config(workdir: Path) -> tuple[Path, list[str], list[str]]:
     services = [s["id"] for s in data["services"] if not s.get("appointment_only")]
     counters = [c["id"] for c in data["counters"] if not c.get("back_office")]
     return path, services, counters
-
-
-def _start(config: Path, db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CHERGA_LOG_LEVEL": "WARNING", "CHERGA_DEMO_ACCOUNTS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "cherga", "server", "-c", str(config), "--db", f"sqlite:///{db}",
-                             "--port", str(port)], cwd=REPO, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start within 60 s")
 
 
 def _cpu(pid: int) -> float:
@@ -139,8 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cherga-bench-") as tmp:
         workdir = Path(tmp)
         config, services, counters = _config(workdir)
-        port = _free_port()
-        proc = _start(config, workdir / "cherga.db", port, workdir / "server.log")
+        port = free_port()
+        proc = start_server_process(config, f"sqlite:///{workdir / 'cherga.db'}", port, workdir / "server.log",
+                                    env={"CHERGA_LOG_LEVEL": "WARNING", "CHERGA_DEMO_ACCOUNTS": "1"})
         base = f"http://127.0.0.1:{port}"
         try:
             # Warm up (imports, statement caches) so the numbers are about steady state.

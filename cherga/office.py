@@ -80,6 +80,29 @@ class _Proc:
             self.popen.wait()
 
 
+def start_server_process(config: Path, db_url: str, port: int, log_path: Path, *,
+                         env: dict[str, str] | None = None, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+    """``cherga server`` as a child process on loopback, returned once ``/healthz`` answers.
+
+    For benches and crash tests that need the server alone (no broker, no nodes); a whole office is
+    :class:`Office`. The child's output goes to ``log_path``; its tail is in the error if it dies.
+    """
+    argv = [sys.executable, "-m", "cherga", "server", "--config", str(config), "--db", db_url, "--port", str(port)]
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=logf, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+            if r.status == 200:
+                return proc
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise TimeoutError(f"the server did not answer within {timeout} s: {log_path.read_text(errors='replace')[-3000:]}")
+
+
 class Office:
     """Start, drive and stop a whole office. Use as a context manager.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,28 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cherga.office import start_server_process
 from server.siteconfig import load_site_config
 from server.store import Store, sqlite_url
-from tests.server.helpers import REPO, always_open_yaml
+from tests.server.helpers import always_open_yaml
 from tests.support.mosquitto import free_port
 
 
 def _start(config: Path, db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CHERGA_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "cherga", "server", "-c", str(config), "--db", sqlite_url(db),
-                             "--port", str(port)], cwd=REPO, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not answer within 30 s: {log.read_text()[-2000:]}")
+    return start_server_process(config, sqlite_url(db), port, log, env={"CHERGA_LOG_LEVEL": "WARNING"}, timeout=30)
 
 
 @pytest.mark.slow
