@@ -30,7 +30,7 @@ import collections
 import dataclasses
 import datetime as dt
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
@@ -151,6 +151,11 @@ class _Calibration:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# A waiting ticket as the replay compares it: (ticket, waiting since, class weight, due or None,
+# number, service, target counter or None, not before or None); times are POSIX seconds.
+_Row = tuple[Ticket, float, float, float | None, int, str, str | None, float | None]
+
+
 class ReplayPredictor:
     """v2: replay the core's policy over the known queue, then correct by what realised waits teach.
 
@@ -159,18 +164,24 @@ class ReplayPredictor:
     ``1 − quantile`` of recent waits of that length turned out more than ``tolerance_s`` longer
     than estimated — a promise kept more often, at a price in mean accuracy.
 
+    The replay costs one step per ticket called before the one estimated, each step comparing
+    the heads of the (service, class) groups the counter serves — not the whole queue. Past
+    ``max_steps`` calls it stops and extrapolates the rest of the ticket's own group at the
+    service's rate (a ticket behind thousands is told a long wait quickly, not precisely).
+
     :param prior_mean_s: each service's prior mean visit, seconds (the config's ``mean_service_min``).
     :param settings: the office's policy settings (class weights, booking call window).
     :param call_overhead_s: from a call to the next call, on top of the visit: walking, greeting.
     :param cautious: raise estimates so that few are more than ``tolerance_s`` too short.
     :param quantile: with ``cautious``, the share of estimates that should not be ``tolerance_s`` short.
     :param tolerance_s: how much too short an estimate may be and still count as right (5 minutes).
+    :param max_steps: calls replayed at most before extrapolating.
     :param pause_s: how long an unplanned pause is expected to last at first (then learned).
     """
 
     def __init__(self, prior_mean_s: Mapping[str, float], settings: PolicySettings, *, alpha: float = 0.1,
                  call_overhead_s: float = 30.0, cautious: bool = False, quantile: float = 0.98,
-                 tolerance_s: float = 300.0, max_steps: int = 2000, pause_s: float = 900.0) -> None:
+                 tolerance_s: float = 300.0, max_steps: int = 1000, pause_s: float = 900.0) -> None:
         self._rate = ServiceRatePredictor(prior_mean_s, settings, alpha)
         self._settings = settings
         self._overhead = call_overhead_s
@@ -178,7 +189,8 @@ class ReplayPredictor:
         self._max_steps = max_steps
         self._pause_s = pause_s
         self._alpha = alpha
-        self._known: dict[str, Ticket] = {}  # waiting tickets seen, of every service
+        self._known: dict[str, dict[str, _Row]] = {}  # service -> its waiting tickets seen, by id
+        self._service_of: dict[str, str] = {}  # ticket id -> the service it is known under
         self._busy: dict[str, tuple[dt.datetime, str]] = {}  # counter -> (called at, service)
         self._idle: set[str] = set()
         self._paused: dict[str, dt.datetime] = {}
@@ -198,7 +210,7 @@ class ReplayPredictor:
         self._rate.observe_service(service, duration_s)
 
     def observe_call(self, ticket: Ticket, now: dt.datetime) -> None:
-        self._known.pop(ticket.id, None)
+        self._forget(ticket.id)
         if ticket.counter is not None:
             self._end_pause(ticket.counter, now)
             self._busy[ticket.counter] = (now, ticket.service)
@@ -211,6 +223,17 @@ class ReplayPredictor:
         self._end_pause(counter, now)
         self._busy.pop(counter, None)
         self._idle.add(counter)
+
+    def observe_closed(self, counter: str, now: dt.datetime) -> None:
+        """Nobody works at the counter any more (signed out): it is not coming back from a pause."""
+        self._paused.pop(counter, None)
+        self._paused_until.pop(counter, None)
+        self._busy.pop(counter, None)
+        self._idle.discard(counter)
+
+    def observe_queue(self, service: str, waiting: Iterable[Ticket]) -> None:
+        """``waiting`` is the whole queue of ``service`` now (e.g. after a restart)."""
+        self._refresh(service, [w for w in waiting if w.status is TicketStatus.WAITING])
 
     def _end_pause(self, counter: str, now: dt.datetime) -> None:
         """A pause ends when the counter calls or idles again: learn how long unplanned ones last."""
@@ -227,20 +250,23 @@ class ReplayPredictor:
         self._paused[counter] = now
         self._paused_until.pop(counter, None)
         plan = self._plan.get(counter, [])
+        while plan and plan[0][1] <= now:  # breaks that were never taken
+            plan.pop(0)
         if planned and plan:
             # The earliest planned break is under way: it lasts as long as planned, from now.
             start, end = plan.pop(0)
             self._paused_until[counter] = now + (end - start)
 
     def plan_pause(self, counter: str, start: dt.datetime, end: dt.datetime) -> None:
-        self._plan.setdefault(counter, []).append((start, end))
-        self._plan[counter].sort()
+        # Breaks that ended a day before this one are forgotten (a server runs for months).
+        plan = [p for p in self._plan.get(counter, []) if p[1] > start - dt.timedelta(days=1)]
+        self._plan[counter] = sorted([*plan, (start, end)])
 
     # --- estimating -------------------------------------------------------------------------------
     def estimate(self, ticket: Ticket, waiting: Iterable[Ticket], open_counters: Iterable[Counter],
                  now: dt.datetime) -> Estimate:
         waiting = [w for w in waiting if w.status is TicketStatus.WAITING]
-        if all(w.id != ticket.id for w in waiting) and ticket.status is TicketStatus.WAITING:
+        if ticket.status is TicketStatus.WAITING and all(w.id != ticket.id for w in waiting):
             waiting.append(ticket)
         counters = [c for c in open_counters if not c.back_office and c.weight_for(ticket.service) is not None]
         ahead = self._rate.people_ahead(ticket, waiting, now, counters)
@@ -265,40 +291,85 @@ class ReplayPredictor:
             wait = max(wait, raw + self._cal.quantile(raw, self._quantile) - self._tolerance)
         return Estimate(ahead, max(0.0, wait))
 
+    def _row(self, t: Ticket) -> _Row:
+        due = None if t.appointment_at is None else t.appointment_at.timestamp() - self._settings.call_window_s
+        not_before = None if t.not_before is None else t.not_before.timestamp()
+        return (t, t.waiting_since.timestamp(), class_weight(t, self._settings), due, t.number, t.service,
+                t.target_counter, not_before)
+
+    def _forget(self, ticket_id: str) -> None:
+        service = self._service_of.pop(ticket_id, None)
+        if service is not None:
+            self._known.get(service, {}).pop(ticket_id, None)
+
     def _refresh(self, service: str, waiting: list[Ticket]) -> None:
         """``waiting`` is the whole queue of ``service`` now: forget its tickets that left it."""
-        ids = {w.id for w in waiting}
-        for tid in [k for k, t in self._known.items() if t.service == service and k not in ids]:
-            del self._known[tid]
+        old = self._known.get(service, {})
+        fresh: dict[str, _Row] = {}
         for w in waiting:
-            self._known[w.id] = w
+            row = old.get(w.id)
+            if row is None or row[0] is not w:  # new, or changed since (frozen tickets: a new object)
+                row = self._row(w)
+                before = self._service_of.get(w.id)
+                if before is not None and before != service:  # transferred here
+                    self._known.get(before, {}).pop(w.id, None)
+                self._service_of[w.id] = service
+            fresh[w.id] = row
+        for tid in old.keys() - fresh.keys():
+            if self._service_of.get(tid) == service:  # left the queue uncalled (cancelled, no-show)
+                del self._service_of[tid]
+                self._raw.pop(tid, None)
+        self._known[service] = fresh
 
     def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime) -> float | None:
         """Seconds until the policy, replayed with mean visit times, calls ``ticket``."""
-        window = self._settings.call_window_s
-        served = {s.id for c in counters for s in c.services}
-        # Per candidate: (since_s, class weight, due_s or None, number, service, target counter)
-        cands: dict[str, tuple[float, float, float | None, int, str, str | None]] = {}
-        for t in self._known.values():
-            if t.service not in served or t.status is not TicketStatus.WAITING:
-                continue
-            if t.not_before is not None and t.not_before > now:
-                continue
-            since = (t.waiting_since - now).total_seconds()
-            due = None if t.appointment_at is None else (t.appointment_at - now).total_seconds() - window
-            cands[t.id] = (since, class_weight(t, self._settings), due, t.number, t.service, t.target_counter)
-        if ticket.id not in cands:
+        mine = self._known.get(ticket.service, {}).get(ticket.id)
+        t0 = now.timestamp()
+        if mine is None or (mine[7] is not None and mine[7] > t0):
             return None
+        weights = [{s.id: s.weight for s in c.services} for c in counters]
+        # Reserved per counter, booked by due time, walk-ins per (service, class weight) group: inside
+        # a group the longest wait always scores highest, so only group heads compete (see queue_key).
+        reserved: dict[str, list[tuple[float, int, str, str]]] = {}
+        booked: list[tuple[float, int, str, str]] = []
+        grouped: dict[tuple[str, float], list[tuple[float, int, str]]] = {}
+        for service in {s for w in weights for s in w}:
+            for tid, (_, since_t, cw, due_t, number, svc, target, not_before) in self._known.get(service, {}).items():
+                if not_before is not None and not_before > t0:
+                    continue
+                since = since_t - t0
+                if target is not None:
+                    reserved.setdefault(target, []).append((since, number, tid, svc))
+                elif due_t is not None:
+                    booked.append((due_t - t0, number, tid, svc))
+                else:
+                    grouped.setdefault((svc, cw), []).append((since, number, tid))
+        for lst in reserved.values():
+            lst.sort()
+        booked.sort()
+        keys = list(grouped)
+        queues = [sorted(grouped[k]) for k in keys]
+        heads = [0] * len(keys)
+        by_service: dict[str, list[int]] = {}
+        for g, (svc, _) in enumerate(keys):
+            by_service.setdefault(svc, []).append(g)
+        relevant = [[(g, sw, keys[g][1]) for svc, sw in w.items() for g in by_service.get(svc, ())] for w in weights]
+        my_group = my_rank = -1
+        if mine[6] is None and mine[3] is None:
+            my_group = keys.index((mine[5], mine[2]))
+            my_rank = bisect.bisect_left(queues[my_group], (mine[1] - t0, mine[4], ticket.id))
         heap: list[tuple[float, str, int]] = []
         # planned breaks still ahead, in seconds from now: a counter free after a break's start takes it
         plans: list[list[tuple[float, float]]] = []
         for i, c in enumerate(counters):
             heap.append((self._free_in(c, now), c.id, i))
             plans.append([((s - now).total_seconds(), (e - now).total_seconds())
-                          for s, e in self._plan.get(c.id, ()) if c.id not in self._paused or s > now])
+                          for s, e in self._plan.get(c.id, ())
+                          if e > now and (c.id not in self._paused or s > now)])
         heapq.heapify(heap)
-        weights = [{s.id: s.weight for s in c.services} for c in counters]
+        settings = self._settings
         steps = 0
+        at = 0.0
         while heap and steps < self._max_steps:
             steps += 1
             at, cid, i = heapq.heappop(heap)
@@ -306,18 +377,48 @@ class ReplayPredictor:
                 start, end = plans[i].pop(0)
                 heapq.heappush(heap, (at + end - start, cid, i))  # the break starts when the visit ends
                 continue
-            pick = _policy_pick(cands, weights[i], cid, at, self._settings)
+            pick: str | None = None
+            service = ""
+            mine_reserved = reserved.get(cid)
+            if mine_reserved:
+                _, _, pick, service = mine_reserved.pop(0)
+            else:
+                w = weights[i]
+                for k, (due, _, tid, svc) in enumerate(booked):
+                    if due > at:
+                        break
+                    if svc in w:
+                        pick, service = tid, svc
+                        del booked[k]
+                        break
+                if pick is None:
+                    best: tuple[float, float, int] | None = None
+                    best_g = -1
+                    for g, sw, cw in relevant[i]:
+                        pos = heads[g]
+                        if pos < len(queues[g]):
+                            since, number, _ = queues[g][pos]
+                            key = (weighted_wait(at - since, cw, sw, settings), -since, -number)
+                            if best is None or key > best:
+                                best, best_g = key, g
+                    if best_g >= 0:
+                        pick, service = queues[best_g][heads[best_g]][2], keys[best_g][0]
+                        heads[best_g] += 1
             if pick is None:
-                next_due = min((c[2] for c in cands.values() if c[2] is not None and c[4] in weights[i]),
-                               default=None)
+                next_due = min((b[0] for b in booked if b[3] in weights[i]), default=None)
                 if next_due is not None and next_due > at:
                     heapq.heappush(heap, (next_due, cid, i))
                 continue
             if pick == ticket.id:
                 return max(0.0, at)
-            service = cands.pop(pick)[4]
             heapq.heappush(heap, (at + self._overhead + self._rate.mean_service_s(service), cid, i))
-        return None
+        if my_group < 0 or steps < self._max_steps:
+            return None
+        # Too far back to replay call by call: the rest of its own group at the service's rate.
+        left = my_rank - heads[my_group]
+        capacity = sum(w[ticket.service] / (sum(w.values()) or 1.0) for w in weights if ticket.service in w)
+        per_call = self._overhead + self._rate.mean_service_s(ticket.service)
+        return max(0.0, at) + max(0, left) * per_call / max(capacity, 1e-9)
 
     def _free_in(self, counter: Counter, now: dt.datetime) -> float:
         """Seconds until ``counter`` calls again: 0 when idle, else the rest of its visit or pause."""
@@ -340,37 +441,55 @@ class ReplayPredictor:
         return max(mean - elapsed, 0.3 * mean)
 
 
-def _policy_pick(cands: Mapping[str, tuple[float, float, float | None, int, str, str | None]],
-                 weights: Mapping[str, float], counter: str, at: float, settings: PolicySettings) -> str | None:
-    """The ticket :func:`~server.core.scheduling.choose_next` would pick at ``at`` (seconds from now).
+class PredictorFeed:
+    """What an office tells its wait predictors as things happen, in one place.
 
-    Same rules on precomputed numbers: a ticket reserved for the counter, else the earliest due
-    booking, else the highest :func:`~server.core.scheduling.weighted_wait` (ties: earlier, smaller number).
+    The simulator (:mod:`server.sim.engine`) and the server (:mod:`server.service`) both feed
+    predictors through this, so a predictor learns the same way in the benchmark and in the
+    product. Every hook but ``observe_service`` is optional on a predictor (v1 has none of them).
     """
-    reserved: tuple[float, int, str] | None = None
-    due_pick: tuple[float, int, str] | None = None
-    best: tuple[float, float, int] | None = None
-    best_id: str | None = None
-    for tid, (since, cw, due, number, service, target) in cands.items():
-        if target is not None:
-            if target == counter and (reserved is None or (since, number) < reserved[:2]):
-                reserved = (since, number, tid)
-            continue
-        sw = weights.get(service)
-        if sw is None:
-            continue
-        if due is not None:
-            if due <= at and (due_pick is None or (due, number) < due_pick[:2]):
-                due_pick = (due, number, tid)
-            continue
-        key = (weighted_wait(at - since, cw, sw, settings), -since, -number)
-        if best is None or key > best:
-            best, best_id = key, tid
-    if reserved is not None:
-        return reserved[2]
-    if due_pick is not None:
-        return due_pick[2]
-    return best_id
+
+    def __init__(self, predictors: Iterable[WaitPredictor]) -> None:
+        self._predictors = list(predictors)
+
+    def _hooks(self, name: str) -> list[Callable[..., None]]:
+        return [h for p in self._predictors if (h := getattr(p, name, None)) is not None]
+
+    def finished(self, service: str, duration_s: float) -> None:
+        """A visit of ``service`` took ``duration_s`` at the counter."""
+        for p in self._predictors:
+            p.observe_service(service, duration_s)
+
+    def called(self, ticket: Ticket, now: dt.datetime) -> None:
+        """A counter called ``ticket`` (the ticket after the call, its ``counter`` set)."""
+        for h in self._hooks("observe_call"):
+            h(ticket, now)
+
+    def idle(self, counter: str, now: dt.datetime) -> None:
+        """The counter is free and has nobody to call (or has just finished and not called yet)."""
+        for h in self._hooks("observe_idle"):
+            h(counter, now)
+
+    def paused(self, counter: str, now: dt.datetime, planned: bool = False) -> None:
+        """The counter paused; ``planned``: the break announced with :meth:`planned_break`."""
+        for h in self._hooks("observe_pause"):
+            h(counter, now, planned=planned)
+
+    def closed(self, counter: str, now: dt.datetime) -> None:
+        """Nobody works at the counter any more (signed out)."""
+        for h in self._hooks("observe_closed"):
+            h(counter, now)
+
+    def planned_break(self, counter: str, start: dt.datetime, end: dt.datetime) -> None:
+        """The counter will not call between ``start`` and ``end`` (a lunch rota, the office's breaks)."""
+        for h in self._hooks("plan_pause"):
+            h(counter, start, end)
+
+    def queue(self, service: str, waiting: Iterable[Ticket]) -> None:
+        """The whole queue of ``service`` as it stands (after a restart)."""
+        waiting = list(waiting)
+        for h in self._hooks("observe_queue"):
+            h(service, waiting)
 
 
 def default_predictor(prior_mean_s: Mapping[str, float], settings: PolicySettings) -> WaitPredictor:

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from server.core import tickets as tk
 from server.core.backoffice import assign_registrar
 from server.core.numbering import NumbersExhausted, next_number
-from server.core.prediction import WaitPredictor
+from server.core.prediction import PredictorFeed, WaitPredictor
 from server.core.scheduling import Decision, PolicySettings, choose_next
 from server.sim.workload import Visitor, lognormal, opening_time
 from server.siteconfig import Counter, NumberRange, SiteConfig
@@ -179,6 +179,7 @@ class _Sim:
         self.settings = settings or policy_settings(config)
         self.rng = random.Random(params.seed)
         self.predictors = {name: make() for name, make in predictors.items()}
+        self.feed = PredictorFeed(self.predictors.values())  # the same feed the server uses
         tz = ZoneInfo(config.office.timezone)
         opening = opening_time(config, params.day) or dt.time(8, 0)
         self.t0 = dt.datetime.combine(params.day, opening, tzinfo=tz)
@@ -246,10 +247,7 @@ class _Sim:
             slot = lo + (hi - lo) * ((i * 7) % n) / n
             d.breaks.append((slot, p.lunch_min * 60))
             if p.announce_lunch:
-                for pred in self.predictors.values():
-                    plan = getattr(pred, "plan_pause", None)
-                    if plan is not None:
-                        plan(d.counter.id, self.at(slot), self.at(slot + p.lunch_min * 60))
+                self.feed.planned_break(d.counter.id, self.at(slot), self.at(slot + p.lunch_min * 60))
             for _ in range(p.short_breaks):
                 d.breaks.append((self.rng.uniform(1800, max(1800.0, self.close_s - 1800)), p.short_break_min * 60))
             d.breaks.sort()
@@ -347,19 +345,13 @@ class _Sim:
             desk.state = "break"
             self.result.breaks += 1
             self.result.break_spans.append((desk.counter.id, t, t + length))
-            for p in self.predictors.values():
-                observe_pause = getattr(p, "observe_pause", None)
-                if observe_pause is not None:
-                    observe_pause(desk.counter.id, self.at(t), planned=planned)
+            self.feed.paused(desk.counter.id, self.at(t), planned=planned)
             self.push(t + length, _RESUME, desk)
             return False
         if decision is None:
             if desk.state != "idle":
                 desk.state, desk.idle_since = "idle", t
-            for p in self.predictors.values():
-                observe_idle = getattr(p, "observe_idle", None)
-                if observe_idle is not None:
-                    observe_idle(desk.counter.id, now)
+            self.feed.idle(desk.counter.id, now)
             return False
         chosen = decision.ticket
         current = self.tickets.get(chosen.id)
@@ -373,10 +365,7 @@ class _Sim:
         queued = (current.waiting_since - self.t0).total_seconds()
         self.result.calls.append(CallRecord(t, desk.counter.id, ticket.id, decision.rule, ticket.priority,
                                             ticket.service, queued))
-        for p in self.predictors.values():
-            observe = getattr(p, "observe_call", None)
-            if observe is not None:
-                observe(ticket, now)
+        self.feed.called(ticket, now)
         if visit.left_s is not None:
             if visit.ghost_called_s is None:
                 visit.ghost_called_s = t
@@ -425,8 +414,7 @@ class _Sim:
         ticket = self.tickets[tid]
         visit = self.visit_of[tid]
         now = self.at(t)
-        for p in self.predictors.values():
-            p.observe_service(ticket.service, self.leg_s[tid])
+        self.feed.finished(ticket.service, self.leg_s[tid])
         if not visit.transferred and self.rng.random() < self.params.transfer_share:
             others = [s for s in self.by_service if s != ticket.service]
             if others:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -81,3 +82,18 @@ def test_realised_waits_pull_later_estimates_towards_them() -> None:
 def test_no_open_counter_gives_no_estimate() -> None:
     t = _ticket(1, T0)
     assert _predictor().estimate(t, [t], [], T0).wait_s is None
+
+
+def test_a_ticket_behind_thousands_is_told_a_long_wait_within_a_fraction_of_a_second() -> None:
+    p = _predictor()
+    for i, k in enumerate(("k0", "k1")):
+        p.observe_call(call(_ticket(90_000 + i, T0), counter=k, now=T0), T0)
+    queue = [_ticket(i, T0 + dt.timedelta(seconds=i)) for i in range(1, 3001)]
+    now = T0 + dt.timedelta(hours=1)
+    mine = _ticket(5000, now)
+    p.estimate(queue[0], [*queue, mine], CFG.counters, now)  # the service's queue is known
+    start = time.perf_counter()
+    est = p.estimate(mine, [*queue, mine], CFG.counters, now).wait_s
+    assert time.perf_counter() - start < 0.5
+    # 3,000 visits of 10 min (+30 s between calls) on two counters: about 263 hours.
+    assert est is not None and 0.9 * 3000 * 630 / 2 < est < 1.1 * 3000 * 630 / 2
