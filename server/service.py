@@ -34,6 +34,7 @@ from broker_bridge.contract import (
     TicketInfo,
 )
 from server import auth
+from server.core import booking
 from server.core import tickets as core
 from server.core.backoffice import assign_registrar
 from server.core.numbering import NumbersExhausted, office_day
@@ -611,18 +612,65 @@ class OfficeService:
                     replaced_by=offline.id)
         return gone
 
-    def book_appointment(self, *, service: str, slot: dt.datetime, source: str) -> str:
-        """Book ``slot`` for ``service``; returns the code the visitor checks in with."""
+    def _booking_capacity(self, service: str) -> int:
+        own = self.config.service(service).booking_per_slot
+        return self.config.appointments.per_slot if own is None else own
+
+    def free_slots(self, service: str, day: dt.date) -> list[booking.Slot]:
+        """The slots of ``day`` (office calendar) a visitor may still book for ``service``."""
         self._check_service(service)
-        if slot.tzinfo is None:
-            raise Invalid("naive_time", "slot needs a time zone")
-        now = self.now()
-        if slot <= now:
-            raise Invalid("slot_in_past", "an appointment slot must be in the future")
-        code = _make_code()
-        with self._mutation(), self._op() as tx:
-            tx.insert_appointment(code=code, office=self.office, service=service, slot=slot, source=source, at=now)
+        appts, tz, now = self.config.appointments, self.config.office.tz, self.now()
+        today = office_day(now, tz)
+        capacity = self._booking_capacity(service)
+        if capacity <= 0 or not today <= day <= today + dt.timedelta(days=appts.horizon_days):
+            return []
+        grid = booking.day_grid(self.config.service(service).hours or self.config.hours, day, tz, appts.slot_min)
+        if not grid:
+            return []
+        taken = self.store.appointments_taken(self.office, service, grid[0],
+                                              grid[-1] + dt.timedelta(minutes=appts.slot_min))
+        return booking.free_slots(grid, taken, capacity, now)
+
+    def book_appointment(self, *, service: str, slot: dt.datetime, source: str, command_id: str | None = None) -> str:
+        """Book a free ``slot`` for ``service``; returns the code the visitor checks in with.
+
+        The slot must be on the office's grid, in opening hours, within the booking horizon and not
+        full. With ``command_id`` a resent request returns the first booking's code.
+        """
+        self._check_service(service)
+        appts, tz = self.config.appointments, self.config.office.tz
+        with self._mutation():
+            if command_id is not None and (prior := self._prior(None, command_id)) is not None:
+                return str(prior["code"])
+            now = self.now()
+            code = _make_code()
+            with self._op() as tx:
+                taken = 0
+                if slot.tzinfo is not None:
+                    taken = tx.appointments_taken(self.office, service, slot, slot + dt.timedelta(seconds=1)).get(slot, 0)
+                try:
+                    booking.check_slot(slot, hours=self.config.service(service).hours or self.config.hours, tz=tz,
+                                       slot_min=appts.slot_min, capacity=self._booking_capacity(service),
+                                       taken=taken, now=now, horizon_days=appts.horizon_days)
+                except booking.SlotRefused as exc:
+                    error = Conflict if exc.reason in ("slot_full", "booking_closed") else Invalid
+                    raise error(exc.reason, exc.message) from None
+                tx.insert_appointment(code=code, office=self.office, service=service, slot=slot, source=source, at=now)
+                if command_id is not None:
+                    tx.record_command(self.office, command_id, {"code": code}, now)
+            if command_id is not None:
+                self._remember(command_id, {"code": code})
         return code
+
+    def cancel_appointment(self, *, code: str, source: str) -> None:
+        """The visitor cannot come: the slot is free for someone else."""
+        with self._mutation(), self._op() as tx:
+            appt = tx.appointment(self.office, code.upper())
+            if appt is None:
+                raise NotFound("unknown_appointment", f"no appointment with code {code!r}")
+            if not tx.cancel_appointment(self.office, appt["code"]):
+                raise Conflict("appointment_not_booked", f"appointment {code!r} is {appt['status']}")
+        log.info("appointment %s cancelled by %s", appt["code"], source)
 
     # --- counters ------------------------------------------------------------------------------------
 

@@ -112,6 +112,8 @@ class Service(_Strict):
     target_wait_min: float = Field(default=15, gt=0)
     mean_service_min: float = Field(default=10, gt=0, description="prior mean service time")
     hours: Hours | None = Field(default=None, description="service's own hours; default: the office's")
+    booking_per_slot: int | None = Field(default=None, ge=0, le=100,
+                                         description="visitors booked per slot; default appointments.per_slot, 0: none")
 
 
 class Bundle(_Strict):
@@ -192,6 +194,10 @@ class Appointments(_Strict):
     early_s: int = Field(default=600, ge=0, description="how early a booked visitor may check in")
     late_grace_s: int = Field(default=600, ge=0, description="later than this, the visitor becomes a walk-in")
     call_window_s: int = Field(default=300, ge=0, description="a checked-in visitor is called from slot minus this")
+    slot_min: int = Field(default=15, ge=5, le=240, description="length of a bookable slot; slots start on this grid")
+    per_slot: int = Field(default=1, ge=0, le=100,
+                          description="visitors one service takes per slot (a service may override it); 0: no booking")
+    horizon_days: int = Field(default=14, ge=1, le=90, description="how many days ahead a slot may be booked")
 
 
 class Display(_Strict):

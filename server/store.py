@@ -282,6 +282,17 @@ class Tx:
         row = self.conn.execute(select(a).where(a.c.office == office, a.c.code == code)).mappings().first()
         return None if row is None else dict(row)
 
+    def appointments_taken(self, office: str, service: str, start: dt.datetime,
+                           end: dt.datetime) -> dict[dt.datetime, int]:
+        return _appointments_taken(self.conn, office, service, start, end)
+
+    def cancel_appointment(self, office: str, code: str) -> bool:
+        """A booked (not yet checked-in) appointment gives its place back."""
+        a = schema.appointments
+        res = self.conn.execute(update(a).where(a.c.office == office, a.c.code == code, a.c.status == "booked")
+                                .values(status="cancelled"))
+        return res.rowcount == 1
+
     def mark_checked_in(self, code: str, ticket_id: str) -> bool:
         a = schema.appointments
         res = self.conn.execute(update(a).where(a.c.code == code, a.c.status == "booked")
@@ -308,6 +319,16 @@ _FILE_LOCKS_GUARD = threading.Lock()
 def _file_lock(path: Path) -> threading.Lock:
     with _FILE_LOCKS_GUARD:
         return _FILE_LOCKS.setdefault(path.resolve(), threading.Lock())
+
+
+def _appointments_taken(conn: Connection, office: str, service: str, start: dt.datetime,
+                        end: dt.datetime) -> dict[dt.datetime, int]:
+    """Places taken per slot start in ``[start, end)``: booked and checked-in appointments."""
+    a = schema.appointments
+    rows = conn.execute(select(a.c.slot, func.count()).where(
+        a.c.office == office, a.c.service == service, a.c.slot >= start, a.c.slot < end,
+        a.c.status.in_(("booked", "checked_in"))).group_by(a.c.slot)).all()
+    return {slot: int(n) for slot, n in rows}
 
 
 class _NoLock:
@@ -539,6 +560,11 @@ class Store:
         with self.reading() as conn:
             rows = conn.execute(select(t).where(t.c.id.in_(list(ids)))).mappings().all()
         return [_ticket_from_row(r) for r in rows]
+
+    def appointments_taken(self, office: str, service: str, start: dt.datetime,
+                           end: dt.datetime) -> dict[dt.datetime, int]:
+        with self.reading() as conn:
+            return _appointments_taken(conn, office, service, start, end)
 
     def max_event_seq(self, office: str) -> int:
         e = schema.events

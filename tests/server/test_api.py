@@ -178,10 +178,10 @@ def test_load_feed_lists_every_service_with_a_traffic_light(client: TestClient) 
 
 
 def test_booking_then_checking_in_at_the_kiosk(client: TestClient, clock: Clock) -> None:
-    slot = (clock.now.replace(microsecond=0) + dt.timedelta(minutes=20)).isoformat()
+    slot = (clock.now.replace(microsecond=0) + dt.timedelta(minutes=30)).isoformat()
     r = client.post(f"{API}/appointments", json={"service": "notary", "slot": slot})
     assert r.status_code == 201
-    clock.advance(15 * 60)
+    clock.advance(25 * 60)
     t = client.post(f"{API}/tickets", json={"appointment_code": r.json()["code"]})
     assert t.status_code == 201 and t.json()["origin"] == "booked" and t.json()["label"] == "N-700"
 

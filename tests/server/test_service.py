@@ -257,9 +257,9 @@ def test_a_visit_can_be_rated_once(service: OfficeService) -> None:
 def test_booked_visitor_on_time_gets_a_booked_number_and_is_called_at_the_slot(service: OfficeService,
                                                                                clock: Clock) -> None:
     walk_in = service.issue_ticket(command_id="w", source="kiosk", service="passport")
-    slot = clock.now + dt.timedelta(minutes=10)
+    slot = clock.now + dt.timedelta(minutes=15)  # 10:15 in Kyiv: on the 15-minute grid
     code = service.book_appointment(service="passport", slot=slot, source="web")
-    clock.advance(300)
+    clock.advance(600)
     booked = service.issue_ticket(command_id="c", source="kiosk", appointment_code=code)
     assert booked.origin == "booked" and booked.number == 700
     r = _next(service, "c1", "n1")  # slot - call window (5 min) has passed: the booked visitor first
@@ -271,7 +271,7 @@ def test_booked_visitor_on_time_gets_a_booked_number_and_is_called_at_the_slot(s
 
 
 def test_a_late_booked_visitor_becomes_a_walk_in(service: OfficeService, clock: Clock) -> None:
-    code = service.book_appointment(service="passport", slot=clock.now + dt.timedelta(minutes=5), source="web")
+    code = service.book_appointment(service="passport", slot=clock.now + dt.timedelta(minutes=15), source="web")
     clock.advance(30 * 60)
     t = service.check_in(command_id="c", source="kiosk", code=code)
     assert t.origin == "walk_in" and t.number == 1

@@ -1,0 +1,110 @@
+"""Online booking as a visitor meets it: the free slots offered, a slot filling up, refusals, cancelling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.core.booking import day_grid
+from server.errors import Conflict, Invalid, NotFound
+from server.service import OfficeService
+from server.siteconfig import Hours, SiteConfig
+from server.store import Store
+from tests.server.helpers import Clock, demo_dict
+
+KYIV = ZoneInfo("Europe/Kyiv")
+WED = dt.date(2026, 11, 25)  # the clock starts at 10:00 Kyiv on this Wednesday
+
+
+def _service(store: Store, clock: Clock, **appointments: object) -> OfficeService:
+    data = demo_dict(appointments={"slot_min": 30, **appointments})
+    data["hours"]["breaks"] = [{"start": "13:00", "end": "13:45"}]
+    for s in data["services"]:
+        if s["id"] == "driver":
+            s["booking_per_slot"] = 0
+        if s["id"] == "notary":
+            s["booking_per_slot"] = 2
+    return OfficeService(SiteConfig.model_validate(data), store, clock=clock)
+
+
+def _at(day: dt.date, hh: int, mm: int = 0) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hh, mm, tzinfo=KYIV)
+
+
+def test_the_grid_keeps_every_slot_inside_opening_hours_and_out_of_breaks() -> None:
+    hours = Hours.model_validate({"days": {"wed": [{"start": "08:00", "end": "17:00"}]},
+                                  "breaks": [{"start": "13:00", "end": "13:45"}]})
+    starts = [f"{t:%H:%M}" for t in day_grid(hours, WED, KYIV, 30)]
+    assert starts[0] == "08:00" and starts[-1] == "16:30"
+    # 12:30–13:00 ends as the break starts; 13:00 and 13:30 would run into it; 14:00 is after it.
+    assert "12:30" in starts and "13:00" not in starts and "13:30" not in starts and "14:00" in starts
+    assert day_grid(hours, WED + dt.timedelta(days=4), KYIV, 30) == []  # Sunday: closed
+
+
+def test_free_slots_start_after_now_and_a_booked_slot_leaves_the_list(sqlite_store: Store, clock: Clock) -> None:
+    svc = _service(sqlite_store, clock)
+    slots = svc.free_slots("passport", WED)
+    assert slots[0].start == _at(WED, 10, 30) and slots[-1].start == _at(WED, 19, 30)
+    assert _at(WED, 13, 0) not in [s.start for s in slots]  # the lunch break
+    code = svc.book_appointment(service="passport", slot=_at(WED, 11), source="web")
+    assert len(code) == 9 and code[4] == "-"
+    assert _at(WED, 11) not in [s.start for s in svc.free_slots("passport", WED)]
+    with pytest.raises(Conflict) as exc:
+        svc.book_appointment(service="passport", slot=_at(WED, 11), source="web")
+    assert exc.value.key == "slot_full"
+    # Another service has its own places at the same time.
+    svc.book_appointment(service="residence", slot=_at(WED, 11), source="web")
+
+
+def test_a_service_may_take_several_visitors_per_slot_or_none(sqlite_store: Store, clock: Clock) -> None:
+    svc = _service(sqlite_store, clock)
+    svc.book_appointment(service="notary", slot=_at(WED, 15), source="web")
+    assert next(s for s in svc.free_slots("notary", WED) if s.start == _at(WED, 15)).free == 1
+    svc.book_appointment(service="notary", slot=_at(WED, 15), source="web")
+    with pytest.raises(Conflict):
+        svc.book_appointment(service="notary", slot=_at(WED, 15), source="web")
+    assert svc.free_slots("driver", WED) == []
+    with pytest.raises(Conflict) as exc:
+        svc.book_appointment(service="driver", slot=_at(WED, 15), source="web")
+    assert exc.value.key == "booking_closed"
+
+
+@pytest.mark.parametrize(("slot", "key"), [
+    (_at(WED, 11, 10), "not_a_slot"),  # off the 30-minute grid
+    (_at(WED, 21), "not_a_slot"),  # after closing
+    (_at(WED, 13, 30), "not_a_slot"),  # runs into the lunch break
+    (_at(WED, 9, 30), "slot_in_past"),
+    (_at(WED + dt.timedelta(days=30), 10), "slot_too_far"),
+    (dt.datetime(2026, 11, 25, 11, 0), "naive_time"),
+])
+def test_a_time_that_is_not_a_free_slot_is_refused_with_the_reason(
+        sqlite_store: Store, clock: Clock, slot: dt.datetime, key: str) -> None:
+    svc = _service(sqlite_store, clock)
+    with pytest.raises(Invalid) as exc:
+        svc.book_appointment(service="passport", slot=slot, source="web")
+    assert exc.value.key == key
+
+
+def test_cancelling_gives_the_place_back_and_the_code_no_longer_checks_in(sqlite_store: Store, clock: Clock) -> None:
+    svc = _service(sqlite_store, clock)
+    code = svc.book_appointment(service="passport", slot=_at(WED, 10, 30), source="web")
+    svc.cancel_appointment(code=code.lower(), source="web")
+    assert _at(WED, 10, 30) in [s.start for s in svc.free_slots("passport", WED)]
+    with pytest.raises(Conflict) as exc:
+        svc.cancel_appointment(code=code, source="web")
+    assert exc.value.key == "appointment_not_booked"
+    clock.advance(25 * 60)
+    with pytest.raises(Conflict):
+        svc.check_in(command_id="k1", source="kiosk", code=code)
+    with pytest.raises(NotFound):
+        svc.cancel_appointment(code="ZZZZ-ZZZZ", source="web")
+
+
+def test_a_resent_booking_request_books_once(sqlite_store: Store, clock: Clock) -> None:
+    svc = _service(sqlite_store, clock, per_slot=1)
+    first = svc.book_appointment(service="passport", slot=_at(WED, 16), source="web", command_id="web-1")
+    again = svc.book_appointment(service="passport", slot=_at(WED, 16), source="web", command_id="web-1")
+    assert again == first
+    assert sqlite_store.appointments_taken("demo", "passport", _at(WED, 16), _at(WED, 17)) == {_at(WED, 16): 1}
