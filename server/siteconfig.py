@@ -291,6 +291,12 @@ class SiteConfig(_Strict):
     nodes: list[Node] | None = Field(
         default=None, description="the office's Pi nodes; when absent the MQTT bridge accepts any node id (development)"
     )
+    enrollment_file: Path | None = Field(
+        default=None,
+        description="the enrollment list `cherga provision` writes (enrollment.json; relative to this file): "
+                    "nodes it names must enroll with their card's token before they are served, revoked ones are "
+                    "refused; nodes it does not name are served as without it",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
@@ -371,4 +377,8 @@ def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
 
 
 def load_site_config(path: str | Path) -> SiteConfig:
-    return parse_site_config(*read_text(path, ConfigError))
+    config = parse_site_config(*read_text(path, ConfigError))
+    if config.enrollment_file is not None and not config.enrollment_file.is_absolute():
+        # Relative to the site config file, so the two can travel together.
+        config = config.model_copy(update={"enrollment_file": Path(path).resolve().parent / config.enrollment_file})
+    return config
