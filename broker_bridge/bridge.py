@@ -37,6 +37,7 @@ from broker_bridge.contract import (
     CounterAction,
     CounterCommand,
     Decoded,
+    Enroll,
     ErrorBody,
     ErrorNotice,
     IssueTicket,
@@ -52,17 +53,19 @@ from broker_bridge.nodeconfig import build_node_config
 from server.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
+    from server.enrollment import Enrollments
     from server.service import Change, OfficeService
 
 log = logging.getLogger(__name__)
 
 #: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
 LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
-                            "node_status", "node_telemetry", "node_alert")
+                            "node_status", "node_telemetry", "node_alert", "node_enroll")
 COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
 #: Where each command route's answer goes.
 RESPONSE_ROUTE: dict[str, str] = {"kiosk_issue": "kiosk_response", "kiosk_checkin": "kiosk_response",
-                                  "kiosk_offline": "kiosk_response", "counter_command": "counter_response"}
+                                  "kiosk_offline": "kiosk_response", "counter_command": "counter_response",
+                                  "node_enroll": "node_enroll_response"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +155,7 @@ class Bridge:
     def __init__(self, service: OfficeService, host: str, port: int, *, config: SiteConfig | None = None,
                  username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, client_id: str | None = None,
-                 version: str = "") -> None:
+                 version: str = "", enrollments: Enrollments | None = None) -> None:
         self.service = service
         self.config: SiteConfig = config if config is not None else service.config
         self.office = self.config.office.id
@@ -164,6 +167,12 @@ class Bridge:
         self._clock_skew: dict[str, dt.timedelta] = {}
         self.node_alerts: dict[tuple[str, str], NodeAlert] = {}
         self._nodes = {n.id: n for n in self.config.nodes} if self.config.nodes is not None else None
+        # Provisioned nodes (server.enrollment): built from the site config's enrollment_file unless given.
+        if enrollments is None and self.config.enrollment_file is not None:
+            from server.enrollment import Enrollments
+
+            enrollments = Enrollments(service.store, self.office, self.config.enrollment_file)
+        self.enrollments = enrollments
         self._counters = {c.id for c in self.config.counters}
         self._service_errors = _service_error_types()
         self._running = False
@@ -177,6 +186,7 @@ class Bridge:
             "node_status": self._node_status,
             "node_telemetry": self._node_telemetry,
             "node_alert": self._node_alert,
+            "node_enroll": self._enroll,
         }
         if self._nodes is None:
             log.warning("the site config has no nodes: registry; the bridge accepts any node id (development only)")
@@ -307,8 +317,20 @@ class Bridge:
         counter = params.get("counter")
         if counter is not None and counter not in self._counters:
             raise Refused("unknown_counter", f"counter {counter!r} is not in the site config", claimed)
-        if self._nodes is None:
-            return claimed
+        if self._nodes is not None:
+            self._authorise_registered(route, msg, claimed, counter)
+        if self.enrollments is not None and route.name != "node_enroll":
+            from server.enrollment import EnrollmentRefused
+
+            try:
+                self.enrollments.check(claimed, route.name)
+            except EnrollmentRefused as exc:
+                raise Refused(exc.key, exc.message, claimed) from None
+        return claimed
+
+    def _authorise_registered(self, route: contract.Route, msg: Payload, claimed: str, counter: str | None) -> None:
+        """The site config's ``nodes:`` registry: the node exists, has this role, drives this counter."""
+        assert self._nodes is not None
         node = self._nodes.get(claimed)
         if node is None:
             raise Refused("unknown_node", f"node {claimed!r} is not in the site's nodes: list", claimed)
@@ -319,7 +341,6 @@ class Bridge:
             raise Refused("wrong_role", f"a {node.role} may not publish {route.name}", claimed)
         if counter is not None and node.counter != counter:
             raise Refused("not_your_counter", f"pad {claimed!r} drives counter {node.counter!r}, not {counter!r}", claimed)
-        return claimed
 
     # --- handlers: one per route -------------------------------------------------------------------
 
@@ -388,6 +409,52 @@ class Bridge:
         if isinstance(out, Reply):
             return out
         return Reply(id=msg.id, status=out.status, ticket=out.ticket, counter=out.counter)
+
+    def _enroll(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, Enroll)
+        if self.enrollments is None:
+            raise Refused("unknown_node", "this server keeps no enrollment list (enrollment_file: in the site "
+                          "config): nothing to enroll with", node)
+        from server.enrollment import EnrollmentRefused
+
+        with self._lock:
+            status = self.node_states.get(node)
+        try:
+            done = self.enrollments.enroll(node, msg.token, self._command_id(msg),
+                                           address=status.address if status else None)
+        except EnrollmentRefused as exc:
+            raise Refused(exc.key, exc.message, node) from None
+        if done.first:
+            log.info("node %s enrolled", node)
+        return Reply(id=msg.id, status="ok")
+
+    def node_overview(self) -> dict[str, dict[str, Any]]:
+        """The device monitor's table: every node the site config or the enrollment list names, or that
+        has been heard from, with its ``state``: ``online``, ``offline``, ``unknown`` (never heard from),
+        ``awaiting enrollment`` or ``revoked``; plus its ``enrollment`` state, role and last status."""
+        enrollment = self.enrollments.overview() if self.enrollments is not None else {}
+        with self._lock:
+            states = dict(self.node_states)
+            telemetry = dict(self.node_telemetry)
+        roles = {n.id: n.role for n in self.config.nodes or []}
+        out: dict[str, dict[str, Any]] = {}
+        for node in sorted(set(roles) | set(enrollment) | set(states)):
+            status = states.get(node)
+            enrolled = enrollment.get(node, "not_provisioned")
+            if enrolled == "revoked":
+                shown = "revoked"
+            elif enrolled == "awaiting_enrollment":
+                shown = "awaiting enrollment"
+            else:
+                shown = status.state if status is not None else "unknown"
+            beat = telemetry.get(node)
+            out[node] = {"node": node, "role": status.role if status else roles.get(node), "state": shown,
+                         "enrollment": enrolled, "connected": status is not None and status.state == "online",
+                         "address": status.address if status else None,
+                         "version": status.version if status else None,
+                         "last_heartbeat": beat.ts if beat else None}
+        return out
 
     def _node_status(self, decoded: Decoded, node: str) -> None:
         assert isinstance(decoded.message, NodeStatus)

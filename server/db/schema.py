@@ -175,3 +175,15 @@ ratings = Table(
     Column("score", Integer, nullable=False),
     Column("at", UTCDateTime, nullable=False),
 )
+
+# One row per (node, token) a provisioned node enrolled with (server.enrollment). A reinstated
+# node gets a fresh token, so it enrolls again under a new row; the old one stays as history.
+node_enrollments = Table(
+    "node_enrollments", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("node", String(40), primary_key=True),
+    Column("token_sha256", String(64), primary_key=True),
+    Column("command_id", String(80), nullable=False),  # the enroll request's id (a resend gets "ok" again)
+    Column("enrolled_at", UTCDateTime, nullable=False),
+    Column("address", String(64)),
+)
