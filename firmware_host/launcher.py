@@ -18,6 +18,7 @@ from types import FrameType
 
 from firmware_host import systemd
 from firmware_host.config import NodeConfig, NodeConfigError, load_node_config
+from firmware_host.enrollment import Enroller
 from firmware_host.outbox import Outbox
 from firmware_host.role import NodeRole, RoleNotFound, load_role
 from firmware_host.session import NodeSession
@@ -47,6 +48,8 @@ class NodeRunner:
         self.session = session or NodeSession(config, outbox=Outbox(config.outbox_path))
         self.stop_event = threading.Event()
         self.heartbeat = Heartbeat(config.node, config.role, config.data_dir)
+        # A provisioned node sends its card's one-time token on connecting (no token: nothing to do).
+        self.enroller = Enroller(self.session, config)
         self._beats: threading.Thread | None = None
 
     def send_heartbeat(self) -> None:
@@ -78,6 +81,7 @@ class NodeRunner:
 
     def run(self) -> int:
         """Start everything, block until stopped, stop everything. Returns the exit code."""
+        self.enroller.attach()
         self.session.start()
         try:
             self.role.start(self.session, self.config)
@@ -101,6 +105,7 @@ class NodeRunner:
         finally:
             self.stop_event.set()
             systemd.stopping()
+            self.enroller.stop()
             try:
                 self.role.stop()
             except Exception:

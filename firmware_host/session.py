@@ -54,6 +54,7 @@ RESPONSE_ROUTE: dict[str, str] = {
     "kiosk_checkin": "kiosk_response",
     "kiosk_offline": "kiosk_response",
     "counter_command": "counter_response",
+    "node_enroll": "node_enroll_response",
 }
 #: the only commands that may wait in the outbox (route, counter action or None)
 DEFERRABLE: frozenset[tuple[str, str | None]] = frozenset({("kiosk_offline", None), ("counter_command", "rate")})
@@ -133,6 +134,7 @@ class NodeSession:
 
         # Internal subscriptions: answers to this node, errors about it, and the server's status.
         self._internal(self._response_route(), self._on_reply)
+        self._internal("node_enroll_response", self._on_reply)  # firmware_host.enrollment
         self._internal("node_error", self._on_error_notice)
         self._internal("server_status", self._on_server_status)
 
