@@ -51,13 +51,19 @@ class SendToCounterRequest(_Body):
 
 class BookRequest(_Body):
     service: Ident
-    slot: dt.datetime = Field(description="the appointment time, with a time zone")
+    slot: dt.datetime = Field(description="the appointment time, with a time zone: a start from the free slots")
+    command_id: CommandId | None = Field(default=None, description="repeat it to get the same booking back")
 
 
 class BookResponse(BaseModel):
     code: str
     service: str
     slot: dt.datetime
+
+
+class FreeSlot(BaseModel):
+    start: dt.datetime
+    free: int = Field(description="places left in this slot")
 
 
 class ActionRequest(_Body):

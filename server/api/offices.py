@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
 
 from broker_bridge.contract import HallState, ServiceLoad
-from server.api.deps import ServiceDep
-from server.api.models import BookRequest, BookResponse, ErrorResponse, OfficeSummary
+from server.api.deps import IdemDep, ServiceDep
+from server.api.models import BookRequest, BookResponse, ErrorResponse, FreeSlot, OfficeSummary
 from server.service import OfficeService
 
 router = APIRouter(tags=["offices"])
@@ -37,6 +40,22 @@ def hall(svc: ServiceDep) -> HallState:
 @router.post("/offices/{office}/appointments", status_code=201, response_model=BookResponse,
              responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
              summary="Book an appointment; the code checks the visitor in at the kiosk")
-def book(body: BookRequest, svc: ServiceDep) -> BookResponse:
-    code = svc.book_appointment(service=body.service, slot=body.slot, source="rest")
+def book(body: BookRequest, svc: ServiceDep, key: IdemDep) -> BookResponse:
+    """Refused with the reason when the time is not a free slot (``slot_full``, ``not_a_slot``, ...)."""
+    code = svc.book_appointment(service=body.service, slot=body.slot, source="rest",
+                                command_id=body.command_id or key)
     return BookResponse(code=code, service=body.service, slot=body.slot)
+
+
+@router.get("/offices/{office}/appointments/slots", response_model=list[FreeSlot],
+            responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+            summary="The free appointment slots of a service on a day")
+def free_slots(svc: ServiceDep, service: Annotated[str, Query(max_length=40)], day: dt.date) -> list[FreeSlot]:
+    return [FreeSlot(start=s.start, free=s.free) for s in svc.free_slots(service, day)]
+
+
+@router.post("/offices/{office}/appointments/{code}/cancel", status_code=204,
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+             summary="Cancel a booking by its code; the slot is free again")
+def cancel_booking(svc: ServiceDep, code: Annotated[str, Path(min_length=4, max_length=32)]) -> None:
+    svc.cancel_appointment(code=code, source="rest")

@@ -93,7 +93,8 @@ def start_page(request: Request) -> HTMLResponse:
         name = html.escape(cfg.office.names.get(cfg.office.languages[0]))
         rows.append(
             f"<li><b>{name}</b> ({o}): <a href='/office/{o}/kiosk'>web kiosk</a> · "
-            f"<a href='/office/{o}/hall'>hall display</a> · <a href='/panel/'>operator panel</a> · "
+            f"<a href='/office/{o}/hall'>hall display</a> · <a href='/office/{o}/book'>booking</a> · "
+            f"<a href='/panel/'>operator panel</a> · "
             f"<a href='/api/v1/offices/{o}/load'>load (JSON)</a></li>")
     return HTMLResponse(
         "<!doctype html><meta charset=utf-8><title>Cherga</title>"

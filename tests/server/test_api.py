@@ -156,6 +156,21 @@ def test_a_hall_manager_sends_a_waiting_ticket_to_one_counter(client: TestClient
     assert again.json() == r.json()  # a resent request changes nothing
 
 
+def test_free_slots_booking_and_cancelling_over_rest(client: TestClient) -> None:
+    slots = client.get(f"{API}/appointments/slots", params={"service": "passport", "day": "2026-11-26"}).json()
+    assert slots[0] == {"start": "2026-11-26T08:00:00+02:00", "free": 1}
+    r = client.post(f"{API}/appointments", json={"service": "passport", "slot": slots[0]["start"]})
+    assert r.status_code == 201
+    full = client.post(f"{API}/appointments", json={"service": "passport", "slot": slots[0]["start"]})
+    assert full.status_code == 409 and full.json()["key"] == "slot_full"
+    odd = client.post(f"{API}/appointments", json={"service": "passport", "slot": "2026-11-26T08:05:00+02:00"})
+    assert odd.status_code == 422 and odd.json()["key"] == "not_a_slot"
+    assert client.post(f"{API}/appointments/{r.json()['code']}/cancel").status_code == 204
+    assert client.post(f"{API}/appointments/{r.json()['code']}/cancel").status_code == 409
+    again = client.get(f"{API}/appointments/slots", params={"service": "passport", "day": "2026-11-26"}).json()
+    assert again[0]["start"] == slots[0]["start"]
+
+
 def test_ticket_status_by_token_shows_position_and_no_personal_data(client: TestClient) -> None:
     client.post(f"{API}/tickets", json={"service": "passport"})
     t = client.post(f"{API}/tickets", json={"service": "passport"}).json()
