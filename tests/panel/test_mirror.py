@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Any
 
@@ -10,6 +11,7 @@ from PIL import Image
 
 from broker_bridge.contract import CounterAction
 from server.service import OfficeService
+from tests.panel.conftest import Clock
 from tests.panel.test_browser import not_blank, page, served  # noqa: F401 - fixtures
 
 
@@ -63,3 +65,21 @@ def test_hall_mirror_shows_the_newest_call(page: Any, served: str, service: Offi
     assert box is not None
     pixel = img.getpixel((int(box["x"] + 5), int(box["y"] + box["height"] / 2)))
     assert pixel in {(0xFF, 0xD2, 0x4D), (0x0B, 0x1F, 0x3A)}  # either phase of the blink
+
+
+def test_web_kiosk_checks_a_booked_visitor_in_with_the_code(page: Any, served: str, service: OfficeService,  # noqa: F811
+                                                            clock: Clock) -> None:
+    slot = service.free_slots("passport", service.now().astimezone(service.config.office.tz).date())[0].start
+    code = service.book_appointment(service="passport", slot=slot, source="test")
+    clock.now = slot - dt.timedelta(minutes=5)  # check-in opens 10 minutes before the slot
+    page.goto(f"{served}/office/demo/kiosk")
+    page.get_by_text("English").click()
+    page.get_by_text("I have a booking").click()
+    page.fill("#code", "ZZZZ-ZZZZ")
+    page.get_by_role("button", name="OK").click()
+    page.get_by_text("No booking has this code").wait_for()
+    page.fill("#code", code.lower())
+    page.get_by_role("button", name="OK").click()
+    ticket = page.locator("#ticket")
+    ticket.wait_for()
+    assert ticket.get_attribute("data-label") == "A-700"  # the office's booked range
