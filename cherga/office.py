@@ -412,6 +412,7 @@ def _banner(office: Office) -> str:
         f"  Start page         {office.url}/",
         f"  Web kiosk          {office.url}/office/{o}/kiosk",
         f"  Hall display       {office.url}/office/{o}/hall",
+        f"  Online booking     {office.url}/office/{o}/book",
         f"  Operator panel     {office.url}/panel/   (olena / cherga-operator, counter c1; petro / cherga-operator)",
         f"  Hall manager       {office.url}/panel/manager   (manager / cherga-manager)",
         f"  Public load (JSON) {office.url}/api/v1/offices/{o}/load",
