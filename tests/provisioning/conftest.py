@@ -127,3 +127,13 @@ def wheels_dir(tmp_path: Path) -> Path:
     (d / "cherga-0.1.0-py3-none-any.whl").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     (d / "pip-24.0-py3-none-any.whl").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     return d
+
+
+@pytest.fixture(scope="session")
+def pad_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real wheels for ``cherga[pad]`` and pip, made from this environment (tests/provisioning/wheelhouse.py)."""
+    from tests.provisioning.wheelhouse import wheelhouse
+
+    d = tmp_path_factory.mktemp("pad-wheels")
+    wheelhouse(d, "pad")
+    return d
