@@ -38,7 +38,7 @@ from server.core import booking
 from server.core import tickets as core
 from server.core.backoffice import assign_registrar
 from server.core.numbering import NumbersExhausted, office_day
-from server.core.prediction import ServiceRatePredictor, WaitPredictor
+from server.core.prediction import PredictorFeed, WaitPredictor, default_predictor
 from server.core.scheduling import PolicySettings, choose_next
 from server.core.tickets import CheckIn, EventKind, IllegalTransition, Origin, Ticket, TicketStatus
 from server.errors import Conflict, Invalid, NotFound, ServiceError
@@ -109,6 +109,12 @@ class _CounterView:
                           self.rateable_ticket, self.seq, self.updated_at)
 
 
+def _hhmm(value: str) -> dt.timedelta:
+    """``HH:MM`` (``24:00`` allowed) as the time since midnight."""
+    hours, minutes = value.split(":")
+    return dt.timedelta(hours=int(hours), minutes=int(minutes))
+
+
 def light_for(minutes: float) -> Literal["green", "yellow", "orange", "red"]:
     """The public traffic light: green under 10 min, yellow to 20, orange to 30, red beyond."""
     if minutes < 10:
@@ -139,8 +145,11 @@ class OfficeService:
             class_weights={p.id: p.weight for p in config.priority_categories},
             call_window_s=float(config.appointments.call_window_s),
         )
-        self.predictor: WaitPredictor = predictor or ServiceRatePredictor(
+        # The predictor bench/schedule_quality.py measures, fed through the simulator's own feed.
+        self.predictor: WaitPredictor = predictor or default_predictor(
             {s.id: s.mean_service_min * 60 for s in config.services}, self.settings)
+        self._feed = PredictorFeed([self.predictor])
+        self._breaks_planned: dt.date | None = None  # the day whose office breaks the predictor knows
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
         self._view = WaitingView()
@@ -185,6 +194,62 @@ class OfficeService:
                         call_id=d["call_id"], label=d["label"], counter=e["counter"],
                         counter_number=d["counter_number"], service=e["service"], called_at=e["at"],
                         recall=e["kind"] == EventKind.RECALLED))
+            self._seed_predictor()
+
+    # --- the wait predictor --------------------------------------------------------------------------
+
+    def _office_breaks(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.config.office.tz)
+        return [(midnight + _hhmm(b.start), midnight + _hhmm(b.end)) for b in self.config.hours.breaks]
+
+    def _plan_breaks(self, now: dt.datetime) -> None:
+        """Once a day: the office's breaks (``hours.breaks``) are every front-office counter's planned pauses."""
+        day = office_day(now, self.config.office.tz)
+        if day == self._breaks_planned:
+            return
+        self._breaks_planned = day
+        for start, end in self._office_breaks(day):
+            for c in self.config.counters:
+                if not c.back_office:
+                    self._feed.planned_break(c.id, start, end)
+
+    def _break_near(self, now: dt.datetime) -> bool:
+        """Is a pause now the office's planned break (under way, or starting within 15 minutes)?"""
+        return any(start - dt.timedelta(minutes=15) <= now < end
+                   for start, end in self._office_breaks(office_day(now, self.config.office.tz)))
+
+    def _learn(self, counter: str, now: dt.datetime, *, called: Ticket | None = None, paused: bool = False) -> None:
+        """After a committed counter change, tell the predictor what the simulator tells it at that moment."""
+        try:
+            self._plan_breaks(now)
+            status = self._counters[counter].status
+            if called is not None:
+                self._feed.called(called, now)
+            elif paused:
+                self._feed.paused(counter, now, planned=self._break_near(now))
+            elif status == "closed":
+                self._feed.closed(counter, now)
+            elif status == "idle":
+                self._feed.idle(counter, now)
+        except Exception:  # an estimate is advice: a predictor's fault must not fail a committed action
+            log.exception("the wait predictor failed to learn from counter %s", counter)
+
+    def _seed_predictor(self) -> None:
+        """After a start or a reload: tell the predictor what the store knows (queues, counters)."""
+        try:
+            self._plan_breaks(self.now())
+            for s in self.config.services:
+                self._feed.queue(s.id, self._view.waiting_for(s.id))
+            for cid, cv in self._counters.items():
+                rec = self._view.get(cv.ticket_id) if cv.ticket_id else None
+                if cv.status in ("calling", "serving") and rec is not None:
+                    self._feed.called(rec.ticket, rec.ticket.called_at or cv.updated_at)
+                elif cv.status == "paused":
+                    self._feed.paused(cid, cv.updated_at, planned=self._break_near(cv.updated_at))
+                elif cv.status == "idle":
+                    self._feed.idle(cid, cv.updated_at)
+        except Exception:
+            log.exception("the wait predictor could not learn the state after a restart; it starts afresh")
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -241,6 +306,7 @@ class OfficeService:
             waiting = self._view.waiting_for(t.service)
             if t.id not in self._view.waiting_by_service.get(t.service, ()):
                 waiting.append(t)  # a ticket being issued is not in the view until its commit
+            self._plan_breaks(now)
             est = self.predictor.estimate(t, waiting, self._open_counters_for(t.service), now)
             ahead, wait = est.people_ahead, est.wait_min
         number = None
@@ -730,6 +796,8 @@ class OfficeService:
                 self._restore(originals)
                 raise
             self._committed(tx)
+            self._learn(counter, now, called=touched[0].ticket if call is not None and not call.recall else None,
+                        paused=action is CounterAction.PAUSE)
             self._remember(command_id, outcome.to_json())
             self.stats[f"action_{action.value}"] += 1
             if call is not None:
@@ -805,7 +873,7 @@ class OfficeService:
             else:
                 cv.rateable_ticket = t.id
         if t.started_at is not None:
-            self.predictor.observe_service(t.service, (now - t.started_at).total_seconds())
+            self._feed.finished(t.service, (now - t.started_at).total_seconds())
         touched.append(new)
 
     def _do_next(self, tx: Tx, cfg: Counter, cv: _CounterView, now: dt.datetime, op: str | None,
@@ -1010,7 +1078,7 @@ class OfficeService:
                         seed=assignment.seed, candidates=list(assignment.candidates), choice=assignment.registrar,
                         from_counter=cfg.id)
         if rec.ticket.started_at is not None:
-            self.predictor.observe_service(rec.ticket.service, (now - rec.ticket.started_at).total_seconds())
+            self._feed.finished(rec.ticket.service, (now - rec.ticket.started_at).total_seconds())
         services.add(moved.service)
         cv.ticket_id = None
         cv.status = "idle"
@@ -1143,6 +1211,8 @@ class OfficeService:
             return
         self._committed(tx)
         self._view.put(new)
+        if counter:
+            self._learn(counter, now)
         self._notify([c for c in [counter, *self._affected_counters([t.service])] if c], now, hall=True, call=None)
 
     # --- reads ---------------------------------------------------------------------------------------
@@ -1230,6 +1300,8 @@ class OfficeService:
                 return TicketInfo.model_validate(self._stored_result(command_id)["ticket"])
             self._committed(tx)
             self._view.put(gone)
+            if rec.ticket.counter:
+                self._learn(rec.ticket.counter, now)
             self._remember(command_id, result)
             self._notify([c for c in [rec.ticket.counter, *self._affected_counters([rec.ticket.service])] if c],
                          now, hall=True, call=None)

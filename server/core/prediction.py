@@ -349,7 +349,9 @@ class ReplayPredictor:
         booked.sort()
         keys = list(grouped)
         queues = [sorted(grouped[k]) for k in keys]
+        lens = [len(q) for q in queues]
         heads = [0] * len(keys)
+        visit = {svc: self._overhead + self._rate.mean_service_s(svc) for w in weights for svc in w}
         by_service: dict[str, list[int]] = {}
         for g, (svc, _) in enumerate(keys):
             by_service.setdefault(svc, []).append(g)
@@ -368,6 +370,7 @@ class ReplayPredictor:
                           if e > now and (c.id not in self._paused or s > now)])
         heapq.heapify(heap)
         settings = self._settings
+        linear = settings.preference_cap_s is None  # score = waited × class × service weight
         steps = 0
         at = 0.0
         while heap and steps < self._max_steps:
@@ -392,15 +395,18 @@ class ReplayPredictor:
                         del booked[k]
                         break
                 if pick is None:
-                    best: tuple[float, float, int] | None = None
+                    # The highest score among the group heads; ties: waiting longer, then the smaller number.
                     best_g = -1
+                    best_score = best_since = 0.0
+                    best_number = 0
                     for g, sw, cw in relevant[i]:
                         pos = heads[g]
-                        if pos < len(queues[g]):
+                        if pos < lens[g]:
                             since, number, _ = queues[g][pos]
-                            key = (weighted_wait(at - since, cw, sw, settings), -since, -number)
-                            if best is None or key > best:
-                                best, best_g = key, g
+                            sc = (at - since) * cw * sw if linear else weighted_wait(at - since, cw, sw, settings)
+                            if best_g < 0 or sc > best_score or (
+                                    sc == best_score and (since, number) < (best_since, best_number)):
+                                best_g, best_score, best_since, best_number = g, sc, since, number
                     if best_g >= 0:
                         pick, service = queues[best_g][heads[best_g]][2], keys[best_g][0]
                         heads[best_g] += 1
@@ -411,7 +417,7 @@ class ReplayPredictor:
                 continue
             if pick == ticket.id:
                 return max(0.0, at)
-            heapq.heappush(heap, (at + self._overhead + self._rate.mean_service_s(service), cid, i))
+            heapq.heappush(heap, (at + visit[service], cid, i))
         if my_group < 0 or steps < self._max_steps:
             return None
         # Too far back to replay call by call: the rest of its own group at the service's rate.

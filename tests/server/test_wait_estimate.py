@@ -1,0 +1,91 @@
+"""The wait printed on a ticket: the server runs the predictor the simulator measures, fed as it happens.
+
+Counter 9 of the demo office is the only one serving "driver" (11-minute visits), so what it
+does shows directly in the estimate a driver-licence ticket gets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker_bridge.contract import CounterAction as A
+from server import auth
+from server.core.prediction import ServiceRatePredictor
+from server.service import OfficeService
+from server.siteconfig import SiteConfig
+from server.store import Store
+from tests.server.helpers import Clock, demo_config, demo_dict
+
+
+def _act(svc: OfficeService, action: A, cid: str, **kw: Any) -> Any:
+    return svc.counter_action(command_id=cid, counter="c9", action=action, source="test", **kw)
+
+
+def _driver_ticket(svc: OfficeService, cid: str) -> Any:
+    return svc.issue_ticket(command_id=cid, source="kiosk", service="driver")
+
+
+def _with_lunch_break() -> SiteConfig:
+    """The demo office closing for lunch 10:30–11:30 (Kyiv; the test clock starts at 10:00)."""
+    data = demo_dict()
+    data["hours"]["breaks"] = [{"start": "10:30", "end": "11:30"}]
+    return SiteConfig.model_validate(data)
+
+
+def _serving_at_counter_9(svc: OfficeService, store: Store) -> None:
+    auth.create_account(store, username="olena", role="operator", pin="1234")
+    _act(svc, A.SIGN_IN, "in", pin="1234")
+    _driver_ticket(svc, "first")
+    _act(svc, A.NEXT, "n1")
+    _act(svc, A.START, "s1")
+
+
+def test_a_ticket_issued_before_the_lunch_break_is_told_the_break_in_its_wait(sqlite_store: Store,
+                                                                                clock: Clock) -> None:
+    svc = OfficeService(_with_lunch_break(), sqlite_store, clock=clock)
+    clock.advance(20 * 60)  # 10:20: counter 9 starts an 11-minute visit, the office breaks at 10:30
+    _serving_at_counter_9(svc, sqlite_store)
+    ticket = _driver_ticket(svc, "second")
+    # The counter finishes its visit (~10:31), closes for lunch until ~11:31, then calls this ticket.
+    assert ticket.people_ahead == 0
+    assert ticket.wait_min is not None and 60 <= ticket.wait_min <= 80
+
+
+def test_the_old_service_rate_estimate_would_have_ignored_the_break(tmp_path: Any, clock: Clock) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'v1.db'}")
+    try:
+        settings = OfficeService(_with_lunch_break(), store, clock=clock).settings
+        prior = {s.id: s.mean_service_min * 60 for s in demo_config().services}
+        v1 = OfficeService(_with_lunch_break(), store, clock=clock, predictor=ServiceRatePredictor(prior, settings))
+        clock.advance(20 * 60)
+        _serving_at_counter_9(v1, store)
+        ticket = _driver_ticket(v1, "second")
+        assert ticket.wait_min is not None and ticket.wait_min < 15  # half an average visit
+    finally:
+        store.close()
+
+
+def test_a_ticket_behind_a_paused_counter_waits_for_the_pause_and_not_once_it_resumes(
+        service: OfficeService, sqlite_store: Store, clock: Clock) -> None:
+    auth.create_account(sqlite_store, username="olena", role="operator", pin="1234")
+    _act(service, A.SIGN_IN, "in", pin="1234")
+    _act(service, A.PAUSE, "p1", pause_reason="break")
+    ticket = _driver_ticket(service, "d1")
+    assert ticket.wait_min is not None and ticket.wait_min >= 10  # an unplanned pause lasts ~15 min at first
+    clock.advance(60)
+    _act(service, A.RESUME, "r1")
+    assert service.ticket_status(ticket.token).wait_min == 0  # the counter is free: next call is this one
+
+
+def test_after_a_restart_the_estimate_still_counts_the_paused_counter(sqlite_store: Store, clock: Clock) -> None:
+    first = OfficeService(demo_config(), sqlite_store, clock=clock)
+    auth.create_account(sqlite_store, username="olena", role="operator", pin="1234")
+    _act(first, A.SIGN_IN, "in", pin="1234")
+    _act(first, A.PAUSE, "p1", pause_reason="break")
+    ticket = _driver_ticket(first, "d1")
+    clock.advance(120)
+    before = first.ticket_status(ticket.token).wait_min
+    restarted = OfficeService(demo_config(), sqlite_store, clock=clock)
+    after = restarted.ticket_status(ticket.token).wait_min
+    assert before is not None and before >= 10
+    assert after == before
