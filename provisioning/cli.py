@@ -222,13 +222,15 @@ def image(
                 _copy(image_path, output, lambda done, _t: progress.update(task, completed=done))
             target = output
         mode = image_mod.resolve_flavour(target, flavour)  # type: ignore[arg-type]
+        if flavour != "auto" and (warning := image_mod.flavour_warning(target, mode)):
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False)
         b = _build(inv, state, directory, node, wheel_files, rotate=rotate, reinstate=reinstate)
         secrets = state.nodes[node.id]
         boot = bundle_mod.boot_files(inv, node, mode, instance=secrets.token_sha256[:8])
         total = b.size + sum(len(v) for v in boot.values())
         with _bar(f"writing {node.id} ({mode})", total) as (progress, task):
             report = image_mod.write_bundle(target, b, boot, flavour=mode,
-                                            progress=lambda done, _t: progress.update(task, completed=done))
+                                            progress=lambda done, t: progress.update(task, completed=done, total=t))
     except image_mod.ImageError as exc:
         raise _fail(str(exc)) from exc
     state.save()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from provisioning.bundle import BUNDLE_DIR, Bundle, Flavour, hooked_cmdline
+from provisioning.bundle import BUNDLE_DIR, Bundle, Flavour, hooked_cmdline, unhooked_cmdline
 
 SECTOR = 512
 FAT_MBR_TYPES = {0x01: "FAT12", 0x04: "FAT16", 0x06: "FAT16", 0x0B: "FAT32 (CHS)", 0x0C: "FAT32 (LBA)", 0x0E: "FAT16 (LBA)",
@@ -253,11 +253,22 @@ def write_bundle(
         old = resolve_path(fs, f"/{BUNDLE_DIR}")
         if fs.exists(old):
             fs.removetree(old)  # a re-provisioned card must not keep an old node's files
+        cmdline = resolve_path(fs, "/cmdline.txt")
         if flavour == "firstrun":
-            cmdline = resolve_path(fs, "/cmdline.txt")
             if not fs.exists(cmdline):
                 raise ImageError(f"{image}: no cmdline.txt on the boot partition; cannot hook firstrun.sh")
             wanted["/cmdline.txt"] = hooked_cmdline(fs.readbytes(cmdline).decode()).encode()
+        else:
+            # A card provisioned before with firstrun keeps its hook and script: take them out, or
+            # both mechanisms would run the first boot.
+            if fs.exists(cmdline):
+                text = fs.readbytes(cmdline).decode()
+                if " systemd.run" in text:
+                    wanted["/cmdline.txt"] = unhooked_cmdline(text).encode()
+            stale = resolve_path(fs, "/firstrun.sh")
+            if fs.exists(stale):
+                fs.remove(stale)
+        total = sum(len(v) for v in wanted.values())  # now with a rewritten cmdline.txt, if any
         for path, data in sorted(wanted.items()):
             real = resolve_path(fs, path)
             parent = real.rsplit("/", 1)[0] or "/"
@@ -312,4 +323,20 @@ Mode = Literal["auto", "cloud-init", "firstrun"]
 
 
 def resolve_flavour(image: Path, mode: Mode) -> Flavour:
+    """``mode`` itself when the technician forced it, else what the image's boot partition tells."""
     return detect_flavour(image) if mode == "auto" else mode
+
+
+def flavour_warning(image: Path, forced: Flavour) -> str | None:
+    """Why a forced mechanism may not run on this image (``None`` when it agrees with the image)."""
+    try:
+        detected = detect_flavour(image)
+    except ImageError as exc:
+        return str(exc)
+    if detected == forced:
+        return None
+    if forced == "cloud-init":
+        return (f"{image}: the boot partition carries no cloud-init seed files (a Bookworm image?); "
+                "cloud-init user-data is only read where cloud-init is installed (Trixie and later)")
+    return (f"{image}: the boot partition carries cloud-init seed files (a Trixie image?); firstrun.sh is "
+            "hooked into cmdline.txt as forced, and the image's own cloud-init seed is left as it is")

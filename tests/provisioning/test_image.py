@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_trixie_image_gets_cloud_init_seed_and_the_bundle(tmp_path: Path, wheels
     boot = bundle_mod.boot_files(inv, node, "cloud-init", instance="abc")
     seen: list[int] = []
     report = image_mod.write_bundle(img, b, boot, flavour="cloud-init", progress=lambda d, t: seen.append(d))
-    assert seen[-1] == b.size + sum(len(v) for v in boot.values())
+    assert seen[-1] == b.size + sum(len(v) for v in boot.values())  # cloud-init: cmdline.txt is not rewritten
     assert "/cherga/node.yaml" in report.files
 
     # Read back with mtools, which shares no code with pyfatfs.
@@ -83,11 +84,14 @@ def test_bookworm_image_gets_firstrun_hook_and_static_address(tmp_path: Path) ->
     image_mod.write_bundle(img, b, bundle_mod.boot_files(inv, node, "firstrun", instance="x"), flavour="firstrun")
     cmdline = mtype(img, "cmdline.txt")
     assert cmdline.count("\n") == 1 and cmdline.startswith(CMDLINE.strip() + " ")
-    assert "systemd.run=/boot/firmware/firstrun.sh" in cmdline
+    # Raspberry Pi Imager's own hook, word for word.
+    assert cmdline.rstrip("\n").endswith(" systemd.run=/boot/firstrun.sh systemd.run_success_action=reboot "
+                                          "systemd.unit=kernel-command-line.target")
     firstrun = mtype(img, "firstrun.sh")
     assert "address1=192.168.10.31/24,192.168.10.1" in firstrun and "dns=192.168.10.1;" in firstrun
     assert "echo cherga-pad-c1 >/etc/hostname" in firstrun
-    assert "bash /boot/firmware/cherga/firstboot.sh enable-only" in firstrun
+    assert 'bash "$BOOT/cherga/firstboot.sh" enable-only' in firstrun
+    assert '[ -f "$BOOT/cmdline.txt" ] || BOOT=/boot' in firstrun  # /boot/firmware on Bookworm, /boot before
     assert "user-data" not in mdir(img)
     cfg = parse_node_config(mtype(img, "cherga/node.yaml"))
     assert cfg.counter == "c1" and cfg.role == "pad"
@@ -145,3 +149,51 @@ def test_oversized_bundle_is_refused_before_writing(tmp_path: Path) -> None:
     with pytest.raises(image_mod.ImageError, match="free"):
         image_mod.write_bundle(img, b, {}, flavour="cloud-init")
     assert "cherga" not in mdir(img)
+
+
+def _cli(*args: str) -> str:
+    from typer.testing import CliRunner
+
+    from provisioning.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_the_mechanism_is_chosen_from_the_image_and_may_be_forced_with_a_warning(
+        tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    inv, state = inventory_file(), tmp_path / "state"
+    bookworm = build_image(tmp_path / "bookworm.img", "bookworm")
+    trixie = build_image(tmp_path / "trixie.img")
+
+    out = _cli("image", str(inv), "hall-1", "--image", str(bookworm), "--state-dir", str(state))
+    assert "(firstrun)" in out and "seed files" not in out
+    assert "firstrun.sh" in mdir(bookworm) and "systemd.run=/boot/firstrun.sh" in mtype(bookworm, "cmdline.txt")
+
+    # Forced onto a Trixie image: firstrun it is, and the technician is told the image looks otherwise.
+    out = _cli("image", str(inv), "hall-1", "--image", str(trixie), "--flavour", "firstrun", "--state-dir", str(state))
+    assert "(firstrun)" in out and "carries cloud-init seed files" in out
+    assert "firstrun.sh" in mdir(trixie) and "systemd.run=/boot/firstrun.sh" in mtype(trixie, "cmdline.txt")
+    assert mtype(trixie, "user-data") == "#cloud-config\n"  # the image's own seed, untouched
+
+    # The same card provisioned again the detected way (cloud-init): the old hook and script go.
+    out = _cli("image", str(inv), "hall-1", "--image", str(trixie), "--state-dir", str(state))
+    assert "(cloud-init)" in out
+    assert mtype(trixie, "cmdline.txt") == CMDLINE and "firstrun.sh" not in mdir(trixie)
+    assert "firstboot.sh" in mtype(trixie, "user-data")
+    assert fsck_boot(trixie, tmp_path).returncode == 0
+
+    out = _cli("image", str(inv), "hall-1", "--image", str(bookworm), "--flavour", "cloud-init",
+               "--state-dir", str(state))
+    assert "no cloud-init seed files" in out and "user-data" in mdir(bookworm)
+    assert "systemd.run" not in mtype(bookworm, "cmdline.txt") and "firstrun.sh" not in mdir(bookworm)
+
+
+def test_an_image_that_is_not_raspberry_pi_os_gets_no_guess(tmp_path: Path) -> None:
+    img = build_image(tmp_path / "other.img", "bookworm")
+    import subprocess
+
+    subprocess.run(["mdel", "-i", f"{img}@@{BOOT_START * 512}", "::/cmdline.txt"], check=True, capture_output=True)
+    with pytest.raises(image_mod.ImageError, match="neither cloud-init seed files nor cmdline.txt"):
+        image_mod.detect_flavour(img)
