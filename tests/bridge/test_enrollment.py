@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from server.service import OfficeService
 from server.siteconfig import SiteConfig, load_site_config
 from server.store import Store
 from tests.bridge.conftest import REPO, command, make_service
+from tests.support.mosquitto import running_broker
 from tests.support.postgres import PostgresServer
 
 OFFICE = "demo"
@@ -37,6 +39,26 @@ def test_a_node_may_publish_only_its_own_enroll_topic_and_read_only_its_own_answ
     assert f"topic write {contract.ROOT}/{OFFICE}/node/kiosk-1/enroll" in acl
     assert f"topic read {contract.ROOT}/{OFFICE}/node/hall-1/enroll/response" in acl
     assert "node/+/enroll" not in acl
+
+
+@pytest.mark.mosquitto
+def test_a_real_broker_drops_a_node_enrolling_under_another_nodes_id(tmp_path: Path) -> None:
+    from tests.bridge.test_broker_config import OFFICE as ACL_OFFICE
+    from tests.bridge.test_broker_config import PASSWORDS, _wait_for, _write_files, client
+
+    pw, acl = _write_files(tmp_path / "mosq")  # the generated password file and ACL
+    kiosk_user = f"{ACL_OFFICE}.kiosk-1"
+    with running_broker(tmp_path / "mosq", extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}") as b, \
+            client(b, "server", PASSWORDS["server"]) as server, client(b, kiosk_user, PASSWORDS[kiosk_user]) as kiosk:
+        assert server.wait_connected() and kiosk.wait_connected()
+        server.client.subscribe(f"{contract.ROOT}/{ACL_OFFICE}/#", qos=1)
+        time.sleep(0.3)
+        forged = contract.topic("node_enroll", ACL_OFFICE, node="pad-1")
+        own = contract.topic("node_enroll", ACL_OFFICE, node="kiosk-1")
+        kiosk.client.publish(forged, b'{"forged": true}', qos=1).wait_for_publish(5)
+        kiosk.client.publish(own, b'{"own": true}', qos=1).wait_for_publish(5)
+        assert _wait_for(lambda: any(t == own for t, _ in server.received)), "the kiosk's own enroll never arrived"
+        assert [t for t, _ in server.received if t == forged] == []
 
 
 # --- the server side: the bridge, a real OfficeService, a real store -----------------------------
