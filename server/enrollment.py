@@ -128,7 +128,7 @@ class Enrollments:
     """The office's provisioned nodes: the list on disk (re-read when it changes) and the store's records.
 
     :param path: the enrollment list; read now (:class:`EnrollmentListError` if it cannot be), and
-        again whenever its size or modification time changes. A list that turns unreadable later
+        again whenever it changes on disk (inode, size, change or modification time). A list that turns unreadable later
         keeps the last good one in force (logged).
     """
 
@@ -139,7 +139,7 @@ class Enrollments:
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, ...] | None = None
         self._enrolled: set[tuple[str, str]] = set()  # (node, token_sha256) known to be in the store
         self.list = self._read()
         log.info("enrollment list %s: %d provisioned node(s), %d revoked", self.path, len(self.list.nodes),
@@ -147,12 +147,13 @@ class Enrollments:
 
     # --- the list on disk --------------------------------------------------------------------------
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, ...] | None:
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return st.st_mtime_ns, st.st_size
+        # ctime too: `cp -p` or rsync -t keep the old mtime, but no copy can keep the ctime.
+        return st.st_ino, st.st_ctime_ns, st.st_mtime_ns, st.st_size
 
     def _read(self) -> EnrollmentList:
         stamp = self._file_stamp()

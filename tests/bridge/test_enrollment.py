@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -236,3 +237,15 @@ def test_enrollment_records_and_refuses_a_clone_on_postgresql(postgres: Postgres
         assert Enrollments(store, "pg-office", listing).state("k1") == "enrolled"
     finally:
         store.close()
+
+
+def test_a_list_copied_over_with_its_old_timestamp_is_still_noticed(
+        enrolling: tuple[Bridge, OfficeService, Path], office_id: str) -> None:
+    bridge, _, listing = enrolling
+    assert _enroll(bridge, "k1", TOKEN).status == "applied"
+    before = listing.stat()
+    # `cp -p` of a list for a reinstated k1: same size, old modification time, a different token.
+    _write_list(listing, office_id, {"k1": TOKEN.replace("a", "z"), "pad-c1": PAD_TOKEN})
+    os.utime(listing, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert listing.stat().st_size == before.st_size
+    assert _issue(bridge, "k1").reason == "not_enrolled"
