@@ -257,6 +257,14 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_site_config(config)
+    if cfg.enrollment_file is not None:
+        # Checked before uvicorn starts: a missing or broken list is one clear line, not a startup traceback.
+        from server.enrollment import EnrollmentList, EnrollmentListError
+
+        try:
+            EnrollmentList.load(cfg.enrollment_file)
+        except EnrollmentListError as exc:
+            raise SystemExit(f"cherga server: {exc}") from None
     starts: list[Callable[[FastAPI], None]] = []
     stops: list[Callable[[FastAPI], None]] = []
     if mqtt:

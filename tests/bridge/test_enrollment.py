@@ -249,3 +249,15 @@ def test_a_list_copied_over_with_its_old_timestamp_is_still_noticed(
     os.utime(listing, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert listing.stat().st_size == before.st_size
     assert _issue(bridge, "k1").reason == "not_enrolled"
+
+
+def test_cherga_server_with_a_missing_enrollment_list_stops_with_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    site = tmp_path / "office.yaml"
+    site.write_text("enrollment_file: enrollment.json\n" + (REPO / "examples/demo-office.yaml").read_text())
+    run = subprocess.run([sys.executable, "-m", "cherga", "server", "-c", str(site), "--db",
+                          f"sqlite:///{tmp_path / 'x.db'}", "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "cannot read the enrollment list" in run.stderr and "Traceback" not in run.stderr
