@@ -61,6 +61,7 @@ def predictor_factories(cfg: SiteConfig) -> dict[str, Callable[[], WaitPredictor
         "core": lambda: default_predictor(prior, settings),
         "v1_service_rate": lambda: ServiceRatePredictor(prior, settings),
         "core_cautious": lambda: ReplayPredictor(prior, settings, cautious=True),
+        "core_no_margin": lambda: ReplayPredictor(prior, settings),  # the replay without margin_z
         "ahead_x_mean": lambda: AheadTimesMean(prior),
         "historical_mean": HistoricalMeanWait,
         "last_served": LastServedWait,
@@ -80,7 +81,10 @@ def summarize(result: SimResult) -> dict[str, Any]:
     best = min(BASELINES, key=lambda n: base[n]["mae_min"])
     v1 = prediction_errors(result, "v1_service_rate")
     cautious = prediction_errors(result, "core_cautious")
+    no_margin = prediction_errors(result, "core_no_margin")
     out.update({
+        "no_margin_mae_min": no_margin["mae_min"],
+        "no_margin_under_prediction_over_5_min": no_margin["under_over_5_min"],
         "cautious_mae_min": cautious["mae_min"],
         "cautious_under_prediction_over_5_min": cautious["under_over_5_min"],
         "v1_predictor_mae_min": v1["mae_min"],
@@ -200,14 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     if short:
         # Check the advice: the same days again with the desks Erlang C asks for added.
         bigger = staffed_up(cfg, short)
-        runs = [quality(simulate(bigger, w, params=SimParams(seed=a.sim_seed + i)))
+        factories = predictor_factories(bigger)
+        runs = [summarize(simulate(bigger, w, params=SimParams(seed=a.sim_seed + i), predictors=factories))
                 for i, w in enumerate(loads[headline_label])]
         what_if = {"extra_desks": len(bigger.counters) - len(cfg.counters),
                    **{k: round(statistics.fmean(float(r[k]) for r in runs), 4)
                       for k in ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min", "walkouts",
-                                "max_wait_ratio_lowest_class")}}
+                                "max_wait_ratio_lowest_class", "prediction_mae_min", "baseline_mae_min",
+                                "under_prediction_over_5_min")}}
         print(f"== with the {what_if['extra_desks']} desks Erlang C asks for: within15 {what_if['within_15_min']:.3f}"
-              f"  booked5 {what_if['booked_within_5_min']:.3f}  mean {what_if['mean_wait_min']:.2f} min")
+              f"  booked5 {what_if['booked_within_5_min']:.3f}  mean {what_if['mean_wait_min']:.2f} min"
+              f"  MAE {what_if['prediction_mae_min']:.2f} vs {what_if['baseline_mae_min']:.2f}"
+              f"  under5 {what_if['under_prediction_over_5_min']:.4f}")
     report: dict[str, Any] = {
         "bench": "schedule_quality",
         "config": a.config,
