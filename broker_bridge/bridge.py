@@ -166,6 +166,7 @@ class Bridge:
         self.node_telemetry: dict[str, Telemetry] = {}
         self._clock_skew: dict[str, dt.timedelta] = {}
         self.node_alerts: dict[tuple[str, str], NodeAlert] = {}
+        self._device_listeners: list[Callable[[], None]] = []
         self._nodes = {n.id: n for n in self.config.nodes} if self.config.nodes is not None else None
         # Provisioned nodes (server.enrollment): built from the site config's enrollment_file unless given.
         if enrollments is None and self.config.enrollment_file is not None:
@@ -459,8 +460,27 @@ class Bridge:
     def _node_status(self, decoded: Decoded, node: str) -> None:
         assert isinstance(decoded.message, NodeStatus)
         with self._lock:
+            changed = (prior := self.node_states.get(node)) is None or prior.state != decoded.message.state
             self.node_states[node] = decoded.message
         log.info("node %s is %s", node, decoded.message.state)
+        if changed:
+            self._devices_changed()
+
+    def add_device_listener(self, listener: Callable[[], None]) -> None:
+        """``listener()`` runs (on the MQTT thread) when a node goes online or offline or an alert changes."""
+        self._device_listeners.append(listener)
+
+    def _devices_changed(self) -> None:
+        for listener in list(self._device_listeners):
+            try:
+                listener()
+            except Exception:  # a page's listener must not stop the bridge
+                log.exception("device listener failed")
+
+    def active_alerts(self) -> list[NodeAlert]:
+        """Faults a person must see to, oldest first (paper out, a silent LED board, ...)."""
+        with self._lock:
+            return sorted(self.node_alerts.values(), key=lambda a: a.ts)
 
     def _node_telemetry(self, decoded: Decoded, node: str) -> None:
         assert isinstance(decoded.message, Telemetry)
@@ -489,6 +509,7 @@ class Bridge:
                 self.node_alerts.pop((node, msg.kind), None)
         log.log(logging.WARNING if msg.active else logging.INFO, "node %s alert %s %s: %s", node, msg.kind,
                 "raised" if msg.active else "cleared", msg.message)
+        self._devices_changed()
 
     # --- publishing ------------------------------------------------------------------------------
 

@@ -186,6 +186,7 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     app.state.service = service
     app.state.config = config
     app.state.clock = clock
+    app.state.bridge = None  # set while the MQTT bridge runs (run_server --mqtt)
     app.state.metrics = Metrics(lambda: services)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _install_error_handlers(app)
@@ -240,10 +241,12 @@ def _start_bridge(mqtt: str, config: SiteConfig) -> tuple[Callable[[FastAPI], No
         holder["bridge"] = start_bridge(app.state.service, host, port, config=config,
                                         username=os.environ.get("CHERGA_MQTT_USER"),
                                         password=os.environ.get("CHERGA_MQTT_PASSWORD"))
+        app.state.bridge = holder["bridge"]  # the device monitor for pages and the API
         log.info("MQTT bridge connected to %s:%s", host, port)
 
     def stop(app: FastAPI) -> None:
         bridge = holder.pop("bridge", None)
+        app.state.bridge = None
         if bridge is not None and hasattr(bridge, "stop"):
             bridge.stop()
 

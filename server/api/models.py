@@ -146,3 +146,25 @@ class Health(BaseModel):
     status: Literal["ok"]
     offices: list[str]
     database: str
+
+
+class DeviceRow(BaseModel):
+    node: str
+    role: str | None
+    state: str = Field(description="online, offline, unknown (never heard from), awaiting enrollment, revoked")
+    address: str | None = None
+    version: str | None = None
+    last_heartbeat: dt.datetime | None = None
+
+
+class DeviceAlert(BaseModel):
+    node: str
+    kind: str = Field(description="e.g. printer_paper_out, printer_cover_open, led_board_silent")
+    since: dt.datetime
+    message: str
+
+
+class Devices(BaseModel):
+    bridge: bool = Field(description="false: the server runs without MQTT, nodes are not monitored")
+    nodes: list[DeviceRow]
+    alerts: list[DeviceAlert]

@@ -1,4 +1,4 @@
-"""Offices: what they offer, the public live load feed, the hall picture, appointments."""
+"""Offices: what they offer, the public live load feed, the hall picture, appointments, the device monitor."""
 
 from __future__ import annotations
 
@@ -8,8 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 
 from broker_bridge.contract import HallState, ServiceLoad
-from server.api.deps import IdemDep, ServiceDep
-from server.api.models import BookRequest, BookResponse, ErrorResponse, FreeSlot, OfficeSummary
+from server import auth
+from server.api.deps import IdemDep, ServiceDep, StaffDep
+from server.api.models import (
+    BookRequest,
+    BookResponse,
+    DeviceAlert,
+    DeviceRow,
+    Devices,
+    ErrorResponse,
+    FreeSlot,
+    OfficeSummary,
+)
 from server.service import OfficeService
 
 router = APIRouter(tags=["offices"])
@@ -59,3 +69,22 @@ def free_slots(svc: ServiceDep, service: Annotated[str, Query(max_length=40)], d
              summary="Cancel a booking by its code; the slot is free again")
 def cancel_booking(svc: ServiceDep, code: Annotated[str, Path(min_length=4, max_length=32)]) -> None:
     svc.cancel_appointment(code=code, source="rest")
+
+
+def device_report(request: Request) -> Devices:
+    """The device monitor as the API and the hall manager's page show it."""
+    bridge = getattr(request.app.state, "bridge", None)
+    if bridge is None:
+        return Devices(bridge=False, nodes=[], alerts=[])
+    rows = [DeviceRow(node=n["node"], role=n["role"], state=n["state"], address=n["address"], version=n["version"],
+                      last_heartbeat=n["last_heartbeat"]) for n in bridge.node_overview().values()]
+    alerts = [DeviceAlert(node=a.node, kind=a.kind, since=a.ts, message=a.message) for a in bridge.active_alerts()]
+    return Devices(bridge=True, nodes=rows, alerts=alerts)
+
+
+@router.get("/offices/{office}/devices", response_model=Devices,
+            responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+            summary="Kiosks, displays and pads: online or not, and the faults someone must see to")
+def devices(request: Request, svc: ServiceDep, account: StaffDep) -> Devices:
+    auth.require_role(account, "hall_manager")
+    return device_report(request)

@@ -32,6 +32,7 @@ from fastapi.templating import Jinja2Templates
 
 from broker_bridge.contract import CounterAction, CounterState, TicketInfo
 from server import auth
+from server.api.offices import device_report
 from server.errors import ServiceError, Unauthorized
 from server.panel.i18n import PANEL_LANGUAGES, Catalog, catalog, pick_language
 from server.store import StaffAccount
@@ -111,7 +112,8 @@ def _context(request: Request, staff: StaffAccount | None, **extra: Any) -> dict
         "languages": _languages(request), "office_name": config.office.names.get(lang),
         "services": config.services, "counters": [c for c in config.counters],
         "categories": config.priority_categories, "service_name": service_name, "minutes": _minutes,
-        "new_id": lambda: uuid.uuid4().hex, "flash": None, **extra,
+        "new_id": lambda: uuid.uuid4().hex, "flash": None,
+        "local_time": lambda t: t.astimezone(config.office.tz).strftime("%H:%M"), **extra,
     }
 
 
@@ -312,7 +314,7 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
                     seen.add(w.ticket_id)
                     movable.append(w)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
-                    movable=movable, flash=flash)
+                    movable=movable, flash=flash, devices=device_report(request))
 
 
 @router.get("/manager", response_class=HTMLResponse)
@@ -432,6 +434,9 @@ def hub_for(request: Request) -> ChangeHub:
         if hub is None:
             hub = ChangeHub()
             _service(request).add_listener(hub)
+            bridge = getattr(state, "bridge", None)
+            if bridge is not None:  # a printer out of paper, a node gone: the manager's page refreshes
+                bridge.add_device_listener(lambda: hub(None))
             state.panel_hub = hub
     return hub
 

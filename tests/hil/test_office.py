@@ -7,8 +7,11 @@ its artefacts (ticket PNGs, screenshots, logs, database) under ``artifacts/hil/<
 
 from __future__ import annotations
 
+import http.cookiejar
 import time
 import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -113,6 +116,16 @@ def test_server_killed_mid_day_the_kiosk_issues_offline_and_nothing_is_lost(offi
 
 
 @pytest.mark.emulated_only
+def manager_page(office: Office) -> str:
+    """The hall manager's page in Ukrainian, signed in through the panel's own form."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = urllib.parse.urlencode({"username": "manager", "password": "cherga-manager", "lang": "uk"}).encode()
+    opener.open(office.url + "/panel/signin", data=form, timeout=10).read()
+    with opener.open(office.url + "/panel/manager?lang=uk", timeout=10) as r:
+        return str(r.read().decode("utf-8"))
+
+
 def test_paper_out_in_the_middle_keeps_the_ticket_and_shows_the_number_on_screen(
         office: Office, artifacts: Path) -> None:
     """GIVEN the printer runs out of paper WHEN a citizen takes a ticket THEN the kiosk shows the
@@ -127,8 +140,18 @@ def test_paper_out_in_the_middle_keeps_the_ticket_and_shows_the_number_on_screen
     token = office.api("POST", "/api/v1/auth/login", {"username": "olena", "password": "cherga-operator"})["token"]
     waiting = office.api("GET", "/api/v1/offices/demo/counters/c1/waiting", token=token)
     assert [t["label"] for t in waiting] == ["A-001"]
+    # The hall manager sees who needs paper: in the device monitor and on the manager's page.
+    manager = office.api("POST", "/api/v1/auth/login", {"username": "manager", "password": "cherga-manager"})["token"]
+    kinds = lambda: [(a["node"], a["kind"]) for a in office.api("GET", "/api/v1/offices/demo/devices",  # noqa: E731
+                                                                  token=manager)["alerts"]]
+    wait_until(lambda: ("kiosk-1", "printer_paper_out") in kinds(), timeout=10, what="the paper-out alert")
+    nodes = {n["node"]: n["state"] for n in office.api("GET", "/api/v1/offices/demo/devices", token=manager)["nodes"]}
+    assert nodes["kiosk-1"] == "online" and nodes["display-1"] == "online", nodes
+    assert "Принтер: закінчився папір" in manager_page(office)
     office.printers["kiosk-1"].set_scenario("ok")
     wait_until(lambda: kiosk.call("health").get("printer") == "ok", timeout=20, what="printer back")
+    wait_until(lambda: kinds() == [], timeout=10, what="the alert cleared")
+    assert "Принтер: закінчився папір" not in manager_page(office)
 
 
 def test_a_pad_cut_off_from_the_broker_shows_offline_calls_nobody_and_comes_back(

@@ -171,6 +171,12 @@ def test_free_slots_booking_and_cancelling_over_rest(client: TestClient) -> None
     assert again[0]["start"] == slots[0]["start"]
 
 
+def test_the_device_monitor_is_for_managers_and_says_when_nodes_are_not_monitored(client: TestClient) -> None:
+    assert client.get(f"{API}/devices", headers=_token(client)).status_code == 403
+    r = client.get(f"{API}/devices", headers=_token(client, "manager", "cherga-manager"))
+    assert r.status_code == 200 and r.json() == {"bridge": False, "nodes": [], "alerts": []}
+
+
 def test_ticket_status_by_token_shows_position_and_no_personal_data(client: TestClient) -> None:
     client.post(f"{API}/tickets", json={"service": "passport"})
     t = client.post(f"{API}/tickets", json={"service": "passport"}).json()
