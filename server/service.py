@@ -1271,17 +1271,22 @@ class OfficeService:
         with self._lock:
             return self.info(rec, self.now())
 
+    def _live_ticket(self, ticket_id: str) -> TicketRecord:
+        """A waiting or called ticket of this office; otherwise why not (unknown, or already finished)."""
+        rec = self._view.get(ticket_id)
+        if rec is None:
+            stored = self.store.ticket(ticket_id)
+            if stored is None or stored.ticket.office != self.office:
+                raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
+            raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
+        return rec
+
     def cancel_ticket(self, *, command_id: str, ticket_id: str, source: str, operator: str | None = None) -> TicketInfo:
         """A visitor leaves (or the hall manager removes a ticket): waiting or called → cancelled."""
         with self._mutation():
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
-            rec = self._view.get(ticket_id)
-            if rec is None:
-                stored = self.store.ticket(ticket_id)
-                if stored is None or stored.ticket.office != self.office:
-                    raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
-                raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
+            rec = self._live_ticket(ticket_id)
             now = self.now()
             try:
                 with self._op() as tx:
@@ -1317,12 +1322,7 @@ class OfficeService:
             if (prior := self._prior(None, command_id)) is not None:
                 return TicketInfo.model_validate(prior["ticket"])
             target = self._counter_cfg(to_counter)
-            rec = self._view.get(ticket_id)
-            if rec is None:
-                stored = self.store.ticket(ticket_id)
-                if stored is None or stored.ticket.office != self.office:
-                    raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
-                raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
+            rec = self._live_ticket(ticket_id)
             if target.weight_for(rec.ticket.service) is None:
                 raise Conflict("counter_does_not_serve", f"counter {target.id!r} does not serve {rec.ticket.service!r}")
             now = self.now()
