@@ -31,7 +31,7 @@ import dataclasses
 import datetime as dt
 import heapq
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
 from server.core.tickets import Origin, Ticket, TicketStatus
@@ -156,6 +156,23 @@ class _Calibration:
 _Row = tuple[Ticket, float, float, float | None, int, str, str | None, float | None]
 
 
+def _place(lst: list[Any], entry: tuple[Any, ...], add: bool) -> bool:
+    """Insert ``entry`` into the sorted ``lst``, or remove it; False if it was not there to remove."""
+    k = bisect.bisect_left(lst, entry)
+    if add:
+        lst.insert(k, entry)
+        return True
+    if k < len(lst) and lst[k] == entry:
+        del lst[k]
+        return True
+    return False
+
+
+_NO_ROW: tuple[None] = (None,)
+_Queues = tuple[dict[str, list[tuple[float, int, str, str]]], list[tuple[float, int, str, str]],
+                dict[tuple[str, float], list[tuple[float, int, str]]]]
+
+
 class ReplayPredictor:
     """v2: replay the core's policy over the known queue, then correct by what realised waits teach.
 
@@ -188,7 +205,7 @@ class ReplayPredictor:
 
     def __init__(self, prior_mean_s: Mapping[str, float], settings: PolicySettings, *, alpha: float = 0.1,
                  call_overhead_s: float = 30.0, cautious: bool = False, quantile: float = 0.98,
-                 tolerance_s: float = 300.0, max_steps: int = 1000, pause_s: float = 900.0,
+                 tolerance_s: float = 300.0, max_steps: int = 200, pause_s: float = 900.0,
                  margin_z: float | None = None, visit_cv: float = 0.6, pause_sd: float = 0.5) -> None:
         self._rate = ServiceRatePredictor(prior_mean_s, settings, alpha)
         self._var = {k: (visit_cv * v) ** 2 for k, v in prior_mean_s.items()}  # visit-time variance per service
@@ -202,6 +219,10 @@ class ReplayPredictor:
         self._pause_s = pause_s
         self._alpha = alpha
         self._known: dict[str, dict[str, _Row]] = {}  # service -> its waiting tickets seen, by id
+        # The replay's starting queues per service, sorted, kept in step ticket by ticket (rebuilt
+        # only when a postponed ticket becomes callable): a kiosk's estimate then costs the
+        # replay's steps, not a sort of every waiting ticket.
+        self._queues: dict[str, tuple[float, _Queues]] = {}
         self._service_of: dict[str, str] = {}  # ticket id -> the service it is known under
         self._busy: dict[str, tuple[dt.datetime, str]] = {}  # counter -> (called at, service)
         self._idle: set[str] = set()
@@ -285,7 +306,9 @@ class ReplayPredictor:
     def estimate(self, ticket: Ticket, waiting: Iterable[Ticket], open_counters: Iterable[Counter],
                  now: dt.datetime) -> Estimate:
         waiting = [w for w in waiting if w.status is TicketStatus.WAITING]
-        if ticket.status is TicketStatus.WAITING and all(w.id != ticket.id for w in waiting):
+        # A ticket being issued comes last (the common case: no scan for it).
+        if (ticket.status is TicketStatus.WAITING and not (waiting and waiting[-1].id == ticket.id)
+                and all(w.id != ticket.id for w in waiting)):
             waiting.append(ticket)
         counters = [c for c in open_counters if not c.back_office and c.weight_for(ticket.service) is not None]
         ahead = self._rate.people_ahead(ticket, waiting, now, counters)
@@ -320,27 +343,98 @@ class ReplayPredictor:
 
     def _forget(self, ticket_id: str) -> None:
         service = self._service_of.pop(ticket_id, None)
-        if service is not None:
-            self._known.get(service, {}).pop(ticket_id, None)
+        if service is not None and (row := self._known.get(service, {}).pop(ticket_id, None)) is not None:
+            self._patch(service, row, add=False)
+
+    def _patch(self, service: str, row: _Row, *, add: bool) -> None:
+        """Keep ``service``'s cached replay queues in step with one ticket arriving or leaving."""
+        cached = self._queues.get(service)
+        if cached is None:
+            return
+        _, since_t, cw, due_t, number, svc, target, not_before = row
+        if not_before is not None:  # postponed: callable from a time of its own; rebuild when needed
+            del self._queues[service]
+            return
+        reserved, booked, grouped = cached[1]
+        tid = row[0].id
+        if target is not None:
+            kept = _place(reserved.setdefault(target, []), (since_t, number, tid, svc), add)
+        elif due_t is not None:
+            kept = _place(booked, (due_t, number, tid, svc), add)
+        else:
+            kept = _place(grouped.setdefault((svc, cw), []), (since_t, number, tid), add)
+        if not kept:  # not where it should be: trust nothing cached for this service
+            del self._queues[service]
 
     def _refresh(self, service: str, waiting: list[Ticket]) -> None:
         """``waiting`` is the whole queue of ``service`` now: forget its tickets that left it."""
         old = self._known.get(service, {})
+        if (len(waiting) == len(old) + 1 and waiting[-1].id not in old
+                and all(old.get(w.id, _NO_ROW)[0] is w for w in waiting[:-1])):
+            # One new ticket at the end, the rest as before: the kiosk's case, without a rebuild.
+            self._add_known(service, waiting[-1], self._known.setdefault(service, old))
+            return
         fresh: dict[str, _Row] = {}
+        changed = False
         for w in waiting:
             row = old.get(w.id)
             if row is None or row[0] is not w:  # new, or changed since (frozen tickets: a new object)
-                row = self._row(w)
-                before = self._service_of.get(w.id)
-                if before is not None and before != service:  # transferred here
-                    self._known.get(before, {}).pop(w.id, None)
-                self._service_of[w.id] = service
+                changed = True
+                if row is not None:
+                    self._patch(service, row, add=False)
+                row = self._add_known(service, w, fresh)
             fresh[w.id] = row
-        for tid in old.keys() - fresh.keys():
-            if self._service_of.get(tid) == service:  # left the queue uncalled (cancelled, no-show)
-                del self._service_of[tid]
-                self._raw.pop(tid, None)
+        if len(fresh) != len(old) or changed:
+            for tid in old.keys() - fresh.keys():
+                self._patch(service, old[tid], add=False)
+                if self._service_of.get(tid) == service:  # left the queue uncalled (cancelled, no-show)
+                    del self._service_of[tid]
+                    self._raw.pop(tid, None)
         self._known[service] = fresh
+
+    def _add_known(self, service: str, ticket: Ticket, into: dict[str, _Row]) -> _Row:
+        """``ticket`` (new or changed) joins ``service``'s known queue ``into``."""
+        row = self._row(ticket)
+        before = self._service_of.get(ticket.id)
+        if (before is not None and before != service  # transferred here
+                and (moved := self._known.get(before, {}).pop(ticket.id, None)) is not None):
+            self._patch(before, moved, add=False)
+        self._service_of[ticket.id] = service
+        self._patch(service, row, add=True)
+        into[ticket.id] = row
+        return row
+
+    def _service_queues(self, service: str, t0: float) -> _Queues:
+        """``service``'s callable tickets at ``t0`` (absolute times), sorted as the replay takes them.
+
+        Reserved per target counter and booked by due time (both copied by the caller, which pops
+        them), walk-ins per (service, class weight) group by waiting since (shared, never changed).
+        """
+        cached = self._queues.get(service)
+        if cached is not None and t0 < cached[0]:
+            return cached[1]
+        reserved: dict[str, list[tuple[float, int, str, str]]] = {}
+        booked: list[tuple[float, int, str, str]] = []
+        grouped: dict[tuple[str, float], list[tuple[float, int, str]]] = {}
+        valid_until = float("inf")  # the next postponed ticket to become callable
+        for tid, (_, since_t, cw, due_t, number, svc, target, not_before) in self._known.get(service, {}).items():
+            if not_before is not None and not_before > t0:
+                valid_until = min(valid_until, not_before)
+                continue
+            if target is not None:
+                reserved.setdefault(target, []).append((since_t, number, tid, svc))
+            elif due_t is not None:
+                booked.append((due_t, number, tid, svc))
+            else:
+                grouped.setdefault((svc, cw), []).append((since_t, number, tid))
+        for r_list in reserved.values():
+            r_list.sort()
+        booked.sort()
+        for g_list in grouped.values():
+            g_list.sort()
+        queues = (reserved, booked, grouped)
+        self._queues[service] = (valid_until, queues)
+        return queues
 
     def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime) -> tuple[float, float] | None:
         """Seconds until the policy, replayed with mean visit times, calls ``ticket``, and their spread.
@@ -358,25 +452,21 @@ class ReplayPredictor:
         visit_var = {svc: self.visit_var(svc) for svc in visit}
         # Reserved per counter, booked by due time, walk-ins per (service, class weight) group: inside
         # a group the longest wait always scores highest, so only group heads compete (see queue_key).
+        # Times relative to now; the walk-in groups keep absolute times (shared with the cache).
         reserved: dict[str, list[tuple[float, int, str, str]]] = {}
         booked: list[tuple[float, int, str, str]] = []
         grouped: dict[tuple[str, float], list[tuple[float, int, str]]] = {}
         for service in {s for w in weights for s in w}:
-            for tid, (_, since_t, cw, due_t, number, svc, target, not_before) in self._known.get(service, {}).items():
-                if not_before is not None and not_before > t0:
-                    continue
-                since = since_t - t0
-                if target is not None:
-                    reserved.setdefault(target, []).append((since, number, tid, svc))
-                elif due_t is not None:
-                    booked.append((due_t - t0, number, tid, svc))
-                else:
-                    grouped.setdefault((svc, cw), []).append((since, number, tid))
+            s_reserved, s_booked, s_grouped = self._service_queues(service, t0)
+            for target, lst in s_reserved.items():
+                reserved.setdefault(target, []).extend((since - t0, n, tid, svc) for since, n, tid, svc in lst)
+            booked.extend((due - t0, n, tid, svc) for due, n, tid, svc in s_booked)
+            grouped.update(s_grouped)
         for lst in reserved.values():
             lst.sort()
         booked.sort()
         keys = list(grouped)
-        queues = [sorted(grouped[k]) for k in keys]
+        queues = [grouped[k] for k in keys]
         lens = [len(q) for q in queues]
         heads = [0] * len(keys)
         by_service: dict[str, list[int]] = {}
@@ -386,7 +476,7 @@ class ReplayPredictor:
         my_group = my_rank = -1
         if mine[6] is None and mine[3] is None:
             my_group = keys.index((mine[5], mine[2]))
-            my_rank = bisect.bisect_left(queues[my_group], (mine[1] - t0, mine[4], ticket.id))
+            my_rank = bisect.bisect_left(queues[my_group], (mine[1], mine[4], ticket.id))
         heap: list[tuple[float, str, int]] = []
         # planned breaks still ahead, in seconds from now: a counter free after a break's start takes it
         plans: list[list[tuple[float, float]]] = []
@@ -433,11 +523,12 @@ class ReplayPredictor:
                     best_g = -1
                     best_score = best_since = 0.0
                     best_number = 0
+                    clock = at + t0
                     for g, sw, cw in relevant[i]:
                         pos = heads[g]
                         if pos < lens[g]:
                             since, number, _ = queues[g][pos]
-                            sc = (at - since) * cw * sw if linear else weighted_wait(at - since, cw, sw, settings)
+                            sc = (clock - since) * cw * sw if linear else weighted_wait(clock - since, cw, sw, settings)
                             if best_g < 0 or sc > best_score or (
                                     sc == best_score and (since, number) < (best_since, best_number)):
                                 best_g, best_score, best_since, best_number = g, sc, since, number

@@ -124,3 +124,36 @@ def test_a_long_queue_on_one_counter_is_told_a_safer_wait_than_the_bare_replay()
 def test_a_short_queue_in_a_big_pool_keeps_the_accurate_estimate() -> None:
     accurate, default = _estimates_with_and_without_margin(counters=20, ahead=6)
     assert default == accurate
+
+
+def test_an_estimate_depends_on_the_queue_now_not_on_how_the_queue_came_about() -> None:
+    """The replay keeps its sorted queues ticket by ticket; after arrivals, departures, a priority
+    upgrade, a reservation and a postponement it must tell the same as a predictor that only ever
+    saw today's queue."""
+    import dataclasses
+    import random
+
+    rng = random.Random(7)
+    lived = _predictor()
+    queue: list[Ticket] = []
+    now = T0
+    for n in range(1, 400):
+        now += dt.timedelta(seconds=rng.randint(5, 40))
+        roll = rng.random()
+        if roll < 0.55 or not queue:
+            queue.append(_ticket(n, now, priority="disability" if rng.random() < 0.1 else None))
+        elif roll < 0.8:
+            queue.pop(rng.randrange(len(queue)))  # called, cancelled or gone
+        elif roll < 0.88:
+            k = rng.randrange(len(queue))
+            queue[k] = dataclasses.replace(queue[k], target_counter=rng.choice(["k0", "k1"]))
+        elif roll < 0.94:
+            k = rng.randrange(len(queue))
+            queue[k] = dataclasses.replace(queue[k], not_before=now + dt.timedelta(minutes=rng.randint(1, 20)))
+        else:
+            k = rng.randrange(len(queue))
+            queue[k] = dataclasses.replace(queue[k], priority="disability")
+        mine = queue[rng.randrange(len(queue))]
+        got = lived.estimate(mine, queue, CFG.counters, now)
+        fresh = _predictor().estimate(mine, queue, CFG.counters, now)
+        assert got == fresh, (n, mine.label)
