@@ -728,6 +728,22 @@ class OfficeService:
                 self._remember(command_id, {"code": code})
         return code
 
+    def appointments_on(self, day: dt.date) -> list[dict[str, Any]]:
+        """The day's bookings (office calendar) for the hall manager: slot, service, code and where each
+        stands: ``booked`` (still to come), ``checked_in``, ``cancelled`` or ``missed`` (past the grace)."""
+        tz = self.config.office.tz
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        now = self.now()
+        grace = dt.timedelta(seconds=self.config.appointments.late_grace_s)
+        out = []
+        for a in self.store.appointments_between(self.office, start, start + dt.timedelta(days=1)):
+            status = a["status"]
+            if status == "booked" and now > a["slot"] + grace:
+                status = "missed"
+            out.append({"code": a["code"], "service": a["service"], "slot": a["slot"].astimezone(tz),
+                        "status": status, "ticket_id": a["ticket_id"]})
+        return out
+
     def cancel_appointment(self, *, code: str, source: str) -> None:
         """The visitor cannot come: the slot is free for someone else."""
         with self._mutation(), self._op() as tx:

@@ -566,6 +566,14 @@ class Store:
         with self.reading() as conn:
             return _appointments_taken(conn, office, service, start, end)
 
+    def appointments_between(self, office: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Every appointment with a slot in ``[start, end)``, by slot (the hall manager's day list)."""
+        a = schema.appointments
+        with self.reading() as conn:
+            rows = conn.execute(select(a).where(a.c.office == office, a.c.slot >= start, a.c.slot < end)
+                                .order_by(a.c.slot, a.c.code)).mappings().all()
+        return [dict(r) for r in rows]
+
     def max_event_seq(self, office: str) -> int:
         e = schema.events
         with self.reading() as conn:

@@ -168,3 +168,11 @@ class Devices(BaseModel):
     bridge: bool = Field(description="false: the server runs without MQTT, nodes are not monitored")
     nodes: list[DeviceRow]
     alerts: list[DeviceAlert]
+
+
+class BookingRow(BaseModel):
+    code: str
+    service: str
+    slot: dt.datetime
+    status: Literal["booked", "checked_in", "cancelled", "missed"]
+    ticket_id: str | None = None

@@ -11,6 +11,7 @@ from broker_bridge.contract import HallState, ServiceLoad
 from server import auth
 from server.api.deps import IdemDep, ServiceDep, StaffDep
 from server.api.models import (
+    BookingRow,
     BookRequest,
     BookResponse,
     DeviceAlert,
@@ -62,6 +63,14 @@ def book(body: BookRequest, svc: ServiceDep, key: IdemDep) -> BookResponse:
             summary="The free appointment slots of a service on a day")
 def free_slots(svc: ServiceDep, service: Annotated[str, Query(max_length=40)], day: dt.date) -> list[FreeSlot]:
     return [FreeSlot(start=s.start, free=s.free) for s in svc.free_slots(service, day)]
+
+
+@router.get("/offices/{office}/appointments", response_model=list[BookingRow],
+            responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+            summary="A day's bookings and where each stands (hall manager)")
+def day_bookings(svc: ServiceDep, account: StaffDep, day: dt.date) -> list[BookingRow]:
+    auth.require_role(account, "hall_manager")
+    return [BookingRow.model_validate(a) for a in svc.appointments_on(day)]
 
 
 @router.post("/offices/{office}/appointments/{code}/cancel", status_code=204,

@@ -314,7 +314,8 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
                     seen.add(w.ticket_id)
                     movable.append(w)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
-                    movable=movable, flash=flash, devices=device_report(request))
+                    movable=movable, flash=flash, devices=device_report(request),
+                    bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()))
 
 
 @router.get("/manager", response_class=HTMLResponse)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import re
 import uuid
 from collections.abc import Callable
@@ -208,6 +210,22 @@ def test_sending_a_ticket_to_a_counter_that_does_not_serve_it_is_refused(
                                                  "lang": "en"}, headers={"X-Panel-Fragment": "1"})
     assert "Ticket sent" not in text(r.text)
     assert [w.label for w in service.waiting_list("c1")] == [label]  # still anyone's
+
+
+def test_the_hall_manager_sees_todays_bookings_and_who_came(
+        signed_in: SignIn, service: OfficeService, client: TestClient, clock: object) -> None:
+    today = service.now().astimezone(service.config.office.tz).date()
+    first, second = service.free_slots("passport", today)[:2]
+    came = service.book_appointment(service="passport", slot=first.start, source="web")
+    late = service.book_appointment(service="passport", slot=second.start, source="web")
+    clock.now = first.start - dt.timedelta(minutes=5)  # type: ignore[attr-defined]
+    service.check_in(command_id="k1", source="kiosk", code=came)
+    signed_in("maria", "")
+    page = text(client.get("/panel/manager?lang=uk").text)
+    assert f"{first.start:%H:%M} Паспорт громадянина {came} Прийшов" in page
+    assert f"{second.start:%H:%M} Паспорт громадянина {late} Очікується" in page
+    clock.now = second.start + dt.timedelta(minutes=11)  # type: ignore[attr-defined]  # past the 10-minute grace
+    assert f"{late} Не прийшов" in text(client.get("/panel/manager?lang=uk").text)
 
 
 def test_static_files_are_served_locally_and_nothing_else(client: TestClient) -> None:

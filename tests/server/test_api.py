@@ -177,6 +177,15 @@ def test_the_device_monitor_is_for_managers_and_says_when_nodes_are_not_monitore
     assert r.status_code == 200 and r.json() == {"bridge": False, "nodes": [], "alerts": []}
 
 
+def test_a_hall_manager_lists_a_days_bookings(client: TestClient) -> None:
+    slots = client.get(f"{API}/appointments/slots", params={"service": "notary", "day": "2026-11-26"}).json()
+    code = client.post(f"{API}/appointments", json={"service": "notary", "slot": slots[2]["start"]}).json()["code"]
+    params = {"day": "2026-11-26"}
+    assert client.get(f"{API}/appointments", params=params, headers=_token(client)).status_code == 403
+    day = client.get(f"{API}/appointments", params=params, headers=_token(client, "manager", "cherga-manager")).json()
+    assert [(b["code"], b["service"], b["status"]) for b in day] == [(code, "notary", "booked")]
+
+
 def test_ticket_status_by_token_shows_position_and_no_personal_data(client: TestClient) -> None:
     client.post(f"{API}/tickets", json={"service": "passport"})
     t = client.post(f"{API}/tickets", json={"service": "passport"}).json()
