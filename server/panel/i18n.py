@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 LOCALES = Path(__file__).resolve().parent / "locales"
-PANEL_LANGUAGES: tuple[str, ...] = ("uk", "ru", "ky", "en")
+PANEL_LANGUAGES: tuple[str, ...] = ("uk", "ru", "ky", "kk", "en")
 FALLBACK = "en"
 
 

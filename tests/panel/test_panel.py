@@ -133,11 +133,23 @@ def test_a_refused_action_shows_the_reason(signed_in: SignIn) -> None:
     assert "refused" in page or "not possible" in page
 
 
-def test_the_panel_speaks_ukrainian_russian_kyrgyz_and_english(signed_in: SignIn) -> None:
+def test_the_panel_speaks_ukrainian_russian_kyrgyz_kazakh_and_english(signed_in: SignIn) -> None:
     client = signed_in()
-    words = {"uk": "Наступний", "ru": "Следующий", "ky": "Кийинки", "en": "Next"}
+    words = {"uk": "Наступний", "ru": "Следующий", "ky": "Кийинки", "kk": "Келесі", "en": "Next"}
     for lang, word in words.items():
         assert word in client.get(f"/panel/counter/c1?lang={lang}").text
+
+
+def test_every_panel_catalog_has_every_message() -> None:
+    import json
+    from pathlib import Path
+
+    from server.panel.i18n import PANEL_LANGUAGES
+
+    locales = Path(__file__).resolve().parents[2] / "server" / "panel" / "locales"
+    keys = {lang: set(json.loads((locales / f"{lang}.json").read_text(encoding="utf-8"))) for lang in PANEL_LANGUAGES}
+    for lang, have in keys.items():
+        assert have == keys["en"], (lang, keys["en"] ^ have)
 
 
 def test_signing_out_of_the_panel_signs_the_operator_out_of_the_counter(
