@@ -115,6 +115,9 @@ def _hhmm(value: str) -> dt.timedelta:
     return dt.timedelta(hours=int(hours), minutes=int(minutes))
 
 
+BOOKING_SWEEP_EVERY = dt.timedelta(seconds=30)  # how often the sweeper looks for booked visitors who did not come
+
+
 def light_for(minutes: float) -> Literal["green", "yellow", "orange", "red"]:
     """The public traffic light: green under 10 min, yellow to 20, orange to 30, red beyond."""
     if minutes < 10:
@@ -149,6 +152,7 @@ class OfficeService:
         self.predictor: WaitPredictor = predictor or default_predictor(
             {s.id: s.mean_service_min * 60 for s in config.services}, self.settings)
         self._feed = PredictorFeed([self.predictor])
+        self._bookings_swept_at: dt.datetime | None = None
         self._breaks_planned: dt.date | None = None  # the day whose office breaks the predictor knows
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
@@ -561,7 +565,7 @@ class OfficeService:
                     appt = tx.appointment(self.office, code.upper())
                     if appt is None:
                         raise NotFound("unknown_appointment", f"no appointment with code {code!r}")
-                    if appt["status"] != "booked":
+                    if appt["status"] not in ("booked", "missed"):
                         raise Conflict("already_checked_in", f"appointment {code!r} was already used")
                     svc = self.config.service(appt["service"])
                     verdict = core.check_in(slot=appt["slot"], now=now, early_s=self.config.appointments.early_s,
@@ -1202,6 +1206,23 @@ class OfficeService:
                     self._sweep_one(rec, now, "timeout")
                 elif t.day < today and t.status is TicketStatus.WAITING:
                     self._sweep_one(rec, now, "day_closed")
+            self._sweep_bookings(now)
+
+    def _sweep_bookings(self, now: dt.datetime) -> None:
+        """Bookings whose late grace ran out with nobody checked in: marked missed and logged (reports count them)."""
+        if self._bookings_swept_at is not None and now - self._bookings_swept_at < BOOKING_SWEEP_EVERY:
+            return
+        self._bookings_swept_at = now
+        due = self.store.booked_before(self.office, now - dt.timedelta(seconds=self.config.appointments.late_grace_s))
+        if not due:
+            return  # the common case: no transaction, no fsync
+        with self._op() as tx:
+            for appt in due:
+                if tx.mark_missed(appt["code"]):
+                    self._event(tx, EventKind.BOOKING_MISSED, None, now, service=appt["service"],
+                                code=appt["code"], slot=appt["slot"].isoformat())
+        self._committed(tx)
+        log.info("%d booked visitor(s) did not come", len(due))
 
     def _sweep_one(self, rec: TicketRecord, now: dt.datetime, why: str) -> None:
         t = rec.ticket

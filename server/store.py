@@ -293,9 +293,15 @@ class Tx:
                                 .values(status="cancelled"))
         return res.rowcount == 1
 
+    def mark_missed(self, code: str) -> bool:
+        a = schema.appointments
+        res = self.conn.execute(update(a).where(a.c.code == code, a.c.status == "booked").values(status="missed"))
+        return res.rowcount == 1
+
     def mark_checked_in(self, code: str, ticket_id: str) -> bool:
         a = schema.appointments
-        res = self.conn.execute(update(a).where(a.c.code == code, a.c.status == "booked")
+        # A visitor marked missed may still come: they get a walk-in ticket, and the booking is used.
+        res = self.conn.execute(update(a).where(a.c.code == code, a.c.status.in_(("booked", "missed")))
                                 .values(status="checked_in", ticket_id=ticket_id))
         return res.rowcount == 1
 
@@ -572,6 +578,14 @@ class Store:
         with self.reading() as conn:
             rows = conn.execute(select(a).where(a.c.office == office, a.c.slot >= start, a.c.slot < end)
                                 .order_by(a.c.slot, a.c.code)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def booked_before(self, office: str, slot_before: dt.datetime) -> list[dict[str, Any]]:
+        """Appointments still ``booked`` whose slot is before ``slot_before`` (nobody came)."""
+        a = schema.appointments
+        with self.reading() as conn:
+            rows = conn.execute(select(a).where(a.c.office == office, a.c.status == "booked",
+                                                a.c.slot < slot_before)).mappings().all()
         return [dict(r) for r in rows]
 
     def max_event_seq(self, office: str) -> int:

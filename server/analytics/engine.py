@@ -70,6 +70,7 @@ class Cell:
     open_s: float = 0.0
     pauses: dict[str, float] = dataclasses.field(default_factory=dict)  # reason -> seconds
     pause_count: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> times
+    booked_missed: int = 0  # booked visitors who never checked in (logged when the late grace ran out)
 
     def merge(self, other: Cell) -> None:
         self.issued += other.issued
@@ -78,6 +79,7 @@ class Cell:
         self.no_show += other.no_show
         self.cancelled += other.cancelled
         self.transferred += other.transferred
+        self.booked_missed += other.booked_missed
         if other.waits:
             self.waits.extend(other.waits)
         if other.services:
@@ -97,14 +99,15 @@ class Cell:
         """The cell as a compact JSON-ready list (the daily aggregate table stores these)."""
         return [self.issued, self.booked, self.served, self.no_show, self.cancelled, self.transferred,
                 self.waits, self.services, self.punctuality, sorted(self.ratings.items()), self.busy_s,
-                self.open_s, sorted(self.pauses.items()), sorted(self.pause_count.items())]
+                self.open_s, sorted(self.pauses.items()), sorted(self.pause_count.items()), self.booked_missed]
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Cell:
         (issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality, ratings, busy_s,
-         open_s, pauses, pause_count) = row
+         open_s, pauses, pause_count) = row[:14]
+        booked_missed = row[14] if len(row) > 14 else 0  # days stored before the field existed
         return cls(issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality,
-                   dict(ratings), busy_s, open_s, dict(pauses), dict(pause_count))
+                   dict(ratings), busy_s, open_s, dict(pauses), dict(pause_count), booked_missed)
 
 
 Cells = dict[CellKey, Cell]
@@ -155,6 +158,7 @@ class _Folder:
             EventKind.OPERATOR_SIGNED_IN.value: self.on_signed_in,
             EventKind.OPERATOR_SIGNED_OUT.value: self.on_signed_out,
             EventKind.COUNTER_PAUSED.value: self.on_paused, EventKind.COUNTER_RESUMED.value: self.on_resumed,
+            EventKind.BOOKING_MISSED.value: self.on_booking_missed,
         }
 
     # --- cells --------------------------------------------------------------------------------
@@ -232,6 +236,9 @@ class _Folder:
                 cell.punctuality.append(round((issued - slot).total_seconds(), 1))
                 if data.get("check_in", "on_time") == "on_time":  # a late one queues as a walk-in
                     t.queued_at = max(issued, slot)
+
+    def on_booking_missed(self, ev: EventRecord) -> None:
+        self.cell(ev.office, ev.at, ev.service, None, None).booked_missed += 1
 
     def on_called(self, ev: EventRecord) -> None:
         t = self.track(ev)

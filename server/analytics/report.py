@@ -276,16 +276,17 @@ def _ratings_table(name: str, cells: Cells, ctx: Context, dim: str) -> Table:
 
 
 def punctuality_table(cells: Cells, query: ReportQuery, ctx: Context) -> Table:
-    groups = group({k: c for k, c in cells.items() if c.booked}, lambda k: (k.service,))
+    groups = group({k: c for k, c in cells.items() if c.booked or c.booked_missed}, lambda k: (k.service,))
     rows = []
     for (service,), cell in sorted(groups.items(), key=lambda kv: _sort_key(kv[0])):
         offsets = cell.punctuality
         early = sum(1 for o in offsets if o < -PUNCTUAL_S)
         late = sum(1 for o in offsets if o > PUNCTUAL_S)
-        rows.append([service, cell.booked, early, len(offsets) - early - late, late,
+        rows.append([service, cell.booked, early, len(offsets) - early - late, late, cell.booked_missed,
                      minutes(mean(offsets)), minutes(median(offsets))])
     return Table("punctuality", [Column("service", "text"), Column("booked"), Column("early"), Column("on_time"),
-                                 Column("late"), Column("offset_mean", "min"), Column("offset_median", "min")], rows)
+                                 Column("late"), Column("booked_missed"), Column("offset_mean", "min"),
+                                 Column("offset_median", "min")], rows)
 
 
 def build_report(cells: Cells, query: ReportQuery, ctx: Context | None = None, *,

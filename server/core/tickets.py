@@ -58,6 +58,7 @@ class EventKind(enum.StrEnum):
     OPERATOR_SIGNED_OUT = "operator_signed_out"
     BACKOFFICE_ASSIGNED = "backoffice_assigned"
     RESERVED = "reserved"  # the hall manager sent a waiting ticket to one counter
+    BOOKING_MISSED = "booking_missed"  # a booked visitor did not check in before the late grace ran out
 
 
 class IllegalTransition(Exception):

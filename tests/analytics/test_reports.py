@@ -57,8 +57,26 @@ def test_booked_visitor_waits_from_the_slot_not_from_an_early_check_in(cells: di
     notary = {r["service"]: r for r in report.table("summary").as_dicts()}["notary"]
     assert (notary["wait_mean"], notary["service_mean"]) == (5.0, 20.0)
     (punct,) = report.table("punctuality").as_dicts()
-    assert punct == {"service": "notary", "booked": 1, "early": 1, "on_time": 0, "late": 0,
+    assert punct == {"service": "notary", "booked": 1, "early": 1, "on_time": 0, "late": 0, "booked_missed": 0,
                      "offset_mean": -10.0, "offset_median": -10.0}
+
+
+def test_booked_visitors_who_did_not_come_are_counted_per_service() -> None:
+    from tests.analytics.eventlog import ev
+
+    events = [*morning(), ev("booking_missed", "10:41", service="notary", code="ABCD-2345", slot="x"),
+              ev("booking_missed", "11:11", service="passport", code="EFGH-2345", slot="x")]
+    report = build_report(fold(events, tz=KYIV, office="demo", until=at("23:00")), q())
+    rows = {r["service"]: r for r in report.table("punctuality").as_dicts()}
+    assert (rows["notary"]["booked"], rows["notary"]["booked_missed"]) == (1, 1)
+    assert (rows["passport"]["booked"], rows["passport"]["booked_missed"]) == (0, 1)
+
+
+def test_a_day_stored_before_booked_no_shows_were_counted_still_loads() -> None:
+    old_row = [3, 1, 2, 0, 0, 0, [60.0], [300.0], [-30.0], [[5, 1]], 300.0, 3600.0, [], []]
+    cell = Cell.from_row(old_row)
+    assert (cell.issued, cell.booked_missed) == (3, 0)
+    assert Cell.from_row(cell.to_row()) == cell
 
 
 def test_hourly_report_uses_kyiv_hours(cells: dict) -> None:

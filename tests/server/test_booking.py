@@ -108,3 +108,22 @@ def test_a_resent_booking_request_books_once(sqlite_store: Store, clock: Clock) 
     again = svc.book_appointment(service="passport", slot=_at(WED, 16), source="web", command_id="web-1")
     assert again == first
     assert sqlite_store.appointments_taken("demo", "passport", _at(WED, 16), _at(WED, 17)) == {_at(WED, 16): 1}
+
+
+def test_a_booking_nobody_came_for_is_marked_missed_and_logged_once(sqlite_store: Store, clock: Clock) -> None:
+    svc = _service(sqlite_store, clock)
+    code = svc.book_appointment(service="passport", slot=_at(WED, 10, 30), source="web")
+    clock.advance(35 * 60)  # 10:35: within the 10-minute grace
+    svc.sweep()
+    assert [a["status"] for a in svc.appointments_on(WED)] == ["booked"]
+    clock.advance(10 * 60)  # 10:45: the grace ran out
+    svc.sweep()
+    clock.advance(60)
+    svc.sweep()  # the next sweep does not log it again
+    assert [a["status"] for a in svc.appointments_on(WED)] == ["missed"]
+    missed = [e for e in sqlite_store.events("demo") if e["kind"] == "booking_missed"]
+    assert len(missed) == 1 and missed[0]["service"] == "passport"
+    # The visitor turns up after all: an ordinary walk-in ticket, and the booking counts as used.
+    t = svc.check_in(command_id="late", source="kiosk", code=code)
+    assert t.origin == "walk_in"
+    assert [a["status"] for a in svc.appointments_on(WED)] == ["checked_in"]
