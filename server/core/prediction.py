@@ -156,6 +156,24 @@ class _Calibration:
 _Row = tuple[Ticket, float, float, float | None, int, str, str | None, float | None]
 
 
+_NO_ROW: tuple[None] = (None,)  # what an unknown ticket id looks up to
+# One service's replay queues: reserved per target counter, booked by due time, walk-in groups.
+_Queues = tuple[dict[str, list[tuple[float, int, str, str]]], list[tuple[float, int, str, str]],
+                dict[tuple[str, float], list[tuple[float, int, str]]]]
+
+
+def _queue_of(queues: _Queues, row: _Row) -> tuple[list[Any], tuple[Any, ...]]:
+    """Where a ticket stands in its service's replay queues, and its entry there: reserved per target
+    counter and booked by due time (both with the service), walk-ins per (service, class weight)."""
+    ticket, since_t, cw, due_t, number, svc, target, _ = row
+    reserved, booked, grouped = queues
+    if target is not None:
+        return reserved.setdefault(target, []), (since_t, number, ticket.id, svc)
+    if due_t is not None:
+        return booked, (due_t, number, ticket.id, svc)
+    return grouped.setdefault((svc, cw), []), (since_t, number, ticket.id)
+
+
 def _place(lst: list[Any], entry: tuple[Any, ...], add: bool) -> bool:
     """Insert ``entry`` into the sorted ``lst``, or remove it; False if it was not there to remove."""
     k = bisect.bisect_left(lst, entry)
@@ -166,11 +184,6 @@ def _place(lst: list[Any], entry: tuple[Any, ...], add: bool) -> bool:
         del lst[k]
         return True
     return False
-
-
-_NO_ROW: tuple[None] = (None,)
-_Queues = tuple[dict[str, list[tuple[float, int, str, str]]], list[tuple[float, int, str, str]],
-                dict[tuple[str, float], list[tuple[float, int, str]]]]
 
 
 class ReplayPredictor:
@@ -351,19 +364,10 @@ class ReplayPredictor:
         cached = self._queues.get(service)
         if cached is None:
             return
-        _, since_t, cw, due_t, number, svc, target, not_before = row
-        if not_before is not None:  # postponed: callable from a time of its own; rebuild when needed
+        if row[7] is not None:  # postponed: callable from a time of its own; rebuild when needed
             del self._queues[service]
             return
-        reserved, booked, grouped = cached[1]
-        tid = row[0].id
-        if target is not None:
-            kept = _place(reserved.setdefault(target, []), (since_t, number, tid, svc), add)
-        elif due_t is not None:
-            kept = _place(booked, (due_t, number, tid, svc), add)
-        else:
-            kept = _place(grouped.setdefault((svc, cw), []), (since_t, number, tid), add)
-        if not kept:  # not where it should be: trust nothing cached for this service
+        if not _place(*_queue_of(cached[1], row), add):  # not where it should be: trust nothing cached here
             del self._queues[service]
 
     def _refresh(self, service: str, waiting: list[Ticket]) -> None:
@@ -413,26 +417,21 @@ class ReplayPredictor:
         cached = self._queues.get(service)
         if cached is not None and t0 < cached[0]:
             return cached[1]
-        reserved: dict[str, list[tuple[float, int, str, str]]] = {}
-        booked: list[tuple[float, int, str, str]] = []
-        grouped: dict[tuple[str, float], list[tuple[float, int, str]]] = {}
+        queues: _Queues = ({}, [], {})
         valid_until = float("inf")  # the next postponed ticket to become callable
-        for tid, (_, since_t, cw, due_t, number, svc, target, not_before) in self._known.get(service, {}).items():
+        for row in self._known.get(service, {}).values():
+            not_before = row[7]
             if not_before is not None and not_before > t0:
                 valid_until = min(valid_until, not_before)
                 continue
-            if target is not None:
-                reserved.setdefault(target, []).append((since_t, number, tid, svc))
-            elif due_t is not None:
-                booked.append((due_t, number, tid, svc))
-            else:
-                grouped.setdefault((svc, cw), []).append((since_t, number, tid))
+            lst, entry = _queue_of(queues, row)
+            lst.append(entry)
+        reserved, booked, grouped = queues
         for r_list in reserved.values():
             r_list.sort()
         booked.sort()
         for g_list in grouped.values():
             g_list.sort()
-        queues = (reserved, booked, grouped)
         self._queues[service] = (valid_until, queues)
         return queues
 
