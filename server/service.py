@@ -109,12 +109,6 @@ class _CounterView:
                           self.rateable_ticket, self.seq, self.updated_at)
 
 
-def _hhmm(value: str) -> dt.timedelta:
-    """``HH:MM`` (``24:00`` allowed) as the time since midnight."""
-    hours, minutes = value.split(":")
-    return dt.timedelta(hours=int(hours), minutes=int(minutes))
-
-
 BOOKING_SWEEP_EVERY = dt.timedelta(seconds=30)  # how often the sweeper looks for booked visitors who did not come
 
 
@@ -203,8 +197,7 @@ class OfficeService:
     # --- the wait predictor --------------------------------------------------------------------------
 
     def _office_breaks(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
-        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.config.office.tz)
-        return [(midnight + _hhmm(b.start), midnight + _hhmm(b.end)) for b in self.config.hours.breaks]
+        return [b.on(day, self.config.office.tz) for b in self.config.hours.breaks]
 
     def _plan_breaks(self, now: dt.datetime) -> None:
         """Once a day: the office's breaks (``hours.breaks``) are every front-office counter's planned pauses."""
@@ -682,19 +675,15 @@ class OfficeService:
                     replaced_by=offline.id)
         return gone
 
-    def _booking_capacity(self, service: str) -> int:
-        own = self.config.service(service).booking_per_slot
-        return self.config.appointments.per_slot if own is None else own
-
     def free_slots(self, service: str, day: dt.date) -> list[booking.Slot]:
         """The slots of ``day`` (office calendar) a visitor may still book for ``service``."""
         self._check_service(service)
         appts, tz, now = self.config.appointments, self.config.office.tz, self.now()
         today = office_day(now, tz)
-        capacity = self._booking_capacity(service)
+        capacity = self.config.booking_capacity(service)
         if capacity <= 0 or not today <= day <= today + dt.timedelta(days=appts.horizon_days):
             return []
-        grid = booking.day_grid(self.config.service(service).hours or self.config.hours, day, tz, appts.slot_min)
+        grid = booking.day_grid(self.config.hours_of(service), day, tz, appts.slot_min)
         if not grid:
             return []
         taken = self.store.appointments_taken(self.office, service, grid[0],
@@ -719,8 +708,8 @@ class OfficeService:
                 if slot.tzinfo is not None:
                     taken = tx.appointments_taken(self.office, service, slot, slot + dt.timedelta(seconds=1)).get(slot, 0)
                 try:
-                    booking.check_slot(slot, hours=self.config.service(service).hours or self.config.hours, tz=tz,
-                                       slot_min=appts.slot_min, capacity=self._booking_capacity(service),
+                    booking.check_slot(slot, hours=self.config.hours_of(service), tz=tz,
+                                       slot_min=appts.slot_min, capacity=self.config.booking_capacity(service),
                                        taken=taken, now=now, horizon_days=appts.horizon_days)
                 except booking.SlotRefused as exc:
                     error = Conflict if exc.reason in ("slot_full", "booking_closed") else Invalid

@@ -85,6 +85,12 @@ class TimeRange(_Strict):
         now = t.hour * 60 + t.minute + t.second / 60
         return _minutes(self.start) <= now < _minutes(self.end, end=True)
 
+    def on(self, day: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+        """This range on ``day`` in ``tz`` (an end of 24:00 is the next midnight)."""
+        midnight = dt.datetime.combine(day, dt.time(0), tzinfo=tz)
+        return (midnight + dt.timedelta(minutes=_minutes(self.start)),
+                midnight + dt.timedelta(minutes=_minutes(self.end, end=True)))
+
 
 class Hours(_Strict):
     """Working hours per weekday (a day left out is closed) and the breaks of every working day."""
@@ -354,9 +360,17 @@ class SiteConfig(_Strict):
     def counters_for(self, service_id: str) -> list[Counter]:
         return [c for c in self.counters if c.weight_for(service_id) is not None]
 
+    def hours_of(self, service_id: str) -> Hours:
+        """The service's own hours, else the office's."""
+        return self.service(service_id).hours or self.hours
+
     def service_open(self, service_id: str, local: dt.datetime) -> bool:
-        hours = self.service(service_id).hours or self.hours
-        return hours.is_open(local)
+        return self.hours_of(service_id).is_open(local)
+
+    def booking_capacity(self, service_id: str) -> int:
+        """Visitors one slot of the service takes (0: the service takes no bookings)."""
+        own = self.service(service_id).booking_per_slot
+        return self.appointments.per_slot if own is None else own
 
 
 def _unique(what: str, ids: list[str]) -> None:

@@ -12,16 +12,17 @@ import datetime as dt
 import html
 import io
 import uuid
-from typing import Any
 
 import qrcode
 import qrcode.image.svg
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from server.errors import NotFound, ServiceError
+from server.api.deps import get_service
+from server.errors import ServiceError
 from server.mirror.routes import LANGUAGE_NAMES
-from server.siteconfig import LANGUAGES
+from server.service import OfficeService
+from server.siteconfig import LANGUAGES, Service
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,19 +91,12 @@ _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;pa
           "nav a{margin-right:.6em}small{color:#555}")
 
 
-def _svc(request: Request, office: str) -> Any:
-    svc = request.app.state.services.get(office)
-    if svc is None:
-        raise NotFound("unknown_office", f"office {office!r} is not served here")
-    return svc
-
-
-def _lang(svc: Any, lang: str | None) -> str:
+def _lang(svc: OfficeService, lang: str | None) -> str:
     langs = list(svc.config.office.languages)
     return lang if lang in langs and lang in LANGUAGES else langs[0]
 
 
-def _page(svc: Any, lang: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(svc: OfficeService, lang: str, body: str, status: int = 200) -> HTMLResponse:
     t = TEXTS[lang]
     office = svc.config.office
     base = f"/office/{html.escape(office.id)}/book"
@@ -116,9 +110,8 @@ def _page(svc: Any, lang: str, body: str, status: int = 200) -> HTMLResponse:
         status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _bookable(svc: Any) -> list[Any]:
-    per_slot = svc.config.appointments.per_slot
-    return [s for s in svc.config.services if (per_slot if s.booking_per_slot is None else s.booking_per_slot) > 0]
+def _bookable(svc: OfficeService) -> list[Service]:
+    return [s for s in svc.config.services if svc.config.booking_capacity(s.id) > 0]
 
 
 def _qr_svg(text: str) -> str:
@@ -138,7 +131,7 @@ def booking_page(request: Request, office: str, lang: str | None = None, service
 def _booking(request: Request, office: str, lang: str | None, service: str | None, day: dt.date | None,
              error: str | None) -> HTMLResponse:
     """The step the visitor is at: services, then days with free time, then the free slots of a day."""
-    svc = _svc(request, office)
+    svc = get_service(request, office)
     lang = _lang(svc, lang)
     t = TEXTS[lang]
     base = f"/office/{html.escape(svc.config.office.id)}/book"
@@ -190,7 +183,7 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
 def book(request: Request, office: str, service: str = Form(..., max_length=40),
          slot: dt.datetime = Form(...), command_id: str = Form(..., max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
          lang: str = Form("")) -> Response:
-    svc = _svc(request, office)
+    svc = get_service(request, office)
     lang = _lang(svc, lang)
     t = TEXTS[lang]
     try:
@@ -217,7 +210,7 @@ def cancel_page(request: Request, office: str, lang: str | None = None) -> HTMLR
 
 
 def _cancel_form(request: Request, office: str, lang: str | None, error: str | None) -> HTMLResponse:
-    svc = _svc(request, office)
+    svc = get_service(request, office)
     lang = _lang(svc, lang)
     t = TEXTS[lang]
     err = f"<p class=err role=alert>{html.escape(error)}</p>" if error else ""
@@ -230,7 +223,7 @@ def _cancel_form(request: Request, office: str, lang: str | None, error: str | N
 
 @router.post("/office/{office}/book/cancel", response_class=HTMLResponse)
 def cancel(request: Request, office: str, code: str = Form(..., max_length=12), lang: str = Form("")) -> Response:
-    svc = _svc(request, office)
+    svc = get_service(request, office)
     lang = _lang(svc, lang)
     try:
         svc.cancel_appointment(code=code.strip(), source="web-booking")
