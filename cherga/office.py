@@ -90,17 +90,28 @@ def start_server_process(config: Path, db_url: str, port: int, log_path: Path, *
     argv = [sys.executable, "-m", "cherga", "server", "--config", str(config), "--db", db_url, "--port", str(port)]
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=logf, stderr=subprocess.STDOUT)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", alive=lambda: proc.poll() is None,
+                     tail=lambda: log_path.read_text(errors="replace")[-3000:], timeout=timeout, poll=0.1)
+    except TimeoutError:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
+def wait_http_ok(url: str, *, alive: Callable[[], bool], tail: Callable[[], str], timeout: float,
+                 poll: float = 0.2) -> None:
+    """Wait until ``url`` answers 200; the server's log ``tail()`` goes into the error if it dies or stays silent."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')[-3000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+        if not alive():
+            raise RuntimeError(f"the server exited: {tail()}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
             if r.status == 200:
-                return proc
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    raise TimeoutError(f"the server did not answer within {timeout} s: {log_path.read_text(errors='replace')[-3000:]}")
+                return
+        time.sleep(poll)
+    raise TimeoutError(f"{url} did not answer within {timeout} s: {tail()}")
 
 
 class Office:
@@ -264,15 +275,8 @@ class Office:
         self.start_server()
 
     def wait_http(self, path: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.procs["server"].alive:
-                raise RuntimeError(f"the server exited: {self.tail('server')}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + path, timeout=2) as r:
-                if r.status == 200:
-                    return
-            time.sleep(0.2)
-        raise TimeoutError(f"{path} did not answer within {timeout} s: {self.tail('server')}")
+        wait_http_ok(self.url + path, alive=lambda: self.procs["server"].alive, tail=lambda: self.tail("server"),
+                     timeout=timeout)
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:
         """Call the server's REST API; returns the decoded JSON (``None`` for an empty answer)."""
