@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy .
+	$(BIN)/mypy cherga tests bench
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -37,17 +37,17 @@ sys.path.insert(0, str(REPO))
 import paho.mqtt.client as mqtt  # noqa: E402
 import yaml  # noqa: E402
 
-from broker_bridge import contract  # noqa: E402
-from broker_bridge.bridge import start_bridge  # noqa: E402
-from broker_bridge.contract import CounterAction, CounterCommand  # noqa: E402
-from broker_bridge.embedded import EmbeddedBroker, LocalMosquitto, mosquitto_binary  # noqa: E402
-from firmware_host.config import NodeConfig  # noqa: E402
-from firmware_host.outbox import Outbox  # noqa: E402
-from firmware_host.session import NodeSession  # noqa: E402
-from server import auth  # noqa: E402
-from server.service import OfficeService  # noqa: E402
-from server.siteconfig import SiteConfig  # noqa: E402
-from server.store import Store, sqlite_url  # noqa: E402
+from cherga.broker_bridge import contract  # noqa: E402
+from cherga.broker_bridge.bridge import start_bridge  # noqa: E402
+from cherga.broker_bridge.contract import CounterAction, CounterCommand  # noqa: E402
+from cherga.broker_bridge.embedded import EmbeddedBroker, LocalMosquitto, mosquitto_binary  # noqa: E402
+from cherga.firmware_host.config import NodeConfig  # noqa: E402
+from cherga.firmware_host.outbox import Outbox  # noqa: E402
+from cherga.firmware_host.session import NodeSession  # noqa: E402
+from cherga.server import auth  # noqa: E402
+from cherga.server.service import OfficeService  # noqa: E402
+from cherga.server.siteconfig import SiteConfig  # noqa: E402
+from cherga.server.store import Store, sqlite_url  # noqa: E402
 
 OFFICE = "bench"
 COUNTERS = ["c1", "c2", "c3"]

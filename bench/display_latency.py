@@ -55,10 +55,10 @@ def child(port: int, calls: int, data_dir: str) -> int:
     """The display process: run the role until it has drawn ``calls`` calls, then report."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    from display.role import DisplayRole
-    from display.voice import RecordingPlayer
-    from firmware_host.config import BrokerOptions, HardwareOptions, NodeConfig
-    from firmware_host.session import NodeSession
+    from cherga.display.role import DisplayRole
+    from cherga.display.voice import RecordingPlayer
+    from cherga.firmware_host.config import BrokerOptions, HardwareOptions, NodeConfig
+    from cherga.firmware_host.session import NodeSession
 
     hardware = HardwareOptions(serial={"led": "VIRTUAL"},  # type: ignore[call-arg]
                                led_boards=[{"name": "hall", "address": 10, "kind": "matrix", "lines": 4, "cols": 12}])
@@ -107,8 +107,8 @@ def main() -> int:
 
     import paho.mqtt.client as mqtt
 
-    from broker_bridge import contract
-    from broker_bridge.contract import CallEntry, HallCall, HallState, NodeConfig, ServiceLoad
+    from cherga.broker_bridge import contract
+    from cherga.broker_bridge.contract import CallEntry, HallCall, HallState, NodeConfig, ServiceLoad
     from tests.support.mosquitto import running_broker
 
     with tempfile.TemporaryDirectory() as tmp, running_broker(Path(tmp) / "mosquitto") as broker:

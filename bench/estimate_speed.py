@@ -24,10 +24,10 @@ import statistics
 import time
 from pathlib import Path
 
-from server.core.prediction import ServiceRatePredictor, WaitPredictor, default_predictor
-from server.core.tickets import Ticket, call
-from server.sim.engine import policy_settings
-from server.siteconfig import SiteConfig, load_site_config
+from cherga.server.core.prediction import ServiceRatePredictor, WaitPredictor, default_predictor
+from cherga.server.core.tickets import Ticket, call
+from cherga.server.sim.engine import policy_settings
+from cherga.server.siteconfig import SiteConfig, load_site_config
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)

@@ -68,11 +68,11 @@ class StepClock:
 def child(port: int, tickets: int, printer_path: str, data_dir: str) -> int:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    from firmware_host.config import BrokerOptions, NodeConfig
-    from firmware_host.session import NodeSession
-    from kiosk.printer import PrinterConfig, TicketPrinter
-    from kiosk.role import KioskRole
-    from kiosk.ui.state import Screen
+    from cherga.firmware_host.config import BrokerOptions, NodeConfig
+    from cherga.firmware_host.session import NodeSession
+    from cherga.kiosk.printer import PrinterConfig, TicketPrinter
+    from cherga.kiosk.role import KioskRole
+    from cherga.kiosk.ui.state import Screen
 
     local = NodeConfig(node=NODE, role="kiosk", office=OFFICE, broker=BrokerOptions(host="127.0.0.1", port=port),
                        data_dir=Path(data_dir))
@@ -138,7 +138,7 @@ def main() -> int:
     if args.child:
         return child(args.child, tickets, args.printer, args.data_dir)
 
-    from kiosk.emulator import EscPosEmulator
+    from cherga.kiosk.emulator import EscPosEmulator
     from tests.kiosk.conftest import demo_office_config
     from tests.kiosk.fakeserver import FakeKioskServer
     from tests.support.mosquitto import running_broker

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from server.analytics.report import Context, ReportQuery, build_report  # noqa: E402
-from server.analytics.staffing import staffing_table  # noqa: E402
-from server.analytics.store import load_cells  # noqa: E402
-from server.db import schema  # noqa: E402
-from server.store import Store, sqlite_url  # noqa: E402
+from cherga.server.analytics.report import Context, ReportQuery, build_report  # noqa: E402
+from cherga.server.analytics.staffing import staffing_table  # noqa: E402
+from cherga.server.analytics.store import load_cells  # noqa: E402
+from cherga.server.db import schema  # noqa: E402
+from cherga.server.store import Store, sqlite_url  # noqa: E402
 
 TZ = ZoneInfo("Europe/Kyiv")
 OFFICE = "kryvyi-rih"

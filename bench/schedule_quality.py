@@ -23,15 +23,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.core.prediction import ReplayPredictor, ServiceRatePredictor, WaitPredictor, default_predictor
-from server.core.scheduling import Decision, PolicySettings, choose_next
-from server.core.tickets import Ticket
-from server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
-from server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
-from server.sim.metrics import prediction_errors, quality, service_breakdown, staffed_up, staffing
-from server.sim.policies import fifo, fifo_per_service
-from server.sim.workload import Visitor, demand_beside, generate, load_demand, read_csv
-from server.siteconfig import ConfigError, Counter, SiteConfig, load_site_config
+from cherga.server.core.prediction import (
+    ReplayPredictor,
+    ServiceRatePredictor,
+    WaitPredictor,
+    default_predictor,
+)
+from cherga.server.core.scheduling import Decision, PolicySettings, choose_next
+from cherga.server.core.tickets import Ticket
+from cherga.server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
+from cherga.server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
+from cherga.server.sim.metrics import prediction_errors, quality, service_breakdown, staffed_up, staffing
+from cherga.server.sim.policies import fifo, fifo_per_service
+from cherga.server.sim.workload import Visitor, demand_beside, generate, load_demand, read_csv
+from cherga.server.siteconfig import ConfigError, Counter, SiteConfig, load_site_config
 
 
 def _capped(cap_s: float) -> Policy:

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from broker_bridge.embedded import free_port
+from cherga.broker_bridge.embedded import free_port
 from cherga.office import start_server_process
 
 REPO = Path(__file__).resolve().parent.parent

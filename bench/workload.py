@@ -15,8 +15,8 @@ import json
 import sys
 from collections import Counter
 
-from server.sim.workload import demand_beside, generate, load_demand, visitors_per_day, write_csv
-from server.siteconfig import ConfigError, load_site_config
+from cherga.server.sim.workload import demand_beside, generate, load_demand, visitors_per_day, write_csv
+from cherga.server.siteconfig import ConfigError, load_site_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import paho.mqtt.client as mqtt
 
-from broker_bridge import contract
-from broker_bridge.contract import (
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import (
     CheckIn,
     ContractError,
     CounterAction,
@@ -49,12 +49,12 @@ from broker_bridge.contract import (
     ServerStatus,
     Telemetry,
 )
-from broker_bridge.nodeconfig import build_node_config
-from server.siteconfig import SiteConfig
+from cherga.broker_bridge.nodeconfig import build_node_config
+from cherga.server.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
-    from server.enrollment import Enrollments
-    from server.service import Change, OfficeService
+    from cherga.server.enrollment import Enrollments
+    from cherga.server.service import Change, OfficeService
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _utcnow() -> dt.datetime:
 
 def _service_error_types() -> tuple[type[BaseException], ...]:
     try:
-        from server.errors import ServiceError
+        from cherga.server.errors import ServiceError
     except ImportError:  # pragma: no cover - the server package is always there on the server
         return ()
     return (ServiceError,)
@@ -170,7 +170,7 @@ class Bridge:
         self._nodes = {n.id: n for n in self.config.nodes} if self.config.nodes is not None else None
         # Provisioned nodes (server.enrollment): built from the site config's enrollment_file unless given.
         if enrollments is None and self.config.enrollment_file is not None:
-            from server.enrollment import Enrollments
+            from cherga.server.enrollment import Enrollments
 
             enrollments = Enrollments(service.store, self.office, self.config.enrollment_file)
         self.enrollments = enrollments
@@ -321,7 +321,7 @@ class Bridge:
         if self._nodes is not None:
             self._authorise_registered(route, msg, claimed, counter)
         if self.enrollments is not None and route.name != "node_enroll":
-            from server.enrollment import EnrollmentRefused
+            from cherga.server.enrollment import EnrollmentRefused
 
             try:
                 self.enrollments.check(claimed, route.name)
@@ -417,7 +417,7 @@ class Bridge:
         if self.enrollments is None:
             raise Refused("unknown_node", "this server keeps no enrollment list (enrollment_file: in the site "
                           "config): nothing to enroll with", node)
-        from server.enrollment import EnrollmentRefused
+        from cherga.server.enrollment import EnrollmentRefused
 
         with self._lock:
             status = self.node_states.get(node)

@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Literal, Protocol
 
-from broker_bridge import contract
+from cherga.broker_bridge import contract
 
 NodeRole = Literal["kiosk", "display", "pad"]
 

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from broker_bridge.contract import BundleInfo, CategoryInfo, CounterInfo, NodeConfig, ServiceInfo, Texts
-from server.siteconfig import Names, Node, SiteConfig
+from cherga.broker_bridge.contract import (
+    BundleInfo,
+    CategoryInfo,
+    CounterInfo,
+    NodeConfig,
+    ServiceInfo,
+    Texts,
+)
+from cherga.server.siteconfig import Names, Node, SiteConfig
 
 
 def _texts(names: Names | None) -> Texts:

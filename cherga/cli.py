@@ -15,7 +15,7 @@ app.add_typer(config_app, name="config")
 @config_app.command("check")
 def config_check(path: Path) -> None:
     """Validate a site configuration file; errors name the line and the field."""
-    from server.siteconfig import ConfigError, load_site_config
+    from cherga.server.siteconfig import ConfigError, load_site_config
 
     try:
         cfg = load_site_config(path)
@@ -35,7 +35,7 @@ def server(
     mqtt: str | None = typer.Option(None, help="broker as HOST:PORT; the bridge runs inside the server"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given)."""
-    from server.app import run_server
+    from cherga.server.app import run_server
 
     run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt)
 
@@ -56,13 +56,13 @@ def office(
 @app.command()
 def node(config: Path = typer.Option(..., "--config", "-c", help="node configuration YAML")) -> None:
     """Run this Raspberry Pi's role (kiosk, display or pad) from its node config."""
-    from firmware_host.launcher import run_node
+    from cherga.firmware_host.launcher import run_node
 
     raise typer.Exit(run_node(config))
 
 
 try:  # the server's staff accounts
-    from server.staff_cli import app as staff_app
+    from cherga.server.staff_cli import app as staff_app
 
     app.add_typer(staff_app, name="staff", help="Staff accounts of the office server.")
 except ImportError:  # pragma: no cover - a node without the server extra
@@ -70,7 +70,7 @@ except ImportError:  # pragma: no cover - a node without the server extra
 
 
 try:  # provisioning brings its own sub-commands
-    from provisioning.cli import app as provision_app
+    from cherga.provisioning.cli import app as provision_app
 
     app.add_typer(provision_app, name="provision", help="Site inventory to ready SD cards.")
 except ImportError:  # pragma: no cover - only while provisioning is absent

@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 import yaml
 
-from broker_bridge.embedded import free_port
-from firmware_host.testverbs import TestVerbClient
+from cherga.broker_bridge.embedded import free_port
+from cherga.firmware_host.testverbs import TestVerbClient
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class Office:
     # --- broker ----------------------------------------------------------------------------------
 
     def start_broker(self) -> None:
-        from broker_bridge.embedded import EmbeddedBroker, LocalMosquitto
+        from cherga.broker_bridge.embedded import EmbeddedBroker, LocalMosquitto
 
         if self.broker_kind == "embedded":
             self.broker = EmbeddedBroker("127.0.0.1", self.broker_port).start()
@@ -291,7 +291,7 @@ class Office:
     # --- nodes -----------------------------------------------------------------------------------
 
     def _start_printer(self, kiosk: str) -> None:
-        from kiosk.emulator import EscPosEmulator
+        from cherga.kiosk.emulator import EscPosEmulator
 
         emu = EscPosEmulator(out_dir=self.workdir / "tickets" / kiosk)
         emu.start()

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from broker_bridge.contract import CounterCommand, CounterState, Reply
-from counter_pad.debounce import ButtonEvent
-from counter_pad.hardware import PadHardware
-from counter_pad.machine import Outgoing, PadButton, PadMachine, PadView
+from cherga.broker_bridge.contract import CounterCommand, CounterState, Reply
+from cherga.counter_pad.debounce import ButtonEvent
+from cherga.counter_pad.hardware import PadHardware
+from cherga.counter_pad.machine import Outgoing, PadButton, PadMachine, PadView
 
 log = logging.getLogger(__name__)
 

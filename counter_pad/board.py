@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from firmware_host.ledboard import BoardHealth, BoardLink, BoardSet, CounterBoard, open_port
+from cherga.firmware_host.ledboard import BoardHealth, BoardLink, BoardSet, CounterBoard, open_port
 
 BOARD_NAME = "counter"
 

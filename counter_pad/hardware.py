@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from counter_pad.debounce import ButtonEvent, DebouncedButton
-from counter_pad.machine import LEDS, LedMode, PadButton, PadView
+from cherga.counter_pad.debounce import ButtonEvent, DebouncedButton
+from cherga.counter_pad.machine import LEDS, LedMode, PadButton, PadView
 
 PinId = int | str
 

@@ -29,7 +29,7 @@ import itertools
 import secrets
 from collections.abc import Callable
 
-from broker_bridge.contract import CounterAction, CounterCommand, CounterState, Reply
+from cherga.broker_bridge.contract import CounterAction, CounterCommand, CounterState, Reply
 
 
 class PadButton(enum.StrEnum):

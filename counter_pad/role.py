@@ -36,16 +36,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from broker_bridge.contract import CounterCommand, CounterState, Reply, ServerStatus
-from broker_bridge.contract import NodeConfig as OfficeConfig
-from counter_pad.app import MemoryBoard, NumberBoard, PadApp
-from counter_pad.debounce import ButtonEvent
-from counter_pad.hardware import PadHardware, PadPins, is_usable
-from counter_pad.machine import PadButton, PadMachine
+from cherga.broker_bridge.contract import CounterCommand, CounterState, Reply, ServerStatus
+from cherga.broker_bridge.contract import NodeConfig as OfficeConfig
+from cherga.counter_pad.app import MemoryBoard, NumberBoard, PadApp
+from cherga.counter_pad.debounce import ButtonEvent
+from cherga.counter_pad.hardware import PadHardware, PadPins, is_usable
+from cherga.counter_pad.machine import PadButton, PadMachine
 
 if TYPE_CHECKING:
-    from firmware_host.config import NodeConfig
-    from firmware_host.session import NodeSession
+    from cherga.firmware_host.config import NodeConfig
+    from cherga.firmware_host.session import NodeSession
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ HealthValue = str | int | float | bool | None
 def _pin_factory_for(name: str | None) -> Any:
     """The gpiozero pin factory the node config asks for (runtime helper when available)."""
     try:
-        from firmware_host.hardware import pin_factory
+        from cherga.firmware_host.hardware import pin_factory
     except ImportError:
         return None  # gpiozero's default: GPIOZERO_PIN_FACTORY, else its own probing
     return pin_factory(name)
@@ -65,7 +65,7 @@ def _board_for(spec: str | None, address: int, on_health: Callable[[Any], None])
     """The counter-top number board on serial port ``spec``; a memory board when none is fitted."""
     if not spec:
         return MemoryBoard()
-    from counter_pad.board import open_number_board
+    from cherga.counter_pad.board import open_number_board
 
     try:
         return open_number_board(spec, address, on_health=on_health)
@@ -135,7 +135,7 @@ class PadRole:
         self._update_link()
         self._thread = threading.Thread(target=self._loop, name="pad-loop", daemon=True)
         self._thread.start()
-        from firmware_host import testverbs
+        from cherga.firmware_host import testverbs
 
         self._verbs = testverbs.from_environment()
         if self._verbs is not None:  # only when CHERGA_TEST_SOCKET is set (HIL harness)
@@ -229,7 +229,7 @@ class PadRole:
         return True
 
     def _request(self, session: NodeSession, cmd: CounterCommand) -> None:
-        from firmware_host.session import Offline, RequestTimeout
+        from cherga.firmware_host.session import Offline, RequestTimeout
 
         assert self.app is not None
         try:

@@ -29,7 +29,7 @@ from collections import deque
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from broker_bridge.contract import CallEntry, HallCall, HallState, NodeConfig
+from cherga.broker_bridge.contract import CallEntry, HallCall, HallState, NodeConfig
 
 Layout = Literal["alternate", "side_by_side"]
 

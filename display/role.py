@@ -33,12 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from broker_bridge.contract import CounterState, HallCall, HallState
-from broker_bridge.contract import NodeConfig as OfficeConfig
-from display.board import BoardSettings, HallBoard, Picture, Promotion
-from display.voice import Announcer, FragmentCache, Player, Spoken, VoiceSettings
-from firmware_host import testverbs
-from firmware_host.ledboard import (
+from cherga.broker_bridge.contract import CounterState, HallCall, HallState
+from cherga.broker_bridge.contract import NodeConfig as OfficeConfig
+from cherga.display.board import BoardSettings, HallBoard, Picture, Promotion
+from cherga.display.voice import Announcer, FragmentCache, Player, Spoken, VoiceSettings
+from cherga.firmware_host import testverbs
+from cherga.firmware_host.ledboard import (
     BoardHealth,
     BoardLink,
     BoardSet,
@@ -53,8 +53,8 @@ from firmware_host.ledboard import (
 if TYPE_CHECKING:
     import pygame
 
-    from firmware_host.config import NodeConfig
-    from firmware_host.session import NodeSession
+    from cherga.firmware_host.config import NodeConfig
+    from cherga.firmware_host.session import NodeSession
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class DisplayRole:
         """The UI loop on the main thread: draw at once on news, else at ``fps`` for blink and ticker."""
         import pygame
 
-        from display.tv import open_window
+        from cherga.display.tv import open_window
 
         self._surface = open_window(self.size, fullscreen=True) if self.window else None
         if self._surface is not None:
@@ -235,7 +235,7 @@ class DisplayRole:
 
     def _draw(self, picture: Picture) -> None:
         if self._renderer is None or self._renderer.size != (self.size or (1920, 1080)):
-            from display.tv import TvRenderer
+            from cherga.display.tv import TvRenderer
 
             self._renderer = TvRenderer(self.size or (1920, 1080))
         self.frame = self._renderer.draw(picture, self._surface, t=time.monotonic() - self._t0)

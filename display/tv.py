@@ -17,9 +17,9 @@ import os
 from collections import OrderedDict
 from typing import Literal
 
-from display.board import Picture
-from display.messages import screen_text
-from firmware_host.fonts import font_path
+from cherga.display.board import Picture
+from cherga.display.messages import screen_text
+from cherga.firmware_host.fonts import font_path
 
 try:  # guarded so the model and the voice work on a machine without pygame (STYLE 8)
     import pygame

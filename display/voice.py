@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from display.messages import LETTER_NAMES, NUMBER_WORDS, ORDINAL_OVERRIDES, VOICE_TEMPLATES, VOICE_WORDS
+from cherga.display.messages import (
+    LETTER_NAMES,
+    NUMBER_WORDS,
+    ORDINAL_OVERRIDES,
+    VOICE_TEMPLATES,
+    VOICE_WORDS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +419,7 @@ def make_player(kind: str | None = None, device: str | None = None) -> Player:
     """``CHERGA_AUDIO`` or ``kind``: ``pygame`` (default), ``aplay`` or ``none``; dummy SDL audio → none."""
     kind = kind or os.environ.get("CHERGA_AUDIO") or "pygame"
     with contextlib.suppress(ImportError):
-        from firmware_host.hardware import select_audio_output
+        from cherga.firmware_host.hardware import select_audio_output
 
         if select_audio_output(device) == "dummy" and kind != "aplay":
             kind = "pygame"  # SDL's dummy driver: mixer works, nothing is heard

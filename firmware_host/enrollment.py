@@ -28,9 +28,9 @@ import uuid
 from pathlib import Path
 from typing import Literal
 
-from broker_bridge.contract import Enroll
-from firmware_host.config import NodeConfig
-from firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.broker_bridge.contract import Enroll
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
 
 log = logging.getLogger(__name__)
 

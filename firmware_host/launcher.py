@@ -16,13 +16,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from firmware_host import systemd
-from firmware_host.config import NodeConfig, NodeConfigError, load_node_config
-from firmware_host.enrollment import Enroller
-from firmware_host.outbox import Outbox
-from firmware_host.role import NodeRole, RoleNotFound, load_role
-from firmware_host.session import NodeSession
-from firmware_host.telemetry import Heartbeat
+from cherga.firmware_host import systemd
+from cherga.firmware_host.config import NodeConfig, NodeConfigError, load_node_config
+from cherga.firmware_host.enrollment import Enroller
+from cherga.firmware_host.outbox import Outbox
+from cherga.firmware_host.role import NodeRole, RoleNotFound, load_role
+from cherga.firmware_host.session import NodeSession
+from cherga.firmware_host.telemetry import Heartbeat
 
 log = logging.getLogger("cherga.node")
 

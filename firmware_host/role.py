@@ -16,8 +16,8 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from firmware_host.config import NodeConfig
-    from firmware_host.session import NodeSession
+    from cherga.firmware_host.config import NodeConfig
+    from cherga.firmware_host.session import NodeSession
 
 HealthValue = str | int | float | bool | None
 
@@ -56,9 +56,9 @@ RoleFactory = Callable[[], NodeRole]
 
 # role name -> "module:attribute"; the attribute is a class or a no-argument factory.
 BUILTIN_ROLES: dict[str, str] = {
-    "kiosk": "kiosk.role:KioskRole",
-    "display": "display.role:DisplayRole",
-    "pad": "counter_pad.role:PadRole",
+    "kiosk": "cherga.kiosk.role:KioskRole",
+    "display": "cherga.display.role:DisplayRole",
+    "pad": "cherga.counter_pad.role:PadRole",
 }
 ENTRY_POINT_GROUP = "cherga.roles"
 _registered: dict[str, RoleFactory | str] = {}

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 import paho.mqtt.client as mqtt
 from paho.mqtt.client import topic_matches_sub
 
-from broker_bridge import contract
-from broker_bridge.contract import (
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import (
     Command,
     ContractError,
     CounterCommand,
@@ -40,8 +40,8 @@ from broker_bridge.contract import (
     Reply,
     ServerStatus,
 )
-from firmware_host.config import NodeConfig
-from firmware_host.outbox import Outbox
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

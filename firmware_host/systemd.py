@@ -67,7 +67,7 @@ def under_systemd(env: dict[str, str] | None = None) -> bool:
 def unit_template(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"no unit for role {role!r}; roles: {', '.join(ROLES)}")
-    return (resources.files("firmware_host") / f"cherga-{role}.service").read_text(encoding="utf-8")
+    return (resources.files("cherga.firmware_host") / f"cherga-{role}.service").read_text(encoding="utf-8")
 
 
 def render_unit(role: str, config_path: str, *, user: str = "cherga", cherga: str = "/opt/cherga/.venv/bin/cherga",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from broker_bridge.contract import Role, Telemetry
+from cherga.broker_bridge.contract import Role, Telemetry
 
 THERMAL = Path("/sys/class/thermal")
 HealthDict = Mapping[str, Any]  # flat values expected; anything else is sent as text

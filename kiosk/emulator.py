@@ -27,7 +27,7 @@ harness can start one per test::
         ticket = emu.wait_for_tickets(1)[0]
         ticket.image.save("ticket.png")
 
-Run ``python -m kiosk.emulator --out DIR`` for a standalone printer that saves each ticket.
+Run ``python -m cherga.kiosk.emulator --out DIR`` for a standalone printer that saves each ticket.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from firmware_host.fonts import font_path
+from cherga.firmware_host.fonts import font_path
 
 ESC, GS, DLE, EOT, LF, CR, HT, FS = 0x1B, 0x1D, 0x10, 0x04, 0x0A, 0x0D, 0x09, 0x1C
 

@@ -41,7 +41,7 @@ from escpos.constants import (
 from escpos.escpos import Escpos
 from PIL import Image
 
-from kiosk.ticket import RenderedTicket, native_qr_size
+from cherga.kiosk.ticket import RenderedTicket, native_qr_size
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from broker_bridge.contract import (
+from cherga.broker_bridge.contract import (
     CheckIn,
     HallState,
     IssueTicket,
@@ -43,16 +43,16 @@ from broker_bridge.contract import (
     Reply,
     TicketInfo,
 )
-from broker_bridge.contract import (
+from cherga.broker_bridge.contract import (
     NodeConfig as OfficeConfig,
 )
-from firmware_host.config import NodeConfig
-from firmware_host.role import HealthValue
-from firmware_host.session import NodeSession, Offline, RequestTimeout
-from kiosk.i18n import text
-from kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
-from kiosk.ticket import render_ticket
-from kiosk.ui.state import SETTLE_S, CheckInRequest, Effect, IssueRequest, KioskState, Screen, View
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.role import HealthValue
+from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.kiosk.i18n import text
+from cherga.kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
+from cherga.kiosk.ticket import render_ticket
+from cherga.kiosk.ui.state import SETTLE_S, CheckInRequest, Effect, IssueRequest, KioskState, Screen, View
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class KioskRole:
         session.subscribe("hall_state", self._on_hall_state)
         session.on_outbox_reply(self._on_outbox_reply)
         self._stop.clear()
-        from firmware_host import testverbs
+        from cherga.firmware_host import testverbs
 
         self._verbs = testverbs.from_environment()
         if self._verbs is not None:  # only when CHERGA_TEST_SOCKET is set (HIL harness)
@@ -218,7 +218,7 @@ class KioskRole:
         """Draw the current screen off-screen into a PNG at ``path``."""
         import pygame
 
-        from kiosk.ui.render import Renderer
+        from cherga.kiosk.ui.render import Renderer
 
         view = self.view()
         if view is None:
@@ -464,8 +464,8 @@ class KioskRole:
         """The pygame loop on the main thread: draw the current view, turn touches into taps."""
         import pygame
 
-        from kiosk.ui.layout import hit
-        from kiosk.ui.render import Frame, Renderer, open_display, taps_from_event
+        from cherga.kiosk.ui.layout import hit
+        from cherga.kiosk.ui.render import Frame, Renderer, open_display, taps_from_event
 
         surface = open_display(self.screen_size)
         size = surface.get_size()

@@ -31,9 +31,9 @@ from typing import Any
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from broker_bridge.contract import NodeConfig, TicketInfo
-from firmware_host.fonts import font_path
-from kiosk.i18n import pick, text
+from cherga.broker_bridge.contract import NodeConfig, TicketInfo
+from cherga.firmware_host.fonts import font_path
+from cherga.kiosk.i18n import pick, text
 
 PAPER_DOTS: dict[int, int] = {58: 384, 80: 576}  # printable dots at 203 dpi
 DEFAULT_MAX_LANGUAGES = 2

@@ -26,10 +26,15 @@ from typing import Any, Literal
 
 import yaml
 
-from broker_bridge.broker_config import TlsFiles, render_acl, render_mosquitto_conf, render_password_file
-from provisioning.inventory import Inventory, InventoryNode, Network
-from provisioning.state import NodeSecrets, SiteState
-from provisioning.tls import SiteCA
+from cherga.broker_bridge.broker_config import (
+    TlsFiles,
+    render_acl,
+    render_mosquitto_conf,
+    render_password_file,
+)
+from cherga.provisioning.inventory import Inventory, InventoryNode, Network
+from cherga.provisioning.state import NodeSecrets, SiteState
+from cherga.provisioning.tls import SiteCA
 
 Flavour = Literal["cloud-init", "firstrun"]
 BOOT_MOUNT = "/boot/firmware"  # where Raspberry Pi OS (Bookworm and later) mounts the FAT partition
@@ -98,7 +103,7 @@ def node_config(inv: Inventory, node: InventoryNode, secrets: NodeSecrets, *, tl
 def validate_node_config(text: str, source: str) -> None:
     """Check ``node.yaml`` with the node runtime's own parser, when it is installed here."""
     try:
-        from firmware_host.config import parse_node_config
+        from cherga.firmware_host.config import parse_node_config
     except ImportError:  # pragma: no cover - the runtime ships in the same wheel
         return
     parse_node_config(text, source)
@@ -106,7 +111,7 @@ def validate_node_config(text: str, source: str) -> None:
 
 def unit_file(role: str) -> str:
     """The role's systemd unit, as the node runtime renders it, pointed at the bundle's install paths."""
-    from firmware_host.systemd import render_unit
+    from cherga.firmware_host.systemd import render_unit
 
     return render_unit(role, f"{CONFIG_DIR}/node.yaml", cherga=f"{INSTALL_DIR}/bin/cherga")
 

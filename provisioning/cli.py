@@ -32,18 +32,18 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from provisioning import bundle as bundle_mod
-from provisioning import image as image_mod
-from provisioning import sdcard
-from provisioning.inventory import (
+from cherga.provisioning import bundle as bundle_mod
+from cherga.provisioning import image as image_mod
+from cherga.provisioning import sdcard
+from cherga.provisioning.inventory import (
     Inventory,
     InventoryError,
     InventoryNode,
     check_against_site,
     load_inventory,
 )
-from provisioning.state import SiteState, StateError
-from provisioning.tls import SiteCA
+from cherga.provisioning.state import SiteState, StateError
+from cherga.provisioning.tls import SiteCA
 
 app = typer.Typer(help="Site inventory to ready SD cards.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -134,7 +134,7 @@ def check(
     """Validate a site inventory; errors name the line and the field."""
     inv = _inventory(inventory)
     if site_config is not None:
-        from server.siteconfig import ConfigError, load_site_config
+        from cherga.server.siteconfig import ConfigError, load_site_config
 
         try:
             site = load_site_config(site_config)

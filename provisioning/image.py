@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from provisioning.bundle import BUNDLE_DIR, Bundle, Flavour, hooked_cmdline, unhooked_cmdline
+from cherga.provisioning.bundle import BUNDLE_DIR, Bundle, Flavour, hooked_cmdline, unhooked_cmdline
 
 SECTOR = 512
 FAT_MBR_TYPES = {0x01: "FAT12", 0x04: "FAT16", 0x06: "FAT16", 0x0B: "FAT32 (CHS)", 0x0C: "FAT32 (LBA)", 0x0E: "FAT16 (LBA)",

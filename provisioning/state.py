@@ -15,7 +15,7 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from broker_bridge.broker_config import username_for
+from cherga.broker_bridge.broker_config import username_for
 
 PASSWORD_BYTES = 24  # 32 URL-safe characters
 TOKEN_BYTES = 16

@@ -25,21 +25,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server import auth
-from server.api import auth as auth_api
-from server.api import counters, offices, tickets
-from server.api.models import Health
-from server.errors import ServiceError
-from server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
-from server.service import OfficeService, utc_now
-from server.siteconfig import SiteConfig, load_site_config
-from server.store import Store
+from cherga.server import auth
+from cherga.server.api import auth as auth_api
+from cherga.server.api import counters, offices, tickets
+from cherga.server.api.models import Health
+from cherga.server.errors import ServiceError
+from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from cherga.server.service import OfficeService, utc_now
+from cherga.server.siteconfig import SiteConfig, load_site_config
+from cherga.server.store import Store
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
-PLUGIN_ROUTERS = ("server.panel", "server.analytics", "server.mirror")
+PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror")
 
 DEMO_ACCOUNTS = (
     # username, role, password, pin, display name
@@ -234,7 +234,7 @@ def _start_bridge(mqtt: str, config: SiteConfig) -> tuple[Callable[[FastAPI], No
 
     def start(app: FastAPI) -> None:
         try:
-            from broker_bridge.bridge import start_bridge
+            from cherga.broker_bridge.bridge import start_bridge
         except ImportError as exc:
             log.error("MQTT bridge not available (%s): serving REST only, nodes will not be reached", exc)
             return
@@ -262,7 +262,7 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
     cfg = load_site_config(config)
     if cfg.enrollment_file is not None:
         # Checked before uvicorn starts: a missing or broken list is one clear line, not a startup traceback.
-        from server.enrollment import EnrollmentList, EnrollmentListError
+        from cherga.server.enrollment import EnrollmentList, EnrollmentListError
 
         try:
             EnrollmentList.load(cfg.enrollment_file)
@@ -275,7 +275,7 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
         starts.append(start)
         stops.append(stop)
     demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
-    from server.clock import clock_from_environment
+    from cherga.server.clock import clock_from_environment
 
     app = create_app(cfg, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning",

@@ -16,8 +16,8 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from server.errors import Forbidden, Invalid, Unauthorized
-from server.store import StaffAccount, Store
+from cherga.server.errors import Forbidden, Invalid, Unauthorized
+from cherga.server.store import StaffAccount, Store
 
 Role = Literal["operator", "hall_manager", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "hall_manager", "admin")

@@ -32,8 +32,8 @@ from typing import Any, Literal
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from server.db import schema
-from server.store import Store
+from cherga.server.db import schema
+from cherga.server.store import Store
 
 log = logging.getLogger(__name__)
 

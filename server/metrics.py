@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from server.service import OfficeService
+from cherga.server.service import OfficeService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

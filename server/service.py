@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
-from broker_bridge.contract import (
+from cherga.broker_bridge.contract import (
     CallEntry,
     CounterAction,
     CounterState,
@@ -33,18 +33,18 @@ from broker_bridge.contract import (
     ServiceLoad,
     TicketInfo,
 )
-from server import auth
-from server.core import booking
-from server.core import tickets as core
-from server.core.backoffice import assign_registrar
-from server.core.numbering import NumbersExhausted, office_day
-from server.core.prediction import PredictorFeed, WaitPredictor, default_predictor
-from server.core.scheduling import PolicySettings, choose_next
-from server.core.tickets import CheckIn, EventKind, IllegalTransition, Origin, Ticket, TicketStatus
-from server.errors import Conflict, Invalid, NotFound, ServiceError
-from server.siteconfig import LANGUAGES, Counter, SiteConfig
-from server.store import Batch, CounterRow, IntegrityError, Store, TicketRecord, Tx
-from server.view import WaitingView
+from cherga.server import auth
+from cherga.server.core import booking
+from cherga.server.core import tickets as core
+from cherga.server.core.backoffice import assign_registrar
+from cherga.server.core.numbering import NumbersExhausted, office_day
+from cherga.server.core.prediction import PredictorFeed, WaitPredictor, default_predictor
+from cherga.server.core.scheduling import PolicySettings, choose_next
+from cherga.server.core.tickets import CheckIn, EventKind, IllegalTransition, Origin, Ticket, TicketStatus
+from cherga.server.errors import Conflict, Invalid, NotFound, ServiceError
+from cherga.server.siteconfig import LANGUAGES, Counter, SiteConfig
+from cherga.server.store import Batch, CounterRow, IntegrityError, Store, TicketRecord, Tx
+from cherga.server.view import WaitingView
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ def add(username: str, role: str = typer.Option("operator", help="operator, hall
         name: str | None = typer.Option(None, help="the name shown on the counter and in reports"),
         db: str = DbOption) -> None:
     """Create or replace a staff account."""
-    from server import auth
-    from server.errors import ServiceError
-    from server.store import Store
+    from cherga.server import auth
+    from cherga.server.errors import ServiceError
+    from cherga.server.store import Store
 
     store = Store(db)
     try:
@@ -35,8 +35,8 @@ def add(username: str, role: str = typer.Option("operator", help="operator, hall
 @app.command("demo")
 def demo(db: str = DbOption) -> None:
     """Create the demo accounts (admin, manager, olena, petro) that do not exist yet."""
-    from server.app import DEMO_ACCOUNTS, ensure_demo_accounts
-    from server.store import Store
+    from cherga.server.app import DEMO_ACCOUNTS, ensure_demo_accounts
+    from cherga.server.store import Store
 
     store = Store(db)
     try:

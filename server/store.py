@@ -33,10 +33,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from server.core.numbering import next_number
-from server.core.tickets import Origin, Ticket, TicketStatus
-from server.db import schema
-from server.siteconfig import NumberRange
+from cherga.server.core.numbering import next_number
+from cherga.server.core.tickets import Origin, Ticket, TicketStatus
+from cherga.server.db import schema
+from cherga.server.siteconfig import NumberRange
 
 log = logging.getLogger(__name__)
 

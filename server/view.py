@@ -14,10 +14,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Container
 
-from server.core.scheduling import queue_key
-from server.core.tickets import Ticket, TicketStatus
-from server.siteconfig import Counter
-from server.store import TicketRecord
+from cherga.server.core.scheduling import queue_key
+from cherga.server.core.tickets import Ticket, TicketStatus
+from cherga.server.siteconfig import Counter
+from cherga.server.store import TicketRecord
 
 _Key = tuple[float, float, int, str]
 

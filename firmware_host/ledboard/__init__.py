@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmware_host.ledboard.driver import (
+from cherga.firmware_host.ledboard.driver import (
     BoardError,
     BoardHealth,
     BoardLink,
@@ -24,7 +24,7 @@ from firmware_host.ledboard.driver import (
     LedBoard,
     board_alert,
 )
-from firmware_host.ledboard.emulator import EmulatedBoard, PtyBoardBus, VirtualBoardBus
+from cherga.firmware_host.ledboard.emulator import EmulatedBoard, PtyBoardBus, VirtualBoardBus
 
 VIRTUAL = "VIRTUAL"
 
@@ -39,7 +39,7 @@ def open_port(spec: str, baudrate: int = 9600, *, boards: list[EmulatedBoard] | 
     """A serial-like port for ``spec``; ``"VIRTUAL"`` is an emulated bus with ``boards`` on it."""
     if spec == VIRTUAL:
         return VirtualBoardBus(boards)
-    from firmware_host.hardware import open_serial
+    from cherga.firmware_host.hardware import open_serial
 
     kw.setdefault("timeout", 0.02)
     return open_serial(spec, baudrate=baudrate, **kw)

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from broker_bridge.contract import NodeAlert
-from firmware_host.ledboard import protocol as p
+from cherga.broker_bridge.contract import NodeAlert
+from cherga.firmware_host.ledboard import protocol as p
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import threading
 import time
 import tty
 
-from firmware_host.ledboard import protocol as p
+from cherga.firmware_host.ledboard import protocol as p
 
 
 class EmulatedBoard:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from kiosk.ui.state import Button, Screen, View
+from cherga.kiosk.ui.state import Button, Screen, View
 
 Rect = tuple[int, int, int, int]  # x, y, width, height
 MIN_TARGET = 56  # px: about 9 mm on a 15" 1080p panel, above the usual 7-9 mm touch guidance

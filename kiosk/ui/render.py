@@ -20,9 +20,9 @@ import os
 import pygame
 import qrcode
 
-from firmware_host.fonts import font_path
-from kiosk.ui.layout import Layout, Rect, layout
-from kiosk.ui.state import View
+from cherga.firmware_host.fonts import font_path
+from cherga.kiosk.ui.layout import Layout, Rect, layout
+from cherga.kiosk.ui.state import View
 
 MIN_LABEL_PX = 18
 MIN_LARGE_PX = 26

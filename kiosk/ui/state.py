@@ -29,8 +29,8 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from broker_bridge.contract import NodeConfig, TicketInfo
-from kiosk.i18n import pick, reason_text, text
+from cherga.broker_bridge.contract import NodeConfig, TicketInfo
+from cherga.kiosk.i18n import pick, reason_text, text
 
 IDLE_S = 15.0
 SETTLE_S = 0.35  # taps this soon after a screen appears are the tail of a double tap

@@ -14,7 +14,7 @@ __all__ = ["router"]
 
 def __getattr__(name: str) -> Any:
     if name == "router":
-        from server.analytics.routes import router
+        from cherga.server.analytics.routes import router
 
         return router
     raise AttributeError(name)

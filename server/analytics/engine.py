@@ -37,8 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from server.analytics.records import EventRecord, parse_time
-from server.core.tickets import EventKind
+from cherga.server.analytics.records import EventRecord, parse_time
+from cherga.server.core.tickets import EventKind
 
 HOUR = dt.timedelta(hours=1)
 

@@ -14,8 +14,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from server.analytics.i18n import text
-from server.analytics.report import Table
+from cherga.server.analytics.i18n import text
+from cherga.server.analytics.report import Table
 
 _LABELLED = ("service", "counter", "office", "territory")
 

@@ -19,8 +19,8 @@ from collections import Counter as Tally
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from server.analytics.engine import Cell, CellKey, Cells
-from server.analytics.stats import mean, median, minutes, percentile, share_over
+from cherga.server.analytics.engine import Cell, CellKey, Cells
+from cherga.server.analytics.stats import mean, median, minutes, percentile, share_over
 
 Period = Literal["hour", "day", "month", "total", "hour_of_day", "weekday"]
 PERIODS: tuple[Period, ...] = ("hour", "day", "month", "total", "hour_of_day", "weekday")

@@ -1,6 +1,6 @@
 """Retention from the command line (cron or a systemd timer): fold old days, delete their raw events.
 
-``python -m server.analytics.retention --config examples/demo-office.yaml --db sqlite:///office.db --days 180``
+``python -m cherga.server.analytics.retention --config examples/demo-office.yaml --db sqlite:///office.db --days 180``
 
 Raw events of local days older than ``--days`` are folded into the daily cells (so every report
 keeps its numbers) and deleted, one day per transaction. The server also does this by itself
@@ -13,9 +13,9 @@ import argparse
 import datetime as dt
 import sys
 
-from server.analytics.store import prune
-from server.siteconfig import ConfigError, load_site_config
-from server.store import Store
+from cherga.server.analytics.store import prune
+from cherga.server.siteconfig import ConfigError, load_site_config
+from cherga.server.store import Store
 
 
 def main(argv: list[str] | None = None) -> int:

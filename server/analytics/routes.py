@@ -20,7 +20,7 @@ displays show); reports come from the event log through :mod:`server.analytics.s
 
 Retention: when ``CHERGA_EVENT_RETENTION_DAYS`` (default 180; 0 keeps everything) is set, raw
 events older than that are folded into the daily cells and deleted, at most every six hours,
-in the background after a report is asked for (or with ``python -m server.analytics.retention``).
+in the background after a report is asked for (or with ``python -m cherga.server.analytics.retention``).
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from server import auth
-from server.analytics import store as astore
-from server.analytics.engine import Cells
-from server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
-from server.analytics.i18n import LANGS, PAGE_LANGS, catalog, pick_lang, text
-from server.analytics.report import (
+from cherga.server import auth
+from cherga.server.analytics import store as astore
+from cherga.server.analytics.engine import Cells
+from cherga.server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
+from cherga.server.analytics.i18n import LANGS, PAGE_LANGS, catalog, pick_lang, text
+from cherga.server.analytics.report import (
     DIMENSIONS,
     PERIODS,
     Context,
@@ -54,10 +54,10 @@ from server.analytics.report import (
     select,
     summary_table,
 )
-from server.analytics.staffing import staffing_table
-from server.errors import ServiceError
-from server.siteconfig import SiteConfig
-from server.store import StaffAccount, Store
+from cherga.server.analytics.staffing import staffing_table
+from cherga.server.errors import ServiceError
+from cherga.server.siteconfig import SiteConfig
+from cherga.server.store import StaffAccount, Store
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from server.analytics.engine import Cells
-from server.analytics.report import Column, ReportQuery, Table, select
-from server.analytics.stats import mean, share_over
-from server.core.erlang import counters_needed
+from cherga.server.analytics.engine import Cells
+from cherga.server.analytics.report import Column, ReportQuery, Table, select
+from cherga.server.analytics.stats import mean, share_over
+from cherga.server.core.erlang import counters_needed
 
 TARGET_WAIT_S = 15 * 60
 TARGET_SHARE = 0.95

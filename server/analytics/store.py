@@ -44,11 +44,11 @@ from sqlalchemy import (
     select,
 )
 
-from server.analytics.engine import Cell, CellKey, Cells, fold, merge_cells
-from server.analytics.records import EventRecord
-from server.core.tickets import EventKind
-from server.db import schema
-from server.store import IntegrityError, Store
+from cherga.server.analytics.engine import Cell, CellKey, Cells, fold, merge_cells
+from cherga.server.analytics.records import EventRecord
+from cherga.server.core.tickets import EventKind
+from cherga.server.db import schema
+from cherga.server.store import IntegrityError, Store
 
 log = logging.getLogger(__name__)
 

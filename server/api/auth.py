@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 
-from server import auth
-from server.api.deps import StaffDep, StoreDep, _bearer
-from server.api.models import ErrorResponse, LoginRequest, LoginResponse, Me
+from cherga.server import auth
+from cherga.server.api.deps import StaffDep, StoreDep, _bearer
+from cherga.server.api.models import ErrorResponse, LoginRequest, LoginResponse, Me
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from broker_bridge.contract import CounterAction, CounterState, TicketInfo
-from server.api.deps import IdemDep, ServiceDep, StaffDep
-from server.api.models import (
+from cherga.broker_bridge.contract import CounterAction, CounterState, TicketInfo
+from cherga.server.api.deps import IdemDep, ServiceDep, StaffDep
+from cherga.server.api.models import (
     ActionRequest,
     ActionResponse,
     ErrorResponse,
@@ -25,8 +25,8 @@ from server.api.models import (
     RateRequest,
     TransferRequest,
 )
-from server.service import ActionResult, OfficeService
-from server.store import StaffAccount
+from cherga.server.service import ActionResult, OfficeService
+from cherga.server.store import StaffAccount
 
 router = APIRouter(tags=["counters"])
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from server import auth
-from server.errors import NotFound, Unauthorized
-from server.service import OfficeService
-from server.store import StaffAccount, Store
+from cherga.server import auth
+from cherga.server.errors import NotFound, Unauthorized
+from cherga.server.service import OfficeService
+from cherga.server.store import StaffAccount, Store
 
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/login")
 

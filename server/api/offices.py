@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from broker_bridge.contract import HallState, ServiceLoad
-from server import auth
-from server.api.deps import IdemDep, ServiceDep, StaffDep
-from server.api.models import (
+from cherga.broker_bridge.contract import HallState, ServiceLoad
+from cherga.server import auth
+from cherga.server.api.deps import IdemDep, ServiceDep, StaffDep
+from cherga.server.api.models import (
     BookingRow,
     BookRequest,
     BookResponse,
@@ -21,7 +21,7 @@ from server.api.models import (
     FreeSlot,
     OfficeSummary,
 )
-from server.service import OfficeService
+from cherga.server.service import OfficeService
 
 router = APIRouter(tags=["offices"])
 

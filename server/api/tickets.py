@@ -8,18 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from broker_bridge.contract import TicketInfo
-from server import auth
-from server.api.deps import IdemDep, MaybeStaffDep, OfficeId, ServiceDep, StaffDep, get_service
-from server.api.models import (
+from cherga.broker_bridge.contract import TicketInfo
+from cherga.server import auth
+from cherga.server.api.deps import IdemDep, MaybeStaffDep, OfficeId, ServiceDep, StaffDep, get_service
+from cherga.server.api.models import (
     CancelRequest,
     ErrorResponse,
     IssueRequest,
     OfflineTicketRequest,
     SendToCounterRequest,
 )
-from server.errors import NotFound
-from server.service import OfficeService
+from cherga.server.errors import NotFound
+from cherga.server.service import OfficeService
 
 router = APIRouter(tags=["tickets"])
 

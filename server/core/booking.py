@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from server.siteconfig import Hours
+from cherga.server.siteconfig import Hours
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

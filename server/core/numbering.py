@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from server.siteconfig import NumberRange
+from cherga.server.siteconfig import NumberRange
 
 
 class NumbersExhausted(Exception):

@@ -33,9 +33,9 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
-from server.core.tickets import Origin, Ticket, TicketStatus
-from server.siteconfig import Counter
+from cherga.server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
+from cherga.server.core.tickets import Origin, Ticket, TicketStatus
+from cherga.server.siteconfig import Counter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from server.core.tickets import Ticket, TicketStatus
-from server.siteconfig import Counter
+from cherga.server.core.tickets import Ticket, TicketStatus
+from cherga.server.siteconfig import Counter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ is also a usable kiosk on any tablet). ``/`` is the office's start page with eve
 ``/office/{office}/book`` is the citizens' booking page (:mod:`server.mirror.booking`).
 """
 
-from server.mirror.booking import router as booking_router
-from server.mirror.routes import router
+from cherga.server.mirror.booking import router as booking_router
+from cherga.server.mirror.routes import router
 
 router.include_router(booking_router)
 

@@ -18,11 +18,11 @@ import qrcode.image.svg
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from server.api.deps import get_service
-from server.errors import ServiceError
-from server.mirror.routes import LANGUAGE_NAMES
-from server.service import OfficeService
-from server.siteconfig import LANGUAGES, Service
+from cherga.server.api.deps import get_service
+from cherga.server.errors import ServiceError
+from cherga.server.mirror.routes import LANGUAGE_NAMES
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import LANGUAGES, Service
 
 router = APIRouter(include_in_schema=False)
 

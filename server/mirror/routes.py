@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from server.errors import NotFound
-from server.siteconfig import LANGUAGES, SiteConfig
+from cherga.server.errors import NotFound
+from cherga.server.siteconfig import LANGUAGES, SiteConfig
 
 router = APIRouter(include_in_schema=False)
 _STATIC = Path(__file__).resolve().parent / "static"

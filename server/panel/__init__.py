@@ -3,6 +3,6 @@
 ``router`` (the APIRouter of :mod:`server.panel.routes`) is what ``server.app`` includes.
 """
 
-from server.panel.routes import router
+from cherga.server.panel.routes import router
 
 __all__ = ["router"]

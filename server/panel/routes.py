@@ -30,12 +30,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from broker_bridge.contract import CounterAction, CounterState, TicketInfo
-from server import auth
-from server.api.offices import device_report
-from server.errors import ServiceError, Unauthorized
-from server.panel.i18n import PANEL_LANGUAGES, Catalog, catalog, pick_language
-from server.store import StaffAccount
+from cherga.broker_bridge.contract import CounterAction, CounterState, TicketInfo
+from cherga.server import auth
+from cherga.server.api.offices import device_report
+from cherga.server.errors import ServiceError, Unauthorized
+from cherga.server.panel.i18n import PANEL_LANGUAGES, Catalog, catalog, pick_language
+from cherga.server.store import StaffAccount
 
 HERE = Path(__file__).resolve().parent
 BASE = "/panel"

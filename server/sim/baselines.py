@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
-from server.core.prediction import Estimate
-from server.core.tickets import Origin, Ticket, TicketStatus
-from server.siteconfig import Counter
+from cherga.server.core.prediction import Estimate
+from cherga.server.core.tickets import Origin, Ticket, TicketStatus
+from cherga.server.siteconfig import Counter
 
 
 def _fifo_ahead(ticket: Ticket, waiting: Iterable[Ticket]) -> int:

@@ -35,13 +35,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from server.core import tickets as tk
-from server.core.backoffice import assign_registrar
-from server.core.numbering import NumbersExhausted, next_number
-from server.core.prediction import PredictorFeed, WaitPredictor
-from server.core.scheduling import Decision, PolicySettings, choose_next
-from server.sim.workload import Visitor, lognormal, opening_time
-from server.siteconfig import Counter, NumberRange, SiteConfig
+from cherga.server.core import tickets as tk
+from cherga.server.core.backoffice import assign_registrar
+from cherga.server.core.numbering import NumbersExhausted, next_number
+from cherga.server.core.prediction import PredictorFeed, WaitPredictor
+from cherga.server.core.scheduling import Decision, PolicySettings, choose_next
+from cherga.server.sim.workload import Visitor, lognormal, opening_time
+from cherga.server.siteconfig import Counter, NumberRange, SiteConfig
 
 DEFAULT_DAY = dt.date(2017, 3, 14)  # a Tuesday in the calibration period
 

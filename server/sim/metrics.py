@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from server.core.erlang import counters_needed
-from server.sim.engine import SimResult, Visit
-from server.sim.workload import Visitor
-from server.siteconfig import SiteConfig
+from cherga.server.core.erlang import counters_needed
+from cherga.server.sim.engine import SimResult, Visit
+from cherga.server.sim.workload import Visitor
+from cherga.server.siteconfig import SiteConfig
 
 
 def _pct(values: Sequence[float], q: float) -> float:

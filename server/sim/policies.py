@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from server.core.scheduling import Decision, PolicySettings, eligible
-from server.core.tickets import Ticket
-from server.siteconfig import Counter
+from cherga.server.core.scheduling import Decision, PolicySettings, eligible
+from cherga.server.core.tickets import Ticket
+from cherga.server.siteconfig import Counter
 
 
 def _common(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,

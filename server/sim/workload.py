@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.siteconfig import WEEKDAYS, SiteConfig
+from cherga.server.siteconfig import WEEKDAYS, SiteConfig
 
 HEADER = ("arrival_s", "service", "purpose", "priority", "appointment_s", "service_s", "patience_s")
 SLOT_S = 900  # booking grid: quarter hours

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.analytics.records import EventRecord
+from cherga.server.analytics.records import EventRecord
 
 KYIV = ZoneInfo("Europe/Kyiv")
 DAY = dt.date(2026, 11, 2)  # a Monday; Kyiv is UTC+2 then

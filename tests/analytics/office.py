@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from broker_bridge.contract import CounterAction
-from server.app import create_app
-from server.siteconfig import SiteConfig, load_site_config
-from server.store import sqlite_url
+from cherga.broker_bridge.contract import CounterAction
+from cherga.server.app import create_app
+from cherga.server.siteconfig import SiteConfig, load_site_config
+from cherga.server.store import sqlite_url
 
 KYIV = ZoneInfo("Europe/Kyiv")
 DAY = dt.date(2026, 11, 23)

@@ -7,10 +7,10 @@ import io
 
 from openpyxl import load_workbook
 
-from server.analytics.engine import fold
-from server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
-from server.analytics.report import ReportQuery, build_report
-from server.analytics.staffing import staffing_table
+from cherga.server.analytics.engine import fold
+from cherga.server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
+from cherga.server.analytics.report import ReportQuery, build_report
+from cherga.server.analytics.staffing import staffing_table
 from tests.analytics.eventlog import DAY, KYIV, at, morning
 
 LABELS = Labels("uk", {"service": {"passport": "Паспорт громадянина", "residence": "Реєстрація місця проживання",

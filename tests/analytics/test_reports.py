@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from server.analytics.engine import Cell, fold, merge_cells
-from server.analytics.report import Context, ReportQuery, build_report
-from server.analytics.staffing import staffing_table
-from server.analytics.stats import percentile, share_over
-from server.core.erlang import wait_within_share
+from cherga.server.analytics.engine import Cell, fold, merge_cells
+from cherga.server.analytics.report import Context, ReportQuery, build_report
+from cherga.server.analytics.staffing import staffing_table
+from cherga.server.analytics.stats import percentile, share_over
+from cherga.server.core.erlang import wait_within_share
 from tests.analytics.eventlog import DAY, KYIV, at, morning
 
 

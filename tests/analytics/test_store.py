@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from server.analytics.engine import fold
-from server.analytics.records import EventRecord
-from server.analytics.report import ReportQuery, build_report
-from server.analytics.retention import main
-from server.analytics.store import days, load_cells, prune, read_events
-from server.db import schema
-from server.store import Store, sqlite_url
+from cherga.server.analytics.engine import fold
+from cherga.server.analytics.records import EventRecord
+from cherga.server.analytics.report import ReportQuery, build_report
+from cherga.server.analytics.retention import main
+from cherga.server.analytics.store import days, load_cells, prune, read_events
+from cherga.server.db import schema
+from cherga.server.store import Store, sqlite_url
 from tests.analytics.eventlog import DAY, KYIV, at, morning
 from tests.analytics.office import REPO
 from tests.support.postgres import PostgresServer

@@ -18,12 +18,12 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from broker_bridge import contract
-from broker_bridge.bridge import Bridge
-from server import auth
-from server.service import OfficeService
-from server.siteconfig import SiteConfig
-from server.store import Store, sqlite_url
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge
+from cherga.server import auth
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig
+from cherga.server.store import Store, sqlite_url
 
 REPO = Path(__file__).resolve().parents[2]
 NODES = [

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_bridge import contract
-from broker_bridge.bridge import Bridge, start_bridge
-from broker_bridge.contract import CounterCommand, IssueTicket, OfflineTicket
-from server.service import OfficeService
-from server.siteconfig import SiteConfig
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge, start_bridge
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket, OfflineTicket
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig
 from tests.bridge.conftest import Watcher, command, make_service, sign_in, site_config
 from tests.support.mosquitto import Broker
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from broker_bridge import contract
-from broker_bridge.broker_config import (
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.broker_config import (
     READS,
     BrokerConfigError,
     Node,
@@ -89,13 +89,13 @@ def test_every_server_topic_is_read_by_some_role() -> None:
 
 def test_generated_conf_sends_small_packets_at_once() -> None:
     """Nagle's algorithm on the broker side alone turns a ~1 ms call into ~40 ms."""
-    from broker_bridge.broker_config import render_mosquitto_conf
+    from cherga.broker_bridge.broker_config import render_mosquitto_conf
 
     assert "set_tcp_nodelay true" in render_mosquitto_conf(password_file="/p", acl_file="/a").splitlines()
 
 
 def test_conf_has_tls_listener_with_client_certificates_when_asked() -> None:
-    from broker_bridge.broker_config import TlsFiles
+    from cherga.broker_bridge.broker_config import TlsFiles
 
     conf = render_mosquitto_conf(password_file="/p", acl_file="/a", port=None,
                                  tls=TlsFiles("/ca.crt", "/s.crt", "/s.key", require_certificate=True))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_bridge import contract
+from cherga.broker_bridge import contract
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
 EXAMPLE_PARAMS = {"node": "kiosk-1", "counter": "c3"}

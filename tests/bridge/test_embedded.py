@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from broker_bridge import contract
-from broker_bridge.bridge import start_bridge
-from broker_bridge.contract import Command, CounterCommand, IssueTicket, Reply
-from broker_bridge.embedded import EmbeddedBroker, LocalMosquitto, mosquitto_binary, start_office_broker
-from firmware_host.config import NodeConfig
-from firmware_host.outbox import Outbox
-from firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import start_bridge
+from cherga.broker_bridge.contract import Command, CounterCommand, IssueTicket, Reply
+from cherga.broker_bridge.embedded import (
+    EmbeddedBroker,
+    LocalMosquitto,
+    mosquitto_binary,
+    start_office_broker,
+)
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.outbox import Outbox
+from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
 from tests.bridge.conftest import Watcher, make_service, sign_in, site_config
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from broker_bridge import contract
-from broker_bridge.bridge import Bridge, Outcome
-from broker_bridge.broker_config import Node, node_reads, node_writes, render_acl
-from server.db import schema
-from server.enrollment import EnrollmentListError, EnrollmentRefused, Enrollments
-from server.service import OfficeService
-from server.siteconfig import SiteConfig, load_site_config
-from server.store import Store
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge, Outcome
+from cherga.broker_bridge.broker_config import Node, node_reads, node_writes, render_acl
+from cherga.server.db import schema
+from cherga.server.enrollment import EnrollmentListError, EnrollmentRefused, Enrollments
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig, load_site_config
+from cherga.server.store import Store
 from tests.bridge.conftest import REPO, command, make_service
 from tests.support.mosquitto import running_broker
 from tests.support.postgres import PostgresServer

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from broker_bridge import contract
-from broker_bridge.bridge import Bridge
-from broker_bridge.contract import CounterCommand, IssueTicket, Telemetry
-from server.service import OfficeService
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket, Telemetry
+from cherga.server.service import OfficeService
 from tests.bridge.conftest import make_service, sign_in, site_config
 
 OFFICE = "demo"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.siteconfig import ConfigError, load_site_config, parse_site_config
+from cherga.server.siteconfig import ConfigError, load_site_config, parse_site_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.core import tickets as core
-from server.core.numbering import NumbersExhausted, next_number
-from server.core.scheduling import PolicySettings, choose_next, starvation_bound
-from server.core.tickets import IllegalTransition, Ticket, TicketStatus
-from server.siteconfig import Counter, CounterService, NumberRange
-from server.store import TicketRecord
-from server.view import WaitingView
+from cherga.server.core import tickets as core
+from cherga.server.core.numbering import NumbersExhausted, next_number
+from cherga.server.core.scheduling import PolicySettings, choose_next, starvation_bound
+from cherga.server.core.tickets import IllegalTransition, Ticket, TicketStatus
+from cherga.server.siteconfig import Counter, CounterService, NumberRange
+from cherga.server.store import TicketRecord
+from cherga.server.view import WaitingView
 
 T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 SERVICES = ("a", "b", "c")

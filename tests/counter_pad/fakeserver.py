@@ -11,8 +11,15 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from broker_bridge import contract
-from broker_bridge.contract import CounterCommand, CounterState, ErrorBody, Reply, ServerStatus, TicketInfo
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import (
+    CounterCommand,
+    CounterState,
+    ErrorBody,
+    Reply,
+    ServerStatus,
+    TicketInfo,
+)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from broker_bridge.contract import CounterState, Reply, TicketInfo
+from cherga.broker_bridge.contract import CounterState, Reply, TicketInfo
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker_bridge.contract import CounterCommand
-from counter_pad.app import PadApp
-from counter_pad.board import LedNumberBoard
-from counter_pad.debounce import ButtonEvent
-from counter_pad.machine import PadButton, PadMachine
-from firmware_host.ledboard import BoardHealth, EmulatedBoard, VirtualBoardBus
+from cherga.broker_bridge.contract import CounterCommand
+from cherga.counter_pad.app import PadApp
+from cherga.counter_pad.board import LedNumberBoard
+from cherga.counter_pad.debounce import ButtonEvent
+from cherga.counter_pad.machine import PadButton, PadMachine
+from cherga.firmware_host.ledboard import BoardHealth, EmulatedBoard, VirtualBoardBus
 from tests.counter_pad.helpers import T0, state
 
 

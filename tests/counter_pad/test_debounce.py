@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from counter_pad.debounce import ButtonEvent, DebouncedButton
+from cherga.counter_pad.debounce import ButtonEvent, DebouncedButton
 
 P, R, C, L = ButtonEvent.PRESS, ButtonEvent.RELEASE, ButtonEvent.CLICK, ButtonEvent.LONG
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from gpiozero.pins.mock import MockFactory
 
-from broker_bridge.contract import CounterAction, CounterCommand
-from counter_pad.app import MemoryBoard, PadApp
-from counter_pad.hardware import PadHardware, PadPins
-from counter_pad.machine import LedMode, PadMachine
+from cherga.broker_bridge.contract import CounterAction, CounterCommand
+from cherga.counter_pad.app import MemoryBoard, PadApp
+from cherga.counter_pad.hardware import PadHardware, PadPins
+from cherga.counter_pad.machine import LedMode, PadMachine
 from tests.counter_pad.conftest import FakeClock
 from tests.counter_pad.helpers import T0, reply, state
 

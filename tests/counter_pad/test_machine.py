@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker_bridge.contract import CounterAction
-from counter_pad.machine import LedMode, PadButton, PadMachine
+from cherga.broker_bridge.contract import CounterAction
+from cherga.counter_pad.machine import LedMode, PadButton, PadMachine
 from tests.counter_pad.helpers import T0, reply, state
 
 

@@ -21,20 +21,20 @@ import yaml
 from fastapi.testclient import TestClient
 from gpiozero.pins.mock import MockFactory
 
-from broker_bridge import contract
-from broker_bridge.bridge import Bridge, start_bridge
-from broker_bridge.contract import CounterAction, CounterCommand, HallCall
-from counter_pad.app import MemoryBoard
-from counter_pad.hardware import PadPins
-from counter_pad.machine import LedMode
-from counter_pad.role import PadRole
-from firmware_host.config import BrokerOptions, NodeConfig
-from firmware_host.session import NodeSession
-from server import auth
-from server.app import create_app
-from server.service import OfficeService
-from server.siteconfig import SiteConfig
-from server.store import Store, sqlite_url
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge, start_bridge
+from cherga.broker_bridge.contract import CounterAction, CounterCommand, HallCall
+from cherga.counter_pad.app import MemoryBoard
+from cherga.counter_pad.hardware import PadPins
+from cherga.counter_pad.machine import LedMode
+from cherga.counter_pad.role import PadRole
+from cherga.firmware_host.config import BrokerOptions, NodeConfig
+from cherga.firmware_host.session import NodeSession
+from cherga.server import auth
+from cherga.server.app import create_app
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig
+from cherga.server.store import Store, sqlite_url
 from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.mosquitto

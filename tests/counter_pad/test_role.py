@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from counter_pad.app import MemoryBoard
-from counter_pad.hardware import PadPins
-from counter_pad.machine import LedMode
-from counter_pad.role import PadRole
-from firmware_host.config import BrokerOptions, NodeConfig
-from firmware_host.session import NodeSession
+from cherga.counter_pad.app import MemoryBoard
+from cherga.counter_pad.hardware import PadPins
+from cherga.counter_pad.machine import LedMode
+from cherga.counter_pad.role import PadRole
+from cherga.firmware_host.config import BrokerOptions, NodeConfig
+from cherga.firmware_host.session import NodeSession
 from tests.counter_pad.fakeserver import FakeServer
 from tests.support.mosquitto import Broker
 
@@ -124,7 +124,7 @@ def test_the_pad_goes_offline_when_the_server_announces_it_is_gone(pad_and_serve
 
 
 def test_the_launcher_finds_the_pad_role_and_builds_it_without_arguments() -> None:
-    from firmware_host.role import NodeRole, load_role
+    from cherga.firmware_host.role import NodeRole, load_role
 
     role = load_role("pad")()
     assert isinstance(role, PadRole) and isinstance(role, NodeRole)
@@ -132,7 +132,7 @@ def test_the_launcher_finds_the_pad_role_and_builds_it_without_arguments() -> No
 
 def test_the_hil_harness_presses_buttons_and_reads_the_pad_through_test_verbs(
         fresh_mosquitto: Broker, office: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from firmware_host.testverbs import ENV, TestVerbClient
+    from cherga.firmware_host.testverbs import ENV, TestVerbClient
 
     sock = tmp_path / "pad.sock"
     monkeypatch.setenv(ENV, str(sock))

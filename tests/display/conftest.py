@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from broker_bridge.contract import CallEntry, HallCall, HallState, ServiceLoad
+from cherga.broker_bridge.contract import CallEntry, HallCall, HallState, ServiceLoad
 
 T0 = dt.datetime(2026, 11, 25, 8, 30, tzinfo=dt.UTC)  # 10:30 in Kyiv
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from broker_bridge.contract import NodeConfig
-from display.board import BoardSettings, HallBoard
+from cherga.broker_bridge.contract import NodeConfig
+from cherga.display.board import BoardSettings, HallBoard
 
 from .conftest import at, call, entry, state
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from broker_bridge import contract
-from broker_bridge.contract import CounterState, HallCall, NodeConfig, Payload, TicketInfo
-from display.role import DisplayRole
-from display.voice import RecordingPlayer
-from firmware_host.config import BrokerOptions, HardwareOptions
-from firmware_host.config import NodeConfig as NodeFile
-from firmware_host.session import NodeSession
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import CounterState, HallCall, NodeConfig, Payload, TicketInfo
+from cherga.display.role import DisplayRole
+from cherga.display.voice import RecordingPlayer
+from cherga.firmware_host.config import BrokerOptions, HardwareOptions
+from cherga.firmware_host.config import NodeConfig as NodeFile
+from cherga.firmware_host.session import NodeSession
 from tests.support.mosquitto import Broker
 
 from .conftest import entry, state

@@ -7,9 +7,9 @@ import os
 import pygame
 import pytest
 
-from display.board import BoardSettings, HallBoard
-from display.tv import BLINK, NEWEST, OFFLINE, ROW, RowGeometry, TvRenderer
-from firmware_host.fonts import font_path
+from cherga.display.board import BoardSettings, HallBoard
+from cherga.display.tv import BLINK, NEWEST, OFFLINE, ROW, RowGeometry, TvRenderer
+from cherga.firmware_host.fonts import font_path
 
 from .conftest import at, call, entry, state
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from display.voice import (
+from cherga.display.voice import (
     RATE,
     Announcer,
     Fragment,

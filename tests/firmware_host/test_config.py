@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_host.config import NodeConfigError, load_node_config, parse_node_config
+from cherga.firmware_host.config import NodeConfigError, load_node_config, parse_node_config
 
 PAD = """\
 node: pad-c1

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_bridge.bridge import Bridge
-from firmware_host.config import NodeConfig
-from firmware_host.enrollment import Enroller
-from firmware_host.session import NodeSession
-from server.service import OfficeService
+from cherga.broker_bridge.bridge import Bridge
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.enrollment import Enroller
+from cherga.firmware_host.session import NodeSession
+from cherga.server.service import OfficeService
 from tests.bridge.conftest import make_service, site_config
 from tests.bridge.test_enrollment import _write_list
 from tests.firmware_host.test_session import node_config, session
@@ -93,7 +93,7 @@ def test_a_cloned_card_is_refused_once_logged_and_not_retried(
         assert first.done.wait(8) and first.state == "enrolled"
         nodes.pop()[0].close()
 
-        caplog.set_level(logging.ERROR, logger="firmware_host.enrollment")
+        caplog.set_level(logging.ERROR, logger="cherga.firmware_host.enrollment")
         second = _start(cfg.model_copy(update={"data_dir": clone}), nodes)
         assert second.done.wait(8), "no answer to the clone"
         assert second.state == "refused" and second.refusal is not None and second.refusal[0] == "token_spent"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from firmware_host import hardware
-from firmware_host.hardware import HardwareError, SerialPortInfo
+from cherga.firmware_host import hardware
+from cherga.firmware_host.hardware import HardwareError, SerialPortInfo
 
 PORTS = [SerialPortInfo("/dev/ttyAMA0", None, None, "Pi UART", None),
          SerialPortInfo("/dev/ttyUSB0", 0x0403, 0x6001, "FT232R", "A1"),

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from broker_bridge import contract
-from firmware_host.config import NodeConfig
-from firmware_host.launcher import EXIT_BAD_CONFIG, NodeRunner, run_node
-from firmware_host.outbox import Outbox
-from firmware_host.role import NodeRole, RoleNotFound, load_role, register_role, unregister_role
-from firmware_host.session import NodeSession
+from cherga.broker_bridge import contract
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.launcher import EXIT_BAD_CONFIG, NodeRunner, run_node
+from cherga.firmware_host.outbox import Outbox
+from cherga.firmware_host.role import NodeRole, RoleNotFound, load_role, register_role, unregister_role
+from cherga.firmware_host.session import NodeSession
 from tests.bridge.conftest import Watcher
 from tests.support.mosquitto import Broker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from firmware_host.outbox import Outbox
+from cherga.firmware_host.outbox import Outbox
 
 
 def test_entries_survive_reopening_in_order_with_their_bytes(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from broker_bridge import contract
-from broker_bridge.contract import CounterCommand, HallState, IssueTicket, OfflineTicket, Reply
-from firmware_host.config import NodeConfig
-from firmware_host.outbox import Outbox
-from firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import CounterCommand, HallState, IssueTicket, OfflineTicket, Reply
+from cherga.firmware_host.config import NodeConfig
+from cherga.firmware_host.outbox import Outbox
+from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
 from tests.bridge.conftest import Watcher
 from tests.hil.proxy import CuttableProxy
 from tests.support.mosquitto import Broker

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_host import systemd
+from cherga.firmware_host import systemd
 
 
 def test_notify_sends_the_state_to_the_socket_systemd_names(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from firmware_host.telemetry import Heartbeat, cpu_temp_c
+from cherga.firmware_host.telemetry import Heartbeat, cpu_temp_c
 
 
 def test_the_cpu_zone_is_preferred_and_read_in_celsius(tmp_path: Path) -> None:

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from broker_bridge.contract import CounterCommand, IssueTicket
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket
+from cherga.firmware_host.config import BrokerOptions, NodeConfig
+from cherga.firmware_host.session import NodeSession
 from cherga.office import Layout, Office
-from firmware_host.config import BrokerOptions, NodeConfig
-from firmware_host.session import NodeSession
-from server import auth
-from server.sim.workload import demand_beside, generate
-from server.siteconfig import load_site_config
-from server.store import Store
+from cherga.server import auth
+from cherga.server.sim.workload import demand_beside, generate
+from cherga.server.siteconfig import load_site_config
+from cherga.server.store import Store
 from tests.hil.scenario import take_ticket
 
 pytestmark = pytest.mark.slow

@@ -158,7 +158,7 @@ def test_a_pad_cut_off_from_the_broker_shows_offline_calls_nobody_and_comes_back
         office_factory: Callable[..., Office], artifacts: Path) -> None:
     """GIVEN pad c2 reaches the broker through a proxy WHEN the link is cut THEN the pad shows
     offline and 'next' calls nobody; WHEN the link returns THEN it is online and works again."""
-    from broker_bridge.embedded import free_port
+    from cherga.broker_bridge.embedded import free_port
 
     broker_port = free_port()
     proxy = CuttableProxy(("127.0.0.1", broker_port)).start()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from broker_bridge.contract import BundleInfo, CategoryInfo, NodeConfig, ServiceInfo, TicketInfo
-from kiosk.emulator import EscPosEmulator
-from kiosk.printer import PrinterConfig, TicketPrinter
+from cherga.broker_bridge.contract import BundleInfo, CategoryInfo, NodeConfig, ServiceInfo, TicketInfo
+from cherga.kiosk.emulator import EscPosEmulator
+from cherga.kiosk.printer import PrinterConfig, TicketPrinter
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
 

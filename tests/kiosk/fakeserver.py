@@ -12,8 +12,8 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from broker_bridge import contract
-from broker_bridge.contract import (
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import (
     CheckIn,
     ErrorBody,
     HallState,

@@ -7,10 +7,10 @@ import time
 import pytest
 from escpos.printer import Serial
 
-from broker_bridge.contract import NodeConfig
-from kiosk.emulator import EscPosEmulator, Scenario
-from kiosk.printer import PrinterConfig, PrinterFault, PrinterState, TicketPrinter
-from kiosk.ticket import render_ticket
+from cherga.broker_bridge.contract import NodeConfig
+from cherga.kiosk.emulator import EscPosEmulator, Scenario
+from cherga.kiosk.printer import PrinterConfig, PrinterFault, PrinterState, TicketPrinter
+from cherga.kiosk.ticket import render_ticket
 from tests.kiosk.conftest import ticket_info
 
 

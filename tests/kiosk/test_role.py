@@ -14,18 +14,18 @@ import pytest
 from PIL import ImageChops
 from pyzbar import pyzbar
 
-from broker_bridge import contract
-from broker_bridge.contract import NodeAlert
-from broker_bridge.contract import NodeConfig as OfficeConfig
-from firmware_host.config import BrokerOptions, NodeConfig
-from firmware_host.session import NodeSession
-from kiosk.emulator import EscPosEmulator, Scenario
-from kiosk.i18n import text
-from kiosk.printer import PrinterConfig, TicketPrinter
-from kiosk.role import KioskRole
-from kiosk.ticket import render_ticket
-from kiosk.ui.layout import layout
-from kiosk.ui.state import Screen
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import NodeAlert
+from cherga.broker_bridge.contract import NodeConfig as OfficeConfig
+from cherga.firmware_host.config import BrokerOptions, NodeConfig
+from cherga.firmware_host.session import NodeSession
+from cherga.kiosk.emulator import EscPosEmulator, Scenario
+from cherga.kiosk.i18n import text
+from cherga.kiosk.printer import PrinterConfig, TicketPrinter
+from cherga.kiosk.role import KioskRole
+from cherga.kiosk.ticket import render_ticket
+from cherga.kiosk.ui.layout import layout
+from cherga.kiosk.ui.state import Screen
 from tests.kiosk.conftest import FakeClock, demo_office_config
 from tests.kiosk.fakeserver import FakeKioskServer
 from tests.support.mosquitto import Broker, free_port
@@ -297,7 +297,7 @@ def test_finger_taps_on_the_real_pygame_screen_print_one_ticket(
 def test_the_hil_harness_can_tap_read_the_screen_and_take_a_screenshot(
         mosquitto: Broker, office: OfficeConfig, server: FakeKioskServer, tmp_path: Path,
         emulator: EscPosEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from firmware_host.testverbs import TestVerbClient
+    from cherga.firmware_host.testverbs import TestVerbClient
 
     sock = tmp_path / "verbs.sock"
     monkeypatch.setenv("CHERGA_TEST_SOCKET", str(sock))

@@ -6,11 +6,11 @@ import pytest
 from PIL import Image, ImageChops
 from pyzbar import pyzbar
 
-from broker_bridge.contract import Lang, NodeConfig
-from kiosk.emulator import EscPosEmulator
-from kiosk.i18n import text
-from kiosk.printer import PrinterConfig, TicketPrinter
-from kiosk.ticket import TicketLayout, render_text, render_ticket
+from cherga.broker_bridge.contract import Lang, NodeConfig
+from cherga.kiosk.emulator import EscPosEmulator
+from cherga.kiosk.i18n import text
+from cherga.kiosk.printer import PrinterConfig, TicketPrinter
+from cherga.kiosk.ticket import TicketLayout, render_text, render_ticket
 from tests.kiosk.conftest import demo_office_config, ticket_info
 
 

@@ -9,11 +9,19 @@ from pathlib import Path
 import pygame
 import pytest
 
-from broker_bridge.contract import NodeConfig
-from kiosk.i18n import LANGUAGES, text
-from kiosk.ui.layout import MIN_TARGET, hit
-from kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, DrawnText, Frame, Renderer, _font, taps_from_event
-from kiosk.ui.state import KioskState, Screen
+from cherga.broker_bridge.contract import NodeConfig
+from cherga.kiosk.i18n import LANGUAGES, text
+from cherga.kiosk.ui.layout import MIN_TARGET, hit
+from cherga.kiosk.ui.render import (
+    MIN_LABEL_PX,
+    MIN_LARGE_PX,
+    DrawnText,
+    Frame,
+    Renderer,
+    _font,
+    taps_from_event,
+)
+from cherga.kiosk.ui.state import KioskState, Screen
 from tests.kiosk.conftest import FakeClock, demo_office_config, ticket_info
 
 SIZES = [(1280, 800), (1080, 1920), (800, 480)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from broker_bridge.contract import NodeConfig
-from kiosk.i18n import text
-from kiosk.ui.layout import layout
-from kiosk.ui.state import SETTLE_S, CheckInRequest, IssueRequest, KioskState, Screen
+from cherga.broker_bridge.contract import NodeConfig
+from cherga.kiosk.i18n import text
+from cherga.kiosk.ui.layout import layout
+from cherga.kiosk.ui.state import SETTLE_S, CheckInRequest, IssueRequest, KioskState, Screen
 from tests.kiosk.conftest import FakeClock, ticket_info
 
 

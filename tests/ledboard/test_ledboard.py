@@ -7,7 +7,7 @@ import time
 import pytest
 import serial
 
-from firmware_host.ledboard import (
+from cherga.firmware_host.ledboard import (
     BoardLink,
     BoardRefused,
     BoardSet,
@@ -20,7 +20,7 @@ from firmware_host.ledboard import (
     board_alert,
     open_port,
 )
-from firmware_host.ledboard import protocol as p
+from cherga.firmware_host.ledboard import protocol as p
 
 
 def test_frames_are_crc16_modbus_checked_and_match_the_documented_example() -> None:

@@ -10,11 +10,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from server import auth
-from server.app import create_app
-from server.service import OfficeService
-from server.siteconfig import SiteConfig, load_site_config
-from server.store import Store, sqlite_url
+from cherga.server import auth
+from cherga.server.app import create_app
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig, load_site_config
+from cherga.server.store import Store, sqlite_url
 
 PASSWORD = "correct-horse-1"
 # A Monday morning in Kyiv, inside the demo office's hours.

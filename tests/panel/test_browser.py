@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image, ImageStat
 
-from server.service import OfficeService
+from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
 from tests.support.browser import chromium, serving
 

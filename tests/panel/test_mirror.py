@@ -9,8 +9,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from broker_bridge.contract import CounterAction
-from server.service import OfficeService
+from cherga.broker_bridge.contract import CounterAction
+from cherga.server.service import OfficeService
 from tests.panel.conftest import Clock
 from tests.panel.test_browser import not_blank, page, served  # noqa: F401 - fixtures
 

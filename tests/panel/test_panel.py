@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from broker_bridge.contract import CounterAction
-from server.service import OfficeService
+from cherga.broker_bridge.contract import CounterAction
+from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
 
 SignIn = Callable[..., TestClient]
@@ -144,7 +144,7 @@ def test_every_panel_catalog_has_every_message() -> None:
     import json
     from pathlib import Path
 
-    from server.panel.i18n import PANEL_LANGUAGES
+    from cherga.server.panel.i18n import PANEL_LANGUAGES
 
     locales = Path(__file__).resolve().parents[2] / "server" / "panel" / "locales"
     keys = {lang: set(json.loads((locales / f"{lang}.json").read_text(encoding="utf-8"))) for lang in PANEL_LANGUAGES}

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from broker_bridge.bridge import Bridge
-from provisioning import image as image_mod
-from provisioning.cli import app
+from cherga.broker_bridge.bridge import Bridge
+from cherga.provisioning import image as image_mod
+from cherga.provisioning.cli import app
 from tests.bridge.conftest import make_service, site_config
 from tests.provisioning.conftest import build_image
 from tests.provisioning.test_firstboot import SYSTEMCTL, _env, _run, _stubs

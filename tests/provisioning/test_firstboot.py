@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import bundle as bundle_mod
-from provisioning.inventory import parse_inventory
-from provisioning.state import NodeSecrets, SiteState
+from cherga.provisioning import bundle as bundle_mod
+from cherga.provisioning.inventory import parse_inventory
+from cherga.provisioning.state import NodeSecrets, SiteState
 from tests.provisioning.conftest import INVENTORY
 
 STUB = """#!/bin/bash

@@ -14,11 +14,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from typer.testing import CliRunner
 
-from broker_bridge import contract
-from broker_bridge.broker_config import parse_password_file, verify_password
-from firmware_host.config import load_node_config
-from provisioning import image as image_mod
-from provisioning.cli import app
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.broker_config import parse_password_file, verify_password
+from cherga.firmware_host.config import load_node_config
+from cherga.provisioning import image as image_mod
+from cherga.provisioning.cli import app
 from tests.provisioning.conftest import CMDLINE, build_image, mdir, mtype
 from tests.support.mosquitto import free_port, running_broker
 
@@ -127,7 +127,7 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
         config = load_node_config(config_path)
         assert config.broker.port == port and config.broker.resolved_password() == card_password
 
-        from firmware_host.session import NodeSession
+        from cherga.firmware_host.session import NodeSession
 
         session = NodeSession(config.model_copy(update={"data_dir": tmp_path / "var"}))
         session.start()
@@ -196,8 +196,8 @@ def test_tls_inventory_gives_nodes_certificates_and_the_broker_a_tls_listener(
 @pytest.mark.mosquitto
 def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    from broker_bridge.broker_config import TlsFiles, render_mosquitto_conf
-    from firmware_host.session import NodeSession
+    from cherga.broker_bridge.broker_config import TlsFiles, render_mosquitto_conf
+    from cherga.firmware_host.session import NodeSession
     from tests.provisioning.conftest import INVENTORY
     from tests.support.mosquitto import Broker
 

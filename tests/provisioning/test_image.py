@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from firmware_host.config import parse_node_config
-from provisioning import bundle as bundle_mod
-from provisioning import image as image_mod
-from provisioning.inventory import parse_inventory
-from provisioning.state import SiteState
+from cherga.firmware_host.config import parse_node_config
+from cherga.provisioning import bundle as bundle_mod
+from cherga.provisioning import image as image_mod
+from cherga.provisioning.inventory import parse_inventory
+from cherga.provisioning.state import SiteState
 from tests.provisioning.conftest import BOOT_START, CMDLINE, INVENTORY, build_image, fsck_boot, mdir, mtype
 
 
@@ -154,7 +154,7 @@ def test_oversized_bundle_is_refused_before_writing(tmp_path: Path) -> None:
 def _cli(*args: str) -> str:
     from typer.testing import CliRunner
 
-    from provisioning.cli import app
+    from cherga.provisioning.cli import app
 
     result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioning.inventory import InventoryError, check_against_site, parse_inventory
+from cherga.provisioning.inventory import InventoryError, check_against_site, parse_inventory
 from tests.provisioning.conftest import INVENTORY
 
 

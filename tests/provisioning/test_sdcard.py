@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from provisioning.cli import app
-from provisioning.sdcard import LARGEST_SD, FlashError, TargetInfo, inspect_target, refusal, write_image
+from cherga.provisioning.cli import app
+from cherga.provisioning.sdcard import (
+    LARGEST_SD,
+    FlashError,
+    TargetInfo,
+    inspect_target,
+    refusal,
+    write_image,
+)
 from tests.provisioning.conftest import build_image, mtype
 
 runner = CliRunner()
@@ -64,7 +71,7 @@ def test_a_card_that_reads_back_short_is_reported(tmp_path: Path, monkeypatch: p
     img = tmp_path / "a.img"
     img.write_bytes(b"x" * 10_000)
     target = tmp_path / "t.img"
-    import provisioning.sdcard as sd
+    import cherga.provisioning.sdcard as sd
 
     real_open = Path.open
 

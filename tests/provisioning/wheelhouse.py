@@ -15,6 +15,7 @@ import csv
 import hashlib
 import importlib.metadata as md
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -22,7 +23,6 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("cherga", "server", "broker_bridge", "firmware_host", "kiosk", "display", "counter_pad", "provisioning")
 
 
 def _norm(name: str) -> str:
@@ -89,9 +89,12 @@ def _cherga_wheel(dest: Path) -> Path:
     version = dist.version
     dist_info = f"cherga-{version}.dist-info"
     files: dict[str, bytes] = {}
-    for package in PACKAGES:
-        for p in sorted((REPO / package).rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc":
+    # cherga/ links to the design's folders; the wheel carries the real files under cherga/.
+    for root, dirs, names in os.walk(REPO / "cherga", followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            p = Path(root) / name
+            if p.suffix != ".pyc":
                 files[p.relative_to(REPO).as_posix()] = p.read_bytes()
     files[f"{dist_info}/METADATA"] = (dist.read_text("PKG-INFO") or dist.read_text("METADATA") or "").encode()
     files[f"{dist_info}/entry_points.txt"] = (dist.read_text("entry_points.txt") or "").encode()

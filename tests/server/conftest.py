@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from server.service import OfficeService
-from server.store import Store, sqlite_url
+from cherga.server.service import OfficeService
+from cherga.server.store import Store, sqlite_url
 from tests.server.helpers import Clock, demo_config
 from tests.support.postgres import PostgresServer
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from server.siteconfig import SiteConfig, load_site_config
+from cherga.server.siteconfig import SiteConfig, load_site_config
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "demo-office.yaml"

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.core.booking import day_grid
-from server.errors import Conflict, Invalid, NotFound
-from server.service import OfficeService
-from server.siteconfig import Hours, SiteConfig
-from server.store import Store
+from cherga.server.core.booking import day_grid
+from cherga.server.errors import Conflict, Invalid, NotFound
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import Hours, SiteConfig
+from cherga.server.store import Store
 from tests.server.helpers import Clock, demo_dict
 
 KYIV = ZoneInfo("Europe/Kyiv")

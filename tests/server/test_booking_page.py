@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from server.app import create_app
-from server.store import sqlite_url
+from cherga.server.app import create_app
+from cherga.server.store import sqlite_url
 from tests.server.helpers import Clock, demo_config
 
 BOOK = "/office/demo/book"

@@ -12,9 +12,9 @@ import collections
 import datetime as dt
 import threading
 
-from broker_bridge.contract import CounterAction
-from server.service import OfficeService
-from server.store import Store
+from cherga.broker_bridge.contract import CounterAction
+from cherga.server.service import OfficeService
+from cherga.server.store import Store
 from tests.server.helpers import Clock, wide_config
 
 COUNTERS = 20

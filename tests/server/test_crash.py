@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from cherga.office import start_server_process
-from server.siteconfig import load_site_config
-from server.store import Store, sqlite_url
+from cherga.server.siteconfig import load_site_config
+from cherga.server.store import Store, sqlite_url
 from tests.server.helpers import always_open_yaml
 from tests.support.mosquitto import free_port
 

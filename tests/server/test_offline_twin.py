@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from server.service import OfficeService
+from cherga.server.service import OfficeService
 from tests.server.helpers import Clock
 
 

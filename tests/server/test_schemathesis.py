@@ -14,8 +14,8 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from server.app import create_app
-from server.store import sqlite_url
+from cherga.server.app import create_app
+from cherga.server.store import sqlite_url
 from tests.server.helpers import Clock, demo_config
 
 _clock = Clock(tick=dt.timedelta(seconds=7))

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from broker_bridge.contract import CounterAction as A
-from server import auth
-from server.errors import Conflict, Invalid, NotFound, Unauthorized
-from server.service import Change, OfficeService
-from server.store import Store
+from cherga.broker_bridge.contract import CounterAction as A
+from cherga.server import auth
+from cherga.server.errors import Conflict, Invalid, NotFound, Unauthorized
+from cherga.server.service import Change, OfficeService
+from cherga.server.store import Store
 from tests.server.helpers import Clock, demo_config
 
 
@@ -83,8 +83,8 @@ def test_priority_category_is_called_before_a_walk_in_who_waited_less_than_its_w
 
 
 def test_daily_cap_refuses_with_a_reason_key_and_resets_next_day(tmp_path, clock: Clock) -> None:  # type: ignore[no-untyped-def]
-    from server.siteconfig import SiteConfig
-    from server.store import sqlite_url
+    from cherga.server.siteconfig import SiteConfig
+    from cherga.server.store import sqlite_url
     from tests.server.helpers import demo_dict
 
     data = demo_dict()

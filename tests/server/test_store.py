@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from server.db.schema import metadata
-from server.store import Store, sqlite_url
+from cherga.server.db.schema import metadata
+from cherga.server.store import Store, sqlite_url
 
 
 def test_migrations_create_exactly_the_schema_the_code_expects(any_store: Store) -> None:
@@ -39,7 +39,7 @@ def test_sqlite_runs_in_wal_with_full_synchronous_commits(sqlite_store: Store) -
 
 def test_a_pin_finds_its_operator_among_many_without_trying_each(tmp_path: Path) -> None:
     """A pad's PIN sign-in looks up one account, not an argon2 check per operator (100+ at a big centre)."""
-    from server import auth
+    from cherga.server import auth
 
     store = Store(sqlite_url(tmp_path / "staff.db"))
     try:

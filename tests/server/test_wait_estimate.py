@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker_bridge.contract import CounterAction as A
-from server import auth
-from server.core.prediction import ServiceRatePredictor
-from server.service import OfficeService
-from server.siteconfig import SiteConfig
-from server.store import Store
+from cherga.broker_bridge.contract import CounterAction as A
+from cherga.server import auth
+from cherga.server.core.prediction import ServiceRatePredictor
+from cherga.server.service import OfficeService
+from cherga.server.siteconfig import SiteConfig
+from cherga.server.store import Store
 from tests.server.helpers import Clock, demo_config, demo_dict
 
 

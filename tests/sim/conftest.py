@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from server.siteconfig import SiteConfig
+from cherga.server.siteconfig import SiteConfig
 
 
 def office(services: list[dict[str, Any]], counters: list[dict[str, Any]], *, start: str = "00:00",

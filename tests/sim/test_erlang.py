@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from server.core.erlang import counters_needed, erlang_b, erlang_c, mean_wait_s, wait_within_share
+from cherga.server.core.erlang import counters_needed, erlang_b, erlang_c, mean_wait_s, wait_within_share
 
 
 def _erlang_c_direct(c: int, a: float) -> float:

@@ -14,10 +14,10 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.core.scheduling import starvation_bound
-from server.sim.engine import SimParams, SimResult, policy_settings, simulate
-from server.sim.workload import Visitor
-from server.siteconfig import SiteConfig
+from cherga.server.core.scheduling import starvation_bound
+from cherga.server.sim.engine import SimParams, SimResult, policy_settings, simulate
+from cherga.server.sim.workload import Visitor
+from cherga.server.siteconfig import SiteConfig
 from tests.sim.conftest import office
 
 OFFICE: SiteConfig = office(

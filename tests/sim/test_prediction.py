@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from server.core.prediction import ReplayPredictor, default_predictor
-from server.core.scheduling import PolicySettings
-from server.core.tickets import Ticket, call
+from cherga.server.core.prediction import ReplayPredictor, default_predictor
+from cherga.server.core.scheduling import PolicySettings
+from cherga.server.core.tickets import Ticket, call
 from tests.sim.conftest import office
 
 T0 = dt.datetime(2017, 3, 14, 9, 0, tzinfo=dt.UTC)

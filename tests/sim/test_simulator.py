@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from server.core.erlang import mean_wait_s
-from server.core.prediction import ServiceRatePredictor, WaitPredictor, default_predictor
-from server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
-from server.sim.engine import SimParams, policy_settings, simulate
-from server.sim.metrics import quality
-from server.sim.workload import Visitor, demand_beside, generate
-from server.siteconfig import SiteConfig, load_site_config
+from cherga.server.core.erlang import mean_wait_s
+from cherga.server.core.prediction import ServiceRatePredictor, WaitPredictor, default_predictor
+from cherga.server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
+from cherga.server.sim.engine import SimParams, policy_settings, simulate
+from cherga.server.sim.metrics import quality
+from cherga.server.sim.workload import Visitor, demand_beside, generate
+from cherga.server.siteconfig import SiteConfig, load_site_config
 from tests.conftest import EXAMPLES
 from tests.sim.conftest import office
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.sim.workload import (
+from cherga.server.sim.workload import (
     HEADER,
     demand_beside,
     generate,
@@ -17,7 +17,7 @@ from server.sim.workload import (
     visitors_per_day,
     write_csv,
 )
-from server.siteconfig import load_site_config
+from cherga.server.siteconfig import load_site_config
 from tests.conftest import EXAMPLES
 
 KR = EXAMPLES / "kryvyi-rih.yaml"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from broker_bridge.embedded import LocalMosquitto, free_port
+from cherga.broker_bridge.embedded import LocalMosquitto, free_port
 
 __all__ = ["Broker", "free_port", "running_broker"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from server.db.schema import metadata
+from cherga.server.db.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
