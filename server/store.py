@@ -474,8 +474,8 @@ class Store:
         # Anything else SQLAlchemy speaks is untested; refuse rather than surprise.
         raise ValueError(f"unsupported database {backend!r}: use sqlite:///FILE or postgresql+psycopg://...")
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent; safe with several processes on PG)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision``, the newest by default (idempotent; safe with several processes on PG)."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
@@ -483,7 +483,7 @@ class Store:
                 # One migrator at a time when several server processes start together.
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242)")
             cfg.attributes["connection"] = conn
-            alembic_command.upgrade(cfg, "head")
+            alembic_command.upgrade(cfg, revision)
 
     def close(self) -> None:
         self.engine.dispose()

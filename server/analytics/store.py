@@ -4,18 +4,15 @@
   time range into :class:`~server.analytics.records.EventRecord` s, in log order. It reads the
   driver's rows directly (no ORM) and parses ``data`` only for the kinds whose details reports
   use, so a month of a large office reads in well under a second on SQLite.
-* ``analytics_daily`` (this module owns it) holds the hourly cells of each closed local day, and
-  ``analytics_days`` which days are folded, up to which event ``seq``, and whether their raw
-  events were pruned. A closed day is folded once, on first use (and again if events for it
+* ``analytics_day_cells`` (``server/db/schema.py``, made by the store's migrations) holds the
+  hourly cells of each closed local day, and ``analytics_days`` which days are folded, up to which
+  event ``seq``, and whether their raw events were pruned. A closed day is folded once, on first use (and again if events for it
   arrive later, e.g. a kiosk's offline tickets), so a monthly report reads ~30 days of cells
   instead of ~200,000 events. The tables carry no ticket ids and no visitor data; they keep
   employees' ids (reports per employee must survive) and anonymous durations.
 * :func:`prune` (retention) folds each old day and deletes its raw events in one transaction, so
   a day's numbers are never lost nor counted twice.
 * :func:`load_cells` is what the pages call: stored cells of closed days plus today's raw events.
-
-The aggregate table is created by :func:`ensure_tables` (``CREATE TABLE IF NOT EXISTS``) rather
-than by the store's Alembic migrations, so analytics can be added to an existing office database.
 """
 
 from __future__ import annotations
@@ -27,22 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Connection,
-    Date,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    cast,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Text, cast, delete, func, insert, select
 
 from cherga.server.analytics.engine import Cell, CellKey, Cells, fold, merge_cells
 from cherga.server.analytics.records import EventRecord
@@ -52,38 +34,13 @@ from cherga.server.store import IntegrityError, Store
 
 log = logging.getLogger(__name__)
 
-_meta = MetaData()
-daily = Table(
-    "analytics_day_cells", _meta,
-    Column("office", String(40), primary_key=True),
-    Column("day", Date, primary_key=True),
-    # JSON text: [[hour, service, counter, operator, *Cell.to_row()], ...]; one row per office and day
-    # (a month is ~30 rows, parsed by one json.loads each, not ~35,000 cell rows).
-    Column("cells", Text, nullable=False),
-)
-
-days = Table(
-    "analytics_days", _meta,
-    Column("office", String(40), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("last_seq", Integer, nullable=False),  # the newest event folded into the day's cells
-    Column("pruned", Boolean, nullable=False),  # its raw events are deleted: the cells are all there is
-)
+daily = schema.analytics_day_cells
+days = schema.analytics_days
 
 # Kinds whose ``data`` the engine reads; other kinds skip the JSON parse.
 _DATA_KINDS = frozenset({EventKind.ISSUED.value, EventKind.TRANSFERRED.value, EventKind.RETURNED.value,
                          EventKind.RATED.value, EventKind.COUNTER_PAUSED.value})
 _NO_DATA: Mapping[str, Any] = {}
-
-
-_ensured: set[int] = set()
-
-
-def ensure_tables(store: Store) -> None:
-    """Create ``analytics_daily`` if the database has none (once per engine)."""
-    if id(store.engine) not in _ensured:
-        _meta.create_all(store.engine, checkfirst=True)
-        _ensured.add(id(store.engine))
 
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -229,7 +186,6 @@ def refresh_aggregates(store: Store, office: str, tz: ZoneInfo | str, first: dt.
     appended after it was folded (``last_seq`` of ``analytics_days``).
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    ensure_tables(store)
     e = schema.events
     with store.reading() as conn:
         known = _day_rows(conn, office, first, last)
@@ -255,7 +211,6 @@ def load_cells(store: Store, offices: Mapping[str, ZoneInfo | str], first: dt.da
     folded from them (only pruned days come from the aggregates): the slow path, for checking.
     """
     now = now or dt.datetime.now(dt.UTC)
-    ensure_tables(store)
     parts: list[Cells] = []
     for office, tz in offices.items():
         zone = ZoneInfo(tz) if isinstance(tz, str) else tz
@@ -288,7 +243,6 @@ def prune(store: Store, office: str, tz: ZoneInfo | str, *, retain_days: int, no
     if retain_days < 1:
         raise ValueError("keep at least one day of raw events (today's queue lives in them)")
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    ensure_tables(store)
     cutoff_day = now.astimezone(zone).date() - dt.timedelta(days=retain_days)
     e = schema.events
     with store.reading() as conn:

@@ -187,3 +187,24 @@ node_enrollments = Table(
     Column("enrolled_at", UTCDateTime, nullable=False),
     Column("address", String(64)),
 )
+
+# The analytics aggregates (server.analytics.store): one row per office and closed local day with
+# that day's hourly cells as JSON text [[hour, service, counter, operator, *Cell.to_row()], ...]
+# (a month is ~30 rows, parsed by one json.loads each, not ~35,000 cell rows). No ticket ids and
+# no visitor data; employees' ids stay (reports per employee must survive retention).
+analytics_day_cells = Table(
+    "analytics_day_cells", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("cells", Text, nullable=False),
+)
+
+# Which days are folded into ``analytics_day_cells``, up to which event, and whether their raw
+# events were pruned (then the cells are all there is).
+analytics_days = Table(
+    "analytics_days", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last_seq", Integer, nullable=False),
+    Column("pruned", Boolean, nullable=False),
+)

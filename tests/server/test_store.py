@@ -31,6 +31,37 @@ def test_opening_a_store_twice_migrates_once_and_keeps_the_data(any_store: Store
         again.close()
 
 
+# What the analytics code created on first use before migration 0004 took the tables over.
+_ANALYTICS_TABLES_OF_OLD_CODE = (
+    "CREATE TABLE analytics_day_cells (office VARCHAR(40) NOT NULL, day DATE NOT NULL, cells TEXT NOT NULL, "
+    "PRIMARY KEY (office, day))",
+    "CREATE TABLE analytics_days (office VARCHAR(40) NOT NULL, day DATE NOT NULL, last_seq INTEGER NOT NULL, "
+    "pruned BOOLEAN NOT NULL, PRIMARY KEY (office, day))",
+)
+
+
+def test_a_database_whose_analytics_tables_the_old_code_made_upgrades_and_keeps_its_days(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "old.db")
+    old = Store(url, migrate=False)
+    old.migrate("0003")
+    with old.engine.begin() as conn:
+        for ddl in _ANALYTICS_TABLES_OF_OLD_CODE:
+            conn.exec_driver_sql(ddl)
+        conn.exec_driver_sql("INSERT INTO analytics_days VALUES ('main', '2024-03-01', 41, 1)")
+        conn.exec_driver_sql("INSERT INTO analytics_day_cells VALUES ('main', '2024-03-01', '[]')")
+    old.close()
+
+    upgraded = Store(url)
+    try:
+        with upgraded.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+            assert conn.execute(text("SELECT office, day, last_seq, pruned FROM analytics_days")).all() == [
+                ("main", "2024-03-01", 41, 1)]
+            assert conn.execute(text("SELECT cells FROM analytics_day_cells")).scalar() == "[]"
+    finally:
+        upgraded.close()
+
+
 def test_sqlite_runs_in_wal_with_full_synchronous_commits(sqlite_store: Store) -> None:
     with sqlite_store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
