@@ -7,9 +7,33 @@ from pathlib import Path
 
 import typer
 
+from cherga.extras import EXIT_MISSING_EXTRA, missing_extra_message, missing_for
+
 app = typer.Typer(help="Cherga: queue management for public service centres.", no_args_is_help=True)
 config_app = typer.Typer(help="Site configuration tools.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+
+
+def require_extra(extra: str, what: str) -> None:
+    """Stop with the extra to install when this machine lacks what ``what`` needs (a pad has no FastAPI)."""
+    missing = missing_for(extra)
+    if missing:
+        typer.echo(missing_extra_message(what, extra, missing), err=True)
+        raise typer.Exit(EXIT_MISSING_EXTRA)
+
+
+def _add_group(name: str, module: str, extra: str, help_text: str) -> None:
+    """Add a sub-command group, or, where its extra is absent, a command that says which extra to install."""
+    if not missing_for(extra):
+        import importlib
+
+        app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
+        return
+
+    @app.command(name, help=f"{help_text} (needs the '{extra}' extra)", add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def unavailable(ctx: typer.Context) -> None:
+        require_extra(extra, f"cherga {name}")
 
 
 @config_app.command("check")
@@ -35,6 +59,7 @@ def server(
     mqtt: str | None = typer.Option(None, help="broker as HOST:PORT; the bridge runs inside the server"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given)."""
+    require_extra("server", "cherga server")
     from cherga.server.app import run_server
 
     run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt)
@@ -48,6 +73,8 @@ def office(
     visitors_per_min: float = typer.Option(2.0, help="simulated arrivals per minute (0: none)"),
 ) -> None:
     """A whole office on one machine: broker, server, kiosk, hall display, two counters, simulated visitors."""
+    for extra in ("server", "kiosk", "display", "pad"):
+        require_extra(extra, "cherga office")
     from cherga.office import run_demo_office
 
     run_demo_office(config=config, port=port, workdir=workdir, visitors_per_min=visitors_per_min)
@@ -61,20 +88,8 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node configura
     raise typer.Exit(run_node(config))
 
 
-try:  # the server's staff accounts
-    from cherga.server.staff_cli import app as staff_app
-
-    app.add_typer(staff_app, name="staff", help="Staff accounts of the office server.")
-except ImportError:  # pragma: no cover - a node without the server extra
-    pass
-
-
-try:  # provisioning brings its own sub-commands
-    from cherga.provisioning.cli import app as provision_app
-
-    app.add_typer(provision_app, name="provision", help="Site inventory to ready SD cards.")
-except ImportError:  # pragma: no cover - only while provisioning is absent
-    pass
+_add_group("staff", "cherga.server.staff_cli", "server", "Staff accounts of the office server.")
+_add_group("provision", "cherga.provisioning.cli", "provisioning", "Site inventory to ready SD cards.")
 
 
 def main() -> None:

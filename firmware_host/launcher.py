@@ -16,11 +16,12 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from cherga.extras import EXIT_MISSING_EXTRA, missing_extra_message, missing_for
 from cherga.firmware_host import systemd
 from cherga.firmware_host.config import NodeConfig, NodeConfigError, load_node_config
 from cherga.firmware_host.enrollment import Enroller
 from cherga.firmware_host.outbox import Outbox
-from cherga.firmware_host.role import NodeRole, RoleNotFound, load_role
+from cherga.firmware_host.role import ROLE_EXTRAS, NodeRole, RoleNotFound, load_role
 from cherga.firmware_host.session import NodeSession
 from cherga.firmware_host.telemetry import Heartbeat
 
@@ -29,7 +30,7 @@ log = logging.getLogger("cherga.node")
 EXIT_OK = 0
 EXIT_ROLE_FAILED = 1
 EXIT_BAD_CONFIG = 2
-EXIT_NO_ROLE = 3
+EXIT_NO_ROLE = EXIT_MISSING_EXTRA  # the role, or what it needs, is not installed here
 
 
 def setup_logging(level: str) -> None:
@@ -125,6 +126,11 @@ def run_node(config_path: str | Path) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_CONFIG
     setup_logging(config.log_level)
+    extra = ROLE_EXTRAS.get(config.role)
+    missing = missing_for(extra) if extra else []
+    if extra and missing:  # a display Pi without pygame would crash-loop under systemd otherwise
+        log.error("%s", missing_extra_message(f"role {config.role!r}", extra, missing))
+        return EXIT_NO_ROLE
     try:
         role = load_role(config.role)()
     except RoleNotFound as exc:

@@ -60,6 +60,8 @@ BUILTIN_ROLES: dict[str, str] = {
     "display": "cherga.display.role:DisplayRole",
     "pad": "cherga.counter_pad.role:PadRole",
 }
+# role name -> the pip extra that installs what it needs (pyproject's optional dependencies)
+ROLE_EXTRAS: dict[str, str] = {"kiosk": "kiosk", "display": "display", "pad": "pad"}
 ENTRY_POINT_GROUP = "cherga.roles"
 _registered: dict[str, RoleFactory | str] = {}
 
