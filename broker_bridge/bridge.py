@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -62,10 +61,6 @@ log = logging.getLogger(__name__)
 LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
                             "node_status", "node_telemetry", "node_alert", "node_enroll")
 COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
-#: Where each command route's answer goes.
-RESPONSE_ROUTE: dict[str, str] = {"kiosk_issue": "kiosk_response", "kiosk_checkin": "kiosk_response",
-                                  "kiosk_offline": "kiosk_response", "counter_command": "counter_response",
-                                  "node_enroll": "node_enroll_response"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,9 +106,6 @@ class Refused(Exception):
         self.reason, self.message, self.node = reason, message, node
 
 
-_IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-
 def _node_of(payload: bytes) -> str | None:
     """Best effort: the ``node`` of a payload that failed validation, to address the error notice."""
     try:
@@ -121,7 +113,7 @@ def _node_of(payload: bytes) -> str | None:
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     value = data.get("node") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and _IDENT.match(value) else None
+    return value if isinstance(value, str) and contract.IDENT_RE.match(value) else None
 
 
 # Counter buttons older than this are refused (see _counter_command); ratings may wait in an outbox.
@@ -521,7 +513,7 @@ class Bridge:
         self.metrics.published += 1
 
     def _reply(self, decoded: Decoded, reply: Reply) -> None:
-        response = RESPONSE_ROUTE.get(decoded.route.name)
+        response = contract.RESPONSE_ROUTE.get(decoded.route.name)
         if response is not None:
             self._publish(response, reply, **decoded.params)
 
@@ -542,7 +534,7 @@ class Bridge:
     def _sender_guess(self, topic_name: str, payload: bytes) -> str | None:
         """The node to tell about a refusal: the topic's node, else the payload's (if it looks like an id)."""
         parts = topic_name.split("/")
-        if len(parts) >= 5 and parts[3] in ("kiosk", "node") and _IDENT.match(parts[4]):
+        if len(parts) >= 5 and parts[3] in ("kiosk", "node") and contract.IDENT_RE.match(parts[4]):
             return parts[4]
         return _node_of(payload)
 
@@ -552,7 +544,7 @@ class Bridge:
         msg_id = decoded.message.id if decoded is not None and isinstance(decoded.message, contract.Command) \
             else contract.message_id_of(payload)
         node = exc.node
-        if node is not None and _IDENT.match(node):
+        if node is not None and contract.IDENT_RE.match(node):
             notice = ErrorNotice(ts=_utcnow(), id=msg_id, topic=topic_name[:300], reason=exc.reason, message=exc.message[:500])
             self._publish("node_error", notice, node=node)
         # A request waiting for its answer gets it on its response topic too, so it need not time out.
@@ -561,7 +553,7 @@ class Bridge:
                 route, office, params = contract.match(topic_name)
             except ContractError:
                 return
-            response = RESPONSE_ROUTE.get(route.name)
+            response = contract.RESPONSE_ROUTE.get(route.name)
             if response is not None and office == self.office and params.get("counter", "") in self._counters | {""}:
                 with contextlib.suppress(ValueError):
                     self._publish(response, Reply(id=msg_id, status="error",

@@ -8,6 +8,11 @@ Every payload carries the contract version ``v``; every command carries ``id``, 
 ``ts``; every reply carries the ``id`` it answers. :func:`decode` validates a received message
 and raises :class:`ContractError` with a short ``reason`` key and a message for the log.
 
+The vocabulary every side shares is defined here too: the id pattern (:data:`IDENT_PATTERN`),
+the languages (:data:`LANGUAGES`) and the visit purposes (:data:`PURPOSES`), and where each
+request's answer comes back (:data:`RESPONSE_ROUTE`). The server, the bridge, the nodes and
+provisioning import these instead of writing them again.
+
 This module imports nothing from the rest of Cherga, so a node can use it alone.
 """
 
@@ -18,7 +23,7 @@ import datetime as dt
 import enum
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,9 +31,24 @@ VERSION = 1
 ROOT = "cherga/v1"
 MAX_PAYLOAD = 64 * 1024
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
-MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_IDENT_BODY = r"[a-z0-9][a-z0-9_-]{0,39}"
+#: an office, node, service, counter or category id: lower case, digits, ``_`` and ``-``; 1–40 long
+IDENT_PATTERN = rf"^{_IDENT_BODY}$"
+IDENT_RE = re.compile(IDENT_PATTERN)
+#: a command id (also the REST ``command_id`` and ``Idempotency-Key``)
+MESSAGE_ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: a booking code as typed or scanned at a kiosk
+BOOKING_CODE_PATTERN = r"^[A-Za-z0-9-]+$"
+
+Ident = Annotated[str, Field(pattern=IDENT_PATTERN)]
+MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=MESSAGE_ID_PATTERN)]
+BookingCode = Annotated[str, Field(min_length=3, max_length=32, pattern=BOOKING_CODE_PATTERN)]
+#: the languages Cherga speaks, in the order a language switch shows them
 Lang = Literal["uk", "ru", "ky", "kk", "en"]
+LANGUAGES: tuple[Lang, ...] = get_args(Lang)
+#: why a citizen comes for a service
+Purpose = Literal["consult", "submit", "collect"]
+PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
 Role = Literal["kiosk", "display", "pad", "server"]
 Texts = dict[Lang, str]
 
@@ -192,13 +212,13 @@ class NodeConfig(Payload):
 class IssueTicket(Command):
     service: Ident | None = None
     bundle: Ident | None = None
-    purpose: Literal["consult", "submit", "collect"] = "consult"
+    purpose: Purpose = "consult"
     priority: Ident | None = None
     language: Lang = "uk"
 
 
 class CheckIn(Command):
-    code: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")]
+    code: BookingCode
     language: Lang = "uk"
 
 
@@ -206,7 +226,7 @@ class OfflineTicket(Command):
     """A ticket a kiosk issued from its own range while the server was away; taken in at ``issued_at``."""
 
     service: Ident
-    purpose: Literal["consult", "submit", "collect"] = "consult"
+    purpose: Purpose = "consult"
     priority: Ident | None = None
     language: Lang = "uk"
     number: int = Field(ge=1, le=999)
@@ -359,14 +379,15 @@ class Route:
     retained: bool
     qos: int
     doc: str
+    answer: str | None = None  # a request's route: the route its Reply comes back on
 
     @property
     def params(self) -> list[str]:
         return re.findall(r"{(\w+)}", self.pattern)
 
     def regex(self) -> re.Pattern[str]:
-        body = re.sub(r"{(\w+)}", lambda m: f"(?P<{m.group(1)}>[a-z0-9][a-z0-9_-]{{0,39}})", self.pattern)
-        return re.compile(rf"^{re.escape(ROOT)}/(?P<office>[a-z0-9][a-z0-9_-]{{0,39}})/{body}$")
+        body = re.sub(r"{(\w+)}", lambda m: f"(?P<{m.group(1)}>{_IDENT_BODY})", self.pattern)
+        return re.compile(rf"^{re.escape(ROOT)}/(?P<office>{_IDENT_BODY})/{body}$")
 
 
 ROUTES: dict[str, Route] = {r.name: r for r in [
@@ -381,19 +402,22 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
     Route("node_error", "node/{node}/error", ErrorNotice, "server", False, 1,
           "Why a message from this node was refused."),
     Route("node_enroll", "node/{node}/enroll", Enroll, "node", False, 1,
-          "A provisioned node's one-time enrollment token, sent when it first connects."),
+          "A provisioned node's one-time enrollment token, sent when it first connects.",
+          answer="node_enroll_response"),
     Route("node_enroll_response", "node/{node}/enroll/response", Reply, "server", False, 1,
           "The answer to an enrollment: ok, or why not (unknown_node, wrong_token, token_spent, revoked)."),
     Route("kiosk_issue", "kiosk/{node}/request/issue", IssueTicket, "kiosk", False, 1,
-          "Issue a ticket for a service or a life-situation bundle."),
+          "Issue a ticket for a service or a life-situation bundle.", answer="kiosk_response"),
     Route("kiosk_checkin", "kiosk/{node}/request/checkin", CheckIn, "kiosk", False, 1,
-          "Check in a booked visitor by booking code."),
+          "Check in a booked visitor by booking code.", answer="kiosk_response"),
     Route("kiosk_offline", "kiosk/{node}/request/offline", OfflineTicket, "kiosk", False, 1,
-          "Hand over a ticket issued while the server was unreachable (from the kiosk's outbox)."),
+          "Hand over a ticket issued while the server was unreachable (from the kiosk's outbox).",
+          answer="kiosk_response"),
     Route("kiosk_response", "kiosk/{node}/response", Reply, "server", False, 1,
           "The answer to a kiosk request: ticket details or an error key."),
     Route("counter_command", "counter/{counter}/command", CounterCommand, "pad", False, 1,
-          "A counter pad's button: next, recall, start, finish, no_show, transfer, postpone, pause, resume, sign_in, sign_out, rate."),
+          "A counter pad's button: next, recall, start, finish, no_show, transfer, postpone, pause, resume, sign_in, sign_out, rate.",
+          answer="counter_response"),
     Route("counter_response", "counter/{counter}/response", Reply, "server", False, 1,
           "The answer to a counter command, with the new counter state."),
     Route("counter_state", "counter/{counter}/state", CounterState, "server", True, 1,
@@ -405,6 +429,9 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
     Route("server_status", "server/status", ServerStatus, "server", True, 1,
           "The bridge's availability (last will offline)."),
 ]}
+
+#: where the answer to each request route comes back (request route -> response route)
+RESPONSE_ROUTE: dict[str, str] = {r.name: r.answer for r in ROUTES.values() if r.answer is not None}
 
 
 def topic(route: str, office: str, **params: str) -> str:

@@ -13,13 +13,13 @@ configuration does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cherga.broker_bridge.contract import Ident
 from cherga.yamlerrors import parse_yaml_model, read_text
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
 RoleName = Literal["kiosk", "display", "pad"]
 
 

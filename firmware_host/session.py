@@ -48,14 +48,6 @@ log = logging.getLogger(__name__)
 C = TypeVar("C", bound=Command)
 Handler = Callable[[Any], None]
 
-#: where the answer to each command route comes back
-RESPONSE_ROUTE: dict[str, str] = {
-    "kiosk_issue": "kiosk_response",
-    "kiosk_checkin": "kiosk_response",
-    "kiosk_offline": "kiosk_response",
-    "counter_command": "counter_response",
-    "node_enroll": "node_enroll_response",
-}
 #: the only commands that may wait in the outbox (route, counter action or None)
 DEFERRABLE: frozenset[tuple[str, str | None]] = frozenset({("kiosk_offline", None), ("counter_command", "rate")})
 
@@ -231,7 +223,7 @@ class NodeSession:
         :raises Offline: not connected (nothing was sent).
         :raises RequestTimeout: no answer within ``timeout`` seconds.
         """
-        if route not in RESPONSE_ROUTE:
+        if route not in contract.RESPONSE_ROUTE:
             raise ValueError(f"route {route} is not a command route")
         if not self.connected:
             raise Offline("the broker is not reachable")

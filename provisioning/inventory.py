@@ -25,9 +25,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cherga.broker_bridge.contract import IDENT_PATTERN
 from cherga.yamlerrors import parse_yaml_model, read_text
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="lower-case id")]
+Ident = Annotated[str, Field(pattern=IDENT_PATTERN, description="lower-case id")]
 Role = Literal["kiosk", "display", "pad"]
 _HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Wi-Fi regulatory domains worth naming; any ISO 3166 alpha-2 code is accepted.

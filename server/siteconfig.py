@@ -15,17 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cherga.broker_bridge.contract import IDENT_PATTERN, LANGUAGES, PURPOSES, Purpose
+from cherga.broker_bridge.contract import Lang as Language
 from cherga.yamlerrors import parse_yaml_model, read_text
 
-Language = Literal["uk", "ru", "ky", "kk", "en"]
-LANGUAGES: tuple[Language, ...] = ("uk", "ru", "ky", "kk", "en")
-Purpose = Literal["consult", "submit", "collect"]
-PURPOSES: tuple[Purpose, ...] = ("consult", "submit", "collect")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
-Ident = Annotated[str, Field(pattern=_ID, description="lower-case id: letters, digits, '-' and '_'")]
+Ident = Annotated[str, Field(pattern=IDENT_PATTERN, description="lower-case id: letters, digits, '-' and '_'")]
 
 
 class _Strict(BaseModel):

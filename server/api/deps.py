@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cherga.broker_bridge.contract import MESSAGE_ID_PATTERN
 from cherga.server import auth
 from cherga.server.errors import NotFound, Unauthorized
 from cherga.server.service import OfficeService
@@ -45,7 +46,7 @@ def staff_account(account: Annotated[StaffAccount | None, Depends(optional_accou
     return account
 
 
-def idempotency_key(idempotency_key: Annotated[str | None, Header(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None
+def idempotency_key(idempotency_key: Annotated[str | None, Header(max_length=64, pattern=MESSAGE_ID_PATTERN)] = None
                     ) -> str | None:
     return idempotency_key
 

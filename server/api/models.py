@@ -7,11 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cherga.broker_bridge.contract import CounterState, HallCall, TicketInfo
+from cherga.broker_bridge.contract import (
+    IDENT_PATTERN,
+    BookingCode,
+    CounterState,
+    HallCall,
+    Lang,
+    Purpose,
+    TicketInfo,
+)
+from cherga.broker_bridge.contract import MessageId as CommandId
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", max_length=40)]
-CommandId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Lang = Literal["uk", "ru", "ky", "kk", "en"]
+Ident = Annotated[str, Field(pattern=IDENT_PATTERN, max_length=40)]
 
 
 class _Body(BaseModel):
@@ -23,21 +30,23 @@ class IssueRequest(_Body):
 
     service: Ident | None = None
     bundle: Ident | None = None
-    purpose: Literal["consult", "submit", "collect"] = "consult"
+    purpose: Purpose = "consult"
     priority: Ident | None = Field(default=None, description="priority category id, e.g. disability")
     language: Lang = "uk"
-    appointment_code: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9-]+$")] | None = None
+    appointment_code: BookingCode | None = None
     command_id: CommandId | None = Field(default=None, description="repeat it to get the same ticket, never a second")
 
 
 class OfflineTicketRequest(_Body):
     service: Ident
-    purpose: Literal["consult", "submit", "collect"] = "consult"
+    purpose: Purpose = "consult"
     priority: Ident | None = None
     language: Lang = "uk"
     number: int = Field(ge=1, le=999)
     issued_at: dt.datetime
     command_id: CommandId
+    replaces: CommandId | None = Field(default=None, description="the issue request that got no answer in time, "
+                                       "if any: the server keeps only the printed ticket")
 
 
 class CancelRequest(_Body):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
-from cherga.broker_bridge.contract import TicketInfo
+from cherga.broker_bridge.contract import MESSAGE_ID_PATTERN, TicketInfo
 from cherga.server import auth
 from cherga.server.api.deps import IdemDep, MaybeStaffDep, OfficeId, ServiceDep, StaffDep, get_service
 from cherga.server.api.models import (
@@ -34,7 +34,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
              responses={201: {"model": TicketInfo, "description": "the ticket"}, **_ERRORS}, summary="Issue a ticket")
 def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account: MaybeStaffDep,
                  key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=64,
-                                                   pattern=r"^[A-Za-z0-9_.:-]+$")] = None) -> Response:
+                                                   pattern=MESSAGE_ID_PATTERN)] = None) -> Response:
     """A walk-in ticket for a service or a bundle, or a booked visitor's check-in (``appointment_code``).
 
     With a staff bearer token (a hall manager) the ticket is issued on a visitor's behalf and the
@@ -57,7 +57,8 @@ def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account
 def offline_ticket(body: OfflineTicketRequest, svc: ServiceDep, account: StaffDep) -> TicketInfo:
     return svc.take_offline_ticket(command_id=body.command_id, source=f"staff:{account.username}",
                                    service=body.service, purpose=body.purpose, priority=body.priority,
-                                   language=body.language, number=body.number, issued_at=body.issued_at)
+                                   language=body.language, number=body.number, issued_at=body.issued_at,
+                                   replaces=body.replaces)
 
 
 @router.post("/offices/{office}/tickets/{ticket_id}/cancel", response_model=TicketInfo, responses=_ERRORS,

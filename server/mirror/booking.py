@@ -18,6 +18,7 @@ import qrcode.image.svg
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from cherga.broker_bridge.contract import MESSAGE_ID_PATTERN
 from cherga.server.api.deps import get_service
 from cherga.server.errors import ServiceError
 from cherga.server.mirror.routes import LANGUAGE_NAMES
@@ -181,7 +182,7 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
 
 @router.post("/office/{office}/book", response_class=HTMLResponse)
 def book(request: Request, office: str, service: str = Form(..., max_length=40),
-         slot: dt.datetime = Form(...), command_id: str = Form(..., max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+         slot: dt.datetime = Form(...), command_id: str = Form(..., max_length=64, pattern=MESSAGE_ID_PATTERN),
          lang: str = Form("")) -> Response:
     svc = get_service(request, office)
     lang = _lang(svc, lang)
