@@ -1,4 +1,4 @@
-"""The kiosk's message catalogs: one JSON file per language in ``kiosk/locales/``.
+"""The kiosk's words: its catalogs in ``kiosk/locales/`` (read by :mod:`cherga.i18n`).
 
 An office corrects a word by editing ``locales/<lang>.json``; no code holds citizen-facing text.
 :func:`text` looks a key up in the chosen language and falls back to English, then to the key
@@ -7,31 +7,15 @@ itself, so a missing word shows up as an obvious key rather than a crash.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-LOCALE_DIR = Path(__file__).resolve().parent / "locales"
-LANGUAGES: tuple[str, ...] = ("uk", "ru", "ky", "kk", "en")
-FALLBACK = "en"
+from cherga.i18n import Catalogs
 
-
-@functools.cache
-def catalog(lang: str) -> dict[str, str]:
-    """The whole catalog of ``lang`` (empty for an unknown language)."""
-    path = LOCALE_DIR / f"{lang}.json"
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def text(lang: str, key: str, **values: Any) -> str:
-    """The message ``key`` in ``lang`` with ``{name}`` placeholders filled from ``values``."""
-    template = catalog(lang).get(key) or catalog(FALLBACK).get(key) or key
-    return template.format(**values) if values else template
+CATALOGS = Catalogs(Path(__file__).resolve().parent / "locales")
+catalog = CATALOGS.catalog
+text = CATALOGS.text
 
 
 def reason_text(lang: str, reason: str | None) -> str:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from cherga.broker_bridge.contract import (
+    LANGUAGES,
     CheckIn,
     HallState,
     IssueTicket,
@@ -487,7 +488,7 @@ class KioskRole:
                             self.press(button)
                 self.tick()
                 view = self.view() or View(Screen.MESSAGE, lang="uk", title=" / ".join(
-                    text(lang, "no_connection") for lang in ("uk", "ru", "ky", "kk", "en")))
+                    text(lang, "no_connection") for lang in LANGUAGES))
                 if view != last:
                     frame = renderer.draw(surface, view)
                     pygame.display.flip()

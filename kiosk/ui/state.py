@@ -29,14 +29,13 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from cherga.broker_bridge.contract import NodeConfig, TicketInfo
+from cherga.broker_bridge.contract import PURPOSES, NodeConfig, TicketInfo
 from cherga.kiosk.i18n import pick, reason_text, text
 
 IDLE_S = 15.0
 SETTLE_S = 0.35  # taps this soon after a screen appears are the tail of a double tap
 LONG_QUEUE = 10  # people ahead from which the kiosk asks "the queue is long: get a ticket?"
 CODE_KEYS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the server's booking-code alphabet
-PURPOSES = ("consult", "submit", "collect")
 
 
 class Screen(enum.StrEnum):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pygame
 import pytest
 
-from cherga.broker_bridge.contract import NodeConfig
-from cherga.kiosk.i18n import LANGUAGES, text
+from cherga.broker_bridge.contract import LANGUAGES, NodeConfig
+from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.layout import MIN_TARGET, hit
 from cherga.kiosk.ui.render import (
     MIN_LABEL_PX,

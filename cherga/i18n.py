@@ -1,0 +1,67 @@
+"""The one loader of message catalogs: every word a citizen or a member of staff reads.
+
+Each component keeps its words in ``locales/<lang>.json`` next to its code (kiosk, display, the
+web pages, the operator panel, the analytics pages), one flat ``{"key": "text"}`` object per
+language. An office corrects a word by editing the file; no code holds the text.
+
+A missing key falls back to English, then to the key itself, so a half-translated catalog still
+renders (and the catalog tests catch the gap). This module imports only the standard library, so
+a node or the server may use it alone; which languages exist is the contract's fact
+(:data:`cherga.broker_bridge.contract.LANGUAGES`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FALLBACK = "en"
+
+
+class Catalog(dict[str, str]):
+    """One language's messages, English filled in; a missing key answers itself.
+
+    Templates may write ``t.key`` as well as ``t["key"]``.
+    """
+
+    def __missing__(self, key: str) -> str:
+        return key
+
+    def __getattr__(self, key: str) -> str:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        return self[key]
+
+
+class Catalogs:
+    """The catalogs of one component: the JSON files in ``folder``, read once each."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[str, Catalog] = {}
+
+    def own(self, lang: str) -> dict[str, str]:
+        """What ``lang``'s file itself says (empty when there is no file): for the catalog tests."""
+        path = self.folder / f"{lang}.json"
+        if not path.is_file():
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.items()}
+
+    def languages(self) -> list[str]:
+        """The languages this component has a file for."""
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def catalog(self, lang: str) -> Catalog:
+        """The messages of ``lang`` over English (English alone for a language without a file)."""
+        found = self._loaded.get(lang)
+        if found is None:
+            found = Catalog({**self.own(FALLBACK), **(self.own(lang) if lang != FALLBACK else {})})
+            self._loaded[lang] = found
+        return found
+
+    def text(self, lang: str, key: str, **values: Any) -> str:
+        """The message ``key`` in ``lang`` with ``{name}`` placeholders filled from ``values``."""
+        template = self.catalog(lang)[key]
+        return template.format(**values) if values else template
