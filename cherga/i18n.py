@@ -40,24 +40,28 @@ class Catalogs:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._loaded: dict[str, Catalog] = {}
-
-    def own(self, lang: str) -> dict[str, str]:
-        """What ``lang``'s file itself says (empty when there is no file): for the catalog tests."""
-        path = self.folder / f"{lang}.json"
-        if not path.is_file():
-            return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in data.items()}
+        self._languages: list[str] | None = None
 
     def languages(self) -> list[str]:
         """The languages this component has a file for."""
-        return sorted(p.stem for p in self.folder.glob("*.json"))
+        if self._languages is None:
+            self._languages = sorted(p.stem for p in self.folder.glob("*.json"))
+        return self._languages
+
+    def own(self, lang: str) -> dict[str, str]:
+        """What ``lang``'s file itself says (empty when there is no file): for the catalog tests."""
+        if lang not in self.languages():  # never a path built from an unchecked request value
+            return {}
+        data = json.loads((self.folder / f"{lang}.json").read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.items()}
 
     def catalog(self, lang: str) -> Catalog:
         """The messages of ``lang`` over English (English alone for a language without a file)."""
         found = self._loaded.get(lang)
         if found is None:
-            found = Catalog({**self.own(FALLBACK), **(self.own(lang) if lang != FALLBACK else {})})
+            if lang not in self.languages():
+                return self.catalog(FALLBACK)
+            found = Catalog({**self.own(FALLBACK), **self.own(lang)})
             self._loaded[lang] = found
         return found
 

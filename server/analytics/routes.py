@@ -39,11 +39,12 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from cherga.broker_bridge.contract import LANGUAGES
 from cherga.server import auth
 from cherga.server.analytics import store as astore
 from cherga.server.analytics.engine import Cells
 from cherga.server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
-from cherga.server.analytics.i18n import LANGS, PAGE_LANGS, catalog, pick_lang, text
+from cherga.server.analytics.i18n import catalog, pick_lang, text
 from cherga.server.analytics.report import (
     DIMENSIONS,
     PERIODS,
@@ -131,7 +132,7 @@ def _lang(request: Request, default: str = "uk") -> str:
 
 def _page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
     response = templates.TemplateResponse(request, name, ctx, status_code=status)
-    if request.query_params.get("lang") in LANGS:
+    if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, ctx["lang"], max_age=365 * 86400, samesite="strict")
     return response
 
@@ -310,7 +311,7 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
                                           "service,operator", "office,service"] if q.show_employees else
         ["service", "counter", "office", "territory", "none", "office,service"],
         "services": [(s.id, s.names.get(lang)) for c in built.configs.values() for s in c.services],
-        "langs": [(code, catalog(code).get("lang_name", code)) for code in PAGE_LANGS],
+        "langs": [(code, catalog(code).get("lang_name", code)) for code in LANGUAGES],
         "viewer": built.viewer, "generated": _now(request).astimezone(cfg.office.tz).strftime("%Y-%m-%d %H:%M"),
         "text": lambda key: text(lang, key),
     }

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -30,11 +31,11 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from cherga.broker_bridge.contract import CounterAction, CounterState, TicketInfo
+from cherga.broker_bridge.contract import LANGUAGES, CounterAction, CounterState, TicketInfo
 from cherga.server import auth
 from cherga.server.api.offices import device_report
 from cherga.server.errors import ServiceError, Unauthorized
-from cherga.server.panel.i18n import PANEL_LANGUAGES, Catalog, catalog, pick_language
+from cherga.server.panel.i18n import Catalog, catalog, pick_language
 from cherga.server.store import StaffAccount
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +48,7 @@ MANAGER_ROLES = ("hall_manager", "admin")
 STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
 EVENT_STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
 KEEPALIVE_S = 15.0
+MAX_DELAY_MIN = 240  # the longest postpone (the service refuses more); the form's field says so too
 
 router = APIRouter(prefix=BASE, tags=["panel"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -85,8 +87,8 @@ def _lang(request: Request) -> str:
 
 def _languages(request: Request) -> list[tuple[str, str]]:
     service = _service(request)
-    offered = [lang for lang in service.config.office.languages if lang in PANEL_LANGUAGES]
-    for lang in PANEL_LANGUAGES:  # staff may read a language the office does not offer citizens
+    offered = [lang for lang in service.config.office.languages if lang in LANGUAGES]
+    for lang in LANGUAGES:  # staff may read a language the office does not offer citizens
         if lang not in offered:
             offered.append(lang)
     return [(lang, catalog(lang)["lang_name"]) for lang in offered]
@@ -264,6 +266,16 @@ def counter_live(request: Request, counter: str) -> Response:
     return _page(request, "_counter.html", _counter_ctx(request, staff, counter, None))
 
 
+def _delay_s(delay_min: str) -> int | None:
+    """The postpone field in seconds (None when empty); ValueError unless it is 0 to MAX_DELAY_MIN minutes."""
+    if not delay_min.strip():
+        return None
+    minutes = float(delay_min)  # "inf" and "nan" parse: refused below with the rest
+    if not (math.isfinite(minutes) and 0 <= minutes <= MAX_DELAY_MIN):
+        raise ValueError(f"not a postpone delay: {delay_min!r}")
+    return round(minutes * 60)
+
+
 @router.post("/counter/{counter}/action")
 def counter_act(request: Request, counter: str, command_id: str = Form(...), action: str = Form(...),
                 result: str = Form(""), to_service: str = Form(""), to_counter: str = Form(""),
@@ -276,10 +288,15 @@ def counter_act(request: Request, counter: str, command_id: str = Form(...), act
     t = catalog(pick_language(lang or None, _lang(request)))
     flash: dict[str, str]
     try:
+        delay_s = _delay_s(delay_min)
+    except ValueError:
+        flash = {"kind": "error", "text": t["error_bad_delay"]}
+        name = "_counter.html" if _wants_fragment(request) else "counter.html"
+        return _page(request, name, _counter_ctx(request, staff, counter, flash), status=422)
+    try:
         act = CounterAction(action)
         if act in (CounterAction.RATE, CounterAction.SIGN_IN):
             raise HTTPException(422, f"{action} is not a panel action")
-        delay_s = int(float(delay_min) * 60) if delay_min.strip() else None
         outcome = service.counter_action(
             command_id=f"panel-{command_id}"[:64], counter=counter, action=act, source=f"panel:{staff.username}",
             operator=staff.username, result=result.strip() or None, to_service=to_service or None,
