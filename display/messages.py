@@ -1,11 +1,12 @@
-"""The hall display's message catalog: every word a citizen reads on the board or hears spoken.
+"""The hall display's words: every word a citizen reads on the board or hears spoken.
 
-One dict per language (uk, ru, ky, kk, en), taken from ``shared/GLOSSARY.md``; an office corrects a
-word here (or drops a recorded fragment in its voice directory) without touching any logic.
+The words themselves live in the display's catalogs, ``display/locales/<lang>.json`` (read by
+:mod:`cherga.i18n`): screen headings under plain keys, the fixed voice fragments under
+``voice.<fragment>``. An office corrects a word there (or drops a recorded fragment in its voice
+directory) without touching any logic. This module keeps what is speech data rather than words:
 
-* :data:`SCREEN` — headings and marks drawn on the hall TV.
 * :data:`VOICE_TEMPLATES` — the order of fragments of an announcement, per language.
-* :data:`VOICE_WORDS` — the text each fixed voice fragment is synthesised from.
+* :data:`VOICE_WORDS` — the text each fixed voice fragment is synthesised from (from the catalogs).
 * :data:`LETTER_NAMES` — how each ticket-prefix letter is spoken, per language.
 * :data:`NUMBER_WORDS` / :data:`ORDINAL_OVERRIDES` — Kyrgyz and Kazakh number words, needed
   because "5-терезеге" is read as an ordinal ("бешинчи терезеге").
@@ -15,22 +16,14 @@ Needs a native speaker's review before a real deployment (see GLOSSARY.md).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
-LANGS: Final = ("uk", "ru", "ky", "kk", "en")
+from cherga.broker_bridge.contract import LANGUAGES
+from cherga.i18n import Catalogs
 
-SCREEN: Final[dict[str, dict[str, str]]] = {
-    "uk": {"ticket": "Талон", "window": "Вікно", "waiting": "Очікують", "no_connection": "Немає зв'язку",
-           "now_serving": "Обслуговується", "service": "Послуга"},
-    "ru": {"ticket": "Талон", "window": "Окно", "waiting": "Ожидают", "no_connection": "Нет связи",
-           "now_serving": "Обслуживается", "service": "Услуга"},
-    "ky": {"ticket": "Талон", "window": "Терезе", "waiting": "Күтүп жатышат", "no_connection": "Байланыш жок",
-           "now_serving": "Тейленүүдө", "service": "Кызмат"},
-    "kk": {"ticket": "Талон", "window": "Терезе", "waiting": "Күтуде", "no_connection": "Байланыс жоқ",
-           "now_serving": "Қызмет көрсетілуде", "service": "Қызмет"},
-    "en": {"ticket": "Ticket", "window": "Counter", "waiting": "Waiting", "no_connection": "No connection",
-           "now_serving": "Now serving", "service": "Service"},
-}
+CATALOGS = Catalogs(Path(__file__).resolve().parent / "locales")
+_VOICE = "voice."
 
 # Tokens: a fixed fragment key from VOICE_WORDS, "{letter}", "{number}" (cardinal words),
 # "{counter}" (cardinal, said after "номер"), "{counter_ordinal}" (ky/kk "5-терезеге"), "_pause".
@@ -43,12 +36,8 @@ VOICE_TEMPLATES: Final[dict[str, list[str]]] = {
 }
 
 VOICE_WORDS: Final[dict[str, dict[str, str]]] = {
-    "uk": {"ticket": "Талон", "go_to_window": "підійдіть до вікна номер"},
-    "ru": {"ticket": "Талон", "go_to_window": "пройдите к окну номер"},
-    "ky": {"ticket": "талон", "go_to_window": "терезеге келиңиз"},
-    "kk": {"ticket": "талон", "go_to_window": "терезеге келіңіз"},
-    "en": {"ticket": "Ticket", "go_to_window": "please go to counter"},
-}
+    lang: {key.removeprefix(_VOICE): words for key, words in CATALOGS.catalog(lang).items() if key.startswith(_VOICE)}
+    for lang in LANGUAGES}
 
 _LATIN = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LATIN_RU = ["а", "бэ", "цэ", "дэ", "е", "эф", "гэ", "ха", "и", "йот", "ка", "эль", "эм", "эн", "о", "пэ",
@@ -91,4 +80,4 @@ ORDINAL_OVERRIDES: Final[dict[str, dict[str, str]]] = {
 
 def screen_text(lang: str, key: str) -> str:
     """A heading in ``lang``, falling back to English, then to the key itself."""
-    return SCREEN.get(lang, {}).get(key) or SCREEN["en"].get(key, key)
+    return CATALOGS.text(lang, key)
