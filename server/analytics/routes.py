@@ -56,6 +56,7 @@ from cherga.server.analytics.report import (
     summary_table,
 )
 from cherga.server.analytics.staffing import staffing_table
+from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
 from cherga.server.errors import ServiceError
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import StaffAccount, Store
@@ -67,6 +68,7 @@ COOKIE = "cherga_reports"
 LANG_COOKIE = "cherga_lang"
 MANAGER_ROLES = ("hall_manager", "admin")
 PRUNE_EVERY_S = 6 * 3600
+REFRESH_S, REFRESH_MIN_S, REFRESH_MAX_S = 15, 5, 3600  # the public load page's ?refresh= (seconds)
 
 router = APIRouter(tags=["analytics"])
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -160,31 +162,34 @@ class _Built:
     viewer: StaffAccount
 
 
-def _parse_date(value: str | None, default: dt.date) -> dt.date:
+def _parse_date(value: str | None, default: dt.date, lang: str) -> dt.date:
     if not value:
         return default
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"not a date (YYYY-MM-DD): {value!r}") from None
+        day = None
+    if day is None or not day_in_range(day):
+        raise HTTPException(422, text(lang, "input_bad_date").format(first=FIRST_DAY, last=LAST_DAY, value=value))
+    return day
 
 
-def _query(request: Request, configs: dict[str, SiteConfig], viewer: StaffAccount) -> ReportQuery:
+def _query(request: Request, configs: dict[str, SiteConfig], viewer: StaffAccount, lang: str) -> ReportQuery:
     p = request.query_params
     tz = next(iter(configs.values())).office.tz
     today = _now(request).astimezone(tz).date()
-    start = _parse_date(p.get("from"), today.replace(day=1))
-    end = _parse_date(p.get("to"), today)
+    start = _parse_date(p.get("from"), today.replace(day=1), lang)
+    end = _parse_date(p.get("to"), today, lang)
     if end < start:
         start, end = end, start
     if (end - start).days > 366:
-        raise HTTPException(422, "a report covers at most a year")
+        raise HTTPException(422, text(lang, "input_range_too_long"))
     period = p.get("period") or "day"
     if period not in PERIODS:
-        raise HTTPException(422, f"period must be one of {', '.join(PERIODS)}")
+        raise HTTPException(422, text(lang, "input_bad_period").format(choices=", ".join(PERIODS)))
     group = tuple(g for g in (p.get("group") or "service").split(",") if g and g != "none")
     if any(g not in DIMENSIONS for g in group):
-        raise HTTPException(422, f"group must be among {', '.join(DIMENSIONS)}")
+        raise HTTPException(422, text(lang, "input_bad_group").format(choices=", ".join(DIMENSIONS)))
     service = p.get("service") or None
     return ReportQuery(start=start, end=end, period=period, group_by=group,  # type: ignore[arg-type]
                        services=frozenset([service]) if service else None,
@@ -222,7 +227,7 @@ def _maybe_prune(store: Store, configs: dict[str, SiteConfig], now: dt.datetime)
 
 def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) -> _Built:
     configs = _configs(request, office)
-    query = _query(request, configs, viewer)
+    query = _query(request, configs, viewer, lang)
     store = _store(request)
     now = _now(request)
     cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
@@ -446,6 +451,14 @@ def load_feed(request: Request, office: str) -> JSONResponse:
     return JSONResponse(office_load(svc, _now(request)), headers=_CORS)
 
 
+def _refresh_s(request: Request, lang: str) -> int:
+    """``?refresh=`` of the load page: how often it fetches the feed, in whole seconds."""
+    value = request.query_params.get("refresh") or str(REFRESH_S)
+    if not (value.isascii() and value.isdigit() and len(value) <= 6 and REFRESH_MIN_S <= int(value) <= REFRESH_MAX_S):
+        raise HTTPException(422, text(lang, "input_bad_refresh").format(low=REFRESH_MIN_S, high=REFRESH_MAX_S))
+    return int(value)
+
+
 @router.get("/load/{office}", response_class=HTMLResponse, include_in_schema=False)
 def load_page(request: Request, office: str) -> HTMLResponse:
     svc = _services(request).get(office)
@@ -459,7 +472,7 @@ def load_page(request: Request, office: str) -> HTMLResponse:
            "office_name": cfg.office.names.get(lang), "data": data, "updated": local.strftime("%H:%M"),
            "langs": [(code, catalog(code).get("lang_name", code)) for code in cfg.office.languages],
            "name_of": lambda names: names.get(lang) or names.get("en") or next(iter(names.values()), ""),
-           "refresh_s": int(request.query_params.get("refresh", "15") or 15)}
+           "refresh_s": _refresh_s(request, lang)}
     return _page(request, "load.html", ctx)
 
 

@@ -17,6 +17,7 @@ from cherga.broker_bridge.contract import (
     TicketInfo,
 )
 from cherga.broker_bridge.contract import MessageId as CommandId
+from cherga.server.dates import Moment
 
 Ident = Annotated[str, Field(pattern=IDENT_PATTERN, max_length=40)]
 
@@ -43,7 +44,7 @@ class OfflineTicketRequest(_Body):
     priority: Ident | None = None
     language: Lang = "uk"
     number: int = Field(ge=1, le=999)
-    issued_at: dt.datetime
+    issued_at: Moment
     command_id: CommandId
     replaces: CommandId | None = Field(default=None, description="the issue request that got no answer in time, "
                                        "if any: the server keeps only the printed ticket")
@@ -60,7 +61,7 @@ class SendToCounterRequest(_Body):
 
 class BookRequest(_Body):
     service: Ident
-    slot: dt.datetime = Field(description="the appointment time, with a time zone: a start from the free slots")
+    slot: Moment = Field(description="the appointment time, with a time zone: a start from the free slots")
     command_id: CommandId | None = Field(default=None, description="repeat it to get the same booking back")
 
 

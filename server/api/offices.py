@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,6 +20,7 @@ from cherga.server.api.models import (
     FreeSlot,
     OfficeSummary,
 )
+from cherga.server.dates import Day
 from cherga.server.service import OfficeService
 
 router = APIRouter(tags=["offices"])
@@ -61,14 +61,15 @@ def book(body: BookRequest, svc: ServiceDep, key: IdemDep) -> BookResponse:
 @router.get("/offices/{office}/appointments/slots", response_model=list[FreeSlot],
             responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
             summary="The free appointment slots of a service on a day")
-def free_slots(svc: ServiceDep, service: Annotated[str, Query(max_length=40)], day: dt.date) -> list[FreeSlot]:
+def free_slots(svc: ServiceDep, service: Annotated[str, Query(max_length=40)], day: Day) -> list[FreeSlot]:
     return [FreeSlot(start=s.start, free=s.free) for s in svc.free_slots(service, day)]
 
 
 @router.get("/offices/{office}/appointments", response_model=list[BookingRow],
-            responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+            responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+                       422: {"model": ErrorResponse}},
             summary="A day's bookings and where each stands (hall manager)")
-def day_bookings(svc: ServiceDep, account: StaffDep, day: dt.date) -> list[BookingRow]:
+def day_bookings(svc: ServiceDep, account: StaffDep, day: Day) -> list[BookingRow]:
     auth.require_role(account, "hall_manager")
     return [BookingRow.model_validate(a) for a in svc.appointments_on(day)]
 

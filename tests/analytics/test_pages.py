@@ -122,3 +122,23 @@ def test_a_regional_report_rolls_offices_up_by_territorial_office(office: tuple[
     assert lines[1].split(",")[:4] == ["2026-11", "demo", "6", "3"]
     assert client.get("/reports/nowhere").status_code == 404
     assert client.get("/reports/demo?period=fortnight").status_code == 422
+
+
+def test_a_report_from_year_9999_is_422_in_the_managers_language(office: tuple[TestClient, Any]) -> None:
+    client, _ = office
+    sign_in(client, "admin", "cherga-admin")
+    for export in ("export.csv", "export.xlsx"):
+        r = client.get(f"/reports/demo/{export}?from=9999-12-31&lang=en")
+        assert r.status_code == 422 and "between 2000-01-01 and 2999-12-31: 9999-12-31" in r.json()["message"]
+    r = client.get("/reports/demo/export.csv?from=9999-12-31&to=9999-12-31&lang=ru")
+    assert r.status_code == 422 and "Это не дата" in r.json()["message"]
+
+
+def test_the_load_page_refuses_a_refresh_that_is_not_seconds_in_the_visitors_language(
+        office: tuple[TestClient, Any]) -> None:
+    client, _ = office
+    for refresh in ("abc", "0", "1e9", "-5"):
+        r = client.get(f"/load/demo?refresh={refresh}&lang=en")
+        assert r.status_code == 422 and "whole number of seconds from 5 to 3600" in r.json()["message"], refresh
+    assert client.get("/load/demo?refresh=abc&lang=uk").json()["message"].startswith("Інтервал оновлення")
+    assert 'data-refresh="30"' in client.get("/load/demo?refresh=30").text

@@ -226,3 +226,13 @@ def test_health_metrics_and_openapi_are_published(client: TestClient) -> None:
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     for action in ("next", "recall", "start", "finish", "no-show", "transfer", "postpone", "pause", "resume"):
         assert f"/api/v1/offices/{{office}}/counters/{{counter}}/{action}" in paths
+
+
+def test_a_day_or_slot_at_the_ends_of_the_calendar_is_422_naming_the_field(client: TestClient) -> None:
+    manager = _token(client, "manager", "cherga-manager")
+    for day in ("0001-01-01", "9999-12-31"):
+        r = client.get(f"{API}/appointments?day={day}", headers=manager)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.day", r.text
+        assert "2000-01-01" in r.json()["message"]
+    r = client.post(f"{API}/appointments", json={"service": "notary", "slot": "9999-12-31T23:45:00Z"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.slot", r.text
