@@ -18,72 +18,14 @@ import qrcode.image.svg
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from cherga.broker_bridge.contract import MESSAGE_ID_PATTERN
+from cherga.broker_bridge.contract import LANGUAGES, MESSAGE_ID_PATTERN
 from cherga.server.api.deps import get_service
 from cherga.server.errors import ServiceError
-from cherga.server.mirror.routes import LANGUAGE_NAMES
+from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog, weekday
 from cherga.server.service import OfficeService
-from cherga.server.siteconfig import LANGUAGES, Service
+from cherga.server.siteconfig import Service
 
 router = APIRouter(include_in_schema=False)
-
-# Citizen-facing words (the glossary's "appointment" and "booking code"); ky/kk await a native review.
-TEXTS: dict[str, dict[str, str]] = {
-    "uk": {"title": "Попередній запис", "choose_service": "Оберіть послугу", "choose_day": "Оберіть день",
-           "choose_time": "Оберіть час", "no_slots": "На цей день вільного часу немає", "back": "Назад",
-           "booked": "Ви записані", "your_code": "Ваш код запису",
-           "how": "Прийдіть не раніше ніж за {early} хв до часу запису, введіть код на терміналі й отримайте талон. "
-                  "Якщо запізнитесь більше ніж на {late} хв, отримаєте звичайний талон.",
-           "cancel": "Скасувати запис", "enter_code": "Введіть код запису", "cancelled": "Запис скасовано",
-           "free": "вільно", "when": "Час", "service": "Послуга", "nothing_to_book": "Запис зараз недоступний",
-           "slot_full": "Цей час уже зайняли, оберіть інший", "unknown_appointment": "Запису з таким кодом немає",
-           "appointment_not_booked": "Цей запис уже використано або скасовано"},
-    "ru": {"title": "Предварительная запись", "choose_service": "Выберите услугу", "choose_day": "Выберите день",
-           "choose_time": "Выберите время", "no_slots": "На этот день свободного времени нет", "back": "Назад",
-           "booked": "Вы записаны", "your_code": "Ваш код записи",
-           "how": "Приходите не раньше чем за {early} мин до времени записи, введите код на терминале и получите "
-                  "талон. Если опоздаете больше чем на {late} мин, получите обычный талон.",
-           "cancel": "Отменить запись", "enter_code": "Введите код записи", "cancelled": "Запись отменена",
-           "free": "свободно", "when": "Время", "service": "Услуга", "nothing_to_book": "Запись сейчас недоступна",
-           "slot_full": "Это время уже заняли, выберите другое", "unknown_appointment": "Записи с таким кодом нет",
-           "appointment_not_booked": "Эта запись уже использована или отменена"},
-    "ky": {"title": "Алдын ала жазылуу", "choose_service": "Кызматты тандаңыз", "choose_day": "Күндү тандаңыз",
-           "choose_time": "Убакытты тандаңыз", "no_slots": "Бул күнгө бош убакыт жок", "back": "Артка",
-           "booked": "Сиз жазылдыңыз", "your_code": "Жазылуу кодуңуз",
-           "how": "Жазылган убакыттан {early} мүнөттөн эрте эмес келип, терминалга кодду киргизип, талон алыңыз. "
-                  "{late} мүнөттөн ашык кечиксеңиз, кадимки талон аласыз.",
-           "cancel": "Жазылууну жокко чыгаруу", "enter_code": "Жазылуу кодун киргизиңиз",
-           "cancelled": "Жазылуу жокко чыгарылды", "free": "бош", "when": "Убакыт", "service": "Кызмат",
-           "nothing_to_book": "Азыр жазылуу мүмкүн эмес", "slot_full": "Бул убакыт бош эмес, башкасын тандаңыз",
-           "unknown_appointment": "Мындай коду бар жазылуу жок",
-           "appointment_not_booked": "Бул жазылуу колдонулган же жокко чыгарылган"},
-    "kk": {"title": "Алдын ала жазылу", "choose_service": "Қызметті таңдаңыз", "choose_day": "Күнді таңдаңыз",
-           "choose_time": "Уақытты таңдаңыз", "no_slots": "Бұл күнге бос уақыт жоқ", "back": "Артқа",
-           "booked": "Сіз жазылдыңыз", "your_code": "Жазылу кодыңыз",
-           "how": "Жазылу уақытынан {early} минуттан ерте емес келіп, терминалға кодты енгізіп, талон алыңыз. "
-                  "{late} минуттан артық кешіксеңіз, кәдімгі талон аласыз.",
-           "cancel": "Жазылуды болдырмау", "enter_code": "Жазылу кодын енгізіңіз", "cancelled": "Жазылу болдырылмады",
-           "free": "бос", "when": "Уақыт", "service": "Қызмет", "nothing_to_book": "Қазір жазылу мүмкін емес",
-           "slot_full": "Бұл уақыт бос емес, басқасын таңдаңыз", "unknown_appointment": "Мұндай коды бар жазылу жоқ",
-           "appointment_not_booked": "Бұл жазылу пайдаланылған немесе болдырылмаған"},
-    "en": {"title": "Appointment", "choose_service": "Choose a service", "choose_day": "Choose a day",
-           "choose_time": "Choose a time", "no_slots": "No free time on this day", "back": "Back",
-           "booked": "You are booked", "your_code": "Your booking code",
-           "how": "Come no earlier than {early} min before your time, enter the code at the kiosk and take your "
-                  "ticket. If you are more than {late} min late you get an ordinary ticket.",
-           "cancel": "Cancel the booking", "enter_code": "Enter your booking code", "cancelled": "Booking cancelled",
-           "free": "free", "when": "Time", "service": "Service", "nothing_to_book": "Booking is not available now",
-           "slot_full": "This time has just been taken; choose another", "unknown_appointment": "No booking has this code",
-           "appointment_not_booked": "This booking was already used or cancelled"},
-}
-# Weekday names for the day buttons (Monday first).
-WEEKDAY_NAMES: dict[str, tuple[str, ...]] = {
-    "uk": ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Нд"),
-    "ru": ("Пн", "Вт", "Ср", "Чт", "Пт", "Сб", "Вс"),
-    "ky": ("Дш", "Шш", "Шр", "Бш", "Жм", "Иш", "Жк"),
-    "kk": ("Дс", "Сс", "Ср", "Бс", "Жм", "Сн", "Жс"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
 
 _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;padding:0 1em}"
           "a.b,button{display:inline-block;margin:.25em;padding:.6em 1em;border:1px solid #246;border-radius:.4em;"
@@ -98,7 +40,7 @@ def _lang(svc: OfficeService, lang: str | None) -> str:
 
 
 def _page(svc: OfficeService, lang: str, body: str, status: int = 200) -> HTMLResponse:
-    t = TEXTS[lang]
+    t = catalog(lang)
     office = svc.config.office
     base = f"/office/{html.escape(office.id)}/book"
     langs = " ".join(f"<a href='{base}?lang={code}' lang='{code}'>{LANGUAGE_NAMES[code]}</a>"
@@ -106,8 +48,8 @@ def _page(svc: OfficeService, lang: str, body: str, status: int = 200) -> HTMLRe
     return HTMLResponse(
         f"<!doctype html><html lang='{lang}'><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>{html.escape(t['title'])} · {html.escape(office.names.get(lang))}</title><style>{_STYLE}</style>"
-        f"<nav>{langs}</nav><h1>{html.escape(t['title'])}</h1><p>{html.escape(office.names.get(lang))}</p>{body}",
+        f"<title>{html.escape(t['booking_title'])} · {html.escape(office.names.get(lang))}</title><style>{_STYLE}</style>"
+        f"<nav>{langs}</nav><h1>{html.escape(t['booking_title'])}</h1><p>{html.escape(office.names.get(lang))}</p>{body}",
         status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -134,7 +76,7 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
     """The step the visitor is at: services, then days with free time, then the free slots of a day."""
     svc = get_service(request, office)
     lang = _lang(svc, lang)
-    t = TEXTS[lang]
+    t = catalog(lang)
     base = f"/office/{html.escape(svc.config.office.id)}/book"
     parts: list[str] = []
     if error:
@@ -161,12 +103,12 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
             free = svc.free_slots(service, d)
             if free:
                 parts.append(f"<a class=b href='{base}?lang={lang}&service={service}&day={d.isoformat()}'>"
-                             f"{WEEKDAY_NAMES[lang][d.weekday()]} {d:%d.%m}</a>")
+                             f"{weekday(t, d)} {d:%d.%m}</a>")
         if len(parts) == 2 + bool(error):
             parts.append(f"<p>{html.escape(t['no_slots'])}</p>")
         return _page(svc, lang, "".join(parts))
     slots = svc.free_slots(service, day)
-    parts.append(f"<h2>{html.escape(t['choose_time'])}: {WEEKDAY_NAMES[lang][day.weekday()]} {day:%d.%m.%Y}</h2>")
+    parts.append(f"<h2>{html.escape(t['choose_time'])}: {weekday(t, day)} {day:%d.%m.%Y}</h2>")
     if not slots:
         parts.append(f"<p>{html.escape(t['no_slots'])}</p>")
     parts.append(f"<form method=post action='{base}'><input type=hidden name=lang value='{lang}'>"
@@ -186,19 +128,19 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
          lang: str = Form("")) -> Response:
     svc = get_service(request, office)
     lang = _lang(svc, lang)
-    t = TEXTS[lang]
+    t = catalog(lang)
     try:
         code = svc.book_appointment(service=service, slot=slot, source="web-booking", command_id=command_id)
     except ServiceError as exc:
         # Someone else took the last place meanwhile: back to the day, with the reason.
         return _booking(request, office, lang, service, slot.astimezone(svc.config.office.tz).date(),
-                        TEXTS[lang].get(exc.key, exc.message))
+                        catalog(lang).get(exc.key, exc.message))
     cfg = svc.config
     local = slot.astimezone(cfg.office.tz)
     how = t["how"].format(early=cfg.appointments.early_s // 60, late=cfg.appointments.late_grace_s // 60)
     body = (f"<h2>{html.escape(t['booked'])}</h2>"
             f"<p>{html.escape(t['service'])}: <b>{html.escape(cfg.service(service).names.get(lang))}</b><br>"
-            f"{html.escape(t['when'])}: <b>{WEEKDAY_NAMES[lang][local.weekday()]} {local:%d.%m.%Y %H:%M}</b></p>"
+            f"{html.escape(t['when'])}: <b>{weekday(t, local)} {local:%d.%m.%Y %H:%M}</b></p>"
             f"<p>{html.escape(t['your_code'])}:</p><p class=code data-code='{code}'>{code}</p>"
             f"<div style='width:12em'>{_qr_svg(code)}</div><p>{html.escape(how)}</p>"
             f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel'])}</a></p>")
@@ -213,7 +155,7 @@ def cancel_page(request: Request, office: str, lang: str | None = None) -> HTMLR
 def _cancel_form(request: Request, office: str, lang: str | None, error: str | None) -> HTMLResponse:
     svc = get_service(request, office)
     lang = _lang(svc, lang)
-    t = TEXTS[lang]
+    t = catalog(lang)
     err = f"<p class=err role=alert>{html.escape(error)}</p>" if error else ""
     return _page(svc, lang, (
         f"<h2>{html.escape(t['cancel'])}</h2>{err}<form method=post><input type=hidden name=lang value='{lang}'>"
@@ -229,8 +171,8 @@ def cancel(request: Request, office: str, code: str = Form(..., max_length=12), 
     try:
         svc.cancel_appointment(code=code.strip(), source="web-booking")
     except ServiceError as exc:
-        return _cancel_form(request, office, lang, TEXTS[lang].get(exc.key, exc.message))
-    return _page(svc, lang, f"<h2>{html.escape(TEXTS[lang]['cancelled'])}</h2>"
+        return _cancel_form(request, office, lang, catalog(lang).get(exc.key, exc.message))
+    return _page(svc, lang, f"<h2>{html.escape(catalog(lang)['cancelled'])}</h2>"
                             f"<p><a href='/office/{html.escape(office)}/book?lang={lang}'>"
-                            f"{html.escape(TEXTS[lang]['back'])}</a></p>")
+                            f"{html.escape(catalog(lang)['back'])}</a></p>")
 
