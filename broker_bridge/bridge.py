@@ -387,14 +387,17 @@ class Bridge:
     def _counter_command(self, decoded: Decoded, node: str) -> Reply:
         msg = decoded.message
         assert isinstance(msg, CounterCommand)
+        stale = None
         if msg.action not in DURABLE_ACTIONS:
             age = self._age(node, msg.ts)
             if age is not None and age > REALTIME_MAX_AGE_S:
                 # A button press that reaches us late (QoS 1 resend after a reconnect) was shown to
-                # the operator as failed: applying it now would call someone unexpectedly.
-                return Reply(id=msg.id, status="error", error=ErrorBody(
-                    key="stale_command", message=f"{msg.action.value} pressed {age:.0f} s ago; press again"))
-        out = self._call(decoded, self.service.counter_action, command_id=self._command_id(msg),
+                # the operator as failed: applying it now would call someone unexpectedly. A resend of
+                # a press already applied still gets its first answer (the service knows which).
+                from cherga.server.errors import ServiceError
+
+                stale = ServiceError("stale_command", f"{msg.action.value} pressed {age:.0f} s ago; press again")
+        out = self._call(decoded, self.service.counter_action, command_id=self._command_id(msg), refuse_if_new=stale,
                          counter=decoded.params["counter"], action=msg.action, source=node, operator=msg.operator,
                          result=msg.result, to_service=msg.to_service, to_counter=msg.to_counter,
                          return_after=msg.return_after, delay_s=msg.delay_s, pause_reason=msg.pause_reason,

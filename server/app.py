@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cherga.server import auth
+from cherga.server.accounts import ensure_demo_accounts
 from cherga.server.api import auth as auth_api
 from cherga.server.api import counters, offices, tickets
 from cherga.server.api.models import Health
@@ -40,15 +40,6 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
 PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror")
-
-DEMO_ACCOUNTS = (
-    # username, role, password, pin, display name
-    ("admin", "admin", "cherga-admin", None, "Адміністратор"),
-    ("manager", "hall_manager", "cherga-manager", "9999", "Адміністратор залу"),
-    ("olena", "operator", "cherga-operator", "1111", "Олена Коваль"),
-    ("petro", "operator", "cherga-operator", "2222", "Петро Шевчук"),
-)
-
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
@@ -123,15 +114,6 @@ class _Sweeper:
                     svc.sweep()
                 except Exception:  # keep sweeping; a failed sweep is retried next time
                     log.exception("sweep of %s failed", svc.office)
-
-
-def ensure_demo_accounts(store: Store) -> None:
-    """Create the demo staff accounts that do not exist yet (see ``docs/server.md``)."""
-    for username, role, password, pin, name in DEMO_ACCOUNTS:
-        if store.staff(username) is None:
-            auth.create_account(store, username=username, role=role, password=password, pin=pin, display_name=name)
-            log.warning("demo account %s (%s) created with password %r%s", username, role, password,
-                        f" and PIN {pin}" if pin else "")
 
 
 def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] = utc_now,

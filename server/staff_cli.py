@@ -35,7 +35,7 @@ def add(username: str, role: str = typer.Option("operator", help="operator, hall
 @app.command("demo")
 def demo(db: str = DbOption) -> None:
     """Create the demo accounts (admin, manager, olena, petro) that do not exist yet."""
-    from cherga.server.app import DEMO_ACCOUNTS, ensure_demo_accounts
+    from cherga.server.accounts import DEMO_ACCOUNTS, ensure_demo_accounts
     from cherga.server.store import Store
 
     store = Store(db)
@@ -43,5 +43,5 @@ def demo(db: str = DbOption) -> None:
         ensure_demo_accounts(store)
     finally:
         store.close()
-    for username, role, password, pin, _ in DEMO_ACCOUNTS:
-        typer.echo(f"{username}: {role}, password {password}" + (f", PIN {pin}" if pin else ""))
+    for a in DEMO_ACCOUNTS:
+        typer.echo(f"{a.username}: {a.role}, password {a.password}" + (f", PIN {a.pin}" if a.pin else ""))

@@ -9,7 +9,8 @@
        └── postpone / transfer ◀───────────┘   (from called or serving)
 
 A ``done`` ticket transferred with ``return_to`` goes back to waiting for its first counter.
-Every transition returns a new :class:`Ticket`; illegal ones raise :class:`IllegalTransition`.
+A ticket is born in :func:`issue`. Every transition returns a new :class:`Ticket`; illegal ones raise
+:class:`IllegalTransition`.
 """
 
 from __future__ import annotations
@@ -112,6 +113,24 @@ class Ticket:
     @property
     def waiting_since(self) -> dt.datetime:
         return self.queued_at or self.issued_at
+
+
+def issue(*, ticket_id: str, token: str, office: str, service: str, prefix: str, purpose: str, number: int,
+          day: dt.date, issued_at: dt.datetime, language: str = "uk", priority: str | None = None,
+          origin: Origin = Origin.WALK_IN, appointment_at: dt.datetime | None = None) -> Ticket:
+    """A new ticket, waiting from ``issued_at``: the one place a ticket is born (server and simulator).
+
+    The caller draws ``number`` from its range and supplies ``ticket_id`` and ``token`` (the server
+    random ones, the simulator reproducible ones), so this stays free of randomness and I/O. A booked
+    ticket carries its slot, and only a booked one does.
+    """
+    if issued_at.tzinfo is None:
+        raise ValueError("issued_at needs a time zone")
+    if (origin is Origin.BOOKED) != (appointment_at is not None):
+        raise ValueError("a booked ticket carries its appointment time, and only a booked one does")
+    return Ticket(id=ticket_id, office=office, service=service, purpose=purpose, prefix=prefix, number=number,
+                  day=day, issued_at=issued_at, token=token, language=language, origin=origin, priority=priority,
+                  appointment_at=appointment_at)
 
 
 def _require(ticket: Ticket, action: str, *allowed: TicketStatus) -> None:

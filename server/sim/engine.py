@@ -280,10 +280,10 @@ class _Sim:
         self.last_number[(v.service, rng_key)] = number
         now = self.at(t)
         tid = f"t{visit.index}"
-        ticket = tk.Ticket(
-            id=tid, office=self.cfg.office.id, service=v.service, purpose=v.purpose, prefix=service.prefix,
-            number=number, day=self.params.day, issued_at=now, token=tid, origin=origin, priority=v.priority,
-            appointment_at=appointment, queued_at=now,
+        ticket = tk.issue(
+            ticket_id=tid, token=tid, office=self.cfg.office.id, service=v.service, purpose=v.purpose,
+            prefix=service.prefix, number=number, day=self.params.day, issued_at=now, origin=origin,
+            priority=v.priority, appointment_at=appointment,
         )
         visit.ticket_id, visit.issued_s = tid, t
         self.tickets[tid] = ticket

@@ -1,0 +1,137 @@
+"""The command runner: every command applied exactly once per command id, and a resend answered alike.
+
+One scaffold for every command kind (issue, check-in, offline ticket, counter actions, hall-manager
+actions, booking): look the id up (memory, then the store), run the operation, record the id with its
+kind and result in the same transaction, answer a lost unique-key race from the store, remember the
+result, and let the operation tell the view and the listeners after the commit.
+
+A resend of an applied command gets its first answer however late, from any process sharing the
+store and across restarts. An id that was used by a different kind of command is refused
+(``command_id_reused``): its stored answer belongs to something else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from cherga.server.core.tickets import IllegalTransition, Ticket
+from cherga.server.errors import Conflict, ServiceError
+from cherga.server.service.group_commit import GroupCommit
+from cherga.server.store import IntegrityError, TicketRecord, Tx
+
+T = TypeVar("T")
+
+_COMMAND_CACHE = 20_000
+# Results stored before kinds were recorded: each kind of answer tells its family apart.
+_LEGACY_FAMILY = {"issue": "ticket", "check_in": "ticket", "offline_ticket": "ticket", "cancel_ticket": "ticket",
+                  "send_to_counter": "ticket", "book_appointment": "booking"}
+
+
+@dataclasses.dataclass
+class Applied(Generic[T]):
+    """What an operation did: the caller's answer, the result stored for resends, and the work after the commit."""
+
+    answer: T
+    result: dict[str, Any]
+    after_commit: Callable[[], None]
+
+
+def _family(kind: str) -> str:
+    return _LEGACY_FAMILY.get(kind, "counter")
+
+
+def _stored_family(result: Mapping[str, Any]) -> str:
+    if "code" in result:
+        return "booking"
+    return "counter" if "counter" in result else "ticket"
+
+
+class CommandRunner(GroupCommit):
+    def _run_command(self, command_id: str | None, kind: str, operation: Callable[[Tx, dt.datetime], Applied[T]],
+                     answer_of: Callable[[Mapping[str, Any]], T], *, undo: Callable[[], None] | None = None,
+                     refuse_if_new: ServiceError | None = None) -> T:
+        """Apply ``operation`` once for ``command_id`` (``None``: a call without an id, applied every time).
+
+        ``answer_of`` rebuilds the answer from a stored result; ``undo`` puts back what the operation
+        changed in memory when its transaction is rolled back. ``refuse_if_new`` refuses a command
+        not applied before (the bridge's late button presses) but still answers a resend.
+        """
+        with self._mutation():
+            if command_id is not None and (prior := self._commands.get(command_id)) is not None:
+                return answer_of(self._same_kind(command_id, kind, prior))
+            now = self.now()
+            try:
+                with self._op() as tx:
+                    if command_id is not None and (prior := tx.command_result(self.office, command_id)) is not None:
+                        return answer_of(self._same_kind(command_id, kind, prior))
+                    if refuse_if_new is not None:
+                        raise refuse_if_new
+                    applied = operation(tx, now)
+                    stored = {"kind": kind, **applied.result}
+                    if command_id is not None:
+                        tx.record_command(self.office, command_id, stored, now)
+            except IntegrityError:
+                # Another process recorded this id meanwhile: ours is rolled back, theirs answers.
+                if undo is not None:
+                    undo()
+                assert command_id is not None  # only the commands table's key can clash here
+                return answer_of(self._same_kind(command_id, kind, self._stored_result(command_id)))
+            except BaseException:
+                if undo is not None:
+                    undo()
+                raise
+            self._committed(tx)
+            applied.after_commit()
+            if command_id is not None:
+                self._remember(command_id, stored)
+            return applied.answer
+
+    def _same_kind(self, command_id: str, kind: str, prior: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``prior`` if it answered a command of ``kind``; a reused id is refused, never answered with another's result."""
+        stored_kind = prior.get("kind")
+        same = stored_kind == kind if stored_kind is not None else _stored_family(prior) == _family(kind)
+        if not same:
+            raise Conflict("command_id_reused", f"command id {command_id!r} was already used for "
+                           f"{stored_kind or 'another kind of command'}, not {kind}; send a new id")
+        return prior
+
+    def _remember(self, command_id: str, result: dict[str, Any]) -> None:
+        self._commands[command_id] = result
+        if len(self._commands) > _COMMAND_CACHE:
+            self._commands.popitem(last=False)
+
+    def _stored_result(self, command_id: str) -> dict[str, Any]:
+        with self._op() as tx:
+            prior = tx.command_result(self.office, command_id)
+        if prior is None:  # pragma: no cover - an integrity error on anything else
+            raise Conflict("store_conflict", "the store refused the change; try again")
+        return prior
+
+    # --- ticket writes shared by the commands ------------------------------------------------------
+
+    def _write(self, tx: Tx, rec: TicketRecord, new: Ticket, **changes: Any) -> TicketRecord:
+        """Compare-and-set ``new`` over ``rec``; a lost race is a conflict (the view is refreshed)."""
+        out = dataclasses.replace(rec, ticket=new, version=rec.version + 1, **changes)
+        if not tx.update_ticket(out, expected_version=rec.version):
+            fresh = tx.ticket(rec.ticket.id)
+            if fresh is not None:
+                self._view.put(fresh)
+            raise Conflict("ticket_changed", f"ticket {rec.ticket.label} was changed elsewhere; try again")
+        return out
+
+    def _apply(self, fn: Callable[..., Ticket], ticket: Ticket, **kwargs: Any) -> Ticket:
+        try:
+            return fn(ticket, **kwargs)
+        except IllegalTransition as exc:
+            raise Conflict(exc.reason, exc.message) from None
+
+    def _restore(self, originals: Mapping[str, TicketRecord | None]) -> None:
+        """After a rolled-back operation, put the touched tickets back as they were before it."""
+        for tid, rec in originals.items():
+            if rec is None:
+                self._view.remove(tid)
+            else:
+                self._view.put(rec)

@@ -1,0 +1,150 @@
+"""What people see: a ticket's info (with its estimate), a counter's state, the hall board, the load, the
+operator's waiting list. Reads only; they run under the office lock on the in-memory view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cherga.broker_bridge.contract import CounterState, HallState, ServiceLoad, TicketInfo
+from cherga.server.core.scheduling import choose_next
+from cherga.server.core.tickets import Ticket, TicketStatus
+from cherga.server.errors import Conflict, NotFound
+from cherga.server.service.learning import Learning
+from cherga.server.service.results import light_for
+from cherga.server.store import TicketRecord
+
+
+class Views(Learning):
+    def info(self, rec: TicketRecord | Ticket, now: dt.datetime, *, estimate: bool = True,
+             public: bool = False) -> TicketInfo:
+        t = rec.ticket if isinstance(rec, TicketRecord) else rec
+        ahead = wait = None
+        if estimate and t.status is TicketStatus.WAITING:
+            waiting = self._view.waiting_for(t.service)
+            if t.id not in self._view.waiting_by_service.get(t.service, ()):
+                waiting.append(t)  # a ticket being issued is not in the view until its commit
+            self._plan_breaks(now)
+            est = self.predictor.estimate(t, waiting, self._open_counters_for(t.service), now)
+            ahead, wait = est.people_ahead, est.wait_min
+        number = None
+        if t.counter:
+            number = self.config.counter(t.counter).number if t.counter in self._counters else None
+        end = t.called_at if t.called_at and t.status is not TicketStatus.WAITING else now
+        return TicketInfo(
+            ticket_id=t.id, label=t.label, prefix=t.prefix, number=t.number, service=t.service,
+            purpose=t.purpose, status=t.status.value, issued_at=t.issued_at, language=t.language,  # type: ignore[arg-type]
+            priority=t.priority, people_ahead=ahead, wait_min=wait, counter=t.counter, counter_number=number,
+            status_url=f"{self.config.office.public_url.rstrip('/')}/t/{t.token}", token=t.token,
+            waited_s=max(0.0, (end - t.waiting_since).total_seconds()), reason=None if public else t.reason,
+            origin=t.origin.value,  # type: ignore[arg-type]
+        )
+
+    def _counter_state(self, counter: str, now: dt.datetime) -> CounterState:
+        cfg = self.config.counter(counter)
+        cv = self._counters[counter]
+        ticket = None
+        if cv.ticket_id and (rec := self._view.get(cv.ticket_id)) is not None:
+            ticket = self.info(rec, now, estimate=False)
+        return CounterState(
+            office=self.office, counter=counter, number=cfg.number, status=cv.status, ticket=ticket,
+            operator=cv.operator, operator_name=self._operator_name(cv.operator),
+            waiting=self._view.waiting_count(cfg), pause_reason=cv.pause_reason,
+            rateable_ticket=cv.rateable_ticket, updated_at=cv.updated_at, seq=cv.seq,
+        )
+
+    def _operator_name(self, username: str | None) -> str | None:
+        if username is None:
+            return None
+        if username not in self._names:
+            account = self.store.staff(username)
+            self._names[username] = account.display_name if account else username
+        return self._names[username]
+
+    def _load(self, now: dt.datetime) -> list[ServiceLoad]:
+        out = []
+        for s in self.config.services:
+            n, mean_ts = self._view.service_stats(s.id)
+            avg = max(0.0, (now.timestamp() - mean_ts) / 60) if n else 0.0
+            open_ = sum(1 for c in self.config.counters_for(s.id)
+                        if self._counters[c.id].status not in ("closed", "paused"))
+            out.append(ServiceLoad(service=s.id, names=s.names.as_dict(), waiting=n,  # type: ignore[arg-type]
+                                   counters_open=open_, avg_wait_min=round(avg, 1), light=light_for(avg)))
+        return out
+
+    def _hall_state(self, now: dt.datetime) -> HallState:
+        ticker = self.config.display.ticker.as_dict() if self.config.display.ticker else {}
+        return HallState(
+            office=self.office, office_names=self.config.office.names.as_dict(),  # type: ignore[arg-type]
+            languages=list(self.config.office.languages), calls=list(self._calls)[: self.config.display.recent_calls],
+            load=self._load(now), ticker=ticker, updated_at=now, seq=self._hall_seq,  # type: ignore[arg-type]
+        )
+
+
+    def counter_state(self, counter: str) -> CounterState:
+        self._counter_cfg(counter)
+        with self._lock:
+            return self._counter_state(counter, self.now())
+
+    def hall_state(self) -> HallState:
+        with self._lock:
+            return self._hall_state(self.now())
+
+    def load(self) -> list[ServiceLoad]:
+        with self._lock:
+            return self._load(self.now())
+
+    def ticket_status(self, token: str) -> TicketInfo:
+        """What the QR on a ticket shows: position, estimate, the counter that called it. No personal data."""
+        with self._lock:
+            now = self.now()
+            tid = self._view.by_token.get(token)
+            rec = self._view.get(tid) if tid else None
+        if rec is None:
+            rec = self.store.ticket_by_token(token)
+            if rec is None or rec.ticket.office != self.office:
+                raise NotFound("unknown_ticket", "no ticket with this token")
+        with self._lock:
+            return self.info(rec, now, public=True)
+
+    def waiting_list(self, counter: str) -> list[TicketInfo]:
+        """The tickets ``counter`` could call, best first (the operator panel's list)."""
+        cfg = self._counter_cfg(counter)
+        with self._lock:
+            now = self.now()
+            out: list[TicketInfo] = []
+            pool = {t.id: t for s in cfg.services for t in self._view.waiting_for(s.id)}
+            rest = list(pool.values())
+            reserved = [rec.ticket for rec in self._view.active.values()
+                        if rec.ticket.status is TicketStatus.WAITING and rec.ticket.target_counter == cfg.id]
+            rest.extend(t for t in reserved if t.id not in pool)
+            while rest and len(out) < 200:
+                d = choose_next(cfg, rest, now, self.settings)
+                if d is None:
+                    break
+                out.append(self.info(d.ticket, now, estimate=False).model_copy(update={"reason": d.reason}))
+                rest = [t for t in rest if t.id != d.ticket.id]
+            return out
+
+    def ticket(self, ticket_id: str) -> TicketInfo:
+        with self._lock:
+            found = self._view.get(ticket_id)
+        rec = found or self.store.ticket(ticket_id)
+        if rec is None or rec.ticket.office != self.office:
+            raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
+        with self._lock:
+            return self.info(rec, self.now())
+
+    def _live_ticket(self, ticket_id: str) -> TicketRecord:
+        """A waiting or called ticket of this office; otherwise why not (unknown, or already finished)."""
+        rec = self._view.get(ticket_id)
+        if rec is None:
+            stored = self.store.ticket(ticket_id)
+            if stored is None or stored.ticket.office != self.office:
+                raise NotFound("unknown_ticket", f"ticket {ticket_id!r} does not exist")
+            raise Conflict("illegal_transition", f"ticket {stored.ticket.label} is {stored.ticket.status.value}")
+        return rec
+
+    def waiting_total(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._view.waiting_by_service.values())
