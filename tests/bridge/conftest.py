@@ -24,6 +24,8 @@ from cherga.server import auth
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import Store, sqlite_url
+from tests.support.mqtt import subscribe_and_wait
+from tests.support.wait import WAIT_S, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NODES = [
@@ -82,21 +84,20 @@ class Watcher:
         self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()
-        for f in filters:
-            info = self.client.subscribe(f, qos=1)
-            assert info[0] == mqtt.MQTT_ERR_SUCCESS
-        time.sleep(0.15)  # let the SUBACKs and retained messages arrive
+        if filters:
+            subscribe_and_wait(self.client, *filters)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         item = (msg.topic, bytes(msg.payload), bool(msg.retain))
         with self._lock:
             self.seen.append(item)
 
-    def wait_for(self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+    def wait_for(self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = WAIT_S) -> dict[str, Any]:
         """The first message seen (since the watcher started) that matches; waits for it if need be."""
-        deadline = time.monotonic() + timeout
         checked = 0
-        while True:
+
+        def first_match() -> list[dict[str, Any]]:
+            nonlocal checked
             with self._lock:
                 fresh = self.seen[checked:]
             for topic_name, payload, _ in fresh:
@@ -104,23 +105,21 @@ class Watcher:
                 if payload:
                     data = json.loads(payload)
                     if predicate(topic_name, data):
-                        return data  # type: ignore[no-any-return]
-            if time.monotonic() > deadline:
-                raise AssertionError("expected message did not arrive")
-            time.sleep(0.005)
+                        return [data]
+            return []
+
+        return wait_until(first_match, timeout, what="the expected message")[0]
 
     def wait_count(self, predicate: Callable[[str, dict[str, Any]], bool], count: int,
-                   timeout: float = 5.0) -> list[dict[str, Any]]:
+                   timeout: float = WAIT_S) -> list[dict[str, Any]]:
         """Wait until ``count`` seen messages match; returns them all."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def enough() -> list[dict[str, Any]] | None:
             with self._lock:
                 found = [json.loads(p) for t, p, _ in self.seen if p and predicate(t, json.loads(p))]
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"saw {len(found)} of {count} expected messages")
-            time.sleep(0.005)
+            return found if len(found) >= count else None
+
+        return wait_until(enough, timeout, what=f"{count} expected messages")
 
     def payloads(self, topic_name: str) -> list[dict[str, Any]]:
         with self._lock:

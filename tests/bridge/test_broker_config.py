@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from cherga.broker_bridge.broker_config import (
     verify_password,
 )
 from tests.support.mosquitto import Broker, free_port, running_broker
+from tests.support.mqtt import subscribe_and_wait
+from tests.support.wait import WAIT_S, wait_until
 
 OFFICE = "acl-office"
 NODES = [Node("kiosk-1", "kiosk"), Node("pad-1", "pad", counter="c1"), Node("display-1", "display")]
@@ -125,7 +126,7 @@ class Client:
         self.connected.set()
 
     def wait_connected(self) -> bool:
-        assert self.connected.wait(5), "no CONNACK"
+        assert self.connected.wait(WAIT_S), "no CONNACK"
         return self.reason is not None and not self.reason.is_failure
 
     def stop(self) -> None:
@@ -140,15 +141,6 @@ def client(broker: Broker, user: str, password: str) -> Iterator[Client]:
         yield c
     finally:
         c.stop()
-
-
-def _wait_for(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # Run as root, Mosquitto drops to the `mosquitto` user, which cannot read pytest's private tmp dir.
@@ -175,14 +167,13 @@ def test_real_broker_passes_a_kiosk_request_and_drops_a_kiosk_counter_command(ac
     with client(acl_broker, "server", PASSWORDS["server"]) as server, \
             client(acl_broker, username_for(OFFICE, "kiosk-1"), PASSWORDS[username_for(OFFICE, "kiosk-1")]) as kiosk:
         assert server.wait_connected() and kiosk.wait_connected()
-        server.client.subscribe(f"{contract.ROOT}/{OFFICE}/#", qos=1)
-        time.sleep(0.3)
+        subscribe_and_wait(server.client, f"{contract.ROOT}/{OFFICE}/#")
         forged = contract.topic("counter_command", OFFICE, counter="c1")
         kiosk.client.publish(forged, b'{"forged": true}', qos=1).wait_for_publish(5)
         own = contract.topic("kiosk_issue", OFFICE, node="kiosk-1")
         kiosk.client.publish(own, b'{"ok": true}', qos=1).wait_for_publish(5)
         # Messages from one client arrive in order: once the allowed one is in, the forged one is not coming.
-        assert _wait_for(lambda: any(t == own for t, _ in server.received)), "kiosk's own request never arrived"
+        wait_until(lambda: any(t == own for t, _ in server.received), what="the kiosk's own request")
         assert [t for t, _ in server.received if t == forged] == []
 
 
@@ -208,20 +199,19 @@ def test_real_broker_with_the_generated_conf_lets_a_pad_command_only_its_counter
         pad_user = username_for(OFFICE, "pad-1")
         with client(broker, "server", PASSWORDS["server"]) as server, client(broker, pad_user, PASSWORDS[pad_user]) as pad:
             assert server.wait_connected() and pad.wait_connected()
-            server.client.subscribe(f"{contract.ROOT}/{OFFICE}/#", qos=1)
-            pad.client.subscribe(contract.subscription("counter_state", OFFICE, counter="c1"), qos=1)
-            pad.client.subscribe(contract.subscription("counter_state", OFFICE, counter="c2"), qos=1)
-            time.sleep(0.3)
+            subscribe_and_wait(server.client, f"{contract.ROOT}/{OFFICE}/#")
+            subscribe_and_wait(pad.client, contract.subscription("counter_state", OFFICE, counter="c1"),
+                               contract.subscription("counter_state", OFFICE, counter="c2"))
             other = contract.topic("counter_command", OFFICE, counter="c2")
             own = contract.topic("counter_command", OFFICE, counter="c1")
             pad.client.publish(other, b"{}", qos=1).wait_for_publish(5)
             pad.client.publish(own, b"{}", qos=1).wait_for_publish(5)
-            assert _wait_for(lambda: any(t == own for t, _ in server.received))
+            wait_until(lambda: any(t == own for t, _ in server.received), what="the pad's own command")
             assert not any(t == other for t, _ in server.received)
             # The pad sees its own counter's state, not the neighbour's.
             server.client.publish(contract.topic("counter_state", OFFICE, counter="c2"), b"{}", qos=1)
             server.client.publish(contract.topic("counter_state", OFFICE, counter="c1"), b"{}", qos=1)
-            assert _wait_for(lambda: any(t.endswith("/c1/state") for t, _ in pad.received))
+            wait_until(lambda: any(t.endswith("/c1/state") for t, _ in pad.received), what="the pad's own state")
             assert not any(t.endswith("/c2/state") for t, _ in pad.received)
     finally:
         broker.stop()

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 
@@ -23,7 +22,9 @@ from cherga.server.siteconfig import SiteConfig, load_site_config
 from cherga.server.store import Store
 from tests.bridge.conftest import REPO, command, make_service
 from tests.support.mosquitto import running_broker
+from tests.support.mqtt import subscribe_and_wait
 from tests.support.postgres import PostgresServer
+from tests.support.wait import wait_until
 
 OFFICE = "demo"
 
@@ -45,20 +46,19 @@ def test_a_node_may_publish_only_its_own_enroll_topic_and_read_only_its_own_answ
 @pytest.mark.mosquitto
 def test_a_real_broker_drops_a_node_enrolling_under_another_nodes_id(tmp_path: Path) -> None:
     from tests.bridge.test_broker_config import OFFICE as ACL_OFFICE
-    from tests.bridge.test_broker_config import PASSWORDS, _wait_for, _write_files, client
+    from tests.bridge.test_broker_config import PASSWORDS, _write_files, client
 
     pw, acl = _write_files(tmp_path / "mosq")  # the generated password file and ACL
     kiosk_user = f"{ACL_OFFICE}.kiosk-1"
     with running_broker(tmp_path / "mosq", extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}") as b, \
             client(b, "server", PASSWORDS["server"]) as server, client(b, kiosk_user, PASSWORDS[kiosk_user]) as kiosk:
         assert server.wait_connected() and kiosk.wait_connected()
-        server.client.subscribe(f"{contract.ROOT}/{ACL_OFFICE}/#", qos=1)
-        time.sleep(0.3)
+        subscribe_and_wait(server.client, f"{contract.ROOT}/{ACL_OFFICE}/#")
         forged = contract.topic("node_enroll", ACL_OFFICE, node="pad-1")
         own = contract.topic("node_enroll", ACL_OFFICE, node="kiosk-1")
         kiosk.client.publish(forged, b'{"forged": true}', qos=1).wait_for_publish(5)
         kiosk.client.publish(own, b'{"own": true}', qos=1).wait_for_publish(5)
-        assert _wait_for(lambda: any(t == own for t, _ in server.received)), "the kiosk's own enroll never arrived"
+        wait_until(lambda: any(t == own for t, _ in server.received), what="the kiosk's own enroll")
         assert [t for t, _ in server.received if t == forged] == []
 
 

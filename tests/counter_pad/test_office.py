@@ -36,6 +36,8 @@ from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import Store, sqlite_url
 from tests.support.mosquitto import Broker
+from tests.support.mqtt import subscribe_and_wait
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 REPO = Path(__file__).resolve().parents[2]
@@ -43,15 +45,6 @@ PINS = PadPins()
 PIN = "4711"
 PASSWORD = "correct-horse-1"
 _office_seq = itertools.count()
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{what} not met within {timeout} s")
 
 
 def tap(factory: MockFactory, pin: int | str, hold: float = 0.08) -> None:
@@ -72,9 +65,8 @@ class HallWatch:
         self.client.on_message = lambda c, u, m: self.calls.append(
             contract.decode(m.topic, bytes(m.payload)).message)  # type: ignore[arg-type]
         self.client.connect(broker.host, broker.port)
-        self.client.subscribe(contract.topic("hall_call", office), qos=1)
         self.client.loop_start()
-        time.sleep(0.1)
+        subscribe_and_wait(self.client, contract.topic("hall_call", office))
 
     def close(self) -> None:
         self.client.disconnect()
@@ -124,7 +116,7 @@ class Pad:
         self.role = PadRole(pin_factory=self.factory, board=self.board)
         self.session.start()
         self.role.start(self.session, cfg)
-        wait_for(lambda: self.app.machine.link_up and self.app.machine.state is not None, what="pad online")
+        wait_until(lambda: self.app.machine.link_up and self.app.machine.state is not None, what="pad online")
 
     @property
     def app(self) -> Any:
@@ -135,10 +127,10 @@ class Pad:
         tap(self.factory, PINS.buttons["next"])
 
     def wait_signed_in(self) -> None:
-        wait_for(lambda: self.app.machine.state.operator is not None, what="pad sees the operator")
+        wait_until(lambda: self.app.machine.state.operator is not None, what="pad sees the operator")
 
     def wait_idle(self) -> None:
-        wait_for(lambda: not self.app.machine.pending, what="reply")
+        wait_until(lambda: not self.app.machine.pending, what="reply")
 
     def led(self, name: str) -> LedMode:
         assert self.role.hardware is not None
@@ -179,10 +171,10 @@ def test_next_on_the_pad_calls_the_right_ticket_and_the_hall_hears_it(
     first, _second = office.issue(), office.issue()
     office.issue("birth")  # counter 1 does not serve births
     pad.next()
-    wait_for(lambda: pad.board.text == first, what="board shows the call")
+    wait_until(lambda: pad.board.text == first, what="board shows the call")
     state = office.service.counter_state("c1")
     assert state.status == "calling" and state.ticket is not None and state.ticket.label == first
-    wait_for(lambda: any(c.label == first and c.counter == "c1" for c in office.hall.calls), what="hall call")
+    wait_until(lambda: any(c.label == first and c.counter == "c1" for c in office.hall.calls), what="hall call")
     assert pad.led("calling") is LedMode.ON
 
 
@@ -190,21 +182,21 @@ def test_the_operator_signs_in_with_a_pin_on_the_keypad(office: Office, pads: Ca
     pad = pads("c1")
     label = office.issue()
     pad.next()
-    wait_for(lambda: pad.app.machine.message == "not_signed_in", what="refusal")
+    wait_until(lambda: pad.app.machine.message == "not_signed_in", what="refusal")
     assert office.service.counter_state("c1").ticket is None  # nobody signed in: nobody called
     for k in PIN + "#":
         pad.app.key(k)
-    wait_for(lambda: office.service.counter_state("c1").operator == "olena", what="signed in")
+    wait_until(lambda: office.service.counter_state("c1").operator == "olena", what="signed in")
     pad.wait_idle()
     pad.next()
-    wait_for(lambda: pad.board.text == label, what="call after sign-in")
+    wait_until(lambda: pad.board.text == label, what="call after sign-in")
 
 
 def test_a_wrong_pin_signs_nobody_in(office: Office, pads: Callable[[str], Pad]) -> None:
     pad = pads("c1")
     for k in "0000#":
         pad.app.key(k)
-    wait_for(lambda: pad.app.machine.message == "bad_pin", what="refusal")
+    wait_until(lambda: pad.app.machine.message == "bad_pin", what="refusal")
     assert office.service.counter_state("c1").operator is None
 
 
@@ -215,15 +207,15 @@ def test_pad_and_panel_at_one_counter_show_the_same_visitor(office: Office, pads
         r = panel.post("/panel/signin", data={"username": "olena", "password": PASSWORD, "counter": "c1",
                                               "lang": "en"}, follow_redirects=False)
         assert r.status_code == 303
-        wait_for(lambda: pad.app.machine.state.operator == "olena", what="pad sees the panel's sign-in")
+        wait_until(lambda: pad.app.machine.state.operator == "olena", what="pad sees the panel's sign-in")
         pad.next()
-        wait_for(lambda: pad.board.text == a, what="pad call")
+        wait_until(lambda: pad.board.text == a, what="pad call")
         assert a in panel.get("/panel/counter/c1/live").text
         # The operator finishes on the panel and calls the next one there: the pad follows.
         for action in ("finish", "next"):
             panel.post("/panel/counter/c1/action", data={"command_id": uuid.uuid4().hex, "action": action},
                        headers={"X-Panel-Fragment": "1"})
-        wait_for(lambda: pad.board.text == b, what="pad follows the panel")
+        wait_until(lambda: pad.board.text == b, what="pad follows the panel")
         assert pad.app.machine.state.rateable_ticket is not None
 
 
@@ -253,7 +245,7 @@ def test_two_counters_pressing_at_once_never_call_the_same_ticket(
             def someone_new(pad: Pad = pad) -> bool:
                 return not pad.app.machine.pending and pad.board.text not in ["", *called["c1"], *called["c2"]]
 
-            wait_for(someone_new, what=f"{counter} called someone new")
+            wait_until(someone_new, what=f"{counter} called someone new")
             called[counter].append(pad.board.text)
     everyone = called["c1"] + called["c2"]
     assert len(everyone) == len(set(everyone)) == 12
@@ -268,20 +260,20 @@ def test_the_citizen_rates_once_and_a_second_or_unknown_rating_is_refused(
     office.issue()
     office.issue()
     pad.next()
-    wait_for(lambda: pad.board.text != "", what="first call")
+    wait_until(lambda: pad.board.text != "", what="first call")
     pad.wait_idle()
     pad.next()  # finishes the first visitor, calls the second
-    wait_for(lambda: pad.app.machine.state.rateable_ticket is not None, what="rateable")
+    wait_until(lambda: pad.app.machine.state.rateable_ticket is not None, what="rateable")
     rated = pad.app.machine.state.rateable_ticket
     tap(pad.factory, PINS.ratings[0])
-    wait_for(lambda: pad.session.outbox_size == 0 and office.service.counter_state("c1").rateable_ticket is None,
+    wait_until(lambda: pad.session.outbox_size == 0 and office.service.counter_state("c1").rateable_ticket is None,
              what="rating stored")
     replies: list[Any] = []
     pad.session.on_outbox_reply(replies.append)
     for ticket_id in (rated, "no-such-ticket"):
         cmd = pad.session.command(CounterCommand, action="rate", ticket_id=ticket_id, score=2)
         pad.session.send_later("counter_command", cmd)
-    wait_for(lambda: len(replies) == 2, what="two refusals")
+    wait_until(lambda: len(replies) == 2, what="two refusals")
     assert sorted(r.error.key for r in replies) == ["already_rated", "unknown_ticket"]
 
 
@@ -292,18 +284,18 @@ def test_next_without_a_broker_calls_nobody_then_or_when_it_returns(
     try:
         office.sign_in("c1")
         office.issue()
-        wait_for(lambda: pad.app.machine.state.operator == "olena", what="pad sees the sign-in")
+        wait_until(lambda: pad.app.machine.state.operator == "olena", what="pad sees the sign-in")
         fresh_mosquitto.stop()
-        wait_for(lambda: not pad.session.connected, what="link lost")
+        wait_until(lambda: not pad.session.connected, what="link lost")
         pad.next()
-        wait_for(lambda: pad.led("offline") is LedMode.BLINK, what="offline blink")
+        wait_until(lambda: pad.led("offline") is LedMode.BLINK, what="offline blink")
         fresh_mosquitto.start()
-        wait_for(lambda: pad.session.connected and office.bridge.connected, timeout=15, what="link back")
+        wait_until(lambda: pad.session.connected and office.bridge.connected, timeout=15, what="link back")
         time.sleep(0.5)
         assert office.service.counter_state("c1").ticket is None
         assert office.hall.calls == []
         pad.next()  # a fresh press after the return works as usual
-        wait_for(lambda: pad.board.text != "", what="call after the return")
+        wait_until(lambda: pad.board.text != "", what="call after the return")
     finally:
         pad.close()
         office.close()

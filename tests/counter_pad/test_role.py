@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,18 +17,10 @@ from cherga.firmware_host.config import BrokerOptions, NodeConfig
 from cherga.firmware_host.session import NodeSession
 from tests.counter_pad.fakeserver import FakeServer
 from tests.support.mosquitto import Broker
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 PINS = PadPins()
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 def tap(factory: MockFactory, pin: int | str, hold: float = 0.08) -> None:
@@ -68,7 +60,7 @@ def office(request: pytest.FixtureRequest) -> str:
 def pad_and_server(fresh_mosquitto: Broker, office: str, tmp_path: Path) -> Iterator[tuple[Pad, FakeServer]]:
     server = FakeServer(fresh_mosquitto.host, fresh_mosquitto.port, office)
     pad = Pad(fresh_mosquitto, office, tmp_path)
-    wait_for(lambda: pad.role.app is not None and pad.role.app.machine.link_up and pad.role.app.machine.state)
+    wait_until(lambda: pad.role.app is not None and pad.role.app.machine.link_up and pad.role.app.machine.state)
     yield pad, server
     pad.close()
     server.close()
@@ -77,7 +69,7 @@ def pad_and_server(fresh_mosquitto: Broker, office: str, tmp_path: Path) -> Iter
 def test_pressing_next_calls_the_first_ticket_and_the_board_shows_it(pad_and_server: tuple[Pad, FakeServer]) -> None:
     pad, server = pad_and_server
     tap(pad.factory, PINS.buttons["next"])
-    wait_for(lambda: pad.board.text == "A-001")
+    wait_until(lambda: pad.board.text == "A-001")
     assert [c.action for c in server.applied] == ["next"]
     assert pad.led("calling") is LedMode.ON
 
@@ -86,11 +78,11 @@ def test_next_while_the_broker_is_down_calls_nobody_even_after_it_returns(
         pad_and_server: tuple[Pad, FakeServer], fresh_mosquitto: Broker) -> None:
     pad, server = pad_and_server
     fresh_mosquitto.stop()
-    wait_for(lambda: not pad.session.connected)
+    wait_until(lambda: not pad.session.connected)
     tap(pad.factory, PINS.buttons["next"])
-    wait_for(lambda: pad.led("offline") is LedMode.BLINK)
+    wait_until(lambda: pad.led("offline") is LedMode.BLINK)
     fresh_mosquitto.start()
-    wait_for(lambda: pad.session.connected, timeout=10)
+    wait_until(lambda: pad.session.connected, timeout=10)
     time.sleep(0.5)
     assert server.applied == []
     assert pad.board.text == ""
@@ -100,24 +92,24 @@ def test_a_rating_made_while_offline_arrives_once_the_link_returns(
         pad_and_server: tuple[Pad, FakeServer], fresh_mosquitto: Broker) -> None:
     pad, server = pad_and_server
     tap(pad.factory, PINS.buttons["next"])
-    wait_for(lambda: pad.board.text == "A-001")
+    wait_until(lambda: pad.board.text == "A-001")
     tap(pad.factory, PINS.buttons["next"])
-    wait_for(lambda: pad.board.text == "A-002")  # A-001 finished: the citizen may rate it
+    wait_until(lambda: pad.board.text == "A-002")  # A-001 finished: the citizen may rate it
     fresh_mosquitto.stop()
-    wait_for(lambda: not pad.session.connected)
+    wait_until(lambda: not pad.session.connected)
     tap(pad.factory, PINS.ratings[1])
-    wait_for(lambda: pad.session.outbox_size == 1)
+    wait_until(lambda: pad.session.outbox_size == 1)
     fresh_mosquitto.start()
-    wait_for(lambda: any(c.action == "rate" for c in server.applied), timeout=10)
+    wait_until(lambda: any(c.action == "rate" for c in server.applied), timeout=10)
     rate = next(c for c in server.applied if c.action == "rate")
     assert (rate.ticket_id, rate.score) == ("A-001", 2)
-    wait_for(lambda: pad.session.outbox_size == 0)
+    wait_until(lambda: pad.session.outbox_size == 0)
 
 
 def test_the_pad_goes_offline_when_the_server_announces_it_is_gone(pad_and_server: tuple[Pad, FakeServer]) -> None:
     pad, server = pad_and_server
     server.client.publish(f"cherga/v1/{server.office}/server/status", b'{"v":1,"state":"offline"}', 1, True)
-    wait_for(lambda: pad.led("offline") is LedMode.ON)
+    wait_until(lambda: pad.led("offline") is LedMode.ON)
     tap(pad.factory, PINS.buttons["next"])
     time.sleep(0.2)
     assert server.applied == []
@@ -139,10 +131,10 @@ def test_the_hil_harness_presses_buttons_and_reads_the_pad_through_test_verbs(
     server = FakeServer(fresh_mosquitto.host, fresh_mosquitto.port, office)
     pad = Pad(fresh_mosquitto, office, tmp_path)
     try:
-        wait_for(lambda: pad.role.app is not None and pad.role.app.machine.state is not None)
+        wait_until(lambda: pad.role.app is not None and pad.role.app.machine.state is not None)
         client = TestVerbClient(sock)
         client.call("press", button="next")
-        wait_for(lambda: client.call("view")["number"] == "A-001")
+        wait_until(lambda: client.call("view")["number"] == "A-001")
         assert client.call("view")["leds"]["calling"] == "on"
         assert client.call("health")["status"] == "calling"
     finally:

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -20,21 +20,13 @@ from cherga.firmware_host.config import BrokerOptions, HardwareOptions
 from cherga.firmware_host.config import NodeConfig as NodeFile
 from cherga.firmware_host.session import NodeSession
 from tests.support.mosquitto import Broker
+from tests.support.wait import wait_until
 
 from .conftest import entry, state
 
 OFFICE = "hall6"
 NODE = "display-hall"
 pytestmark = pytest.mark.mosquitto
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 class Server:
@@ -122,18 +114,18 @@ def test_the_display_draws_the_retained_hall_within_a_second_then_shows_speaks_a
         running: tuple[Running, Server]) -> None:
     r, server = running
     started = time.monotonic()
-    assert eventually(lambda: r.labels() == ["A-001", "A-002"], 5)
+    wait_until(lambda: r.labels() == ["A-001", "A-002"])
     assert time.monotonic() - started < 1.5  # connect + retained delivery + first frame
     assert not any(row.blinking for row in r.role.picture.rows)  # type: ignore[union-attr]
     assert r.player.played == []  # old calls are not announced again after a start
 
     server.publish("hall_call", hall_call("B-017", "3"))
-    assert eventually(lambda: r.labels()[:1] == ["B-017"], 3)
+    wait_until(lambda: r.labels()[:1] == ["B-017"])
     assert r.role.picture.rows[0].blinking  # type: ignore[union-attr]
-    assert eventually(lambda: [s.label for s in r.role.spoken] == ["B-017"], 10)
+    wait_until(lambda: [s.label for s in r.role.spoken] == ["B-017"])
     assert r.role.spoken[0].composed is not None and r.role.spoken[0].composed.seconds > 1.0
     bus = r.role.virtual_bus
-    assert eventually(lambda: bus.board(10).shown[:1] == ["B-017      3"], 3)
+    wait_until(lambda: bus.board(10).shown[:1] == ["B-017      3"])
     assert r.role.health()["connected"] is True and r.role.latencies_ms
 
 
@@ -151,34 +143,34 @@ def test_counter_states_light_the_counter_top_boards_and_a_dead_board_raises_an_
     server.publish("counter_state", CounterState(office=OFFICE, counter="c4", number="4", status="serving",
                                                  ticket=ticket.model_copy(update={"label": "D-001"}),
                                                  updated_at=now), counter="c4")
-    assert eventually(lambda: bus.shown_text(3) == "C-005", 3)
+    wait_until(lambda: bus.shown_text(3) == "C-005")
     assert bus.board(3).blink is True  # calling blinks; serving is steady
-    assert eventually(lambda: any(a.get("kind") == "led_board_silent" and a.get("active") for a in server.alerts), 5)
+    wait_until(lambda: any(a.get("kind") == "led_board_silent" and a.get("active") for a in server.alerts))
     assert r.role.health()["board_c4_ok"] is False and r.role.health()["board_c3_ok"] is True
     bus.set_unresponsive(4, False)
-    assert eventually(lambda: bus.shown_text(4) == "D-001", 5)
-    assert eventually(lambda: any(a.get("kind") == "led_board_silent" and a.get("active") is False
-                                  for a in server.alerts), 5)
+    wait_until(lambda: bus.shown_text(4) == "D-001")
+    wait_until(lambda: any(a.get("kind") == "led_board_silent" and a.get("active") is False
+                           for a in server.alerts))
 
 
 def test_after_a_broker_restart_the_picture_is_rebuilt_from_the_retained_state(
         running: tuple[Running, Server], fresh_mosquitto: Broker) -> None:
     r, server = running
-    assert eventually(lambda: r.labels() == ["A-001", "A-002"], 5)
+    wait_until(lambda: r.labels() == ["A-001", "A-002"])
     fresh_mosquitto.stop()
-    assert eventually(lambda: r.role.health()["connected"] is False, 5)
+    wait_until(lambda: r.role.health()["connected"] is False)
     r.offset += dt.timedelta(seconds=5)  # the broker has been gone a while
-    assert eventually(lambda: r.role.picture is not None and r.role.picture.offline, 3)
+    wait_until(lambda: r.role.picture is not None and r.role.picture.offline)
     assert r.labels() == ["A-001", "A-002"]  # the last picture stays, marked
 
     fresh_mosquitto.start()
     # meanwhile the server moved on: the day's calls changed while the display was away
-    assert eventually(lambda: server.client.is_connected(), 5)
+    wait_until(lambda: server.client.is_connected())
     later = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     server.publish("hall_state", state(entry("K-044", "9", call_id="k44"), entry("A-002", "2"), office=OFFICE, seq=9)
                    .model_copy(update={"updated_at": later, "calls": [
                        entry("K-044", "9", call_id="k44").model_copy(update={"called_at": later}),
                        entry("A-002", "2")]}))
-    assert eventually(lambda: r.labels() == ["K-044", "A-002"], 8)
+    wait_until(lambda: r.labels() == ["K-044", "A-002"])
     assert r.role.picture is not None and not r.role.picture.offline
     assert r.player.played == []  # a call older than the outage is placed, not announced

@@ -20,6 +20,7 @@ from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
 from tests.bridge.conftest import Watcher
 from tests.hil.proxy import CuttableProxy
 from tests.support.mosquitto import Broker
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -109,14 +110,14 @@ def test_a_node_that_loses_the_broker_shows_offline_and_comes_back_with_retained
     try:
         assert s.wait_connected(5)
         server.wait_for(lambda t, d: d["state"] == "online")
-        _wait(lambda: len(pictures) >= 1)
+        wait_until(lambda: len(pictures) >= 1)
         proxy.cut()  # the node's link dies without a DISCONNECT: the broker fires its last will
         server.wait_for(lambda t, d: d["state"] == "offline", timeout=15)
-        _wait(lambda: links and links[-1] is False)
+        wait_until(lambda: links and links[-1] is False)
         pictures_before = len(pictures)
         proxy.restore()
         assert server.wait_count(lambda t, d: d["state"] == "online", 2, timeout=15)
-        _wait(lambda: len(pictures) > pictures_before)  # resubscribed: the retained picture again
+        wait_until(lambda: len(pictures) > pictures_before)  # resubscribed: the retained picture again
         assert pictures[-1].seq == 7 and links[-1] is True
     finally:
         s.stop()
@@ -200,7 +201,7 @@ def test_the_outbox_survives_a_restart_and_resends_with_the_original_id(mosquitt
     s2.start()
     try:
         assert s2.wait_connected(5)
-        _wait(lambda: bool(answers))
+        wait_until(lambda: bool(answers))
         assert [m["id"] for m in responder.received] == [ticket.id], "resent once, with its original id"
         assert responder.received[0]["number"] == 901
         assert answers[0].id == ticket.id
@@ -227,11 +228,3 @@ def test_an_expired_outbox_entry_is_dropped_not_sent(mosquitto: Broker, tmp_path
     finally:
         s2.stop()
         responder.close()
-
-
-def _wait(cond: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -29,18 +29,11 @@ from cherga.kiosk.ui.state import Screen
 from tests.kiosk.conftest import FakeClock, demo_office_config
 from tests.kiosk.fakeserver import FakeKioskServer
 from tests.support.mosquitto import Broker, free_port
+from tests.support.mqtt import subscribe_and_wait
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
 T_ISSUE = dt.datetime(2026, 11, 25, 7, 45, tzinfo=dt.UTC)
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 class Kiosk:
@@ -89,7 +82,7 @@ def server(mosquitto: Broker, office: OfficeConfig) -> Iterator[FakeKioskServer]
 def kiosk(mosquitto: Broker, office: OfficeConfig, server: FakeKioskServer, tmp_path: Path,
           emulator: EscPosEmulator) -> Iterator[Kiosk]:
     k = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
-    wait_for(lambda: k.session.connected and k.role.view() is not None)
+    wait_until(lambda: k.session.connected and k.role.view() is not None)
     yield k
     k.close()
 
@@ -99,9 +92,8 @@ def alerts(broker: Broker, office: str) -> tuple[list[NodeAlert], mqtt.Client]:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = lambda c, u, m: got.append(contract.decode(m.topic, bytes(m.payload)).message)  # type: ignore[arg-type,func-returns-value]
     client.connect(broker.host, broker.port)
-    client.subscribe(contract.subscription("node_alert", office), qos=1)
     client.loop_start()
-    time.sleep(0.2)
+    subscribe_and_wait(client, contract.subscription("node_alert", office))
     return got, client
 
 
@@ -109,7 +101,7 @@ def test_a_tap_prints_a_ticket_whose_qr_opens_its_status_page(
         kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator) -> None:
     kiosk.tap("lang:uk", "service:passport", "purpose:submit", "priority:none")
     printed = emulator.wait_for_tickets(1)[0]
-    wait_for(lambda: kiosk.screen() is Screen.TICKET)
+    wait_until(lambda: kiosk.screen() is Screen.TICKET)
     issue = server.issues[0]
     assert (issue.service, issue.purpose, issue.language, issue.node) == ("passport", "submit", "uk", "kiosk-1")
     ticket = kiosk.role.issued[0]
@@ -141,16 +133,16 @@ def test_with_paper_out_the_number_and_qr_are_on_screen_an_alert_goes_out_and_th
     try:
         emulator.set_scenario(Scenario.PAPER_OUT)
         kiosk.tap("lang:ky", "service:passport", "purpose:collect", "priority:pregnant")
-        wait_for(lambda: kiosk.screen() is Screen.TICKET)
+        wait_until(lambda: kiosk.screen() is Screen.TICKET)
         view = kiosk.role.view()
         assert view is not None and view.alert
         assert view.title == "Принтер иштебей жатат, номериңизди эстеп калыңыз"
         assert view.big == "A-001" and view.qr == kiosk.role.issued[0].status_url
         assert len(server.issues) == 1 and emulator.tickets == []
-        wait_for(lambda: any(a.kind == "printer_paper_out" and a.active for a in got))
+        wait_until(lambda: any(a.kind == "printer_paper_out" and a.active for a in got))
         assert kiosk.role.health()["printer"] == "paper_out"
         emulator.set_scenario(Scenario.OK)  # paper loaded: the alert clears itself
-        wait_for(lambda: any(a.kind == "printer_paper_out" and not a.active for a in got))
+        wait_until(lambda: any(a.kind == "printer_paper_out" and not a.active for a in got))
         assert kiosk.role.health()["printer_ok"] is True
     finally:
         client.loop_stop()
@@ -161,7 +153,7 @@ def test_paper_near_end_prints_and_warns_in_health(kiosk: Kiosk, emulator: EscPo
     emulator.set_scenario(Scenario.PAPER_NEAR_END)
     kiosk.tap("lang:en", "service:passport", "purpose:consult", "priority:none")
     emulator.wait_for_tickets(1)
-    wait_for(lambda: kiosk.role.health()["paper_low"] is True)
+    wait_until(lambda: kiosk.role.health()["paper_low"] is True)
     assert kiosk.role.health()["printer"] == "paper_low"
 
 
@@ -180,7 +172,7 @@ def test_a_silent_server_means_an_offline_number_estimate_unavailable_and_a_hand
     server.silent = False  # the server comes back and announces itself: the outbox is handed over
     server.client.publish(contract.topic("server_status", office.office),
                           contract.ServerStatus(state="online").to_bytes(), 1, True)
-    wait_for(lambda: kiosk.session.outbox_size == 0)
+    wait_until(lambda: kiosk.session.outbox_size == 0)
     handed = server.offline[-1]
     assert (handed.number, handed.service, handed.issued_at) == (900, "passport", T_ISSUE)
 
@@ -191,9 +183,9 @@ def test_without_a_broker_offline_numbers_continue_across_a_restart(
     first = Kiosk("127.0.0.1", port, office, tmp_path, emulator, preload=True)
     try:
         first.tap("lang:en", "bundle:newborn", "purpose:submit", "priority:none")
-        wait_for(lambda: first.screen() is Screen.TICKET)
+        wait_until(lambda: first.screen() is Screen.TICKET)
         first.tap("done", "lang:en", "service:passport", "purpose:submit", "priority:none")
-        wait_for(lambda: len(first.role.issued) == 2 and first.screen() is Screen.TICKET)
+        wait_until(lambda: len(first.role.issued) == 2 and first.screen() is Screen.TICKET)
         assert [t.label for t in first.role.issued] == ["D-900", "A-901"]
         assert first.session.outbox_size == 2
         view = first.role.view()
@@ -203,7 +195,7 @@ def test_without_a_broker_offline_numbers_continue_across_a_restart(
     second = Kiosk("127.0.0.1", port, office, tmp_path, emulator, preload=True)
     try:
         second.tap("lang:en", "service:passport", "purpose:submit", "priority:none")
-        wait_for(lambda: len(second.role.issued) == 1)
+        wait_until(lambda: len(second.role.issued) == 1)
         assert second.role.issued[0].label == "A-902"
         assert second.session.outbox_size == 3
     finally:
@@ -215,7 +207,7 @@ def test_a_reached_daily_cap_is_explained_in_kyrgyz_and_nothing_prints(
         kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator) -> None:
     server.refuse = "daily_cap_reached"
     kiosk.tap("lang:ky", "service:passport", "purpose:submit", "priority:none")
-    wait_for(lambda: kiosk.screen() is Screen.MESSAGE)
+    wait_until(lambda: kiosk.screen() is Screen.MESSAGE)
     view = kiosk.role.view()
     assert view is not None and view.title == "Бүгүнкү талондор бүттү"
     assert emulator.tickets == []
@@ -234,7 +226,7 @@ def test_a_scanned_booking_code_checks_in_and_prints(
 def test_a_long_queue_from_the_hall_state_asks_before_issuing(
         kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator) -> None:
     server.publish_load("passport", waiting=28, avg_wait_min=55.0)
-    wait_for(lambda: kiosk.role.state is not None and "passport" in kiosk.role.state.load)
+    wait_until(lambda: kiosk.role.state is not None and "passport" in kiosk.role.state.load)
     kiosk.tap("lang:uk", "service:passport", "purpose:submit", "priority:none")
     view = kiosk.role.view()
     assert view is not None and view.screen is Screen.CONFIRM and "Перед вами: 28" in view.lines
@@ -271,7 +263,7 @@ def test_finger_taps_on_the_real_pygame_screen_print_one_ticket(
 
     def citizen() -> None:
         try:
-            wait_for(lambda: role.view() is not None and pygame.display.get_init())
+            wait_until(lambda: role.view() is not None and pygame.display.get_init())
             time.sleep(0.5)
             for button in ("lang:en", "service:passport", "purpose:consult"):
                 finger(button)
@@ -303,7 +295,7 @@ def test_the_hil_harness_can_tap_read_the_screen_and_take_a_screenshot(
     monkeypatch.setenv("CHERGA_TEST_SOCKET", str(sock))
     k = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
     try:
-        wait_for(lambda: k.role.view() is not None and sock.exists())
+        wait_until(lambda: k.role.view() is not None and sock.exists())
         client = TestVerbClient(sock)
         assert client.call("view")["screen"] == "language"
         k.clock.advance(1)
@@ -312,7 +304,7 @@ def test_the_hil_harness_can_tap_read_the_screen_and_take_a_screenshot(
         assert view["title"] == "Кызматты тандаңыз" and ["appointment", "Алдын ала жазылуу"] in view["buttons"]
         shot = client.call("screenshot", path=str(tmp_path / "services.png"))
         assert pygame.image.load(shot).get_size() == (1280, 800)
-        wait_for(lambda: client.call("health")["printer"] == "ok")
+        wait_until(lambda: client.call("health")["printer"] == "ok")
     finally:
         k.close()
 
@@ -327,7 +319,7 @@ def test_a_simulated_citizen_gets_a_ticket_at_a_persons_pace(
     session.start()
     role.start(session, local)
     try:
-        wait_for(lambda: role.view() is not None and session.connected)
+        wait_until(lambda: role.view() is not None and session.connected)
         labels = [role.tap_random(seed=seed, pace_s=0.36) for seed in (1, 2)]
         assert all(labels) and labels == [t.label for t in role.issued]
         assert len(emulator.wait_for_tickets(2)) == 2
@@ -341,14 +333,14 @@ def test_after_a_reboot_without_the_server_the_kiosk_still_knows_its_office_and_
         emulator: EscPosEmulator) -> None:
     online = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
     try:
-        wait_for(lambda: online.role.view() is not None)
+        wait_until(lambda: online.role.view() is not None)
     finally:
         online.close()
     rebooted = Kiosk("127.0.0.1", free_port(), office, tmp_path, emulator)  # no broker, no retained config
     try:
         assert rebooted.role.view() is not None
         rebooted.tap("lang:ky", "service:passport", "purpose:submit", "priority:none")
-        wait_for(lambda: len(rebooted.role.issued) == 1)
+        wait_until(lambda: len(rebooted.role.issued) == 1)
         assert rebooted.role.issued[0].label == "A-900"
         emulator.wait_for_tickets(1)
     finally:

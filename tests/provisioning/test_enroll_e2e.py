@@ -25,8 +25,9 @@ from cherga.provisioning.cli import app
 from tests.bridge.conftest import make_service, site_config
 from tests.provisioning.conftest import build_image
 from tests.provisioning.test_firstboot import SYSTEMCTL, _env, _run, _stubs
-from tests.provisioning.test_flow import _try_connect, _wait
+from tests.provisioning.test_flow import _try_connect
 from tests.support.mosquitto import free_port, running_broker
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.mosquitto,
               pytest.mark.skipif(not Path(SYSTEMCTL).exists(), reason="systemctl is not installed")]
@@ -127,9 +128,10 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
 
             node = NodeProcess(venv, config, tmp_path / "pad-c1.log")
             processes.append(node)
-            assert _wait(lambda: overview()["enrollment"] == "enrolled" and overview()["state"] == "online", 30), \
-                node.text()[-3000:]
-            assert _wait(lambda: (data / "enrollment.json").exists() and not (data / "enroll-token").exists())
+            wait_until(lambda: overview()["enrollment"] == "enrolled" and overview()["state"] == "online",
+                       what=lambda: f"the node enrolled and online; its log: {node.text()[-3000:]}")
+            wait_until(lambda: (data / "enrollment.json").exists() and not (data / "enroll-token").exists(),
+                       what="the enrollment kept and the token gone")
             assert "enrolled with office prov-test" in node.text()
             node.stop()
 
@@ -139,8 +141,8 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
             (clone_data / "enroll-token").write_bytes(image_mod.read_file(card, "/cherga/enroll-token"))
             clone = NodeProcess(venv, _run_config(config, clone_data, "node-clone.yaml"), tmp_path / "clone.log")
             processes.append(clone)
-            assert _wait(lambda: "enrollment REFUSED by the server: token_spent" in clone.text(), 30), \
-                clone.text()[-3000:]
+            wait_until(lambda: "enrollment REFUSED by the server: token_spent" in clone.text(),
+                       what=lambda: f"the clone refused; its log: {clone.text()[-3000:]}")
             assert bridge.metrics.refused["token_spent"] == 1 and overview()["enrollment"] == "enrolled"
             assert not (clone_data / "enrollment.json").exists()
             clone.stop()
@@ -148,20 +150,22 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
             # The lost Pi is revoked. The server refuses it as soon as the list changes...
             node = NodeProcess(venv, config, tmp_path / "pad-c1.log")
             processes.append(node)
-            assert _wait(lambda: overview()["state"] == "online", 30), node.text()[-3000:]
+            wait_until(lambda: overview()["state"] == "online", what=lambda: f"the node online; its log: {node.text()[-3000:]}")
             assert "revoked" in _cli("revoke", str(inv), "pad-c1", "--state-dir", str(state))
-            assert _wait(lambda: bridge.metrics.refused["revoked"] >= 1, 10)  # its next heartbeat
+            wait_until(lambda: bridge.metrics.refused["revoked"] >= 1, what="the revoked node refused")  # its next heartbeat
             assert overview()["state"] == "revoked"
-            assert _wait(lambda: "revoked" in node.text())  # told on its error topic, and logged
+            wait_until(lambda: "revoked" in node.text(), what="the node told")  # told on its error topic, and logged
             # ... and the broker once it reloads its files (`systemctl reload mosquitto`).
             assert broker.process is not None
             broker.process.send_signal(signal.SIGHUP)
             password = (root / "etc/cherga/mqtt-password").read_text().strip()
-            assert _wait(lambda: not _try_connect(broker.host, broker.port, f"{OFFICE}.pad-c1", password))
+            wait_until(lambda: not _try_connect(broker.host, broker.port, f"{OFFICE}.pad-c1", password),
+                       what="the broker refusing the revoked node")
             node.stop()
             again = NodeProcess(venv, config, tmp_path / "pad-c1-after.log")
             processes.append(again)
-            assert _wait(lambda: "broker refused the connection" in again.text(), 20), again.text()[-3000:]
+            wait_until(lambda: "broker refused the connection" in again.text(),
+                       what=lambda: f"the refusal logged; the log: {again.text()[-3000:]}")
             assert "connected to" not in again.text()
         finally:
             bridge.stop()

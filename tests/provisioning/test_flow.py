@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from cherga.provisioning import image as image_mod
 from cherga.provisioning.cli import app
 from tests.provisioning.conftest import CMDLINE, build_image, mdir, mtype
 from tests.support.mosquitto import free_port, running_broker
+from tests.support.wait import WAIT_S, wait_until
 
 runner = CliRunner()
 AS_ROOT = "user root\n" if os.geteuid() == 0 else ""  # root Mosquitto would drop to a user that cannot read tmp
@@ -54,15 +54,6 @@ def _server_watch(host: str, port: int, user: str, password: str) -> tuple[mqtt.
     c.connect(host, port)
     c.loop_start()
     return c, statuses
-
-
-def _wait(pred: Callable[[], bool], timeout: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _try_connect(host: str, port: int, user: str, password: str) -> bool:
@@ -133,11 +124,12 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
         session.start()
         status_topic = contract.topic("node_status", "prov-test", node="kiosk-1")
         try:
-            assert session.wait_connected(8), "the node never connected with its card's credentials"
-            assert _wait(lambda: statuses.get(status_topic, {}).get("state") == "online"), statuses
+            assert session.wait_connected(WAIT_S), "the node never connected with its card's credentials"
+            wait_until(lambda: statuses.get(status_topic, {}).get("state") == "online",
+                       what=lambda: f"the node online (statuses: {statuses})")
         finally:
             session.stop()
-        assert _wait(lambda: statuses.get(status_topic, {}).get("state") == "offline")
+        wait_until(lambda: statuses.get(status_topic, {}).get("state") == "offline", what="the node offline")
 
         out = _invoke("revoke", str(inv), "kiosk-1", "--state-dir", str(state))
         assert "revoked" in out
@@ -145,7 +137,8 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
         assert "kiosk-1" not in (server / "acl").read_text()
         assert broker.process is not None
         broker.process.send_signal(signal.SIGHUP)  # what `systemctl reload mosquitto` does
-        assert _wait(lambda: not _try_connect(broker.host, broker.port, "prov-test.kiosk-1", card_password))
+        wait_until(lambda: not _try_connect(broker.host, broker.port, "prov-test.kiosk-1", card_password),
+                   what="the broker refusing the revoked card")
         # The other node is unaffected.
         hall_pw = mtype(tmp_path / "hall.img", "cherga/mqtt-password").strip()
         assert _try_connect(broker.host, broker.port, "prov-test.hall-1", hall_pw)
@@ -222,7 +215,7 @@ def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
         session = NodeSession(config.model_copy(update={"data_dir": tmp_path / "var"}))
         session.start()
         try:
-            assert session.wait_connected(8), (tmp_path / "mosquitto.log").read_text()[-1500:]
+            assert session.wait_connected(WAIT_S), (tmp_path / "mosquitto.log").read_text()[-1500:]
         finally:
             session.stop()
     finally:
