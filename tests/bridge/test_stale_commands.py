@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
+from cherga.broker_bridge import bridge as bridge_module
 from cherga.broker_bridge import contract
 from cherga.broker_bridge.bridge import Bridge
 from cherga.broker_bridge.contract import CounterCommand, IssueTicket, Telemetry
@@ -64,3 +67,33 @@ def test_a_late_rating_from_the_outbox_still_counts(tmp_path: Path) -> None:
     late = CounterCommand(id="r1", node="pad-c1", ts=now - dt.timedelta(minutes=30), action="rate",
                           ticket_id=rated, score=1)
     assert _send(bridge, "counter_command", late, counter="c1") == "applied"
+
+
+class _RecordingBridge(Bridge):
+    """The real bridge; the replies it would publish are kept for the test to read."""
+
+    replies: list[contract.Reply]
+
+    def _reply(self, decoded, reply):  # type: ignore[no-untyped-def]
+        self.replies.append(reply)
+
+
+def test_a_next_resent_late_after_it_was_applied_gets_its_first_answer(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The contract promises a resend of an applied command its first answer; staleness only stops new presses."""
+    site = site_config(OFFICE)
+    service = make_service(site, tmp_path / "office.db")
+    sign_in(service, "c1")
+    bridge = _RecordingBridge(service, "127.0.0.1", 1, config=site)
+    bridge.replies = []
+    pressed = dt.datetime.now(dt.UTC)
+    for i in range(2):
+        _send(bridge, "kiosk_issue", IssueTicket(id=f"i{i}", node="k1", ts=pressed, service="passport"), node="k1")
+    press = _next(pressed)
+    assert _send(bridge, "counter_command", press, counter="c1") == "applied"
+    monkeypatch.setattr(bridge_module, "_utcnow", lambda: pressed + dt.timedelta(seconds=16.5))
+    assert _send(bridge, "counter_command", press, counter="c1") == "applied"
+    first, again = bridge.replies[-2:]
+    assert again == first and again.ticket is not None and again.ticket.label == "A-001"
+    assert [t.label for t in service.waiting_list("c1")] == ["A-002"]  # nobody else was called
+    assert bridge.metrics.service_errors["stale_command"] == 0
