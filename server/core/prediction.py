@@ -33,7 +33,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from cherga.server.core.scheduling import PolicySettings, class_weight, score, weighted_wait
+from cherga.server.core.scheduling import PolicySettings, class_weight, queue_key, score, weighted_wait
 from cherga.server.core.tickets import Origin, Ticket, TicketStatus
 from cherga.server.siteconfig import Counter
 
@@ -46,6 +46,15 @@ class Estimate:
     @property
     def wait_min(self) -> int | None:
         return None if self.wait_s is None else int(round(self.wait_s / 60))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReplayedCall:
+    """One call the replay expects: ``counter`` calls ``ticket`` (an id) ``after_s`` seconds from now."""
+
+    after_s: float
+    counter: str
+    ticket: str
 
 
 class WaitPredictor(Protocol):
@@ -151,27 +160,52 @@ class _Calibration:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-# A waiting ticket as the replay compares it: (ticket, waiting since, class weight, due or None,
-# number, service, target counter or None, not before or None); times are POSIX seconds.
-_Row = tuple[Ticket, float, float, float | None, int, str, str | None, float | None]
+@dataclasses.dataclass(slots=True, eq=False)
+class _WaitingRow:
+    """A waiting ticket as the replay compares it, computed once when the ticket is seen; times are
+    POSIX seconds (the replay's clock is a float of seconds, not a datetime)."""
+
+    ticket: Ticket
+    since: float  # waiting since (queued, or issued)
+    issued: float
+    class_weight: float
+    due: float | None  # booked: when the policy may call it (slot minus the call window); else None
+    number: int
+    service: str
+    target: str | None  # reserved for this counter (a transfer or a return to it), else None
+    not_before: float | None  # postponed: not callable before this, else None
+
+    @property
+    def walk_in_entry(self) -> tuple[float, float, int, str]:
+        """Its place in its (service, class weight) group: :func:`queue_key`, then the id."""
+        return (self.since, self.issued, self.number, self.ticket.id)
 
 
-_NO_ROW: tuple[None] = (None,)  # what an unknown ticket id looks up to
-# One service's replay queues: reserved per target counter, booked by due time, walk-in groups.
-_Queues = tuple[dict[str, list[tuple[float, int, str, str]]], list[tuple[float, int, str, str]],
-                dict[tuple[str, float], list[tuple[float, int, str]]]]
+# Entries of the replay's sorted queues (tuples: they sort and bisect as they are):
+_ReservedEntry = tuple[float, int, str, str]  # (waiting since, number, ticket id, service)
+_BookedEntry = tuple[float, int, str, str]  # (due, number, ticket id, service)
+_WalkInEntry = tuple[float, float, int, str]  # (waiting since, issued, number, ticket id): queue_key order
+_GroupKey = tuple[str, float]  # (service, class weight): walk-ins that compete only by queue_key
 
 
-def _queue_of(queues: _Queues, row: _Row) -> tuple[list[Any], tuple[Any, ...]]:
+@dataclasses.dataclass(slots=True)
+class _Queues:
+    """One service's callable tickets, sorted as the replay takes them."""
+
+    reserved: dict[str, list[_ReservedEntry]]  # per target counter, by (waiting since, number)
+    booked: list[_BookedEntry]  # by (due, number)
+    walk_ins: dict[_GroupKey, list[_WalkInEntry]]  # per group, by queue_key
+    postponed: list[_WaitingRow]  # not callable yet: they join the others as the replay reaches their time
+
+
+def _queue_of(queues: _Queues, row: _WaitingRow) -> tuple[list[Any], tuple[Any, ...]]:
     """Where a ticket stands in its service's replay queues, and its entry there: reserved per target
     counter and booked by due time (both with the service), walk-ins per (service, class weight)."""
-    ticket, since_t, cw, due_t, number, svc, target, _ = row
-    reserved, booked, grouped = queues
-    if target is not None:
-        return reserved.setdefault(target, []), (since_t, number, ticket.id, svc)
-    if due_t is not None:
-        return booked, (due_t, number, ticket.id, svc)
-    return grouped.setdefault((svc, cw), []), (since_t, number, ticket.id)
+    if row.target is not None:
+        return queues.reserved.setdefault(row.target, []), (row.since, row.number, row.ticket.id, row.service)
+    if row.due is not None:
+        return queues.booked, (row.due, row.number, row.ticket.id, row.service)
+    return queues.walk_ins.setdefault((row.service, row.class_weight), []), row.walk_in_entry
 
 
 def _place(lst: list[Any], entry: tuple[Any, ...], add: bool) -> bool:
@@ -231,7 +265,7 @@ class ReplayPredictor:
         self._max_steps = max_steps
         self._pause_s = pause_s
         self._alpha = alpha
-        self._known: dict[str, dict[str, _Row]] = {}  # service -> its waiting tickets seen, by id
+        self._known: dict[str, dict[str, _WaitingRow]] = {}  # service -> its waiting tickets seen, by id
         # The replay's starting queues per service, sorted, kept in step ticket by ticket (rebuilt
         # only when a postponed ticket becomes callable): a kiosk's estimate then costs the
         # replay's steps, not a sort of every waiting ticket.
@@ -330,11 +364,7 @@ class ReplayPredictor:
             return Estimate(ahead, None)
         for c in counters:
             self._counters[c.id] = c
-        # Paused counters are not open, but they come back: the replay counts them from then.
-        listed = {c.id for c in counters}
-        back = [self._counters[k] for k in self._paused if k in self._counters and k not in listed
-                and self._counters[k].weight_for(ticket.service) is not None]
-        replay = self._replay(ticket, [*counters, *back], now)
+        replay = self._replay(ticket, self._replay_counters(ticket, counters), now)
         if replay is None:
             return self._rate.estimate(ticket, waiting, counters, now)
         raw, sigma = replay
@@ -348,23 +378,45 @@ class ReplayPredictor:
             wait = max(wait, raw + self._margin_z * sigma - self._tolerance)
         return Estimate(ahead, max(0.0, wait))
 
-    def _row(self, t: Ticket) -> _Row:
+    def replayed_calls(self, ticket: Ticket, open_counters: Iterable[Counter], now: dt.datetime) -> list[ReplayedCall]:
+        """The calls the replay expects before ``ticket``'s, and its own last (none after ``max_steps``),
+        over the queues as the predictor last saw them (:meth:`estimate`, :meth:`observe_queue`).
+
+        What an estimate is made of, call by call: for explaining one, and for checking that the
+        replay takes tickets in the order :func:`~server.core.scheduling.choose_next` would.
+        """
+        counters = [c for c in open_counters if not c.back_office and c.weight_for(ticket.service) is not None]
+        calls: list[ReplayedCall] = []
+        if counters:
+            self._replay(ticket, self._replay_counters(ticket, counters), now, calls)
+        return calls
+
+    def _replay_counters(self, ticket: Ticket, counters: list[Counter]) -> list[Counter]:
+        """The open ``counters`` serving ``ticket``'s service, then the paused ones that serve it:
+        paused counters are not open, but they come back, and the replay counts them from then."""
+        listed = {c.id for c in counters}
+        back = [self._counters[k] for k in self._paused if k in self._counters and k not in listed
+                and self._counters[k].weight_for(ticket.service) is not None]
+        return [*counters, *back]
+
+    def _row(self, t: Ticket) -> _WaitingRow:
         due = None if t.appointment_at is None else t.appointment_at.timestamp() - self._settings.call_window_s
         not_before = None if t.not_before is None else t.not_before.timestamp()
-        return (t, t.waiting_since.timestamp(), class_weight(t, self._settings), due, t.number, t.service,
-                t.target_counter, not_before)
+        since, issued, number = queue_key(t)
+        return _WaitingRow(t, since, issued, class_weight(t, self._settings), due, number, t.service,
+                           t.target_counter, not_before)
 
     def _forget(self, ticket_id: str) -> None:
         service = self._service_of.pop(ticket_id, None)
         if service is not None and (row := self._known.get(service, {}).pop(ticket_id, None)) is not None:
             self._patch(service, row, add=False)
 
-    def _patch(self, service: str, row: _Row, *, add: bool) -> None:
+    def _patch(self, service: str, row: _WaitingRow, *, add: bool) -> None:
         """Keep ``service``'s cached replay queues in step with one ticket arriving or leaving."""
         cached = self._queues.get(service)
         if cached is None:
             return
-        if row[7] is not None:  # postponed: callable from a time of its own; rebuild when needed
+        if row.not_before is not None:  # postponed: callable from a time of its own; rebuild when needed
             del self._queues[service]
             return
         if not _place(*_queue_of(cached[1], row), add):  # not where it should be: trust nothing cached here
@@ -374,15 +426,15 @@ class ReplayPredictor:
         """``waiting`` is the whole queue of ``service`` now: forget its tickets that left it."""
         old = self._known.get(service, {})
         if (len(waiting) == len(old) + 1 and waiting[-1].id not in old
-                and all(old.get(w.id, _NO_ROW)[0] is w for w in waiting[:-1])):
+                and all((row := old.get(w.id)) is not None and row.ticket is w for w in waiting[:-1])):
             # One new ticket at the end, the rest as before: the kiosk's case, without a rebuild.
             self._add_known(service, waiting[-1], self._known.setdefault(service, old))
             return
-        fresh: dict[str, _Row] = {}
+        fresh: dict[str, _WaitingRow] = {}
         changed = False
         for w in waiting:
             row = old.get(w.id)
-            if row is None or row[0] is not w:  # new, or changed since (frozen tickets: a new object)
+            if row is None or row.ticket is not w:  # new, or changed since (frozen tickets: a new object)
                 changed = True
                 if row is not None:
                     self._patch(service, row, add=False)
@@ -396,7 +448,7 @@ class ReplayPredictor:
                     self._raw.pop(tid, None)
         self._known[service] = fresh
 
-    def _add_known(self, service: str, ticket: Ticket, into: dict[str, _Row]) -> _Row:
+    def _add_known(self, service: str, ticket: Ticket, into: dict[str, _WaitingRow]) -> _WaitingRow:
         """``ticket`` (new or changed) joins ``service``'s known queue ``into``."""
         row = self._row(ticket)
         before = self._service_of.get(ticket.id)
@@ -417,53 +469,64 @@ class ReplayPredictor:
         cached = self._queues.get(service)
         if cached is not None and t0 < cached[0]:
             return cached[1]
-        queues: _Queues = ({}, [], {})
+        queues = _Queues({}, [], {}, [])
         valid_until = float("inf")  # the next postponed ticket to become callable
         for row in self._known.get(service, {}).values():
-            not_before = row[7]
+            not_before = row.not_before
             if not_before is not None and not_before > t0:
                 valid_until = min(valid_until, not_before)
+                queues.postponed.append(row)
                 continue
             lst, entry = _queue_of(queues, row)
             lst.append(entry)
-        reserved, booked, grouped = queues
-        for r_list in reserved.values():
+        for r_list in queues.reserved.values():
             r_list.sort()
-        booked.sort()
-        for g_list in grouped.values():
+        queues.booked.sort()
+        for g_list in queues.walk_ins.values():
             g_list.sort()
         self._queues[service] = (valid_until, queues)
         return queues
 
-    def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime) -> tuple[float, float] | None:
+    def _replay(self, ticket: Ticket, counters: list[Counter], now: dt.datetime,
+                calls: list[ReplayedCall] | None = None) -> tuple[float, float] | None:
         """Seconds until the policy, replayed with mean visit times, calls ``ticket``, and their spread.
 
         The spread: the visits replayed before the ticket and those under way vary (each by its
         service's learned variance) and the counters share them, so their variances add up over
         the number of counters squared; an unannounced pause under way adds its own.
+        ``calls``, when given, receives every call replayed, in order (see :meth:`replayed_calls`).
         """
         mine = self._known.get(ticket.service, {}).get(ticket.id)
         t0 = now.timestamp()
-        if mine is None or (mine[7] is not None and mine[7] > t0):
+        if mine is None or (mine.not_before is not None and mine.not_before > t0):
             return None
         weights = [{s.id: s.weight for s in c.services} for c in counters]
         visit = {svc: self._overhead + self._rate.mean_service_s(svc) for w in weights for svc in w}
         visit_var = {svc: self.visit_var(svc) for svc in visit}
         # Reserved per counter, booked by due time, walk-ins per (service, class weight) group: inside
         # a group the longest wait always scores highest, so only group heads compete (see queue_key).
-        # Times relative to now; the walk-in groups keep absolute times (shared with the cache).
-        reserved: dict[str, list[tuple[float, int, str, str]]] = {}
-        booked: list[tuple[float, int, str, str]] = []
-        grouped: dict[tuple[str, float], list[tuple[float, int, str]]] = {}
+        # Reserved and booked times relative to now (copies, popped as called); the walk-in groups
+        # keep absolute times (shared with the cache, never changed: a head index walks each).
+        reserved: dict[str, list[_ReservedEntry]] = {}
+        booked: list[_BookedEntry] = []
+        grouped: dict[_GroupKey, list[_WalkInEntry]] = {}
+        postponed: list[tuple[float, str, _WaitingRow]] = []  # (callable from, id, row), latest first
         for service in {s for w in weights for s in w}:
-            s_reserved, s_booked, s_grouped = self._service_queues(service, t0)
-            for target, lst in s_reserved.items():
+            service_queues = self._service_queues(service, t0)
+            for target, lst in service_queues.reserved.items():
                 reserved.setdefault(target, []).extend((since - t0, n, tid, svc) for since, n, tid, svc in lst)
-            booked.extend((due - t0, n, tid, svc) for due, n, tid, svc in s_booked)
-            grouped.update(s_grouped)
+            booked.extend((due - t0, n, tid, svc) for due, n, tid, svc in service_queues.booked)
+            grouped.update(service_queues.walk_ins)
+            postponed.extend((row.not_before - t0, row.ticket.id, row)  # type: ignore[operator]
+                             for row in service_queues.postponed)
         for lst in reserved.values():
             lst.sort()
         booked.sort()
+        if postponed:
+            postponed.sort(reverse=True)
+            for _, _, row in postponed:
+                if row.target is None and row.due is None:
+                    grouped.setdefault((row.service, row.class_weight), [])
         keys = list(grouped)
         queues = [grouped[k] for k in keys]
         lens = [len(q) for q in queues]
@@ -471,11 +534,31 @@ class ReplayPredictor:
         by_service: dict[str, list[int]] = {}
         for g, (svc, _) in enumerate(keys):
             by_service.setdefault(svc, []).append(g)
+        # per counter: the walk-in groups it serves, each as (group, service weight, class weight)
         relevant = [[(g, sw, keys[g][1]) for svc, sw in w.items() for g in by_service.get(svc, ())] for w in weights]
         my_group = my_rank = -1
-        if mine[6] is None and mine[3] is None:
-            my_group = keys.index((mine[5], mine[2]))
-            my_rank = bisect.bisect_left(queues[my_group], (mine[1], mine[4], ticket.id))
+        if mine.target is None and mine.due is None:
+            my_group = keys.index((mine.service, mine.class_weight))
+            my_rank = bisect.bisect_left(queues[my_group], mine.walk_in_entry)
+        copied = [False] * len(keys)  # a walk-in group copied from the cache, to take a postponed ticket
+
+        def release(row: _WaitingRow) -> None:
+            """A postponed ticket becomes callable: it takes its place in the replay's queues."""
+            nonlocal my_rank
+            if row.target is not None:
+                bisect.insort(reserved.setdefault(row.target, []), (row.since - t0, row.number, row.ticket.id, row.service))
+            elif row.due is not None:
+                bisect.insort(booked, (row.due - t0, row.number, row.ticket.id, row.service))
+            else:
+                g = keys.index((row.service, row.class_weight))
+                if not copied[g]:
+                    queues[g] = queues[g][:]
+                    copied[g] = True
+                entry = row.walk_in_entry
+                bisect.insort(queues[g], entry, lo=heads[g])
+                lens[g] += 1
+                if g == my_group and entry < mine.walk_in_entry:
+                    my_rank += 1
         heap: list[tuple[float, str, int]] = []
         # planned breaks still ahead, in seconds from now: a counter free after a break's start takes it
         plans: list[list[tuple[float, float]]] = []
@@ -499,6 +582,8 @@ class ReplayPredictor:
         while heap and steps < self._max_steps:
             steps += 1
             at, cid, i = heapq.heappop(heap)
+            while postponed and postponed[-1][0] <= at:
+                release(postponed.pop()[2])
             if plans[i] and plans[i][0][0] <= at:
                 start, end = plans[i].pop(0)
                 heapq.heappush(heap, (at + end - start, cid, i))  # the break starts when the visit ends
@@ -518,27 +603,40 @@ class ReplayPredictor:
                         del booked[k]
                         break
                 if pick is None:
-                    # The highest score among the group heads; ties: waiting longer, then the smaller number.
+                    # The highest score among the group heads; ties as choose_next breaks them: the
+                    # earlier issue, then the smaller number, then the smaller id.
                     best_g = -1
-                    best_score = best_since = 0.0
+                    best_score = best_issued = 0.0
                     best_number = 0
+                    best_id = ""
                     clock = at + t0
                     for g, sw, cw in relevant[i]:
                         pos = heads[g]
                         if pos < lens[g]:
-                            since, number, _ = queues[g][pos]
+                            since, issued, number, tid = queues[g][pos]
                             sc = (clock - since) * cw * sw if linear else weighted_wait(clock - since, cw, sw, settings)
-                            if best_g < 0 or sc > best_score or (
-                                    sc == best_score and (since, number) < (best_since, best_number)):
-                                best_g, best_score, best_since, best_number = g, sc, since, number
+                            if best_g < 0 or sc > best_score or (sc == best_score and (issued, number, tid) < (
+                                    best_issued, best_number, best_id)):
+                                best_g, best_score, best_issued, best_number, best_id = g, sc, issued, number, tid
                     if best_g >= 0:
-                        pick, service = queues[best_g][heads[best_g]][2], keys[best_g][0]
+                        pick, service = best_id, keys[best_g][0]
                         heads[best_g] += 1
             if pick is None:
-                next_due = min((b[0] for b in booked if b[3] in weights[i]), default=None)
-                if next_due is not None and next_due > at:
-                    heapq.heappush(heap, (next_due, cid, i))
+                # Nobody to call: the counter waits for the next booking it serves to fall due, or
+                # the next postponed ticket it may call to become callable.
+                w = weights[i]
+                wake = min((b[0] for b in booked if b[3] in w), default=None)
+                for callable_from, _, row in reversed(postponed):
+                    if wake is not None and callable_from >= wake:
+                        break
+                    if row.target == cid or (row.target is None and row.service in w):
+                        wake = callable_from
+                        break
+                if wake is not None and wake > at:
+                    heapq.heappush(heap, (wake, cid, i))
                 continue
+            if calls is not None:
+                calls.append(ReplayedCall(at, cid, pick))
             if pick == ticket.id:
                 return max(0.0, at), (var / spread) ** 0.5
             var += visit_var[service]

@@ -2,14 +2,21 @@
 
 The policy, in order:
 
-1. a ticket reserved for this counter (a transfer to it, or a visitor returning to it);
+1. a ticket reserved for this counter (a transfer to it, or a visitor returning to it), the one
+   waiting longest first;
 2. a checked-in booked visitor whose slot is due (slot minus ``call_window_s`` has passed),
    earliest slot first;
 3. otherwise the highest *score* among the waiting tickets of the counter's services::
 
        score = waited_seconds × class_weight × service_weight(counter)
 
-   where ``class_weight`` is the priority category's weight (1 for everybody else).
+   where ``class_weight`` is the priority category's weight (1 for everybody else); equal scores
+   go to the earlier issue.
+
+Remaining ties go to the smaller number, then the smaller ticket id (numbers repeat across
+services), so the choice never depends on the order the caller lists the queue in: the wait
+predictor's replay (:mod:`server.core.prediction`) takes tickets in the same order, and
+``tests/core/test_replay_matches_policy.py`` checks it does.
 
 With ``PolicySettings.preference_cap_s`` set, the service weight only counts for the first
 ``cap`` seconds of the wait (:func:`weighted_wait`); scores still grow with the wait inside a
@@ -94,14 +101,14 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
 
     reserved = [t for t in candidates if t.target_counter == counter.id]
     if reserved:
-        t = min(reserved, key=lambda t: (t.waiting_since, t.number))
+        t = min(reserved, key=lambda t: (t.waiting_since, t.number, t.id))
         why = "returns to this counter" if t.return_to is None and t.started_at else "transferred to this counter"
         return Decision(t, f"{t.label}: {why}", "reserved")
 
     window = dt.timedelta(seconds=settings.call_window_s)
     due = [t for t in candidates if t.appointment_at is not None and t.appointment_at - window <= now]
     if due:
-        t = min(due, key=lambda t: (t.appointment_at, t.number))
+        t = min(due, key=lambda t: (t.appointment_at, t.number, t.id))
         assert t.appointment_at is not None
         return Decision(t, f"{t.label}: appointment at {t.appointment_at.strftime('%H:%M')}", "appointment")
 
@@ -109,7 +116,7 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
     walk_ins = [t for t in candidates if t.appointment_at is None]
     if not walk_ins:
         return None
-    best = max(walk_ins, key=lambda t: (score(t, counter, now, settings), -t.issued_at.timestamp(), -t.number))
+    best = min(walk_ins, key=lambda t: (-score(t, counter, now, settings), t.issued_at, t.number, t.id))
     waited = (now - best.waiting_since).total_seconds()
     parts = [f"waited {_minutes(waited)}"]
     if best.priority:
