@@ -5,7 +5,7 @@
 set -euo pipefail
 mode="${1:-test}"
 pkgs_run=(mosquitto espeak-ng sox fonts-dejavu-core fonts-noto-core)
-pkgs_test=(postgresql chromium mtools dosfstools fdisk e2fsprogs zbar-tools libzbar0)
+pkgs_test=(postgresql chromium mtools dosfstools fdisk e2fsprogs zbar-tools libzbar0 hunspell hunspell-uk hunspell-ru hunspell-kk)
 want=("${pkgs_run[@]}")
 if [ "$mode" = "test" ]; then want+=("${pkgs_test[@]}"); fi
 missing=()

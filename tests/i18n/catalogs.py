@@ -1,0 +1,16 @@
+"""Every component's message catalogs, by name: what the i18n tests walk over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cherga.display.messages import CATALOGS as DISPLAY
+from cherga.i18n import Catalogs
+from cherga.kiosk.i18n import CATALOGS as KIOSK
+from cherga.server.analytics.i18n import CATALOGS as ANALYTICS
+from cherga.server.mirror.i18n import CATALOGS as MIRROR
+from cherga.server.panel.i18n import CATALOGS as PANEL
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPONENTS: dict[str, Catalogs] = {"kiosk": KIOSK, "display": DISPLAY, "web pages": MIRROR, "panel": PANEL,
+                                   "analytics": ANALYTICS}
