@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cherga-installed
 CONFIG ?= examples/demo-office.yaml
 
-.PHONY: run test lint typecheck pytest sysdeps-run sysdeps-test bench clean
+.PHONY: run test lint typecheck pytest soak sysdeps-run sysdeps-test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Cherga needs Python 3.11 or newer"'
@@ -35,6 +35,11 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: sysdeps-test $(STAMP) lint typecheck pytest
+
+# The soak tests (marked slow) at full size: the whole Kryvyi Rih day, 20 counters x 500 presses.
+# `make test` runs them at the quick size (tests/support/soak.py).
+soak: $(STAMP)
+	CHERGA_SOAK=full $(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 bench: $(STAMP)
 	@for b in bench/*.py; do case $$b in */workload.py|*/_*) continue;; esac; echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
