@@ -48,6 +48,7 @@ from cherga.server import auth  # noqa: E402
 from cherga.server.service import OfficeService  # noqa: E402
 from cherga.server.siteconfig import SiteConfig  # noqa: E402
 from cherga.server.store import Store, sqlite_url  # noqa: E402
+from tests.support.mqtt import subscribe_and_wait  # noqa: E402
 
 OFFICE = "bench"
 COUNTERS = ["c1", "c2", "c3"]
@@ -121,8 +122,8 @@ def run(kind: str, calls: int, burst: int, workdir: Path) -> dict[str, float]:
     display.on_socket_open = _nodelay
     display.on_message = lambda c, u, m: calls_seen.put(time.perf_counter())
     display.connect(broker.host, broker.port)
-    display.subscribe(contract.topic("hall_call", OFFICE), qos=1)
     display.loop_start()
+    subscribe_and_wait(display, contract.topic("hall_call", OFFICE))
 
     pads = []
     for c in COUNTERS:
@@ -193,9 +194,8 @@ def transport_only(calls: int, workdir: Path) -> dict[str, float]:
 
         relay.on_message = forward
         display.on_message = lambda c, u, m: got.put(time.perf_counter())
-        relay.subscribe("t/in", qos=1)
-        display.subscribe("t/out", qos=1)
-        time.sleep(0.3)
+        subscribe_and_wait(relay, "t/in")
+        subscribe_and_wait(display, "t/out")
         latencies = []
         for i in range(calls + WARMUP):
             t0 = time.perf_counter()
