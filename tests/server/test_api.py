@@ -236,3 +236,16 @@ def test_a_day_or_slot_at_the_ends_of_the_calendar_is_422_naming_the_field(clien
         assert "2000-01-01" in r.json()["message"]
     r = client.post(f"{API}/appointments", json={"service": "notary", "slot": "9999-12-31T23:45:00Z"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.slot", r.text
+
+
+def test_an_offline_ticket_handed_over_by_rest_cancels_the_late_request_it_replaces(client: TestClient,
+                                                                                  clock: Clock) -> None:
+    late = client.post(f"{API}/tickets", json={"service": "passport", "command_id": "kiosk-1:r1"}).json()
+    issued_at = (clock.now - dt.timedelta(seconds=5)).isoformat()
+    r = client.post(f"{API}/tickets/offline", headers=_token(client),
+                    json={"service": "passport", "number": 900, "issued_at": issued_at,
+                          "command_id": "kiosk-1:o1", "replaces": "kiosk-1:r1"})
+    assert r.status_code == 201, r.text
+    assert r.json()["label"] == "A-900"
+    assert client.get(f"/api/v1/tickets/{late['token']}").json()["status"] == "cancelled"
+    assert client.get(f"{API}/load").json()[0]["waiting"] == 1
