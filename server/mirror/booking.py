@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cherga.broker_bridge.contract import LANGUAGES, MESSAGE_ID_PATTERN
 from cherga.server.api.deps import get_service
+from cherga.server.dates import FIRST_DAY, day_in_range
 from cherga.server.errors import ServiceError
 from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog, weekday
 from cherga.server.service import OfficeService
@@ -124,11 +125,19 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
 
 @router.post("/office/{office}/book", response_class=HTMLResponse)
 def book(request: Request, office: str, service: str = Form(..., max_length=40),
-         slot: dt.datetime = Form(...), command_id: str = Form(..., max_length=64, pattern=MESSAGE_ID_PATTERN),
-         lang: str = Form("")) -> Response:
+         slot_text: str = Form(..., alias="slot", max_length=40),
+         command_id: str = Form(..., max_length=64, pattern=MESSAGE_ID_PATTERN), lang: str = Form("")) -> Response:
     svc = get_service(request, office)
     lang = _lang(svc, lang)
     t = catalog(lang)
+    try:
+        slot = dt.datetime.fromisoformat(slot_text)
+    except ValueError:
+        return _refused(request, office, lang, service, "not_a_slot")
+    if slot.tzinfo is None:
+        return _refused(request, office, lang, service, "not_a_slot")
+    if not day_in_range(slot):  # far outside any booking horizon (and beyond what dates can count)
+        return _refused(request, office, lang, service, "slot_in_past" if slot.date() < FIRST_DAY else "slot_too_far")
     try:
         code = svc.book_appointment(service=service, slot=slot, source="web-booking", command_id=command_id)
     except ServiceError as exc:
@@ -145,6 +154,13 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
             f"<div style='width:12em'>{_qr_svg(code)}</div><p>{html.escape(how)}</p>"
             f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel'])}</a></p>")
     return _page(svc, lang, body, status=201)
+
+
+def _refused(request: Request, office: str, lang: str, service: str, key: str) -> HTMLResponse:
+    """A slot the form could not have offered: the service's days again, with the reason (422)."""
+    page = _booking(request, office, lang, service, None, catalog(lang)[key])
+    page.status_code = 422
+    return page
 
 
 @router.get("/office/{office}/book/cancel", response_class=HTMLResponse)

@@ -81,3 +81,11 @@ def test_a_closed_day_offers_no_time_and_an_unknown_office_is_404(client: TestCl
     sunday = client.get(f"{BOOK}?lang=ru&service=passport&day=2026-11-29")
     assert "На этот день свободного времени нет" in sunday.text and "<button name=slot" not in sunday.text
     assert client.get("/office/nowhere/book").status_code == 404
+
+
+def test_a_slot_in_year_9999_is_refused_in_the_visitors_language_with_the_days_to_choose(client: TestClient) -> None:
+    day = client.get(f"{BOOK}?lang=uk&service=passport&day=2026-11-26")
+    hidden, _ = _slot_form(day.text)
+    r = client.post(BOOK, data={**hidden, "slot": "9999-12-31T23:45:00+00:00"})
+    assert r.status_code == 422 and "На цей день запис ще не відкрито" in r.text
+    assert _links(r.text, r"day=2026-11-26")  # the days with free time are offered again
