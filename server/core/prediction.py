@@ -7,10 +7,13 @@ each counted by the share of its attention the service gets.
 
 :class:`ReplayPredictor` (v2, the default) replays the core's own policy forward over the queue it
 knows: the open counters free up after the expected remaining visit, each picks the next ticket
-as :func:`~server.core.scheduling.choose_next` would (reserved, due booking, highest score), until
-the ticket in question is picked. It then corrects the replay with what it learns from realised
-waits: a median correction (for accuracy) and a high quantile (so an estimate is rarely more than
-5 minutes short). It learns more when its optional hooks are called:
+as :func:`~server.core.scheduling.choose_next` would (reserved, due booking, highest score, ties
+broken the same way; a postponed ticket joins when its time comes), until the ticket in question
+is picked — :meth:`ReplayPredictor.replayed_calls` lists those calls, and
+``tests/core/test_replay_matches_policy.py`` checks them against ``choose_next``. It then
+corrects the replay with what it learns from realised waits: a median correction (for accuracy)
+and a high quantile (so an estimate is rarely more than 5 minutes short). It learns more when its
+optional hooks are called:
 
 * ``observe_call(ticket, now)`` — a counter called ``ticket`` (the ticket after the call, with
   ``counter`` set): the counter is busy from now, the ticket leaves the queue, its wait is known;
@@ -195,7 +198,8 @@ class _Queues:
     reserved: dict[str, list[_ReservedEntry]]  # per target counter, by (waiting since, number)
     booked: list[_BookedEntry]  # by (due, number)
     walk_ins: dict[_GroupKey, list[_WalkInEntry]]  # per group, by queue_key
-    postponed: list[_WaitingRow]  # not callable yet: they join the others as the replay reaches their time
+    # not callable yet, as (not before, ticket id, row): they join the others as the replay reaches their time
+    postponed: list[tuple[float, str, _WaitingRow]]
 
 
 def _queue_of(queues: _Queues, row: _WaitingRow) -> tuple[list[Any], tuple[Any, ...]]:
@@ -475,7 +479,7 @@ class ReplayPredictor:
             not_before = row.not_before
             if not_before is not None and not_before > t0:
                 valid_until = min(valid_until, not_before)
-                queues.postponed.append(row)
+                queues.postponed.append((not_before, row.ticket.id, row))
                 continue
             lst, entry = _queue_of(queues, row)
             lst.append(entry)
@@ -517,8 +521,7 @@ class ReplayPredictor:
                 reserved.setdefault(target, []).extend((since - t0, n, tid, svc) for since, n, tid, svc in lst)
             booked.extend((due - t0, n, tid, svc) for due, n, tid, svc in service_queues.booked)
             grouped.update(service_queues.walk_ins)
-            postponed.extend((row.not_before - t0, row.ticket.id, row)  # type: ignore[operator]
-                             for row in service_queues.postponed)
+            postponed.extend((not_before - t0, tid, row) for not_before, tid, row in service_queues.postponed)
         for lst in reserved.values():
             lst.sort()
         booked.sort()
