@@ -188,6 +188,7 @@ class _WaitingRow:
 _ReservedEntry = tuple[float, int, str, str]  # (waiting since, number, ticket id, service)
 _BookedEntry = tuple[float, int, str, str]  # (due, number, ticket id, service)
 _WalkInEntry = tuple[float, float, int, str]  # (waiting since, issued, number, ticket id): queue_key order
+_NO_ENTRY: _WalkInEntry = (0.0, 0.0, 0, "")
 _GroupKey = tuple[str, float]  # (service, class weight): walk-ins that compete only by queue_key
 
 
@@ -609,20 +610,19 @@ class ReplayPredictor:
                     # The highest score among the group heads; ties as choose_next breaks them: the
                     # earlier issue, then the smaller number, then the smaller id.
                     best_g = -1
-                    best_score = best_issued = 0.0
-                    best_number = 0
-                    best_id = ""
+                    best_score = 0.0
+                    best: _WalkInEntry = _NO_ENTRY
                     clock = at + t0
                     for g, sw, cw in relevant[i]:
                         pos = heads[g]
                         if pos < lens[g]:
-                            since, issued, number, tid = queues[g][pos]
-                            sc = (clock - since) * cw * sw if linear else weighted_wait(clock - since, cw, sw, settings)
-                            if best_g < 0 or sc > best_score or (sc == best_score and (issued, number, tid) < (
-                                    best_issued, best_number, best_id)):
-                                best_g, best_score, best_issued, best_number, best_id = g, sc, issued, number, tid
+                            head = queues[g][pos]
+                            waited = clock - head[0]  # (waiting since, issued, number, id)
+                            sc = waited * cw * sw if linear else weighted_wait(waited, cw, sw, settings)
+                            if best_g < 0 or sc > best_score or (sc == best_score and head[1:] < best[1:]):
+                                best_g, best_score, best = g, sc, head
                     if best_g >= 0:
-                        pick, service = best_id, keys[best_g][0]
+                        pick, service = best[3], keys[best_g][0]
                         heads[best_g] += 1
             if pick is None:
                 # Nobody to call: the counter waits for the next booking it serves to fall due, or
