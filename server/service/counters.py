@@ -105,7 +105,6 @@ class Counters(CommandRunner):
                            f"ticket {rec.ticket.label} is {rec.ticket.status.value}")
         return rec
 
-
     def _close_current(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
                        touched: list[TicketRecord], services: set[str], result: str | None = None) -> None:
         """Finish whatever the counter has called or is serving (next, finish)."""
@@ -186,7 +185,6 @@ class Counters(CommandRunner):
         return "ok", HallCall(call_id=call_id, ticket_id=called.id, label=called.label, prefix=called.prefix,
                               number=called.number, counter=cfg.id, counter_number=cfg.number,
                               service=called.service, recall=False, at=now)
-
 
     def _do_recall(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
                    touched: list[TicketRecord], services: set[str], **kw: Any) -> tuple[str, HallCall | None]:
@@ -364,4 +362,3 @@ class Counters(CommandRunner):
         if cv.rateable_ticket == tid:
             cv.rateable_ticket = None
         return "ok", None
-

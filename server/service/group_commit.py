@@ -118,10 +118,8 @@ class GroupCommit(Sync):
             raise ServiceError("store_failed", "the database did not take the change; try again",
                                503) from batch.error
 
-
     def _committed(self, tx: Tx) -> None:
         """Remember our own events, so the log sync does not re-read them."""
         self._known_seq = max(self._known_seq, tx.last_event_seq)
         if self._shared:
             self._seen.update(tx.event_seqs)
-

@@ -90,7 +90,6 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
                     self._sweep_one(rec, now, "day_closed")
             self._sweep_bookings(now)
 
-
     def _sweep_one(self, rec: TicketRecord, now: dt.datetime, why: str) -> None:
         t = rec.ticket
         counter = t.counter if why == "timeout" else None
@@ -118,4 +117,3 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
         if counter:
             self._learn(counter, now)
         self._notify([c for c in [counter, *self._affected_counters([t.service])] if c], now, hall=True, call=None)
-

@@ -41,7 +41,6 @@ class Sync(Views):
                         recall=e["kind"] == EventKind.RECALLED))
             self._seed_predictor()
 
-
     def _sync_from_log(self) -> None:
         """Shared store only: re-read the tickets other processes touched since we last looked.
 
@@ -103,4 +102,3 @@ class Sync(Views):
             if cv is not None and row.seq > cv.seq:
                 self._counters[row.counter] = CounterView.of(row)
         self._known_seq = max(self._known_seq, self.store.max_event_seq(self.office))
-

@@ -80,7 +80,6 @@ class Views(Learning):
             load=self._load(now), ticker=ticker, updated_at=now, seq=self._hall_seq,  # type: ignore[arg-type]
         )
 
-
     def counter_state(self, counter: str) -> CounterState:
         self._counter_cfg(counter)
         with self._lock:
