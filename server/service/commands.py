@@ -66,7 +66,9 @@ class CommandRunner(GroupCommit):
             try:
                 with self._op() as tx:
                     if command_id is not None and (prior := tx.command_result(self.office, command_id)) is not None:
-                        return answer_of(self._same_kind(command_id, kind, prior))
+                        answer = answer_of(self._same_kind(command_id, kind, prior))
+                        self._remember(command_id, prior)  # a pad that resends once may resend again
+                        return answer
                     if refuse_if_new is not None:
                         raise refuse_if_new
                     applied = operation(tx, now)
