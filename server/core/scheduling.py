@@ -153,4 +153,8 @@ def queue_key(ticket: Ticket) -> tuple[float, float, int]:
     and booked ticket) and get the same decision; ``tests/core`` checks that equivalence, so a
     change to :func:`score` that breaks it fails there.
     """
-    return (ticket.waiting_since.timestamp(), ticket.issued_at.timestamp(), ticket.number)
+    since = ticket.waiting_since
+    since_s = since.timestamp()
+    # One timestamp for a ticket never re-queued (the wait predictor builds this for every ticket).
+    issued_s = since_s if since is ticket.issued_at else ticket.issued_at.timestamp()
+    return (since_s, issued_s, ticket.number)
