@@ -25,6 +25,8 @@ from cherga.server.view import WaitingView
 
 
 class ServiceBase:
+    """The bottom layer: the state every layer reads (assigned by ``OfficeService.__init__``) and look-ups."""
+
     config: SiteConfig
     store: Store
     office: str

@@ -33,6 +33,8 @@ def _code_answer(stored: Mapping[str, Any]) -> str:
 
 
 class Booking(CommandRunner):
+    """Extends :class:`CommandRunner` with appointments."""
+
     def free_slots(self, service: str, day: dt.date) -> list[booking.Slot]:
         """The slots of ``day`` (office calendar) a visitor may still book for ``service``."""
         self._check_service(service)

@@ -50,6 +50,8 @@ def _stored_family(result: Mapping[str, Any]) -> str:
 
 
 class CommandRunner(GroupCommit):
+    """Extends :class:`GroupCommit` with the exactly-once command runner and compare-and-set ticket writes."""
+
     def _run_command(self, command_id: str | None, kind: str, operation: Callable[[Tx, dt.datetime], Applied[T]],
                      answer_of: Callable[[Mapping[str, Any]], T], *, undo: Callable[[], None] | None = None,
                      refuse_if_new: ServiceError | None = None) -> T:

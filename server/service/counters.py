@@ -33,6 +33,8 @@ def _action_answer(stored: Mapping[str, Any]) -> ActionResult:
 
 
 class Counters(CommandRunner):
+    """Extends :class:`CommandRunner` with the counter buttons (one ``_do_<action>`` handler each)."""
+
     def counter_action(self, *, command_id: str, counter: str, action: CounterAction, source: str,
                        operator: str | None = None, result: str | None = None, to_service: str | None = None,
                        to_counter: str | None = None, return_after: bool = False, delay_s: int | None = None,

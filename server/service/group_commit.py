@@ -23,6 +23,8 @@ _GROUP_WAIT_S = 0.002  # longest a commit waits for operations already under way
 
 
 class GroupCommit(Sync):
+    """Extends :class:`Sync` with the durable batch every mutating call writes in, and the listeners."""
+
     def _notify(self, counters: Iterable[str], now: dt.datetime, *, hall: bool, call: HallCall | None) -> None:
         """Build the change now (the view as this operation left it); deliver it after the commit."""
         if not self._listeners:

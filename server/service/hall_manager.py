@@ -22,6 +22,8 @@ def _ticket_answer(stored: Mapping[str, Any]) -> TicketInfo:
 
 
 class HallManager(CommandRunner):
+    """Extends :class:`CommandRunner` with the hall manager's actions on a waiting ticket."""
+
     def cancel_ticket(self, *, command_id: str, ticket_id: str, source: str, operator: str | None = None) -> TicketInfo:
         """A visitor leaves (or the hall manager removes a ticket): waiting or called → cancelled."""
 

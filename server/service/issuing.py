@@ -28,6 +28,8 @@ def _ticket_answer(stored: Mapping[str, Any]) -> TicketInfo:
 
 
 class Issuing(CommandRunner):
+    """Extends :class:`CommandRunner` with the commands that hand out tickets."""
+
     def issue_ticket(self, *, command_id: str, source: str, service: str | None = None, bundle: str | None = None,
                      purpose: str = "consult", priority: str | None = None, language: str = "uk",
                      appointment_code: str | None = None, operator: str | None = None) -> TicketInfo:

@@ -16,6 +16,8 @@ log = logging.getLogger("cherga.server.service")
 
 
 class Learning(ServiceBase):
+    """Extends :class:`ServiceBase` with what the wait predictor is told."""
+
     def _office_breaks(self, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
         return [b.on(day, self.config.office.tz) for b in self.config.hours.breaks]
 

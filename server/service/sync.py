@@ -15,12 +15,14 @@ from cherga.server.core.tickets import EventKind
 from cherga.server.service.results import CounterView
 from cherga.server.service.views import Views
 
-_LOG_WINDOW = 500
+_LOG_WINDOW = 500  # event seqs: how far back the log sync looks now and then, and how many it keeps
 
 log = logging.getLogger("cherga.server.service")
 
 
 class Sync(Views):
+    """Extends :class:`Views` with loading from the store and following other processes' writes."""
+
     def reload(self) -> None:
         """Rebuild the in-memory view (open tickets, counters, recent calls) from the store."""
         with self._lock:

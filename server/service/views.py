@@ -16,6 +16,8 @@ from cherga.server.store import TicketRecord
 
 
 class Views(Learning):
+    """Extends :class:`Learning` with the reads (ticket info, counter and hall state, load, lists)."""
+
     def info(self, rec: TicketRecord | Ticket, now: dt.datetime, *, estimate: bool = True,
              public: bool = False) -> TicketInfo:
         t = rec.ticket if isinstance(rec, TicketRecord) else rec
