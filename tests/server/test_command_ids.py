@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.bridge import Bridge
 from cherga.broker_bridge.contract import CounterAction as A
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket
 from cherga.server import auth
 from cherga.server.app import create_app
 from cherga.server.errors import Conflict
 from cherga.server.service import OfficeService
 from cherga.server.store import Store, sqlite_url
+from tests.bridge.conftest import make_service, sign_in, site_config
 from tests.server.helpers import Clock, demo_config
 
 
@@ -158,3 +162,20 @@ def test_rest_answers_a_reused_idempotency_key_with_409_not_500(tmp_path: Path, 
         client.post(f"{api}/counters/c1/sign-in", headers=staff)
         r = client.post(f"{api}/counters/c1/next", headers={**staff, "Idempotency-Key": "k-1"})
         assert r.status_code == 409 and r.json()["key"] == "command_id_reused"
+
+
+def test_over_mqtt_a_reused_id_is_an_error_reply_with_its_reason(tmp_path: Path) -> None:
+    site = site_config("demo")
+    svc = make_service(site, tmp_path / "office.db")
+    sign_in(svc, "c1")
+    bridge = Bridge(svc, "127.0.0.1", 1, config=site)
+    now = dt.datetime.now(dt.UTC)
+    bridge.handle(contract.topic("kiosk_issue", "demo", node="k1"),
+                  IssueTicket(id="i1", node="k1", ts=now, service="passport").to_bytes())
+    press = CounterCommand(id="p1", node="pad-c1", ts=now, action="next")
+    counter_topic = contract.topic("counter_command", "demo", counter="c1")
+    assert bridge.handle(counter_topic, press.to_bytes()).status == "applied"
+    reused = press.model_copy(update={"action": A.FINISH})
+    assert bridge.handle(counter_topic, reused.to_bytes()).status == "answered_error"
+    assert bridge.metrics.service_errors["command_id_reused"] == 1
+    assert svc.counter_state("c1").status == "calling"  # the finish was not applied
