@@ -357,19 +357,6 @@ class Office:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; return that, or raise naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, RuntimeError):
-            last = predicate()
-            if last:
-                return last
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not reached within {timeout} s (last: {last!r})")
-
-
 class Visitors:
     """Simulated citizens and operators for the demo: taps at the kiosk at a gentle pace, and pads
     that call, serve and finish."""

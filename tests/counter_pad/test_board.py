@@ -14,6 +14,7 @@ from cherga.counter_pad.debounce import ButtonEvent
 from cherga.counter_pad.machine import PadButton, PadMachine
 from cherga.firmware_host.ledboard import BoardHealth, EmulatedBoard, VirtualBoardBus
 from tests.counter_pad.helpers import T0, state
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -68,12 +69,7 @@ def test_a_silent_board_does_not_hold_up_the_buttons_and_catches_up_when_back(
     started = time.monotonic()
     app.button_event(PadButton.NEXT, ButtonEvent.CLICK)
     assert time.monotonic() - started < 0.05 and [c.action for c in sent] == ["next"]
-    deadline = time.monotonic() + 3
-    while not any(not h.ok for h in health) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert any(not h.ok for h in health)  # the role turns this into a board_silent alert
+    # the role turns this into a board_silent alert
+    wait_until(lambda: any(not h.ok for h in health), what="the board reported silent")
     bus.set_unresponsive(1, False)
-    deadline = time.monotonic() + 8
-    while bus.shown_text(1) != "A-013" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert bus.shown_text(1) == "A-013"
+    wait_until(lambda: bus.shown_text(1) == "A-013", what="the board catching up with A-013")

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image, ImageChops, ImageStat
 from pyzbar.pyzbar import decode as decode_qr
 
-from cherga.office import Office, wait_until
+from cherga.office import Office
+from tests.support.wait import WAIT_S, wait_until
+
+T = TypeVar("T")
+#: what a node's control socket or the server's API raise while it is not up (again) yet
+NOT_UP_YET = (OSError, RuntimeError)
+
+
+def wait_office(predicate: Callable[[], T | None], timeout: float = WAIT_S, *,
+                what: str | Callable[[], str]) -> T:
+    """:func:`~tests.support.wait.wait_until` on the office's processes: one not up yet counts as "not yet"."""
+    return wait_until(predicate, timeout, what=what, ignoring=NOT_UP_YET)
 
 
 def take_ticket(office: Office, kiosk: str, service: str, *, lang: str = "uk", purpose: str | None = None,
@@ -33,11 +45,11 @@ def take_ticket(office: Office, kiosk: str, service: str, *, lang: str = "uk", p
             return False
         return True
 
-    wait_until(dismissed, timeout=20, what=f"{kiosk} back at its start screen")
+    wait_office(dismissed, what=f"{kiosk} back at its start screen")
     # The first tap waits for the kiosk to have its office config and to take taps (a fresh
     # screen ignores taps for a moment, like a person's accidental double touch).
-    view = wait_until(lambda: (v := tap(f"lang:{lang}"))["screen"] != "language" and v, timeout=20,
-                      what=f"{kiosk} taking the language tap")
+    view = wait_office(lambda: (v := tap(f"lang:{lang}"))["screen"] != "language" and v,
+                       what=f"{kiosk} taking the language tap")
     while f"service:{service}" not in [b[0] for b in view["buttons"]]:
         if "page:next" not in [b[0] for b in view["buttons"]]:
             raise AssertionError(f"service {service} not offered on the kiosk: {view['buttons']}")
@@ -49,15 +61,15 @@ def take_ticket(office: Office, kiosk: str, service: str, *, lang: str = "uk", p
         view = tap(f"priority:{priority}")
     if view["screen"] == "confirm":
         view = tap("confirm")
-    wait_until(lambda: len(k.call("issued")) > before or k.call("view")["screen"] == "message",
-               timeout=15, what=f"a ticket at {kiosk}")
+    wait_office(lambda: len(k.call("issued")) > before or k.call("view")["screen"] == "message",
+                what=f"a ticket at {kiosk}")
     result: dict[str, Any] = k.call("view")
     return result
 
 
 def printed_ticket(office: Office, kiosk: str, count: int, artifacts: Path | None = None) -> Any:
     """The ``count``-th ticket out of ``kiosk``'s printer (waits for it); saved to the artefacts."""
-    tickets = office.printers[kiosk].wait_for_tickets(count, timeout=15)
+    tickets = office.printers[kiosk].wait_for_tickets(count, timeout=WAIT_S)
     ticket = tickets[count - 1]
     if artifacts is not None:
         ticket.image.save(artifacts / f"{kiosk}-ticket-{count}.png")
@@ -70,7 +82,7 @@ def qr_payloads(image: Image.Image) -> list[str]:
 
 def sign_in(office: Office, pad: str, pin: str) -> None:
     office.node(pad).call("keys", keys=f"{pin}#")
-    wait_until(lambda: office.node(pad).call("view")["leds"]["idle"] == "on", timeout=10, what=f"{pad} signed in")
+    wait_office(lambda: office.node(pad).call("view")["leds"]["idle"] == "on", what=f"{pad} signed in")
 
 
 def press(office: Office, pad: str, button: str) -> dict[str, Any]:

@@ -7,7 +7,9 @@ its artefacts (ticket PNGs, screenshots, logs, database) under ``artifacts/hil/<
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
+import queue
 import time
 import urllib.error
 import urllib.parse
@@ -15,11 +17,24 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
-from cherga.office import Layout, Office, wait_until
+from cherga.broker_bridge import contract
+from cherga.broker_bridge.contract import Telemetry
+from cherga.office import Layout, Office
 from tests.hil.proxy import CuttableProxy
-from tests.hil.scenario import differs, press, printed_ticket, qr_payloads, screenshot, sign_in, take_ticket
+from tests.hil.scenario import (
+    differs,
+    press,
+    printed_ticket,
+    qr_payloads,
+    screenshot,
+    sign_in,
+    take_ticket,
+    wait_office,
+)
+from tests.support.mqtt import subscribe_and_wait
 
 pytestmark = pytest.mark.slow
 OLENA_PIN = "1111"  # demo operator accounts the server creates for `cherga office`
@@ -45,18 +60,18 @@ def test_a_kiosk_ticket_is_called_at_a_counter_and_the_hall_shows_lights_and_spe
     before = screenshot(office, "display-1", artifacts / "hall-before.png")
     sign_in(office, "pad-c1", OLENA_PIN)
     pad = press(office, "pad-c1", "next")
-    wait_until(lambda: office.node("pad-c1").call("view")["number"] == "A-001", what="pad shows A-001")
+    wait_office(lambda: office.node("pad-c1").call("view")["number"] == "A-001", what="pad shows A-001")
     pad = office.node("pad-c1").call("view")
     assert pad["leds"]["calling"] == "on"
 
     display = office.node("display-1")
-    calls = wait_until(lambda: display.call("calls"), what="the call on the hall screen")
+    calls = wait_office(lambda: display.call("calls"), what="the call on the hall screen")
     assert calls[0] == ["A-001", "1"]
-    led = wait_until(lambda: display.call("led"), what="LED board frame")
+    led = wait_office(lambda: display.call("led"), what="LED board frame")
     assert any("A-001" in line and line.rstrip().endswith("1") for line in led["1"])
     after = screenshot(office, "display-1", artifacts / "hall-after.png")
     assert differs(before, after) > 0.5, "the hall screen did not change when the call came"
-    spoken = wait_until(lambda: display.call("spoken"), timeout=60, what="the announcement")
+    spoken = wait_office(lambda: display.call("spoken"), timeout=60, what="the announcement")
     assert spoken == ["A-001"]
 
     # The citizen's status page now says which window.
@@ -77,15 +92,15 @@ def test_a_broker_restart_loses_and_duplicates_nothing(office: Office, artifacts
 
     office.restart_broker(down_s=2.0)
     display = office.node("display-1")
-    wait_until(lambda: display.call("health").get("connected") is not False and not display.call("offline"),
-               timeout=30, what="display back online")
+    wait_office(lambda: display.call("health").get("connected") is not False and not display.call("offline"),
+                what="display back online")
     # Issue and call through the MQTT path again after the restart.
     assert take_ticket(office, "kiosk-1", "residence")["big"] == "C-004"
     called = [office.api("POST", "/api/v1/offices/demo/counters/c4/next", {}, token=token)["ticket"]["label"]
               for _ in range(3)]
     assert called == ["C-002", "C-003", "C-004"]
-    calls = wait_until(lambda: (c := display.call("calls")) and c[0][0] == "C-004" and c, timeout=20,
-                       what="the display showing the latest call after the restart")
+    calls = wait_office(lambda: (c := display.call("calls")) and c[0][0] == "C-004" and c,
+                        what="the display showing the latest call after the restart")
     assert [c[0] for c in calls] == ["C-004", "C-003", "C-002", "C-001"]
     empty = office.api("POST", "/api/v1/offices/demo/counters/c4/next", {}, token=token)
     assert empty["status"] == "empty"
@@ -104,18 +119,43 @@ def test_server_killed_mid_day_the_kiosk_issues_offline_and_nothing_is_lost(offi
     office.start_server()
     token = office.api("POST", "/api/v1/auth/login", {"username": "olena", "password": "cherga-operator"})["token"]
     office.api("POST", "/api/v1/offices/demo/counters/c1/sign-in", {}, token=token)
-    waiting = wait_until(lambda: len(w := office.api("GET", "/api/v1/offices/demo/counters/c1/waiting",
-                                                       token=token)) == 2 and w,
-                         timeout=30, what="the offline ticket handed over")
+    waiting = wait_office(lambda: len(w := office.api("GET", "/api/v1/offices/demo/counters/c1/waiting",
+                                                        token=token)) == 2 and w,
+                          what="the offline ticket handed over")
     assert sorted(t["label"] for t in waiting) == sorted(["A-001", offline_label])
     offline = next(t for t in waiting if t["label"] == offline_label)
     assert offline["origin"] == "offline"
-    assert office.node("kiosk-1").call("health").get("outbox", 0) == 0 or True  # reported below
-    wait_until(lambda: office.node("kiosk-1").call("health").get("outbox_size", 0) == 0
-               if "outbox_size" in office.node("kiosk-1").call("health") else True, what="kiosk outbox drained")
+    assert office.node("kiosk-1").call("health")["offline_tickets"] == 1
+    # The kiosk counts what waits in its outbox in its heartbeat (node telemetry, every 5 s here): once the
+    # server has the offline ticket, the kiosk hears the answer and drops it from the outbox.
+    beat = kiosk_heartbeat(office, "kiosk-1", lambda t: t.outbox == 0 and t.health.get("offline_tickets") == 1,
+                           what="a kiosk heartbeat with its outbox drained")
+    assert beat.health["tickets"] == 2
 
 
-@pytest.mark.emulated_only
+def kiosk_heartbeat(office: Office, node: str, check: Callable[[Telemetry], bool], *, what: str) -> Telemetry:
+    """The first heartbeat ``node`` sends from now on that passes ``check``."""
+    beats: queue.Queue[Telemetry] = queue.Queue()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: beats.put(contract.decode(m.topic, bytes(m.payload)).message)  # type: ignore[arg-type]
+    client.connect("127.0.0.1", office.broker_port)
+    client.loop_start()
+    heard: list[Telemetry] = []
+
+    def passing() -> Telemetry | None:
+        with contextlib.suppress(queue.Empty):
+            heard.append(beats.get(timeout=0.5))
+            return heard[-1] if check(heard[-1]) else None
+        return None
+
+    try:
+        subscribe_and_wait(client, contract.topic("node_telemetry", office.office_id, node=node))
+        return wait_office(passing, 60, what=lambda: f"{what} (heard {[(t.outbox, t.health) for t in heard]})")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def manager_page(office: Office) -> str:
     """The hall manager's page in Ukrainian, signed in through the panel's own form."""
     jar = http.cookiejar.CookieJar()
@@ -126,14 +166,15 @@ def manager_page(office: Office) -> str:
         return str(r.read().decode("utf-8"))
 
 
+@pytest.mark.emulated_only
 def test_paper_out_in_the_middle_keeps_the_ticket_and_shows_the_number_on_screen(
         office: Office, artifacts: Path) -> None:
     """GIVEN the printer runs out of paper WHEN a citizen takes a ticket THEN the kiosk shows the
     number large with a QR for a phone, raises an alert, and the ticket is issued on the server."""
     office.printers["kiosk-1"].set_scenario("paper_out")
     kiosk = office.node("kiosk-1")
-    wait_until(lambda: kiosk.call("health").get("printer") not in (None, "ok"), timeout=20,
-               what="the kiosk noticing the printer")
+    wait_office(lambda: kiosk.call("health").get("printer") not in (None, "ok"),
+                what="the kiosk noticing the printer")
     view = take_ticket(office, "kiosk-1", "passport")
     assert view["big"] == "A-001" and view["alert"] is True and view["qr"], view
     kiosk.call("screenshot", path=str(artifacts / "kiosk-paper-out.png"))
@@ -144,13 +185,13 @@ def test_paper_out_in_the_middle_keeps_the_ticket_and_shows_the_number_on_screen
     manager = office.api("POST", "/api/v1/auth/login", {"username": "manager", "password": "cherga-manager"})["token"]
     kinds = lambda: [(a["node"], a["kind"]) for a in office.api("GET", "/api/v1/offices/demo/devices",  # noqa: E731
                                                                   token=manager)["alerts"]]
-    wait_until(lambda: ("kiosk-1", "printer_paper_out") in kinds(), timeout=10, what="the paper-out alert")
+    wait_office(lambda: ("kiosk-1", "printer_paper_out") in kinds(), what="the paper-out alert")
     nodes = {n["node"]: n["state"] for n in office.api("GET", "/api/v1/offices/demo/devices", token=manager)["nodes"]}
     assert nodes["kiosk-1"] == "online" and nodes["display-1"] == "online", nodes
     assert "Принтер: закінчився папір" in manager_page(office)
     office.printers["kiosk-1"].set_scenario("ok")
-    wait_until(lambda: kiosk.call("health").get("printer") == "ok", timeout=20, what="printer back")
-    wait_until(lambda: kinds() == [], timeout=10, what="the alert cleared")
+    wait_office(lambda: kiosk.call("health").get("printer") == "ok", what="printer back")
+    wait_office(lambda: kinds() == [], what="the alert cleared")
     assert "Принтер: закінчився папір" not in manager_page(office)
 
 
@@ -167,8 +208,8 @@ def test_a_pad_cut_off_from_the_broker_shows_offline_calls_nobody_and_comes_back
             take_ticket(office, "kiosk-1", "passport")
             sign_in(office, "pad-c2", PETRO_PIN)
             proxy.cut()
-            wait_until(lambda: office.node("pad-c2").call("view")["leds"]["offline"] in ("on", "blink"),
-                       timeout=30, what="pad c2 offline LED")
+            wait_office(lambda: office.node("pad-c2").call("view")["leds"]["offline"] in ("on", "blink"),
+                        what="pad c2 offline LED")
             view = press(office, "pad-c2", "next")
             assert view["number"] == ""
             time.sleep(1.0)
@@ -177,11 +218,11 @@ def test_a_pad_cut_off_from_the_broker_shows_offline_calls_nobody_and_comes_back
             waiting = office.api("GET", "/api/v1/offices/demo/counters/c1/waiting", token=token)
             assert [t["label"] for t in waiting] == ["A-001"], "an offline pad must call nobody"
             proxy.restore()
-            wait_until(lambda: office.node("pad-c2").call("view")["link"] is True, timeout=40,
-                       what="pad c2 back online")
+            wait_office(lambda: office.node("pad-c2").call("view")["link"] is True, timeout=40,
+                        what="pad c2 back online")
             view = press(office, "pad-c2", "next")
-            wait_until(lambda: office.node("pad-c2").call("view")["number"] == "A-001", timeout=10,
-                       what="pad c2 calls A-001 after the link returns")
+            wait_office(lambda: office.node("pad-c2").call("view")["number"] == "A-001",
+                        what="pad c2 calls A-001 after the link returns")
             assert office.api("GET", "/api/v1/offices/demo/counters/c1/waiting", token=token) == []
     finally:
         proxy.close()

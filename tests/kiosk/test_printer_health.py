@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from escpos.printer import Serial
 
@@ -12,6 +10,7 @@ from cherga.kiosk.emulator import EscPosEmulator, Scenario
 from cherga.kiosk.printer import PrinterConfig, PrinterFault, PrinterState, TicketPrinter
 from cherga.kiosk.ticket import render_ticket
 from tests.kiosk.conftest import ticket_info
+from tests.support.wait import wait_until
 
 
 @pytest.mark.parametrize("scenario,state,fault,warning", [
@@ -101,7 +100,5 @@ def test_an_offline_printer_loses_what_it_is_sent(emulator: EscPosEmulator, offi
         printer.print_ticket(render_ticket(ticket_info(), office), check=False)  # blind, as a naive kiosk would
     finally:
         printer.close()
-    deadline = time.monotonic() + 3
-    while emulator.discarded < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: emulator.discarded >= 1, what="the printer discarding the ticket")
     assert emulator.discarded == 1 and emulator.tickets == []
