@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from cherga.broker_bridge.bridge import start_bridge
-from cherga.broker_bridge.contract import Command, CounterCommand, IssueTicket, Reply
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket, Reply
 from cherga.firmware_host.config import NodeConfig
 from cherga.firmware_host.outbox import Outbox
-from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.firmware_host.session import NodeSession
 from tests.bridge.conftest import make_service, sign_in, site_config
 from tests.support.mosquitto import Broker
+from tests.support.node import until_answered
+from tests.support.wait import WAIT_S, wait_until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -28,18 +30,6 @@ def _session(broker: Broker, office: str, node: str, role: str, counter: str | N
     cfg = NodeConfig.model_validate({"node": node, "role": role, "office": office, "counter": counter,
                                      "broker": {"host": broker.host, "port": broker.port, "keepalive_s": 5}})
     return NodeSession(cfg, outbox=Outbox(":memory:"), reconnect_delays=(0.1, 0.5))
-
-
-def _until_answered(session: NodeSession, route: str, cmd: Command, resends: list[int]) -> Reply:
-    """What a role does with a real-time command: resend the same command until it is answered."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            return session.request(route, cmd, timeout=1.5)
-        except (Offline, RequestTimeout):
-            resends.append(1)
-            session.wait_connected(2)
-    raise AssertionError(f"{route} {cmd.id} was never answered")
 
 
 def test_a_broker_restart_mid_traffic_loses_no_action_and_duplicates_none(fresh_mosquitto: Broker, tmp_path: Path) -> None:
@@ -52,7 +42,7 @@ def test_a_broker_restart_mid_traffic_loses_no_action_and_duplicates_none(fresh_
     pad = _session(fresh_mosquitto, office, "pad-c1", "pad", "c1")
     kiosk.start()
     pad.start()
-    assert kiosk.wait_connected(5) and pad.wait_connected(5)
+    assert kiosk.wait_connected(WAIT_S) and pad.wait_connected(WAIT_S)
 
     issued: list[Reply] = []
     called: list[Reply] = []
@@ -61,20 +51,21 @@ def test_a_broker_restart_mid_traffic_loses_no_action_and_duplicates_none(fresh_
 
     def kiosk_work() -> None:
         for _ in range(n_tickets):
-            issued.append(_until_answered(kiosk, "kiosk_issue", kiosk.command(IssueTicket, service="passport"), resends))
+            cmd = kiosk.command(IssueTicket, service="passport")
+            issued.append(until_answered(kiosk, "kiosk_issue", cmd, per_try=1.5, resends=resends))
             time.sleep(0.01)
 
     def pad_work() -> None:
         for _ in range(n_calls):
-            called.append(_until_answered(pad, "counter_command", pad.command(CounterCommand, action="next"), resends))
+            cmd = pad.command(CounterCommand, action="next")
+            called.append(until_answered(pad, "counter_command", cmd, per_try=1.5, resends=resends))
             time.sleep(0.012)
 
     workers = [threading.Thread(target=kiosk_work), threading.Thread(target=pad_work)]
     for t in workers:
         t.start()
     try:
-        while len(issued) < n_tickets // 3:
-            time.sleep(0.01)
+        wait_until(lambda: len(issued) >= n_tickets // 3, what="a third of the tickets issued")
         fresh_mosquitto.restart(down_s=0.7)  # mid-traffic
         for t in workers:
             t.join(120)

@@ -25,15 +25,16 @@ from pathlib import Path
 
 import pytest
 
-from cherga.broker_bridge.contract import CounterCommand, IssueTicket, Reply
+from cherga.broker_bridge.contract import CounterCommand, IssueTicket
 from cherga.firmware_host.config import BrokerOptions, NodeConfig
-from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.firmware_host.session import NodeSession
 from cherga.office import Layout, Office
 from cherga.server import auth
 from cherga.server.sim.workload import demand_beside, generate
 from cherga.server.siteconfig import load_site_config
 from cherga.server.store import Store
 from tests.hil.scenario import take_ticket
+from tests.support.node import ANSWER_S, until_answered
 from tests.support.soak import soak_size
 
 # Only a bound for a hung run: the day itself takes one to three minutes.
@@ -43,7 +44,6 @@ DAY_S = soak_size(40.0, 75.0)  # wall-clock seconds the day's arrivals take
 LOAD = soak_size(0.3, 1.0)  # the share of the example's demand that comes
 STAFFED = soak_size(4, 1)  # every STAFFED-th front-office counter is open
 VIRTUAL_KIOSKS = [f"vkiosk-{i}" for i in range(1, 5)]
-ANSWER_S = 120.0  # a request waits this long for its answer before the test calls it lost
 
 
 def _session(office: Office, node: str, role: str, counter: str | None, workdir: Path) -> NodeSession:
@@ -53,19 +53,6 @@ def _session(office: Office, node: str, role: str, counter: str | None, workdir:
     session = NodeSession(cfg)
     session.start()
     return session
-
-
-def _ask(session: NodeSession, route: str, command: CounterCommand | IssueTicket) -> Reply:
-    """Send ``command`` and wait for its answer, resending it (the same id: applied once) while the
-    link is down or an answer is slow; fails only when nothing answers within :data:`ANSWER_S`."""
-    deadline = time.monotonic() + ANSWER_S
-    while True:
-        try:
-            return session.request(route, command, timeout=max(1.0, min(20.0, deadline - time.monotonic())))
-        except (RequestTimeout, Offline):
-            if time.monotonic() >= deadline:
-                raise AssertionError(f"{route} {command.id} never answered in {ANSWER_S:g} s") from None
-            time.sleep(0.2)
 
 
 def test_a_kryvyi_rih_day_in_two_minutes_calls_every_ticket_exactly_once(
@@ -103,7 +90,7 @@ def test_a_kryvyi_rih_day_in_two_minutes_calls_every_ticket_exactly_once(
         def sign_in(cid: str) -> str:
             pad = pads[cid]
             cmd = pad.command(CounterCommand, action="sign_in", pin=pins[cid])  # PIN only, as on the keypad
-            return _ask(pad, "counter_command", cmd).status
+            return until_answered(pad, "counter_command", cmd).status
 
         with ThreadPoolExecutor(16) as pool:
             assert set(pool.map(sign_in, pads)) == {"ok"}
@@ -122,7 +109,7 @@ def test_a_kryvyi_rih_day_in_two_minutes_calls_every_ticket_exactly_once(
                     time.sleep(delay)
                 cmd = kiosk.command(IssueTicket, service=v.service, purpose=v.purpose, priority=v.priority,
                                     language="uk")
-                reply = _ask(kiosk, "kiosk_issue", cmd)
+                reply = until_answered(kiosk, "kiosk_issue", cmd)
                 with lock:
                     if reply.status == "ok" and reply.ticket:
                         issued.append(reply.ticket.ticket_id)
@@ -133,7 +120,7 @@ def test_a_kryvyi_rih_day_in_two_minutes_calls_every_ticket_exactly_once(
             mean = {s.id: s.mean_service_min * 60 for s in site.services}
             while True:
                 # A "next" answered late is refused as stale (the operator would press again): so do we.
-                reply = _ask(pad, "counter_command", pad.command(CounterCommand, action="next"))
+                reply = until_answered(pad, "counter_command", pad.command(CounterCommand, action="next"))
                 if reply.status == "empty" or reply.ticket is None:
                     stale = reply.error is not None and reply.error.key == "stale_command"
                     if stop.is_set() and not stale:
@@ -171,7 +158,7 @@ def test_a_kryvyi_rih_day_in_two_minutes_calls_every_ticket_exactly_once(
         assert not errors, errors[:3]
         # The last visitor at each counter is finished too.
         for pad in pads.values():
-            _ask(pad, "counter_command", pad.command(CounterCommand, action="finish"))
+            until_answered(pad, "counter_command", pad.command(CounterCommand, action="finish"))
         display_calls = office.node("display-1").call("calls")
         elapsed = time.monotonic() - start
         with ThreadPoolExecutor(32) as pool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 import uvicorn
 
 from tests.support.mosquitto import free_port
+from tests.support.wait import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps trying hosts this closed network refuses.
@@ -46,10 +46,7 @@ def serving(app: Any) -> Iterator[str]:
                                            timeout_graceful_shutdown=1, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start within 10 s"
+    wait_until(lambda: server.started, what="uvicorn serving")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

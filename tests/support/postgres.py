@@ -13,12 +13,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.mosquitto import free_port
+from tests.support.wait import wait_until
 
 HOW_TO_FIX = (
     "PostgreSQL is needed for these tests: run `make test` (it installs the Debian package "
@@ -87,12 +87,9 @@ def running_postgres() -> Iterator[PostgresServer]:
         raise RuntimeError(f"PostgreSQL did not start: {start.stderr[-800:]} {log}\n{HOW_TO_FIX}")
     server = PostgresServer(port, datadir, user)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            ok = subprocess.run([_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
-            if ok.returncode == 0:
-                break
-            time.sleep(0.1)
+        wait_until(lambda: subprocess.run([_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                                          capture_output=True).returncode == 0,
+                   what=f"PostgreSQL answering on port {port}")
         yield server
     finally:
         subprocess.run([*run_as, _bin("pg_ctl"), "-D", str(datadir), "-m", "immediate", "-w", "stop"], capture_output=True)
