@@ -112,6 +112,8 @@ def _insert_for(conn: Connection) -> Any:
 
 
 _INSERT_COMMAND = insert(schema.commands)
+_SELECT_COMMAND = select(schema.commands.c.result).where(
+    schema.commands.c.office == bindparam("office"), schema.commands.c.command_id == bindparam("command_id"))
 _INSERT_TICKET = insert(schema.tickets)
 _INSERT_EVENT = insert(schema.events)
 _UPDATE_TICKET = (
@@ -160,10 +162,8 @@ class Tx:
     # --- commands (exactly-once) ------------------------------------------------------------------
 
     def command_result(self, office: str, command_id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(
-            select(schema.commands.c.result).where(
-                schema.commands.c.office == office, schema.commands.c.command_id == command_id)
-        ).first()
+        # The service looks every command id up: one constant statement, so it is built and compiled once.
+        row = self.conn.execute(_SELECT_COMMAND, {"office": office, "command_id": command_id}).first()
         return None if row is None else dict(row[0])
 
     def record_command(self, office: str, command_id: str, result: Mapping[str, Any], at: dt.datetime) -> None:
