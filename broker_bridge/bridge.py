@@ -170,6 +170,10 @@ class Bridge:
         self._service_errors = _service_error_types()
         self._running = False
         self._connected = threading.Event()
+        # Set once the broker acknowledged our subscriptions (SUBACK): only then does a command published
+        # by a node reach us, so start(wait=...) waits for this, not for the CONNACK.
+        self._listening = threading.Event()
+        self._subscribe_mid: int | None = None
         self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Decoded, str], Reply | None]] = {
             "kiosk_issue": self._issue,
@@ -200,17 +204,19 @@ class Bridge:
         self.client.on_socket_open = self._on_socket_open
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         service.add_listener(self._on_change)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     def start(self, wait: float | None = 10.0) -> Bridge:
-        """Connect (in the background) and, by default, wait up to ``wait`` s for the first connect."""
+        """Connect (in the background) and, by default, wait up to ``wait`` s until the broker has our
+        subscriptions (a node's command published after this returns reaches the bridge)."""
         self._running = True
         self.client.connect_async(self.host, self.port, keepalive=15)
         self.client.loop_start()
-        if wait and not self._connected.wait(wait):
+        if wait and not self._listening.wait(wait):
             log.warning("bridge: broker %s:%s not reachable yet; retrying in the background", self.host, self.port)
         return self
 
@@ -228,13 +234,15 @@ class Bridge:
         self.client.disconnect()
         self.client.loop_stop()
         self._connected.clear()
+        self._listening.clear()
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     def wait_connected(self, timeout: float = 5.0) -> bool:
-        return self._connected.wait(timeout)
+        """Wait until connected and subscribed (SUBACK), so commands published from now on are heard."""
+        return self._listening.wait(timeout)
 
     def publish_all_state(self) -> None:
         """Every retained topic the server owns: server status, counter and hall state, node configs."""
@@ -572,13 +580,24 @@ class Bridge:
         if reason.is_failure:
             log.error("bridge: broker refused the connection: %s", reason)
             return
-        client.subscribe([(contract.subscription(name, self.office), contract.ROUTES[name].qos) for name in LISTENS])
+        self._listening.clear()
+        _, self._subscribe_mid = client.subscribe([(contract.subscription(name, self.office), contract.ROUTES[name].qos)
+                                                   for name in LISTENS])
         self._connected.set()
         log.info("bridge: connected to %s:%s for office %s", self.host, self.port, self.office)
         self.publish_all_state()
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(rc) for rc in reason_codes if getattr(rc, "is_failure", False)]
+        if refused:  # an ACL that forbids the bridge's topics: say so, it would otherwise hear nothing
+            log.error("bridge: broker refused %d of our subscriptions: %s", len(refused), ", ".join(refused))
+        self._listening.set()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._connected.clear()
+        self._listening.clear()
         if self._running:
             log.warning("bridge: lost the broker (%s); reconnecting", reason)
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from cherga.broker_bridge import contract
-from cherga.broker_bridge.bridge import Bridge, start_bridge
+from cherga.broker_bridge.bridge import Bridge
 from cherga.server import auth
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
@@ -68,20 +68,6 @@ def sign_in(service: OfficeService, *counters: str) -> None:
 
 def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def listening_bridge(service: OfficeService, host: str, port: int, **options: Any) -> Bridge:
-    """:func:`start_bridge`, returning once the broker has the bridge's subscriptions.
-
-    ``start_bridge`` returns on the CONNACK, when the bridge's SUBSCRIBE may still be on its way: a
-    command published at once could reach a broker nobody listens on yet. A second SUBSCRIBE on
-    the bridge's own connection (to a topic nobody publishes) is answered after the first.
-    """
-    bridge = start_bridge(service, host, port, **options)
-    probe = f"{contract.ROOT}/{bridge.office}/test-sync/{uuid.uuid4().hex}"
-    subscribe_and_wait(bridge.client, probe)
-    bridge.client.unsubscribe(probe)
-    return bridge
 
 
 class Watcher:

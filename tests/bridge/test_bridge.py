@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from cherga.broker_bridge import contract
-from cherga.broker_bridge.bridge import Bridge
+from cherga.broker_bridge.bridge import Bridge, start_bridge
 from cherga.broker_bridge.contract import CounterCommand, IssueTicket, OfflineTicket
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, listening_bridge, make_service, sign_in, site_config
+from tests.bridge.conftest import Watcher, command, make_service, sign_in, site_config
 from tests.support.mosquitto import Broker
 from tests.support.wait import wait_until
 
@@ -26,7 +26,7 @@ def _root(site: SiteConfig) -> str:
 
 def test_a_starting_bridge_publishes_every_retained_topic(mosquitto: Broker, site: SiteConfig, service: OfficeService,
                                                           bridges: list[Bridge], watchers: list[Watcher]) -> None:
-    bridges.append(listening_bridge(service, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
     first = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/#")
     watchers.append(first)
     first.wait_for(lambda t, d: t.endswith("/node/pad-c2/config"))  # the last thing the bridge publishes
@@ -49,7 +49,7 @@ def test_a_starting_bridge_publishes_every_retained_topic(mosquitto: Broker, sit
 def test_a_kiosk_request_gets_its_ticket_and_a_pad_next_calls_it_on_the_hall(
         mosquitto: Broker, site: SiteConfig, service: OfficeService, bridges: list[Bridge], watchers: list[Watcher]) -> None:
     sign_in(service, "c1")
-    bridges.append(listening_bridge(service, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
     office = site.office.id
     w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/#")
     watchers.append(w)
@@ -71,7 +71,7 @@ def test_a_kiosk_request_gets_its_ticket_and_a_pad_next_calls_it_on_the_hall(
 
 def test_a_service_refusal_reaches_the_kiosk_as_an_error_key(
         mosquitto: Broker, site: SiteConfig, service: OfficeService, bridges: list[Bridge], watchers: list[Watcher]) -> None:
-    bridges.append(listening_bridge(service, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
     w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/kiosk/k1/response")
     watchers.append(w)
     issue = command(IssueTicket, "k1", service="notary")  # appointment only
@@ -91,7 +91,7 @@ def test_a_counter_command_from_the_wrong_node_is_refused_and_the_node_told_why(
         sender: str, counter: str, reason: str) -> None:
     sign_in(service, "c1")
     service.issue_ticket(command_id="seed", source="test", service="passport")
-    bridge = listening_bridge(service, mosquitto.host, mosquitto.port)
+    bridge = start_bridge(service, mosquitto.host, mosquitto.port)
     bridges.append(bridge)
     w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/node/{sender}/error")
     watchers.append(w)
@@ -108,7 +108,7 @@ def test_the_same_command_twice_and_again_after_a_bridge_restart_is_applied_once
     db = tmp_path / "office.db"
     service = make_service(site, db)
     office = site.office.id
-    bridge = listening_bridge(service, mosquitto.host, mosquitto.port)
+    bridge = start_bridge(service, mosquitto.host, mosquitto.port)
     w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/kiosk/k1/response")
     watchers.append(w)
     issue = command(OfflineTicket, "k1", service="passport", number=901,
@@ -122,7 +122,7 @@ def test_the_same_command_twice_and_again_after_a_bridge_restart_is_applied_once
 
     # The server restarts: a new service on the same database, a new bridge.
     service2 = make_service(site, db)
-    bridges.append(listening_bridge(service2, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service2, mosquitto.host, mosquitto.port))
     w.publish(contract.topic("kiosk_offline", office, node="k1"), raw)
     third = w.wait_count(lambda t, d: d["id"] == issue.id, 3)[-1]
     assert second["ticket"]["ticket_id"] == third["ticket"]["ticket_id"]
@@ -132,7 +132,7 @@ def test_the_same_command_twice_and_again_after_a_bridge_restart_is_applied_once
 
 def test_a_change_made_outside_mqtt_reaches_the_displays(
         mosquitto: Broker, site: SiteConfig, service: OfficeService, bridges: list[Bridge], watchers: list[Watcher]) -> None:
-    bridges.append(listening_bridge(service, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
     w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/hall/call", f"{_root(site)}/counter/c2/state")
     watchers.append(w)
     sign_in(service, "c2")  # e.g. the operator panel over REST
@@ -144,7 +144,7 @@ def test_a_change_made_outside_mqtt_reaches_the_displays(
 
 def test_a_clean_bridge_stop_marks_the_server_offline(
         mosquitto: Broker, site: SiteConfig, service: OfficeService, watchers: list[Watcher]) -> None:
-    bridge = listening_bridge(service, mosquitto.host, mosquitto.port)
+    bridge = start_bridge(service, mosquitto.host, mosquitto.port)
     w = Watcher(mosquitto.host, mosquitto.port, contract.topic("server_status", site.office.id))
     watchers.append(w)
     w.wait_for(lambda t, d: d["state"] == "online")
@@ -154,7 +154,7 @@ def test_a_clean_bridge_stop_marks_the_server_offline(
 
 def test_node_status_and_telemetry_are_recorded_for_the_device_monitor(
         mosquitto: Broker, site: SiteConfig, service: OfficeService, bridges: list[Bridge], watchers: list[Watcher]) -> None:
-    bridge = listening_bridge(service, mosquitto.host, mosquitto.port)
+    bridge = start_bridge(service, mosquitto.host, mosquitto.port)
     bridges.append(bridge)
     w = Watcher(mosquitto.host, mosquitto.port)
     watchers.append(w)
@@ -176,7 +176,7 @@ def test_a_long_node_id_and_message_id_still_fit_the_command_store_and_apply_onc
     long_node = "k" * 40
     site = site_config(f"l{uuid.uuid4().hex[:8]}", nodes=[{"id": long_node, "role": "kiosk"}])
     service = make_service(site, tmp_path / "office.db")
-    bridges.append(listening_bridge(service, mosquitto.host, mosquitto.port))
+    bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
     w = Watcher(mosquitto.host, mosquitto.port, contract.topic("kiosk_response", site.office.id, node=long_node))
     watchers.append(w)
     issue = IssueTicket(id="x" * 64, node=long_node, ts=service.now(), service="passport")
