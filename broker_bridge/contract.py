@@ -49,6 +49,9 @@ LANGUAGES: tuple[Lang, ...] = get_args(Lang)
 #: why a citizen comes for a service
 Purpose = Literal["consult", "submit", "collect"]
 PURPOSES: tuple[Purpose, ...] = get_args(Purpose)
+
+# The longest a counter may postpone a visitor (the panel's field, REST and MQTT all stop here).
+MAX_POSTPONE_S = 4 * 3600
 Role = Literal["kiosk", "display", "pad", "server"]
 Texts = dict[Lang, str]
 
@@ -272,7 +275,7 @@ class CounterCommand(Command):
     to_service: Ident | None = None  # transfer
     to_counter: Ident | None = None  # transfer
     return_after: bool = False  # transfer
-    delay_s: int | None = Field(default=None, ge=0, le=4 * 3600)  # postpone
+    delay_s: int | None = Field(default=None, ge=0, le=MAX_POSTPONE_S)  # postpone
     pause_reason: Annotated[str, Field(max_length=80)] | None = None  # pause
     pin: Annotated[str, Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")] | None = None  # sign_in
     ticket_id: str | None = None  # rate

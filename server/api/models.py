@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cherga.broker_bridge.contract import (
     IDENT_PATTERN,
+    MAX_POSTPONE_S,
     BookingCode,
     CounterState,
     HallCall,
@@ -93,7 +94,7 @@ class TransferRequest(ActionRequest):
 
 
 class PostponeRequest(ActionRequest):
-    delay_s: int | None = Field(default=None, ge=0, le=4 * 3600)
+    delay_s: int | None = Field(default=None, ge=0, le=MAX_POSTPONE_S)
 
 
 class PauseRequest(ActionRequest):

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from cherga.broker_bridge.contract import LANGUAGES, CounterAction, CounterState, TicketInfo
+from cherga.broker_bridge.contract import LANGUAGES, MAX_POSTPONE_S, CounterAction, CounterState, TicketInfo
 from cherga.server import auth
 from cherga.server.api.offices import device_report
 from cherga.server.errors import ServiceError, Unauthorized
@@ -48,7 +48,7 @@ MANAGER_ROLES = ("hall_manager", "admin")
 STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
 EVENT_STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
 KEEPALIVE_S = 15.0
-MAX_DELAY_MIN = 240  # the longest postpone (the service refuses more); the form's field says so too
+MAX_DELAY_MIN = MAX_POSTPONE_S // 60  # the form's field says so too
 
 router = APIRouter(prefix=BASE, tags=["panel"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from cherga.broker_bridge.contract import CallEntry, CounterAction, HallCall
+from cherga.broker_bridge.contract import MAX_POSTPONE_S, CallEntry, CounterAction, HallCall
 from cherga.server import auth
 from cherga.server.core import tickets as core
 from cherga.server.core.backoffice import assign_registrar
@@ -95,7 +95,7 @@ class Counters(CommandRunner):
                 self._counters[counter] = before[0]
             self._restore(originals)
 
-        return self._run_command(command_id, f"counter_{action.value}", operation, _action_answer, undo=undo,
+        return self._run_command(command_id, f"counter_{action.value}@{counter}", operation, _action_answer, undo=undo,
                                  refuse_if_new=refuse_if_new)
 
     def _current(self, cv: CounterView, *allowed: TicketStatus) -> TicketRecord:
@@ -284,8 +284,8 @@ class Counters(CommandRunner):
                      **kw: Any) -> tuple[str, HallCall | None]:
         rec = self._current(cv)
         delay = DEFAULT_POSTPONE_S if delay_s is None else delay_s
-        if delay < 0 or delay > 4 * 3600:
-            raise Invalid("bad_delay", "delay_s must be between 0 and 14400")
+        if delay < 0 or delay > MAX_POSTPONE_S:
+            raise Invalid("bad_delay", f"delay_s must be between 0 and {MAX_POSTPONE_S}")
         later = self._apply(core.postpone, rec.ticket, now=now, delay=dt.timedelta(seconds=delay))
         touched.insert(0, self._write(tx, rec, later))
         self._event(tx, EventKind.POSTPONED, later, now, counter=cfg.id, operator=op, delay_s=delay,

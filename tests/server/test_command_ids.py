@@ -150,6 +150,17 @@ def test_a_next_id_reused_for_finish_is_refused(service: OfficeService) -> None:
     assert service.counter_state("c1").status == "calling"
 
 
+def test_a_next_id_sent_again_at_another_counter_is_refused_not_answered_with_the_first_call(
+        service: OfficeService) -> None:
+    service.issue_ticket(command_id="k1", source="kiosk", service="passport")
+    service.issue_ticket(command_id="k2", source="kiosk", service="passport")
+    service.counter_action(command_id="same", counter="c1", action=A.NEXT, source="pad")
+    with pytest.raises(Conflict) as exc:
+        service.counter_action(command_id="same", counter="c2", action=A.NEXT, source="pad")
+    assert exc.value.key == "command_id_reused"
+    assert service.counter_state("c2").ticket is None
+
+
 def test_rest_answers_a_reused_idempotency_key_with_409_not_500(tmp_path: Path, clock: Clock) -> None:
     app = create_app(demo_config(), sqlite_url(tmp_path / "cherga.db"), clock=clock, sweep_interval=None,
                      demo_accounts=True)
