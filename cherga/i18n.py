@@ -35,10 +35,15 @@ class Catalog(dict[str, str]):
 
 
 class Catalogs:
-    """The catalogs of one component: the JSON files in ``folder``, read once each."""
+    """The catalogs of one component: the JSON files in ``folder``, read once each.
 
-    def __init__(self, folder: Path) -> None:
+    ``base``: another component's catalogs this one builds on (the web kiosk says what the kiosk
+    says, so it keeps only its own words); its keys fill in under this folder's, language by language.
+    """
+
+    def __init__(self, folder: Path, base: Catalogs | None = None) -> None:
         self.folder = folder
+        self.base = base
         self._loaded: dict[str, Catalog] = {}
         self._languages: list[str] | None = None
 
@@ -61,9 +66,12 @@ class Catalogs:
         if found is None:
             if lang not in self.languages():
                 return self.catalog(FALLBACK)
-            found = Catalog({**self.own(FALLBACK), **self.own(lang)})
+            found = Catalog({**self._layered(FALLBACK), **self._layered(lang)})
             self._loaded[lang] = found
         return found
+
+    def _layered(self, lang: str) -> dict[str, str]:
+        return {**(self.base._layered(lang) if self.base else {}), **self.own(lang)}
 
     def text(self, lang: str, key: str, **values: Any) -> str:
         """The message ``key`` in ``lang`` with ``{name}`` placeholders filled from ``values``."""

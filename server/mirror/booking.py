@@ -49,8 +49,8 @@ def _page(svc: OfficeService, lang: str, body: str, status: int = 200) -> HTMLRe
     return HTMLResponse(
         f"<!doctype html><html lang='{lang}'><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>{html.escape(t['booking_title'])} · {html.escape(office.names.get(lang))}</title><style>{_STYLE}</style>"
-        f"<nav>{langs}</nav><h1>{html.escape(t['booking_title'])}</h1><p>{html.escape(office.names.get(lang))}</p>{body}",
+        f"<title>{html.escape(t['appointment'])} · {html.escape(office.names.get(lang))}</title><style>{_STYLE}</style>"
+        f"<nav>{langs}</nav><h1>{html.escape(t['appointment'])}</h1><p>{html.escape(office.names.get(lang))}</p>{body}",
         status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -89,7 +89,7 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
         parts.append(f"<h2>{html.escape(t['choose_service'])}</h2>")
         parts += [f"<a class=b href='{base}?lang={lang}&service={s.id}'>{html.escape(s.names.get(lang))}</a>"
                   for s in services.values()]
-        parts.append(f"<p><a href='{base}/cancel?lang={lang}'>{html.escape(t['cancel'])}</a></p>")
+        parts.append(f"<p><a href='{base}/cancel?lang={lang}'>{html.escape(t['cancel_booking'])}</a></p>")
         return _page(svc, lang, "".join(parts))
     assert service is not None
     name = services[service].names.get(lang)
@@ -152,7 +152,7 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
             f"{html.escape(t['when'])}: <b>{weekday(t, local)} {local:%d.%m.%Y %H:%M}</b></p>"
             f"<p>{html.escape(t['your_code'])}:</p><p class=code data-code='{code}'>{code}</p>"
             f"<div style='width:12em'>{_qr_svg(code)}</div><p>{html.escape(how)}</p>"
-            f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel'])}</a></p>")
+            f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel_booking'])}</a></p>")
     return _page(svc, lang, body, status=201)
 
 
@@ -174,9 +174,9 @@ def _cancel_form(request: Request, office: str, lang: str | None, error: str | N
     t = catalog(lang)
     err = f"<p class=err role=alert>{html.escape(error)}</p>" if error else ""
     return _page(svc, lang, (
-        f"<h2>{html.escape(t['cancel'])}</h2>{err}<form method=post><input type=hidden name=lang value='{lang}'>"
+        f"<h2>{html.escape(t['cancel_booking'])}</h2>{err}<form method=post><input type=hidden name=lang value='{lang}'>"
         f"<label>{html.escape(t['enter_code'])}: <input name=code required maxlength=12 autocomplete=off "
-        f"style='font:inherit;text-transform:uppercase'></label> <button>{html.escape(t['cancel'])}</button></form>"
+        f"style='font:inherit;text-transform:uppercase'></label> <button>{html.escape(t['cancel_booking'])}</button></form>"
         f"<p><a href='/office/{html.escape(svc.config.office.id)}/book?lang={lang}'>{html.escape(t['back'])}</a></p>"))
 
 

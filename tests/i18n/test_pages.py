@@ -62,7 +62,8 @@ def test_the_page_shows_no_catalog_key(client: TestClient, path: str, lang: str)
 def test_the_browser_pages_carry_every_word_they_look_up(client: TestClient, path: str) -> None:
     page = client.get(path).text
     office = json.loads(re.search(r"const OFFICE = (\{.*?\});\n", page, flags=re.S).group(1))  # type: ignore[union-attr]
-    lookups = r"\bT\(\)\.(\w+)|\bt\.(\w+)|texts\[l\]\.(\w+)"  # T().back, t.window, texts[l].choose_language
+    # T().back, t.window, texts[l].choose_language, T()["reason.service_closed"], T()["purpose." + p]
+    lookups = r"\bT\(\)\.(\w+)|\bt\.(\w+)|texts\[l\]\.(\w+)|\bT\(\)\[\"([\w.]+)\"\]"
     names = {name for found in re.findall(lookups, page) for name in found if name} - {"get", "keys", "values"}
     assert "back" in names or "window" in names  # the pattern still finds the page's look-ups
     for lang in LANGUAGES:
