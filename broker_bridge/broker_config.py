@@ -223,11 +223,17 @@ def render_mosquitto_conf(
     tls: TlsFiles | None = None,
     tls_port: int = 8883,
     log_dest: str = "syslog",
+    fragment: bool = False,
 ) -> str:
-    """A complete ``mosquitto.conf`` for the office broker.
+    """A complete ``mosquitto.conf`` for the office broker (``fragment=False``, for ``mosquitto -c``),
+    or a ``conf.d`` file for beside Debian's stock ``mosquitto.conf`` (``fragment=True``).
 
+    The stock file already sets ``persistence``, ``persistence_location``, ``log_dest`` and the pid
+    file, and Mosquitto refuses to start when ``conf.d`` repeats ``persistence_location``
+    ("Duplicate persistence_location"), so a fragment leaves those to it.
     ``port=None`` leaves out the plain listener (TLS only). Authentication is per listener, so
-    each listener repeats the password and ACL files; anonymous clients are always refused.
+    each listener repeats the password and ACL files; anonymous clients are always refused, and
+    each client's id is its user name (one credential, one session: nobody can take another's).
     """
     if port is None and tls is None:
         raise BrokerConfigError("a broker with neither a plain nor a TLS listener accepts nobody")
@@ -236,12 +242,18 @@ def render_mosquitto_conf(
         "per_listener_settings true",
         # Without it every request/response round trip waits ~40 ms on Nagle's algorithm.
         "set_tcp_nodelay true",
-        f"persistence {'true' if persistence else 'false'}",
     ]
-    if persistence:
-        lines.append(f"persistence_location {persistence_location}")
-    lines += [f"log_dest {log_dest}", "log_type error", "log_type warning", "log_type notice", "connection_messages true"]
-    auth = ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}"]
+    if not fragment:
+        lines.append(f"persistence {'true' if persistence else 'false'}")
+        if persistence:
+            lines.append(f"persistence_location {persistence_location}")
+        lines.append(f"log_dest {log_dest}")
+    lines += ["log_type error", "log_type warning", "log_type notice", "connection_messages true"]
+    # use_username_as_clientid: a client's id is its user name, whatever it asks for. Otherwise any
+    # node's credentials could connect with the bridge's client id, knock the bridge off and take
+    # its persistent session (with the commands queued in it).
+    auth = ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}",
+            "use_username_as_clientid true"]
     if port is not None:
         lines += ["", f"listener {port}{' ' + bind if bind else ''}", *auth]
     if tls is not None:

@@ -101,11 +101,13 @@ def _bar(description: str, total: int) -> Iterator[tuple[Progress, TaskID]]:
         yield progress, progress.add_task(description, total=total)
 
 
-def write_server_files(inv: Inventory, state: SiteState, directory: Path) -> Path:
+def write_server_files(inv: Inventory, state: SiteState, directory: Path, *,
+                       mosquitto_dir: str = "/etc/mosquitto") -> Path:
     """(Re)write ``<state>/server/``; the broker host needs these after any node change."""
     out = directory / "server"
     try:
-        files = bundle_mod.server_files(inv, state, ca=_ca(directory, inv))
+        files = bundle_mod.server_files(inv, state, ca=_ca(directory, inv), conf_dir=f"{mosquitto_dir}/cherga",
+                                        include_dir=f"{mosquitto_dir}/conf.d")
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     for rel, data in files.items():
@@ -114,6 +116,8 @@ def write_server_files(inv: Inventory, state: SiteState, directory: Path) -> Pat
         p.write_bytes(data)
         if rel in ("passwd", "server-credentials.yaml") or rel.endswith(".key"):
             p.chmod(0o600)
+        elif rel == "install.sh":
+            p.chmod(0o755)
     return out
 
 
@@ -152,6 +156,8 @@ def check(
 def server(
     inventory: Path = typer.Argument(..., help="site inventory YAML"),
     state_dir: Path | None = typer.Option(None, "--state-dir", help="default: <office>-provisioning beside the inventory"),
+    mosquitto_dir: str = typer.Option("/etc/mosquitto", "--mosquitto-dir",
+                                      help="Mosquitto's folder on the broker host (holds conf.d/)"),
 ) -> None:
     """Issue credentials for every node and write the broker's mosquitto.conf, passwd, acl (and TLS files)."""
     inv = _inventory(inventory)
@@ -161,9 +167,9 @@ def server(
         if node.id not in state.revoked:
             state.ensure(node.id)
     state.save()
-    out = write_server_files(inv, state, directory)
-    console.print(f"broker files for {len(state.active())} node(s) in {out}: copy them to /etc/mosquitto/cherga/ "
-                  "on the broker host and reload Mosquitto")
+    out = write_server_files(inv, state, directory, mosquitto_dir=mosquitto_dir)
+    console.print(f"broker files for {len(state.active())} node(s) in {out}: copy the folder to the broker host "
+                  "and run `sudo sh install.sh` there")
 
 
 @app.command()
