@@ -110,6 +110,7 @@ class DisplayRole:
         self._connected = False
         self._counter_boards: dict[str, str] = {}  # counter id -> board name
         self._hall_boards: list[str] = []
+        self._hall_sent: list[tuple[str, str]] | None = None  # the rows last sent to the hall boards
         self.virtual_bus: Any = None
         self._t0 = time.monotonic()
         self._news = threading.Event()
@@ -227,6 +228,8 @@ class DisplayRole:
         picture = self.board.picture(now)
         if promoted:
             self._after_promotion(promoted, picture)
+        else:
+            self._follow_hall_boards(picture)
         animated = any(r.blinking for r in picture.rows) or bool(picture.ticker)
         if not (changed or picture != self._last_picture or animated):
             return False
@@ -259,8 +262,21 @@ class DisplayRole:
                 self.announcer.announce(p.call_id, p.label, p.prefix, p.number, p.counter_number)
         if self.boards and self._hall_boards:
             calls = [(r.label, r.counter_number) for r in picture.rows]
+            self._hall_sent = calls
             for name in self._hall_boards:
                 self.boards.show_calls(name, calls, blink_first=True)
+
+    def _follow_hall_boards(self, picture: Picture) -> None:
+        """Rows that changed without a new call (the retained state after a start, calls the server
+        dropped, a rebuild after an outage) go to the hall boards too, steady: they show what the TV shows."""
+        if not (self.boards and self._hall_boards):
+            return
+        calls = [(r.label, r.counter_number) for r in picture.rows]
+        if calls == self._hall_sent or (not calls and self._hall_sent is None):
+            return
+        self._hall_sent = calls
+        for name in self._hall_boards:
+            self.boards.show_calls(name, calls, blink_first=False)
 
     def _show_counter(self, state: CounterState) -> None:
         name = self._counter_boards.get(state.counter)

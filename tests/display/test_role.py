@@ -18,6 +18,7 @@ from cherga.display.role import DisplayRole
 from cherga.display.voice import RecordingPlayer
 from cherga.firmware_host.config import BrokerOptions, HardwareOptions
 from cherga.firmware_host.config import NodeConfig as NodeFile
+from cherga.firmware_host.ledboard import EmulatedBoard, PtyBoardBus
 from cherga.firmware_host.session import NodeSession
 from tests.support.mosquitto import Broker
 from tests.support.wait import wait_until
@@ -59,12 +60,12 @@ def office_config() -> NodeConfig:
 
 
 class Running:
-    def __init__(self, broker: Broker, tmp_path: Path) -> None:
+    def __init__(self, broker: Broker, tmp_path: Path, led: str = "VIRTUAL") -> None:
         self.offset = dt.timedelta()
         self.player = RecordingPlayer()
         self.role = DisplayRole(player=self.player, window=False, size=(1280, 720),
                                 clock=lambda: dt.datetime.now(dt.UTC) + self.offset)
-        hardware = HardwareOptions(serial={"led": "VIRTUAL"}, led_boards=[  # type: ignore[call-arg]
+        hardware = HardwareOptions(serial={"led": led}, led_boards=[  # type: ignore[call-arg]
             {"name": "hall", "address": 10, "kind": "matrix", "lines": 4, "cols": 12},
             {"name": "c3", "address": 3, "kind": "counter", "counter": "c3"},
             {"name": "c4", "address": 4, "kind": "counter", "counter": "c4"},
@@ -174,3 +175,32 @@ def test_after_a_broker_restart_the_picture_is_rebuilt_from_the_retained_state(
     wait_until(lambda: r.labels() == ["K-044", "A-002"])
     assert r.role.picture is not None and not r.role.picture.offline
     assert r.player.played == []  # a call older than the outage is placed, not announced
+
+
+def test_a_restarted_display_lights_the_hall_led_board_with_the_retained_calls_too(
+        fresh_mosquitto: Broker, tmp_path: Path) -> None:
+    server = Server(fresh_mosquitto)
+    server.publish("node_config", office_config(), node=NODE)
+    server.publish("hall_state", state(entry("A-001", "1"), entry("A-002", "2"), office=OFFICE)
+                   .model_copy(update={"updated_at": dt.datetime.now(dt.UTC)}))
+    # The boards on a real serial line (a pseudo-terminal), blank as after a power cut with the display.
+    bus = PtyBoardBus([EmulatedBoard(10, "matrix", lines=4, cols=12), EmulatedBoard(3), EmulatedBoard(4)])
+    r = Running(fresh_mosquitto, tmp_path, led=bus.port_name)
+    try:
+        wait_until(lambda: r.labels() == ["A-001", "A-002"])
+        # the TV shows the retained calls; the hall board must show the same, not stay blank until a call
+        wait_until(lambda: bus.board(10).shown[:2] == ["A-001      1", "A-002      2"],
+                   what=lambda: f"hall LED board shows {bus.board(10).shown}")
+        assert r.player.played == []  # still silent: old calls are not announced again
+
+        # later the server drops a call without a new one (a long outage rebuilt silently): the board follows
+        later = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        server.publish("hall_state", state(entry("A-002", "2"), office=OFFICE, seq=2)
+                       .model_copy(update={"updated_at": later}))
+        wait_until(lambda: r.labels() == ["A-002"])
+        wait_until(lambda: bus.board(10).shown == ["A-002      2"],
+                   what=lambda: f"hall LED board shows {bus.board(10).shown}")
+    finally:
+        r.stop()
+        server.stop()
+        bus.stop()
