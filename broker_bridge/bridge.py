@@ -48,7 +48,7 @@ from cherga.broker_bridge.contract import (
     ServerStatus,
     Telemetry,
 )
-from cherga.broker_bridge.nodeconfig import build_node_config
+from cherga.broker_bridge.nodeconfig import build_node_config, offline_range
 from cherga.server.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
@@ -389,7 +389,9 @@ class Bridge:
         out = self._call(decoded, self.service.take_offline_ticket, command_id=self._command_id(msg), source=node,
                          service=msg.service, purpose=msg.purpose, priority=msg.priority, language=msg.language,
                          number=msg.number, issued_at=msg.issued_at,
-                         replaces=self._qualified(msg.node, msg.replaces) if msg.replaces else None)
+                         replaces=self._qualified(msg.node, msg.replaces) if msg.replaces else None,
+                         # the slice this kiosk was told in its node config: another kiosk's numbers are refused
+                         own_range=offline_range(self.config, node))
         return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
 
     def _counter_command(self, decoded: Decoded, node: str) -> Reply:

@@ -22,6 +22,9 @@ from cherga.server.store import TicketRecord, Tx
 
 log = logging.getLogger("cherga.server.service")
 
+#: How far ahead of the server's clock a kiosk's ``issued_at`` may be and still be believed.
+OFFLINE_CLOCK_SKEW = dt.timedelta(minutes=2)
+
 
 def _ticket_answer(stored: Mapping[str, Any]) -> TicketInfo:
     return TicketInfo.model_validate(stored["ticket"])
@@ -103,8 +106,18 @@ class Issuing(CommandRunner):
 
     def take_offline_ticket(self, *, command_id: str, source: str, service: str, purpose: str,
                             priority: str | None, language: str, number: int, issued_at: dt.datetime,
-                            replaces: str | None = None) -> TicketInfo:
+                            replaces: str | None = None, own_range: tuple[int, int] | None = None) -> TicketInfo:
         """Take in a ticket a kiosk printed from its offline range; it queues from ``issued_at``.
+
+        ``issued_at`` is the kiosk's clock, which may be wrong (a Pi without NTP): a time outside
+        today's office day or more than :data:`OFFLINE_CLOCK_SKEW` ahead is not believed, and the
+        ticket queues from now (the event log keeps the claimed time, ``clock_untrusted``). The
+        citizen holds a printed ticket either way: refusing it, or queueing it on a day already
+        closed, would mean that citizen is never called.
+
+        ``own_range``: the slice of the offline range the sending kiosk was given (its
+        ``NodeConfig.offline_range``); a number outside it is refused (``number_not_yours``), so a
+        kiosk cannot take another kiosk's numbers.
 
         ``replaces`` is the command id of the kiosk's issue request that got no answer in time. The
         citizen holds the printed offline ticket, so only that one may stay: a ticket the late
@@ -116,12 +129,19 @@ class Issuing(CommandRunner):
         rng = self.config.numbering.offline
         if not rng.first <= number <= rng.last:
             raise Invalid("number_out_of_range", f"offline numbers are {rng.first}..{rng.last}, not {number}")
+        if own_range is not None and not own_range[0] <= number <= own_range[1]:
+            raise Invalid("number_not_yours", f"this kiosk's offline numbers are {own_range[0]}..{own_range[1]}, "
+                          f"not {number}")
         if issued_at.tzinfo is None:
             raise Invalid("naive_time", "issued_at needs a time zone")
         self._check_category(priority)
 
         def operation(tx: Tx, now: dt.datetime) -> Applied[TicketInfo]:
-            queued_from = min(issued_at, now)
+            tz = self.config.office.tz
+            today = office_day(now, tz)
+            day_start = dt.datetime.combine(today, dt.time(), tzinfo=tz)
+            trusted = day_start <= issued_at <= now + OFFLINE_CLOCK_SKEW
+            queued_from = min(issued_at, now) if trusted else now
             svc = self.config.service(service)
             day = office_day(queued_from, self.config.office.tz)
             if tx.number_taken(self.office, service, day, number):
@@ -133,7 +153,12 @@ class Issuing(CommandRunner):
             tx.insert_ticket(rec)
             info = self.info(rec, now)
             self._event(tx, EventKind.ISSUED, ticket, now, number=number, label=ticket.label,
-                        origin="offline", source=source, issued_at=queued_from.isoformat(), priority=priority)
+                        origin="offline", source=source, issued_at=queued_from.isoformat(), priority=priority,
+                        claimed_issued_at=None if trusted else issued_at.isoformat(),
+                        clock_untrusted=None if trusted else True)
+            if not trusted:
+                log.warning("offline ticket %s from %s claims issued_at %s (not today): queued from now",
+                            ticket.label, source, issued_at.isoformat())
             result = {"ticket": info.model_dump(mode="json")}
             replaced = self._replace_online_twin(tx, replaces, ticket, result, now, source)
 
