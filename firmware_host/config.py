@@ -89,6 +89,8 @@ class NodeConfig(_Strict):
     heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
     outbox_ttl_s: int = Field(default=24 * 3600, ge=60, description="how long a waiting command is kept")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    timezone: str | None = Field(default=None, description="the office's IANA time zone (Europe/Kyiv); the node "
+                                 "refuses to start when this machine has no data for it")
     hardware: HardwareOptions = HardwareOptions()
 
     @model_validator(mode="after")

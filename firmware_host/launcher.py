@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cherga.extras import EXIT_MISSING_EXTRA, missing_extra_message, missing_for
 from cherga.firmware_host import systemd
@@ -118,6 +119,19 @@ class NodeRunner:
         self.stop_event.set()
 
 
+def timezone_problem(zone: str | None) -> str | None:
+    """Why ``zone`` cannot be used on this machine, or None. zoneinfo itself never falls back, but
+    code that catches its error would show UTC times to the hall: a node refuses to start instead."""
+    if not zone:
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return (f"time zone {zone!r} is not known on this machine: install the time zone data "
+                "(apt-get install tzdata, or pip install tzdata); the node will not show UTC times instead")
+    return None
+
+
 def run_node(config_path: str | Path) -> int:
     """Run this node's role from its config file until SIGTERM/SIGINT. Returns the exit code."""
     try:
@@ -126,6 +140,9 @@ def run_node(config_path: str | Path) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_CONFIG
     setup_logging(config.log_level)
+    if (problem := timezone_problem(config.timezone)) is not None:
+        print(f"{config_path}: {problem}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
     extra = ROLE_EXTRAS.get(config.role)
     missing = missing_for(extra) if extra else []
     if extra and missing:  # a display Pi without pygame would crash-loop under systemd otherwise

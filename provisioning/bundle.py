@@ -95,6 +95,7 @@ def node_config(inv: Inventory, node: InventoryNode, secrets: NodeSecrets, *, tl
         cfg["counter"] = node.counter
     cfg["broker"] = broker
     cfg["data_dir"] = DATA_DIR
+    cfg["timezone"] = inv.timezone  # the node refuses to start without data for it (never silently UTC)
     if node.hardware:
         cfg["hardware"] = dict(node.hardware)
     return cfg

@@ -126,3 +126,32 @@ def test_cherga_node_runs_a_real_pad_and_goes_offline_on_sigterm(mosquitto: Brok
         watcher.close()
     contract.decode(contract.topic("node_status", office, node="pad-c1"),
                     json.dumps(watcher.payloads(contract.topic("node_status", office, node="pad-c1"))[-1]).encode())
+
+
+def test_a_node_whose_office_zone_is_unknown_here_refuses_to_start_and_says_to_install_tzdata(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text("node: pad-1\nrole: pad\noffice: demo\ncounter: c1\ntimezone: Europe/Kyiv\n"
+                   "broker: {host: 127.0.0.1, port: 1}\n")
+    empty = tmp_path / "no-zoneinfo"
+    empty.mkdir()
+    # A machine without Debian's tzdata and without the Python package: zoneinfo finds no zones at all.
+    code = ("import sys; sys.modules['tzdata'] = None\n"
+            "from cherga.firmware_host.launcher import run_node\n"
+            f"sys.exit(run_node({str(cfg)!r}))\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONTZPATH": str(empty)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_BAD_CONFIG, out.stderr
+    assert "Europe/Kyiv" in out.stderr and "tzdata" in out.stderr
+
+
+def test_the_office_zone_is_found_with_the_python_tzdata_package_alone(tmp_path: Path) -> None:
+    empty = tmp_path / "no-zoneinfo"
+    empty.mkdir()
+    code = ("from cherga.firmware_host.launcher import timezone_problem\n"
+            "import datetime as dt, zoneinfo\n"
+            "assert timezone_problem('Asia/Bishkek') is None\n"
+            "print(dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC).astimezone(zoneinfo.ZoneInfo('Asia/Bishkek')).hour)\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONTZPATH": str(empty)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "18"  # Bishkek is UTC+6, not UTC

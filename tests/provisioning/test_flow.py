@@ -117,6 +117,7 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
         config_path = _install_from_image(card, tmp_path / "etc-cherga")
         config = load_node_config(config_path)
         assert config.broker.port == port and config.broker.resolved_password() == card_password
+        assert config.timezone == "Europe/Kyiv"  # the node checks it has the zone's data before it starts
 
         from cherga.firmware_host.session import NodeSession
 
