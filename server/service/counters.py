@@ -57,7 +57,9 @@ class Counters(CommandRunner):
             before.append(dataclasses.replace(cv))
             touched: list[TicketRecord] = []
             services_touched: set[str] = set()
-            op = operator or cv.operator
+            # Who acts is who is signed in here. A pad's ``operator`` field is only a claim (any pad can
+            # write "admin"): only a caller that proved the name (REST token, panel session) may give it.
+            op = (operator if authenticated else None) or cv.operator
             handler = getattr(self, f"_do_{action.value}")
             status, call = handler(
                 tx, cfg, cv, now, op, touched, services_touched,
