@@ -399,7 +399,7 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
     Route("node_telemetry", "node/{node}/telemetry", Telemetry, "node", False, 0,
           "Heartbeat every 30 s: uptime, CPU temperature, disk, memory, outbox size, role health."),
     Route("node_alert", "node/{node}/alert", NodeAlert, "node", False, 1,
-          "A fault a person must see to (printer paper out, cover open, LED board silent); active=false clears it."),
+          "A fault a person must see to (printer paper out, cover open, LED board silent, display voice missing); active=false clears it."),
     Route("node_config", "node/{node}/config", NodeConfig, "server", True, 1,
           "The node's slice of the site configuration."),
     Route("node_error", "node/{node}/error", ErrorNotice, "server", False, 1,
