@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cherga.broker_bridge.contract import CounterState, HallCall, HallState
+from cherga.broker_bridge.contract import CounterState, HallCall, HallState, NodeAlert
 from cherga.broker_bridge.contract import NodeConfig as OfficeConfig
 from cherga.display.board import BoardSettings, HallBoard, Picture, Promotion
 from cherga.display.voice import Announcer, FragmentCache, Player, Spoken, VoiceSettings
@@ -115,6 +115,7 @@ class DisplayRole:
         self._t0 = time.monotonic()
         self._news = threading.Event()
         self._verbs: testverbs.TestVerbServer | None = None
+        self.voice_missing: list[str] = []  # programs the voice needs that are not installed
 
     # --- NodeRole -----------------------------------------------------------------------------
 
@@ -185,6 +186,7 @@ class DisplayRole:
             "frames": self.frames_drawn,
             "voice_queue": self.announcer.pending if self.announcer else 0,
             "has_office_config": self.office is not None,
+            "voice_ok": not self.voice_missing,
         }
         if self.latencies_ms:
             ordered = sorted(self.latencies_ms)
@@ -296,9 +298,31 @@ class DisplayRole:
         else:
             self.announcer.settings = voice
         cache = self.announcer.cache
+        self._check_voice(cache, voice)
         prefixes = sorted({s.prefix for s in office.services})
         threading.Thread(target=self._warm, args=(cache, voice.languages, prefixes), name="voice-warm",
                          daemon=True).start()
+
+    def _check_voice(self, cache: FragmentCache, voice: VoiceSettings) -> None:
+        """A display that cannot speak says so to the hall manager (``node_alert`` ``voice_missing``):
+        the calls are still shown, but nobody in the hall would otherwise notice the silence."""
+        missing = cache.missing_tools() if voice.enabled else []
+        if missing == self.voice_missing:
+            return
+        self.voice_missing = missing
+        if missing:
+            log.error("no voice: %s not installed (apt-get install %s)", ", ".join(missing), " ".join(missing))
+            message = (f"The hall display cannot announce calls: {', '.join(missing)} not installed "
+                       f"(apt-get install {' '.join(missing)})")
+        else:
+            message = "The hall display's voice works again"
+        if self.session is None:
+            return
+        try:
+            self.session.publish("node_alert", NodeAlert(node=self.session.node, ts=self.clock(), kind="voice_missing",
+                                                         active=bool(missing), message=message))
+        except Exception:  # offline: health (voice_ok) still says it
+            log.warning("could not publish the voice alert")
 
     @staticmethod
     def _warm(cache: FragmentCache, languages: tuple[str, ...], prefixes: list[str]) -> None:

@@ -234,6 +234,10 @@ class FragmentCache:
         self._lock = threading.Lock()
         self._memo: dict[tuple[Fragment, float], bytes] = {}
 
+    def missing_tools(self) -> list[str]:
+        """The programs synthetic fragments need that this machine lacks (Debian packages of the same name)."""
+        return [tool for tool in (self.espeak, "sox") if shutil.which(tool) is None]
+
     def frames(self, fragment: Fragment, volume: float = 1.0) -> bytes:
         """The fragment's audio (raw 16-bit mono frames at :data:`RATE`), scaled to ``volume``."""
         if fragment.is_pause:

@@ -43,6 +43,13 @@ INSTALL_DIR = "/opt/cherga/venv"
 CONFIG_DIR = "/etc/cherga"
 DATA_DIR = "/var/lib/cherga"
 ROLE_EXTRA = {"kiosk": "kiosk", "display": "display", "pad": "pad"}
+#: Debian packages first boot installs: the office's time zones for every role, the voice for the display.
+COMMON_APT = ("tzdata",)
+ROLE_APT: dict[str, tuple[str, ...]] = {"kiosk": (), "display": ("espeak-ng", "sox"), "pad": ()}
+
+
+def apt_packages(role: str) -> tuple[str, ...]:
+    return COMMON_APT + ROLE_APT.get(role, ())
 
 
 @dataclass
@@ -161,6 +168,21 @@ fi
 if [ "$(tr -d '\n' <enroll-token | sha256sum | cut -d' ' -f1)" != "$TOKEN_SHA256" ]; then
     echo "the enrollment token does not belong to this bundle; re-run cherga provision"
     exit 1
+fi
+
+# What the role needs from Debian. Packages already on the image need no network; the others
+# come from the card's debs/ folder when it has one, else from the network (Bookworm's first run has
+# none yet: then the log and, for the voice, the hall manager's alert say what is missing).
+export DEBIAN_FRONTEND=noninteractive
+PACKAGES=({" ".join(apt_packages(node.role))})
+DEBS=()
+if [ -d debs ]; then DEBS=("$BUNDLE"/debs/*.deb); fi
+if apt-get install -y --no-install-recommends "${{DEBS[@]}}" "${{PACKAGES[@]}}" \
+    || {{ apt-get update && apt-get install -y --no-install-recommends "${{PACKAGES[@]}}"; }}; then
+    echo "Debian packages in place: ${{PACKAGES[*]}}"
+else
+    echo "WARNING: could not install ${{PACKAGES[*]}} (no network?); install them later:" \
+         "apt-get install ${{PACKAGES[*]}}"
 fi
 
 getent group cherga >/dev/null || groupadd --system cherga

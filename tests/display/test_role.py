@@ -204,3 +204,31 @@ def test_a_restarted_display_lights_the_hall_led_board_with_the_retained_calls_t
         r.stop()
         server.stop()
         bus.stop()
+
+
+def test_a_display_without_espeak_ng_and_sox_alerts_the_hall_manager_and_still_shows_calls(
+        fresh_mosquitto: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.mqtt import subscribe_and_wait
+
+    server = Server(fresh_mosquitto)
+    wait_until(server.client.is_connected)
+    subscribe_and_wait(server.client, contract.subscription("node_alert", OFFICE))
+    server.publish("node_config", office_config(), node=NODE)
+    server.publish("hall_state", state(entry("A-001", "1"), office=OFFICE)
+                   .model_copy(update={"updated_at": dt.datetime.now(dt.UTC)}))
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))  # a Pi image without Debian's espeak-ng and sox
+    r = Running(fresh_mosquitto, tmp_path)
+    try:
+        wait_until(lambda: r.labels() == ["A-001"])
+        alert = wait_until(lambda: next((a for a in server.alerts if a.get("kind") == "voice_missing"), None),
+                           what=lambda: f"a voice alert among {server.alerts}")
+        assert alert["active"] is True and alert["node"] == NODE
+        assert "espeak-ng" in str(alert["message"]) and "sox" in str(alert["message"])
+        assert r.role.health()["voice_ok"] is False
+        server.publish("hall_call", hall_call("B-017", "3"))
+        wait_until(lambda: r.labels()[:1] == ["B-017"])  # the call is still shown
+    finally:
+        r.stop()
+        server.stop()

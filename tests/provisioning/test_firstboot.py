@@ -46,7 +46,7 @@ SYSTEMCTL = "/usr/bin/systemctl"
 def _stubs(tmp_path: Path, *, python: bool = False, systemctl: bool = False) -> Path:
     stubs = tmp_path / "stubs"
     stubs.mkdir(exist_ok=True)
-    names = {"groupadd": STUB, "useradd": STUB, "usermod": STUB, "install": INSTALL}
+    names = {"groupadd": STUB, "useradd": STUB, "usermod": STUB, "install": INSTALL, "apt-get": STUB}
     if python:
         names["python3"] = PYTHON3
     if systemctl:
@@ -168,3 +168,31 @@ def test_a_token_from_another_bundle_is_refused(tmp_path: Path, wheels_dir: Path
     assert _run(boot, env).returncode == 1
     assert "does not belong to this bundle" in Path(env["CHERGA_LOG"]).read_text()
     assert not (tmp_path / "root/var/lib/cherga/enroll-token").exists()
+
+
+def test_first_boot_of_a_display_installs_the_voice_and_the_time_zones_from_debian(
+        tmp_path: Path, wheels_dir: Path) -> None:
+    boot, _ = _bundle(tmp_path, "hall-1", wheels_dir)
+    env = _env(tmp_path, _stubs(tmp_path, python=True), CHERGA_ROOT=str(tmp_path / "root"))
+    assert _run(boot, env).returncode == 0, Path(env["CHERGA_LOG"]).read_text()
+    calls = Path(env["CALLS"]).read_text().splitlines()
+    apt = [c for c in calls if c.startswith("apt-get install")]
+    assert apt and apt[0].split()[-3:] == ["tzdata", "espeak-ng", "sox"]
+    # a kiosk gets the zones, not the voice
+    boot2, _ = _bundle(tmp_path / "k", "kiosk-1", wheels_dir)
+    env2 = {**env, "CHERGA_ROOT": str(tmp_path / "k" / "root"), "CALLS": str(tmp_path / "calls2.log")}
+    assert _run(boot2, env2).returncode == 0
+    apt2 = [c for c in Path(env2["CALLS"]).read_text().splitlines() if c.startswith("apt-get install")]
+    assert apt2 and apt2[0].split()[-1] == "tzdata" and "sox" not in apt2[0]
+
+
+def test_without_network_first_boot_still_sets_the_node_up_and_says_which_packages_are_missing(
+        tmp_path: Path, wheels_dir: Path) -> None:
+    boot, _ = _bundle(tmp_path, "hall-1", wheels_dir)
+    stubs = _stubs(tmp_path, python=True)
+    (stubs / "apt-get").write_text(STUB + "exit 100\n")  # apt-get's answer when nothing can be fetched
+    env = _env(tmp_path, stubs, CHERGA_ROOT=str(tmp_path / "root"))
+    assert _run(boot, env).returncode == 0
+    log = Path(env["CHERGA_LOG"]).read_text()
+    assert "apt-get install tzdata espeak-ng sox" in log
+    assert (tmp_path / "root/etc/systemd/system/cherga-display.service").exists()
