@@ -35,6 +35,7 @@ from rich.progress import (
 from cherga.provisioning import bundle as bundle_mod
 from cherga.provisioning import image as image_mod
 from cherga.provisioning import sdcard
+from cherga.provisioning import wheels as wheels_mod
 from cherga.provisioning.inventory import (
     Inventory,
     InventoryError,
@@ -150,6 +151,33 @@ def check(
     roles = {r: sum(1 for n in inv.nodes if n.role == r) for r in ("kiosk", "display", "pad")}
     console.print(f"{inventory}: OK — office {inv.office}: " + ", ".join(f"{v} {k}" for k, v in roles.items() if v)
                   + f"; broker {inv.broker.host}:{inv.broker.node_port}" + (" (TLS)" if inv.broker.tls else ""))
+
+
+@app.command()
+def wheels(
+    output: Path = typer.Argument(Path("wheels"), help="the wheelhouse folder to fill"),
+    source: Path = typer.Option(Path("."), "--source", help="a Cherga checkout (its wheel goes in too)"),
+    python: list[str] = typer.Option(list(wheels_mod.DEFAULT_PYTHONS), "--python",
+                                     help="Raspberry Pi OS Python: 3.11 (Bookworm), 3.13 (Trixie); repeat for both"),
+    extras: str = typer.Option(",".join(wheels_mod.DEFAULT_EXTRAS), "--extras", help="Cherga extras to gather"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the pip commands, run nothing"),
+) -> None:
+    """Gather Cherga and every dependency as arm64 wheels (needs the internet; once per Cherga version)."""
+    import shlex
+    import subprocess
+    import sys
+
+    try:
+        cmds = wheels_mod.commands(output, source.resolve(), pythons=python,
+                                   extras=[e for e in extras.split(",") if e], pip=(sys.executable, "-m", "pip"))
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    for cmd in cmds:
+        console.print(shlex.join(cmd), highlight=False, markup=False)
+        if not dry_run and subprocess.run(cmd).returncode != 0:
+            raise _fail(f"pip failed: {shlex.join(cmd)}")
+    if not dry_run:
+        console.print(f"{len(list(output.glob('*.whl')))} wheels in {output}: give it to `image --wheels {output}`")
 
 
 @app.command()
