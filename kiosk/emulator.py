@@ -92,11 +92,15 @@ class EscPosEmulator:
     :param width: printable dots (576 for 80 mm paper, 384 for 58 mm).
     :param scenario: the initial :class:`Scenario`.
     :param out_dir: if given, each ticket is also saved there as ``ticket-NNN.png``.
+    :param baudrate: read no faster than a serial line at this rate (8N1: 10 bits a byte), so the
+        kiosk's writes block the way they do on a real port; ``None``: as fast as the pty goes.
     """
 
     def __init__(self, width: int = 576, scenario: Scenario | str = Scenario.OK,
-                 out_dir: Path | None = None) -> None:
+                 out_dir: Path | None = None, baudrate: int | None = None) -> None:
         self.width = width
+        self.baudrate = baudrate
+        self._paper_left: int | None = None  # bytes until the paper runs out (set_paper_runs_out_after)
         self.scenario = Scenario(scenario)
         self.out_dir = out_dir
         self.tickets: list[EmulatedTicket] = []
@@ -146,16 +150,27 @@ class EscPosEmulator:
     def _run(self) -> None:
         assert self._master is not None
         master = self._master
+        allowance, last = 0.0, time.monotonic()  # bytes the line has carried and we have not read yet
         while not self._stop.is_set():
             ready, _, _ = select.select([master], [], [], 0.05)
             if not ready:
                 continue
+            limit = 65536
+            if self.baudrate:
+                now = time.monotonic()
+                # an idle line banks nothing beyond a small receive FIFO
+                allowance, last = min(allowance + (now - last) * self.baudrate / 10, 512.0), now
+                if allowance < 1:
+                    time.sleep((1 - allowance) * 10 / self.baudrate)
+                    continue
+                limit = int(allowance)
             try:
-                data = os.read(master, 65536)
+                data = os.read(master, limit)
             except OSError:  # the other side closed: keep waiting for the next open
                 time.sleep(0.01)
                 continue
             if data:
+                allowance -= len(data)
                 for reply in self.feed(data):
                     os.write(master, reply)
 
@@ -163,6 +178,11 @@ class EscPosEmulator:
 
     def set_scenario(self, scenario: Scenario | str) -> None:
         self.scenario = Scenario(scenario)
+
+    def set_paper_runs_out_after(self, nbytes: int) -> None:
+        """The paper runs out once ``nbytes`` more bytes have arrived (in the middle of a ticket)."""
+        with self._cond:
+            self._paper_left = nbytes
 
     def clear(self) -> None:
         with self._cond:
@@ -189,8 +209,21 @@ class EscPosEmulator:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Take bytes as the printer receives them; return the status answers to send back."""
-        replies: list[bytes] = []
         with self._cond:
+            if self._paper_left is not None and len(data) > self._paper_left:
+                # what arrives up to the paper's end is printed; the rest meets no paper
+                head, data = data[:self._paper_left], data[self._paper_left:]
+                replies = self._take(head)
+                self._paper_left = None
+                self.scenario = Scenario.PAPER_OUT
+                return replies + self._take(data)
+            if self._paper_left is not None:
+                self._paper_left -= len(data)
+            return self._take(data)
+
+    def _take(self, data: bytes) -> list[bytes]:
+        replies: list[bytes] = []
+        if data:
             self.bytes_received += len(data)
             self.last_byte_at = time.perf_counter()
             self._buf += data
@@ -340,6 +373,9 @@ class EscPosEmulator:
         if c == ord("r"):
             self._need(buf, 3)
             return 3, self._status_gs_r(buf[2])
+        if c == ord("P"):  # GS P x y: motion units; ESC J here always counts dots
+            self._need(buf, 4)
+            return 4, None
         if c in b"!BhwHfLWkb":
             if c in (ord("L"), ord("W")):
                 self._need(buf, 4)
@@ -495,6 +531,9 @@ class EscPosEmulator:
             w, h = body[6] | body[7] << 8, body[8] | body[9] << 8
             data = body[10:]
             xb = (w + 7) // 8
+            if len(data) < xb * h:  # a length field that does not cover the image: the printer prints garbage
+                self.unknown.append(body[:10])
+                return
             im = ImageOps.invert(Image.frombytes("1", (xb * 8, h), data[: xb * h]).convert("L"))
             if bx == 2 or by == 2:
                 im = im.resize((im.width * bx, im.height * by))

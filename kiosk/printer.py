@@ -41,12 +41,21 @@ from escpos.constants import (
 from escpos.escpos import Escpos
 from PIL import Image
 
-from cherga.kiosk.ticket import RenderedTicket, native_qr_size
+from cherga.kiosk.ticket import RenderedTicket, TicketLayout, native_qr_size
 
 log = logging.getLogger(__name__)
 
 INIT = b"\x1b@"
-WRITE_TIMEOUT_S = 5.0
+# A serial write may take as long as its bytes need on the line (8N1: 10 bits a byte), with room
+# for a printer that pauses to print; a printer that stops reading for longer is a fault.
+WRITE_SLACK_S = 3.0
+WRITE_MARGIN = 1.5
+WRITE_CHUNK = 4096  # bytes per write: a stalled printer is noticed within one chunk's deadline
+# Bytes that may still sit between the kiosk and the printer when a write returns (a USB-serial
+# adapter's or a pseudo-terminal's buffer): a status answer queues behind them.
+LINE_BUFFER_BYTES = 20_000
+GS_L_MAX_BODY = 65_535  # GS ( L has a two-byte length field
+BLANK_RUN_MIN = 8  # white rows fed (ESC J) instead of sent, from this many on
 RT_ONLINE = RT_STATUS_ONLINE  # DLE EOT 1
 RT_OFFLINE_CAUSE = b"\x10\x04\x02"  # DLE EOT 2: cover open, stopped by paper end
 RT_PAPER = RT_STATUS_PAPER  # DLE EOT 4
@@ -56,6 +65,22 @@ TEXT_CODEPAGES: dict[str, tuple[int, str]] = {
     "CP437": (0, "cp437"), "CP866": (17, "cp866"), "CP855": (34, "cp855"), "CP1125": (44, "cp1125"),
     "CP1251": (46, "cp1251"), "RK1048": (53, "kz1048"),
 }
+
+
+
+def line_seconds(nbytes: int, baudrate: int) -> float:
+    """How long ``nbytes`` take on a serial line at ``baudrate`` (8N1: 10 bits a byte)."""
+    return nbytes * 10 / baudrate
+
+
+def write_timeout_s(nbytes: int, baudrate: int) -> float:
+    """The deadline for writing ``nbytes`` at ``baudrate``: the line time, a margin, and slack."""
+    return WRITE_SLACK_S + WRITE_MARGIN * line_seconds(nbytes, baudrate)
+
+
+class PrinterConfigError(ValueError):
+    """A printer setting that cannot work (a width the printer does not have, an unknown code page)."""
+
 
 # Typography that code pages lack, and its plain stand-in (letters are never substituted).
 TEXT_FALLBACKS = str.maketrans({"≈": "~", "«": '"', "»": '"', "\u00a0": " ", "—": "-", "–": "-",
@@ -116,13 +141,48 @@ class PrinterConfig:
     timeout: float = 0.5
     profile: str | None = None
     dots: int = 576
-    native_qr: bool = False
+    native_qr: bool | None = None  # None: the printer's own QR command when its profile has one
     text_codepage: str | None = None
     cut: Literal["FULL", "PART"] = "PART"
     dsrdtr: bool = True  # serial hardware flow control, as python-escpos defaults
     cutter: bool = True  # False: a tear-off bar, the ticket is only fed out
     # GS v 0 by default; some printers want ESC * columns ("bitImageColumn") or GS ( L ("graphics")
     image_impl: Literal["bitImageRaster", "bitImageColumn", "graphics"] = "bitImageRaster"
+    feed_blank: bool = True  # white runs of the ticket as paper feeds (ESC J) instead of raster bytes
+
+    def __post_init__(self) -> None:
+        for problem in self.problems():
+            raise PrinterConfigError(problem)
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile or PROFILE_BY_DOTS.get(self.dots, "TM-T20II")
+
+    def problems(self) -> list[str]:
+        """What in these settings cannot work on this printer (empty when all is well)."""
+        from escpos.capabilities import get_profile
+
+        out: list[str] = []
+        if self.dots < 64 or self.dots % 8:
+            out.append(f"printer dots: {self.dots} is not a printable width (a multiple of 8: 384 for 58 mm, "
+                       "576 for 80 mm)")
+        try:
+            profile = get_profile(self.profile_name)
+        except KeyError:
+            return [*out, f"printer profile: {self.profile_name!r} is not a python-escpos profile"]
+        pixels = str(profile.profile_data.get("media", {}).get("width", {}).get("pixels", "Unknown"))
+        if pixels.isdigit() and self.dots > int(pixels):
+            out.append(f"printer dots: {self.dots} is wider than the {self.profile_name} prints ({pixels} dots): "
+                       "tickets would be refused (ImageWidthError); set dots to the printer's width")
+        if self.text_codepage:
+            cp = self.text_codepage.upper()
+            if cp not in TEXT_CODEPAGES:
+                out.append(f"printer text_codepage: {self.text_codepage!r} is not one of {', '.join(TEXT_CODEPAGES)}")
+            elif profile_codepage_number(profile.profile_data, cp) is None:
+                out.append(f"printer text_codepage: the {self.profile_name} profile has no {cp}")
+        if self.baudrate <= 0:
+            out.append(f"printer baudrate: {self.baudrate} is not a line rate")
+        return out
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None = None) -> PrinterConfig:
@@ -136,9 +196,23 @@ class PrinterConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def profile_codepage_number(profile_data: Mapping[str, Any], name: str) -> int | None:
+    """The ``ESC t`` number under which a python-escpos profile lists code page ``name``.
+
+    Printers number their code pages differently (CP866 is 17 on an Epson, 17 or 59 on a
+    POS-5890; RK1048 is 53 on an Epson and absent from the POS-5890), so the number comes from
+    the printer's profile, never from one fixed table.
+    """
+    alias = {"RK1048": ("RK1048", "KZ1048")}.get(name, (name,))
+    for number, page in (profile_data.get("codePages") or {}).items():
+        if str(page).upper() in alias:
+            return int(number)
+    return None
+
+
 def open_transport(config: PrinterConfig) -> Escpos:
     """The python-escpos printer object for ``config`` (not yet connected: it opens on first use)."""
-    profile = config.profile or PROFILE_BY_DOTS.get(config.dots, "TM-T20II")
+    profile = config.profile_name
     if config.type == "serial":
         from escpos.printer import Serial
 
@@ -161,6 +235,34 @@ def open_transport(config: PrinterConfig) -> Escpos:
     return Dummy(profile=profile)
 
 
+def image_bands(image: Image.Image, min_blank: int = BLANK_RUN_MIN, grain: int = 1) -> list[tuple[int, int, bool]]:
+    """``image`` cut into row bands ``(top, bottom, blank)``: white runs of ``min_blank`` rows or
+    more are ``blank`` (the printer feeds over them), everything else is printed as raster.
+
+    Band edges fall on multiples of ``grain`` rows (24 for ``ESC *``, which prints 24-dot strips
+    and would pad a shorter band with white).
+    """
+    gray = image.convert("L")
+    width, height = gray.width, gray.height
+    data = gray.tobytes()
+    # a block of rows is white when its darkest pixel is white (about 1,000 rows; no numpy on the Pi)
+    white = [min(data[y * width:min(y + grain, height) * width]) >= 128 for y in range(0, height, grain)]
+    bands: list[tuple[int, int, bool]] = []
+    i = 0
+    while i < len(white):
+        end = i
+        while end < len(white) and white[end] == white[i]:
+            end += 1
+        top, bottom = i * grain, min(end * grain, height)
+        blank = white[i] and bottom - top >= min_blank
+        if bands and not blank and not bands[-1][2]:
+            bands[-1] = (bands[-1][0], bottom, False)  # a short white run stays inside the raster
+        else:
+            bands.append((top, bottom, blank))
+        i = end
+    return bands
+
+
 class TicketPrinter:
     """Prints rendered tickets and reports the printer's health.
 
@@ -181,9 +283,25 @@ class TicketPrinter:
         self.last_health = PrinterHealth(PrinterState.UNKNOWN, 0.0, "not checked yet")
         self.printed = 0
 
+    @property
+    def native_qr(self) -> bool:
+        """The QR as the printer's own command (~65 bytes) when set, else when its profile has one."""
+        if self.config.native_qr is not None:
+            return self.config.native_qr
+        return bool(self.transport.profile.supports("qrCode"))
+
+    def layout(self, ticket_settings: Mapping[str, Any]) -> TicketLayout:
+        """The office's ticket layout (footer, languages) at the width of *this* printer.
+
+        One office may mix 58 and 80 mm kiosks: the office says what is on the ticket, the
+        printer says how wide it is and whether it draws the QR itself.
+        """
+        office = TicketLayout.from_config(ticket_settings)
+        return dataclasses.replace(office, width_dots=self.config.dots, native_qr=self.native_qr)
+
     # --- status -----------------------------------------------------------------------------------
 
-    def _query(self, request: bytes) -> bytes:
+    def _query(self, request: bytes, wait_s: float = 0.0) -> bytes:
         """One real-time status request and its answer (empty when the printer says nothing).
 
         python-escpos reads 16 bytes, and pyserial waits the whole timeout for them although the
@@ -196,7 +314,14 @@ class TicketPrinter:
         if hasattr(device, "reset_input_buffer") and hasattr(device, "read"):
             device.reset_input_buffer()  # a late answer to an earlier question is not this one's
             self.transport._raw(request)
-            return bytes(device.read(1))
+            if not wait_s:
+                return bytes(device.read(1))
+            before = device.timeout
+            device.timeout = (before or 0) + wait_s  # the request queues behind bytes still on the line
+            try:
+                return bytes(device.read(1))
+            finally:
+                device.timeout = before
         return bytes(self.transport.query_status(request))
 
     def status(self) -> PrinterHealth:
@@ -206,10 +331,10 @@ class TicketPrinter:
             self.last_health = health
             return health
 
-    def _status(self) -> PrinterHealth:
+    def _status(self, wait_s: float = 0.0) -> PrinterHealth:
         now = time.monotonic()
         try:
-            online = self._query(RT_ONLINE)
+            online = self._query(RT_ONLINE, wait_s)
             if not online:
                 # Silence is not "paper OK" (python-escpos's paper_status() would say so): offline.
                 return PrinterHealth(PrinterState.OFFLINE, now, "no answer to a status request")
@@ -252,7 +377,7 @@ class TicketPrinter:
             if health.fault:
                 raise PrinterFault(health)
             try:
-                self._send(ticket)
+                sent = self._send(ticket)
             except PrinterFault:
                 raise
             except Exception as exc:
@@ -260,53 +385,109 @@ class TicketPrinter:
                 failed = PrinterHealth(PrinterState.OFFLINE, time.monotonic(), f"{type(exc).__name__}: {exc}")
                 self.last_health = failed
                 raise PrinterFault(failed) from exc
+            if check and health.state is not PrinterState.UNKNOWN:
+                # Paper may run out (or the cover open) while the ticket prints: ask again once the
+                # bytes are out, so the kiosk shows the number instead of "take your ticket".
+                queued = min(sent, LINE_BUFFER_BYTES)
+                wait = line_seconds(queued, self.config.baudrate) if self.config.type == "serial" else 0.0
+                after = self._status(wait)
+                self.last_health = after
+                if after.fault:
+                    after = dataclasses.replace(after, detail=f"{after.detail or after.state.value} during printing")
+                    self.last_health = after
+                    raise PrinterFault(after)
+                health = after
             self.printed += 1
             return health
 
-    def _send(self, ticket: RenderedTicket | Image.Image) -> None:
-        p = self.transport
-        device = p.device
-        if getattr(device, "write_timeout", False) is None:
-            # a printer that stops reading (flow control held by a jam) must become a fault,
-            # not a kiosk frozen on "please wait"
-            device.write_timeout = WRITE_TIMEOUT_S  # type: ignore[union-attr]
-        p._raw(INIT)
+    def ticket_bytes(self, ticket: RenderedTicket | Image.Image) -> bytes:
+        """The exact bytes :meth:`print_ticket` sends for ``ticket`` (init to cut), built offline.
+
+        python-escpos writes the commands into a ``Dummy`` with this printer's profile, so the
+        byte count is known before the first byte goes out and the write deadline can follow it.
+        """
+        from escpos.printer import Dummy
+
+        out = Dummy(profile=self.config.profile_name)
+        out._raw(INIT)
         if isinstance(ticket, Image.Image):
-            p.image(ticket, impl=self.config.image_impl)
+            self._send_image(out, ticket)
         elif self._text_mode_possible(ticket):
-            self._send_text(ticket)
+            self._send_text(out, ticket)
         else:
             for piece in ticket.pieces:
                 if isinstance(piece, str):
-                    self._send_native_qr(piece, ticket.width)
+                    self._send_native_qr(out, piece, ticket.width)
                 else:
-                    p.image(piece, impl=self.config.image_impl)
-        self._cut()
+                    self._send_image(out, piece)
+        self._cut(out)
+        return bytes(out.output)
+
+    def _send(self, ticket: RenderedTicket | Image.Image) -> int:
+        data = self.ticket_bytes(ticket)
+        self._write(data)
+        return len(data)
+
+    def _write(self, data: bytes) -> None:
+        """Send ``data`` in chunks; on a serial line each chunk's deadline follows its line time."""
+        p = self.transport
+        device = p.device  # opens the connection on first use
+        serial_line = self.config.type == "serial" and hasattr(device, "write_timeout")
+        for start in range(0, len(data), WRITE_CHUNK):
+            chunk = data[start:start + WRITE_CHUNK]
+            if serial_line:
+                # a printer that stops reading (flow control held by a jam) must become a fault,
+                # not a kiosk frozen on "please wait"; a slow line is not a fault
+                device.write_timeout = write_timeout_s(len(chunk), self.config.baudrate)  # type: ignore[union-attr]
+            p._raw(chunk)
         device = getattr(p, "_device", None)
         if device is not None and hasattr(device, "flush"):
             device.flush()  # "printed" means the bytes have left the kiosk
 
-    def _cut(self) -> None:
-        p = self.transport
+    def _send_image(self, out: Escpos, image: Image.Image) -> None:
+        """``image`` as raster bands; white runs become paper feeds when ``feed_blank`` is on."""
+        impl = self.config.image_impl
+        width_bytes = (image.width + 7) // 8
+        # GS ( L's length field has two bytes: no band may carry more (python-escpos overflows it)
+        fragment = (GS_L_MAX_BODY - 10) // width_bytes if impl == "graphics" else 960
+        grain = 24 if impl == "bitImageColumn" else 1
+        bands = image_bands(image, grain=grain) if self.config.feed_blank else [(0, image.height, False)]
+        if any(blank for _, _, blank in bands):
+            dpi = out.profile.profile_data.get("media", {}).get("dpi", 203)
+            unit = int(dpi) if str(dpi).isdigit() and 0 < int(dpi) < 256 else 203
+            out._raw(b"\x1dP" + bytes([unit, unit]))  # GS P: ESC J counts dots
+        for top, bottom, blank in bands:
+            if blank:
+                rows = bottom - top
+                while rows > 0:
+                    step = min(rows, 255)
+                    out._raw(b"\x1bJ" + bytes([step]))
+                    rows -= step
+            else:
+                out.image(image.crop((0, top, image.width, bottom)), impl=impl, fragment_height=fragment)
+
+    def _cut(self, out: Escpos) -> None:
         if not self.config.cutter:
-            p.print_and_feed(6)  # a tear-off bar: feed the ticket out past it
-        elif p.profile.supports("paperFullCut") or p.profile.supports("paperPartCut"):
-            p.cut(mode=self.config.cut)
+            out.print_and_feed(6)  # a tear-off bar: feed the ticket out past it
+        elif out.profile.supports("paperFullCut") or out.profile.supports("paperPartCut"):
+            out.cut(mode=self.config.cut)
         else:
             # Many 58 mm profiles (POS-5890, NT-5890K) list no cutter although kiosk printers of
             # that width have one; python-escpos would then send no cut at all.
-            p.print_and_feed(6)
-            p._raw(PAPER_PART_CUT if self.config.cut == "PART" else PAPER_FULL_CUT)
+            out.print_and_feed(6)
+            out._raw(PAPER_PART_CUT if self.config.cut == "PART" else PAPER_FULL_CUT)
 
-    def _send_native_qr(self, url: str, width: int) -> None:
-        self.transport._raw(b"\x1ba\x01")  # centre: native QR cannot be centred by python-escpos
-        self.transport.qr(url, native=True, size=native_qr_size(url, int(width * 0.45)))
-        self.transport._raw(b"\n\x1ba\x00")
+    def _send_native_qr(self, out: Escpos, url: str, width: int) -> None:
+        out._raw(b"\x1ba\x01")  # centre: native QR cannot be centred by python-escpos
+        out.qr(url, native=True, size=native_qr_size(url, int(width * 0.45)))
+        out._raw(b"\n\x1ba\x00")
 
     def _text_mode_possible(self, ticket: RenderedTicket) -> bool:
         cp = self.config.text_codepage
         if not cp or cp.upper() not in TEXT_CODEPAGES:
             return False
+        if profile_codepage_number(self.transport.profile.profile_data, cp.upper()) is None:
+            return False  # this printer has no such code page: ESC t would pick another one
         codec = TEXT_CODEPAGES[cp.upper()][1]
         try:
             for block in ticket.blocks:
@@ -315,25 +496,27 @@ class TicketPrinter:
             return False  # a letter the code page lacks (e.g. Ң in CP866): raster it is
         return True
 
-    def _send_text(self, ticket: RenderedTicket) -> None:
+    def _send_text(self, out: Escpos, ticket: RenderedTicket) -> None:
         """The ticket's lines as code-page text: small and fast where the printer has the letters."""
         assert self.config.text_codepage
-        number, codec = TEXT_CODEPAGES[self.config.text_codepage.upper()]
-        p = self.transport
-        p._raw(b"\x1bt" + bytes([number]) + b"\x1ba\x01")
+        name = self.config.text_codepage.upper()
+        codec = TEXT_CODEPAGES[name][1]
+        number = profile_codepage_number(out.profile.profile_data, name)
+        assert number is not None
+        out._raw(b"\x1bt" + bytes([number]) + b"\x1ba\x01")
         previous = None
         for block in ticket.blocks:
             if previous is not None and block.item != previous:
-                p._raw(b"\n")
+                out._raw(b"\n")
             previous = block.item
             big = block.item == "number"
-            p._raw(b"\x1d!" + (b"\x33" if big else b"\x00") + b"\x1bE" + (b"\x01" if block.bold else b"\x00"))
-            p._raw(block.text.translate(TEXT_FALLBACKS).encode(codec) + b"\n")
+            out._raw(b"\x1d!" + (b"\x33" if big else b"\x00") + b"\x1bE" + (b"\x01" if block.bold else b"\x00"))
+            out._raw(block.text.translate(TEXT_FALLBACKS).encode(codec) + b"\n")
             if block.item == "datetime" and ticket.qr_url:
-                p._raw(b"\x1d!\x00\x1bE\x00")
-                self._send_native_qr(ticket.qr_url, ticket.width)
-                p._raw(b"\x1ba\x01")
-        p._raw(b"\x1d!\x00\x1bE\x00\x1ba\x00")
+                out._raw(b"\x1d!\x00\x1bE\x00")
+                self._send_native_qr(out, ticket.qr_url, ticket.width)
+                out._raw(b"\x1ba\x01")
+        out._raw(b"\x1d!\x00\x1bE\x00\x1ba\x00")
 
     def close(self) -> None:
         with self._lock:

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 ISSUE_TIMEOUT_S = 3.0
 HEALTH_POLL_S = 10.0
+# every alert the printer can raise: after a restart the kiosk does not know which of them the
+# server still shows, so its first health check clears all but the current one
+PRINTER_ALERTS = tuple(f"printer_{s.value}" for s in PrinterState if s not in (PrinterState.OK, PrinterState.UNKNOWN))
 
 
 def utcnow() -> dt.datetime:
@@ -125,6 +128,7 @@ class KioskRole:
         self.offline_issued = 0
         self.print_faults = 0
         self.alert_active: str | None = None
+        self._alerts_known = False  # False until the first health check after start (see PRINTER_ALERTS)
         self.on_printed: Callable[[TicketInfo], None] | None = None  # bench / HIL hook
         self._jobs: queue.Queue[Effect | None] = queue.Queue()
         self._stop = threading.Event()
@@ -160,6 +164,7 @@ class KioskRole:
         session.subscribe("hall_state", self._on_hall_state)
         session.on_outbox_reply(self._on_outbox_reply)
         self._stop.clear()
+        self._alerts_known = False
         from cherga.firmware_host import testverbs
 
         self._verbs = testverbs.from_environment()
@@ -418,13 +423,13 @@ class KioskRole:
         self.issued.append(ticket)
         printed = True
         try:
-            printer.print_ticket(render_ticket(ticket, office))
+            printer.print_ticket(render_ticket(ticket, office, printer.layout(office.ticket)))
         except PrinterFault as fault:
             printed = False
             self.print_faults += 1
-            self._raise_alert(fault.health)
+            self._printer_alert(fault.health)
         else:
-            self._clear_alert()
+            self._printer_alert(printer.last_health)
         with self.lock:
             assert self.state is not None
             self.state.issued(ticket, printed=printed, offline=offline)
@@ -440,24 +445,29 @@ class KioskRole:
             printer = self.printer
             if printer is None:
                 continue
-            health = printer.status()
-            if health.fault:
-                self._raise_alert(health)
-            else:
-                self._clear_alert()
+            self._printer_alert(printer.status())
 
-    def _raise_alert(self, health: PrinterHealth) -> None:
-        kind = f"printer_{health.state.value}"
-        if self.alert_active == kind or self.session is None:
-            return
-        self.alert_active = kind
-        self.session.publish("node_alert", self.session.alert(kind, message=health.detail or kind))
+    def _printer_alert(self, health: PrinterHealth) -> None:
+        """One active printer alert at a time (the state the printer is in), the others cleared.
 
-    def _clear_alert(self) -> None:
-        if self.alert_active is None or self.session is None:
-            return
-        kind, self.alert_active = self.alert_active, None
-        self.session.publish("node_alert", self.session.alert(kind, active=False, message="printer ok"))
+        A fault (paper out, cover open, offline) and the paper near-end warning each raise
+        ``printer_<state>``; a change of state clears the previous alert, so the manager never
+        sees "cover open" once the printer says something else.
+        """
+        kind = f"printer_{health.state.value}" if health.fault or health.warning else None
+        with self.lock:
+            session = self.session
+            if session is None or (self._alerts_known and kind == self.alert_active):
+                return
+            stale = [k for k in PRINTER_ALERTS if k != kind] if not self._alerts_known else \
+                [k for k in (self.alert_active,) if k is not None and k != kind]
+            raise_new = kind is not None and kind != self.alert_active
+            self.alert_active, self._alerts_known = kind, True
+        for old in stale:
+            session.publish("node_alert", session.alert(old, active=False, message=health.detail or "printer ok"))
+        if raise_new:
+            assert kind is not None
+            session.publish("node_alert", session.alert(kind, message=health.detail or kind))
 
     # --- the screen -----------------------------------------------------------------------------
 
