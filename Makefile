@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cherga-installed
 CONFIG ?= examples/demo-office.yaml
 
-.PHONY: run test lint typecheck pytest soak sysdeps-run sysdeps-test bench clean
+.PHONY: run test lint typecheck pytest soak sysdeps-run sysdeps-test bench clean arm64-proof
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Cherga needs Python 3.11 or newer"'
@@ -43,6 +43,11 @@ soak: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/*.py; do case $$b in */workload.py|*/_*) continue;; esac; echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+# Not part of `make test` (many minutes, root, the internet): every role installed by its generated
+# first-boot script into an arm64 bookworm root under qemu, started there, one ticket kiosk -> pad -> display.
+arm64-proof: $(STAMP)
+	$(BIN)/python scripts/arm64_proof.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info
