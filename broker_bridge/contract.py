@@ -4,7 +4,8 @@ Topics live under ``cherga/v1/{office}/``. :data:`ROUTES` maps each topic patter
 model, direction, retain flag and QoS; ``docs/mqtt-contract.md`` documents the same table and a
 test keeps the two in step. Nodes never invent topics: they call :func:`topic`.
 
-Every payload carries the contract version ``v``; every command carries ``id``, ``node`` and
+Every payload is UTF-8 JSON (no byte-order mark) and carries the contract version ``v`` (the
+integer 1; a payload without it is refused); every command carries ``id``, ``node`` and
 ``ts``; every reply carries the ``id`` it answers. :func:`decode` validates a received message
 and raises :class:`ContractError` with a short ``reason`` key and a message for the log.
 
@@ -479,14 +480,23 @@ def decode(topic_name: str, payload: bytes) -> Decoded:
     route, office, params = match(topic_name)
     if len(payload) > MAX_PAYLOAD:
         raise ContractError("too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    # UTF-8 only: json.loads(bytes) would also take UTF-16/32 and a BOM, which no Cherga side writes.
+    if payload.startswith(b"\xef\xbb\xbf"):
+        raise ContractError("bad_encoding", "payload starts with a byte-order mark: send UTF-8 JSON without one")
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError("bad_encoding", f"payload is not UTF-8 (UTF-16 or a BOM?): {exc.reason} at byte {exc.start}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ContractError("bad_json", f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ContractError("bad_schema", "payload must be a JSON object")
-    version = data.get("v", VERSION)
-    if version != VERSION:
+    if "v" not in data:
+        raise ContractError("unsupported_version", f"payload has no contract version \"v\" (this side speaks {VERSION})")
+    version = data["v"]
+    if type(version) is not int or version != VERSION:  # type(): true == 1 in Python, not in the contract
         raise ContractError("unsupported_version", f"contract version {version!r} is not spoken here (this side speaks {VERSION})")
     try:
         message = route.model.model_validate(data)
