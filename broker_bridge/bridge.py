@@ -551,13 +551,30 @@ class Bridge:
             return parts[4]
         return _node_of(payload)
 
+    def _topic_nodes(self, topic_name: str) -> list[str]:
+        """The nodes a topic of this office belongs to: ``kiosk/{node}`` and ``node/{node}`` name theirs; a
+        counter's topic belongs to the pad(s) at that counter (the broker's ACL lets only them publish it).
+        A payload's ``node`` is only a claim: a refusal is never addressed by it when the topic says."""
+        parts = topic_name.split("/")
+        if len(parts) < 5 or "/".join(parts[:2]) != contract.ROOT or parts[2] != self.office:
+            return []
+        if parts[3] in ("kiosk", "node") and contract.IDENT_RE.match(parts[4]):
+            return [parts[4]]
+        if parts[3] == "counter" and parts[4] in self._counters and self._nodes is not None:
+            return sorted(n.id for n in self._nodes.values() if n.role == "pad" and n.counter == parts[4])
+        return []
+
     def _tell_refused(self, topic_name: str, payload: bytes, decoded: Decoded | None, exc: Refused) -> None:
         if not self._connected.is_set():
             return
         msg_id = decoded.message.id if decoded is not None and isinstance(decoded.message, contract.Command) \
             else contract.message_id_of(payload)
-        node = exc.node
-        if node is not None and contract.IDENT_RE.match(node):
+        # The topic's node (a counter's pad), else the one the refusal names (a node-less topic, development
+        # without a registry): a forged ``node`` in a payload must not send the notice to someone else.
+        nodes = self._topic_nodes(topic_name) or ([exc.node] if exc.node is not None else [])
+        for node in nodes:
+            if not contract.IDENT_RE.match(node):
+                continue
             notice = ErrorNotice(ts=_utcnow(), id=msg_id, topic=topic_name[:300], reason=exc.reason, message=exc.message[:500])
             self._publish("node_error", notice, node=node)
         # A request waiting for its answer gets it on its response topic too, so it need not time out.

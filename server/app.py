@@ -169,7 +169,7 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     app.state.config = config
     app.state.clock = clock
     app.state.bridge = None  # set while the MQTT bridge runs (run_server --mqtt)
-    app.state.metrics = Metrics(lambda: services)
+    app.state.metrics = Metrics(lambda: services, bridge=lambda: app.state.bridge)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _install_error_handlers(app)
 

@@ -37,10 +37,37 @@ class QueueCollector(Collector):
         yield from (waiting, open_, wait, actions)
 
 
-class Metrics:
-    """A registry of its own per app, so several apps in one process (tests) do not collide."""
+class BridgeCollector(Collector):
+    """The MQTT bridge's counts, read at scrape time: messages refused by reason (a node sending a
+    broken payload shows up here before anybody reads a log), received, applied."""
 
-    def __init__(self, services: Callable[[], Mapping[str, OfficeService]]) -> None:
+    def __init__(self, bridge: Callable[[], Any]) -> None:
+        self._bridge = bridge
+
+    def collect(self) -> Iterator[Any]:
+        refused = CounterMetricFamily("cherga_mqtt_refused", "MQTT messages the bridge refused, per reason",
+                                      labels=["office", "reason"])
+        handled = CounterMetricFamily("cherga_mqtt_messages", "MQTT messages the bridge handled, per outcome",
+                                      labels=["office", "outcome"])
+        bridge = self._bridge()
+        if bridge is not None:
+            office, m = bridge.office, bridge.metrics
+            for reason, count in sorted(m.refused.items()):
+                refused.add_metric([office, reason], count)
+            for outcome, count in (("received", m.received), ("applied", m.applied), ("observed", m.observed),
+                                   ("answered_error", sum(m.service_errors.values())),
+                                   ("refused", sum(m.refused.values())), ("internal_error", m.internal_errors)):
+                handled.add_metric([office, outcome], count)
+        yield from (refused, handled)
+
+
+class Metrics:
+    """A registry of its own per app, so several apps in one process (tests) do not collide.
+
+    ``bridge``: returns the running MQTT bridge (or ``None``), whose counts join the scrape."""
+
+    def __init__(self, services: Callable[[], Mapping[str, OfficeService]],
+                 bridge: Callable[[], Any] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("cherga_http_requests", "HTTP requests", ["method", "route", "status"],
                                 registry=self.registry)
@@ -48,6 +75,8 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
                                  registry=self.registry)
         self.registry.register(QueueCollector(services))
+        if bridge is not None:
+            self.registry.register(BridgeCollector(bridge))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -93,7 +93,8 @@ def test_a_counter_command_from_the_wrong_node_is_refused_and_the_node_told_why(
     service.issue_ticket(command_id="seed", source="test", service="passport")
     bridge = start_bridge(service, mosquitto.host, mosquitto.port)
     bridges.append(bridge)
-    w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/node/{sender}/error")
+    # The broker lets only the counter's own pad publish on its topic: that pad is told, never the named node.
+    w = Watcher(mosquitto.host, mosquitto.port, f"{_root(site)}/node/pad-{counter}/error")
     watchers.append(w)
     nxt = command(CounterCommand, sender, action="next")
     w.publish(contract.topic("counter_command", site.office.id, counter=counter), nxt.to_bytes())

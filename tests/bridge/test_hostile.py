@@ -24,7 +24,7 @@ from tests.bridge.conftest import Watcher, command, make_service, sign_in, site_
 from tests.support.mosquitto import Broker
 from tests.support.wait import wait_until
 
-REASONS = {"unknown_topic", "too_large", "bad_json", "bad_schema", "unsupported_version", "wrong_office",
+REASONS = {"unknown_topic", "too_large", "bad_encoding", "bad_json", "bad_schema", "unsupported_version", "wrong_office",
            "not_accepted", "node_mismatch", "unknown_node", "wrong_role", "unknown_counter", "not_your_counter"}
 OFFICE = "demo"
 IDS = ["k1", "k2", "d1", "pad-c1", "pad-c2", "c1", "c2", "c9", "ghost", "K1", "", "a/b", "+", "#", "x" * 60, "пад"]
