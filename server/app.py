@@ -204,7 +204,8 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     return app
 
 
-def _start_bridge(mqtt: str, config: SiteConfig) -> tuple[Callable[[FastAPI], None], Callable[[FastAPI], None]]:
+def _start_bridge(mqtt: str, config: SiteConfig,
+                  wait: float = 10.0) -> tuple[Callable[[FastAPI], None], Callable[[FastAPI], None]]:
     host, _, port_s = mqtt.rpartition(":")
     if not host:
         host, port_s = port_s, "1883"
@@ -222,9 +223,14 @@ def _start_bridge(mqtt: str, config: SiteConfig) -> tuple[Callable[[FastAPI], No
             return
         holder["bridge"] = start_bridge(app.state.service, host, port, config=config,
                                         username=os.environ.get("CHERGA_MQTT_USER"),
-                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"))
+                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait)
         app.state.bridge = holder["bridge"]  # the device monitor for pages and the API
-        log.info("MQTT bridge connected to %s:%s", host, port)
+        # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
+        if holder["bridge"].connected:
+            log.info("MQTT bridge connected to %s:%s", host, port)
+        else:
+            log.error("MQTT broker %s:%s not reachable: nodes are not served until the bridge connects "
+                      "(it keeps retrying and logs 'bridge: connected' when it does)", host, port)
 
     def stop(app: FastAPI) -> None:
         bridge = holder.pop("bridge", None)
