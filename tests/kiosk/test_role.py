@@ -346,3 +346,70 @@ def test_after_a_reboot_without_the_server_the_kiosk_still_knows_its_office_and_
         emulator.wait_for_tickets(1)
     finally:
         rebooted.close()
+
+
+def active_alerts(got: list[NodeAlert]) -> set[str]:
+    """What a manager's screen shows: the last word on each alert kind, as the bridge keeps it."""
+    state: dict[str, bool] = {}
+    for alert in list(got):
+        state[alert.kind] = alert.active
+    return {kind for kind, active in state.items() if active}
+
+
+def test_printer_alerts_follow_the_printer_and_none_goes_stale(
+        kiosk: Kiosk, emulator: EscPosEmulator, mosquitto: Broker, office: OfficeConfig) -> None:
+    """Cover open, then offline, then fixed: "cover open" used to stay on the manager's screen."""
+    got, client = alerts(mosquitto, office.office)
+    try:
+        emulator.set_scenario(Scenario.COVER_OPEN)
+        wait_until(lambda: active_alerts(got) == {"printer_cover_open"})
+        emulator.set_scenario(Scenario.OFFLINE)
+        wait_until(lambda: active_alerts(got) == {"printer_offline"})
+        emulator.set_scenario(Scenario.PAPER_NEAR_END)  # a warning the manager must see too
+        wait_until(lambda: active_alerts(got) == {"printer_paper_low"})
+        emulator.set_scenario(Scenario.OK)
+        wait_until(lambda: "printer_paper_low" in {a.kind for a in got if not a.active})
+        assert active_alerts(got) == set()
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_after_a_restart_with_paper_refilled_the_paper_out_alert_is_cleared(
+        mosquitto: Broker, office: OfficeConfig, server: FakeKioskServer, tmp_path: Path,
+        emulator: EscPosEmulator) -> None:
+    got, client = alerts(mosquitto, office.office)
+    try:
+        emulator.set_scenario(Scenario.PAPER_OUT)
+        first = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
+        wait_until(lambda: active_alerts(got) == {"printer_paper_out"})
+        first.close()
+        emulator.set_scenario(Scenario.OK)  # paper refilled while the kiosk was down
+        second = Kiosk(mosquitto.host, mosquitto.port, office, tmp_path, emulator)
+        try:
+            wait_until(lambda: active_alerts(got) == set())
+        finally:
+            second.close()
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_paper_running_out_in_the_middle_of_a_ticket_puts_the_number_and_qr_on_screen(
+        kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator, mosquitto: Broker,
+        office: OfficeConfig) -> None:
+    """The kiosk used to say "take your ticket" (no QR) and raise the alert seconds later."""
+    got, client = alerts(mosquitto, office.office)
+    try:
+        emulator.set_paper_runs_out_after(2000)
+        kiosk.tap("lang:uk", "service:passport", "purpose:submit", "priority:none")
+        wait_until(lambda: kiosk.screen() is Screen.TICKET)
+        view = kiosk.role.view()
+        assert view is not None and view.alert
+        assert view.big == "A-001" and view.qr == kiosk.role.issued[0].status_url
+        assert emulator.tickets == [] and emulator.discarded == 1
+        assert kiosk.role.health()["printer"] == "paper_out"
+        wait_until(lambda: active_alerts(got) == {"printer_paper_out"})
+    finally:
+        client.loop_stop()
+        client.disconnect()
