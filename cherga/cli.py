@@ -89,6 +89,7 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node configura
 
 
 _add_group("staff", "cherga.server.staff_cli", "server", "Staff accounts of the office server.")
+_add_group("enrollment", "cherga.server.enrollment_cli", "server", "Re-admit enrolled nodes after a database change.")
 _add_group("provision", "cherga.provisioning.cli", "provisioning", "Site inventory to ready SD cards.")
 
 

@@ -43,6 +43,10 @@ EnrollmentState = Literal["enrolled", "awaiting_enrollment", "revoked", "not_pro
 BEFORE_ENROLLMENT: frozenset[str] = frozenset({"node_status", "node_telemetry", "node_enroll"})
 
 
+#: The command id of an enrollment record ``cherga enrollment readmit`` wrote (not the node's own request).
+READMIT_PREFIX = "readmit:"
+
+
 class EnrollmentListError(ValueError):
     """An enrollment list that cannot be read; the message names the file and what is wrong."""
 
@@ -259,8 +263,49 @@ class Enrollments:
         if row is None:
             log.info("node %s enrolled (token issued %s)", node, entry.issued_at or "?")
             return Enrolled(node, now, first=True)
+        if row.command_id != command_id and row.command_id.startswith(READMIT_PREFIX):
+            # Re-admitted by the technician (a replaced database): the node's own request claims the record.
+            with self.store.transaction() as tx:
+                tx.conn.execute(t.update().where(t.c.office == self.office, t.c.node == node,
+                                                 t.c.token_sha256 == digest).values(command_id=command_id))
+            return Enrolled(node, row.enrolled_at, first=False)
         if row.command_id != command_id:
             raise EnrollmentRefused("token_spent", f"node {node!r} enrolled with this token on "
                                     f"{row.enrolled_at.isoformat(timespec='seconds')}; a second card with the "
                                     "same token (a clone?) is refused")
         return Enrolled(node, row.enrolled_at, first=False)
+
+    def readmit(self, nodes: list[str] | None = None) -> list[str]:
+        """Record ``nodes`` (default: every listed, not revoked node) as enrolled with the token the list
+        holds for them, without their enroll request; returns the nodes newly re-admitted.
+
+        For a server whose database was replaced (restored, rebuilt): its nodes enrolled long ago, do not
+        enroll again, and would be refused as ``not_enrolled`` for ever. The list on disk still proves which
+        token each was given; a revoked or unlisted node is refused (:class:`EnrollmentRefused`).
+        """
+        listed = self.current()
+        wanted = sorted(listed.nodes) if nodes is None else nodes
+        for node in wanted:
+            kind = listed.state_of(node)
+            if kind == "revoked":
+                raise EnrollmentRefused("revoked", f"node {node!r} was revoked on {listed.revoked[node]}: provision "
+                                        "a new card with --reinstate instead")
+            if kind == "not_provisioned":
+                raise EnrollmentRefused("unknown_node", f"node {node!r} is not in the enrollment list {self.path}")
+        t = schema.node_enrollments
+        now = self.clock()
+        done = []
+        with self.store.transaction() as tx:
+            for node in wanted:
+                digest = listed.nodes[node].token_sha256
+                exists = tx.conn.execute(select(t.c.node).where(t.c.office == self.office, t.c.node == node,
+                                                                t.c.token_sha256 == digest)).first()
+                if exists is None:
+                    tx.conn.execute(insert(t), {"office": self.office, "node": node, "token_sha256": digest,
+                                                "command_id": f"{READMIT_PREFIX}{now.isoformat(timespec='seconds')}",
+                                                "enrolled_at": now, "address": None})
+                    done.append(node)
+        for node in done:
+            self._enrolled.add((node, listed.nodes[node].token_sha256))
+            log.warning("node %s re-admitted by the technician (no enroll request)", node)
+        return done
