@@ -10,6 +10,11 @@ every language prints. With ``native_qr`` the QR goes as the printer's own ``GS 
 ``RK1048`` for Kazakh and Kyrgyz Ң Ө Ү) the ticket's lines go as code-page text when *every*
 letter exists in that code page, and as the raster otherwise.
 
+On a line: the ticket is built as bytes first (:meth:`TicketPrinter.ticket_bytes`) and written
+in chunks whose serial write deadline follows their byte count and the baud rate
+(:func:`write_timeout_s`); white runs of the raster are paper feeds, and the width is the
+printer's own (:meth:`TicketPrinter.layout`), whatever paper the office's config names.
+
 Health (FACTS.md): python-escpos ``paper_status()`` says "paper OK" when the printer says
 nothing, so :meth:`TicketPrinter.status` asks ``is_online()`` first; a silent printer is
 ``offline``. Paper near end is a warning (``paper_low``); paper out, cover open and offline are
