@@ -267,6 +267,20 @@ class CounterAction(enum.StrEnum):
     RATE = "rate"
 
 
+class PauseReason(enum.StrEnum):
+    """Why a counter pauses (the panel offers all of them; a pad sends its configured one, else break)."""
+
+    BREAK = "break"
+    LUNCH = "lunch"
+    TRAINING = "training"
+    PAPERWORK = "paperwork"
+
+
+# CounterState.pause_reason of a "closed" counter the hall manager closed: it takes no calls and no
+# sign-in until the manager opens it again.
+CLOSED_BY_MANAGER = "closed_by_manager"
+
+
 class CounterCommand(Command):
     """A pad's button. Fields beyond the action are used by the actions that need them."""
 
@@ -277,7 +291,7 @@ class CounterCommand(Command):
     to_counter: Ident | None = None  # transfer
     return_after: bool = False  # transfer
     delay_s: int | None = Field(default=None, ge=0, le=MAX_POSTPONE_S)  # postpone
-    pause_reason: Annotated[str, Field(max_length=80)] | None = None  # pause
+    pause_reason: PauseReason | None = None  # pause
     pin: Annotated[str, Field(min_length=4, max_length=12, pattern=r"^[0-9]+$")] | None = None  # sign_in
     ticket_id: str | None = None  # rate
     score: int | None = Field(default=None, ge=1, le=10)  # rate (1 = best face)
@@ -294,7 +308,7 @@ class CounterState(Payload):
     operator: str | None = None
     operator_name: str | None = None
     waiting: int = 0  # tickets this counter could call now
-    pause_reason: str | None = None
+    pause_reason: str | None = None  # a PauseReason while paused; CLOSED_BY_MANAGER while closed by the manager
     rateable_ticket: str | None = None  # the last finished ticket a citizen may rate
     updated_at: dt.datetime
     seq: int = 0
