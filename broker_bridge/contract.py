@@ -274,6 +274,7 @@ class PauseReason(enum.StrEnum):
     LUNCH = "lunch"
     TRAINING = "training"
     PAPERWORK = "paperwork"
+    TECHNICAL = "technical"  # a broken printer or computer at the counter
 
 
 # CounterState.pause_reason of a "closed" counter the hall manager closed: it takes no calls and no
