@@ -46,6 +46,7 @@ LANG_COOKIE = "cherga_lang"
 COUNTER_ROLES = ("operator", "hall_manager", "admin")
 MANAGER_ROLES = ("hall_manager", "admin")
 STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
+VENDOR_FILES = {"idiomorph.min.js": "text/javascript"}  # static/vendor/README.md says what and whence
 EVENT_STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
 KEEPALIVE_S = 15.0
 MAX_DELAY_MIN = MAX_POSTPONE_S // 60  # the form's field says so too
@@ -488,6 +489,15 @@ async def events(request: Request) -> Response:
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/static/vendor/{name}")
+def vendor_static(name: str) -> Response:
+    """Vendored front-end libraries: served from here, never from a CDN (offices have no internet)."""
+    if name not in VENDOR_FILES:
+        raise HTTPException(404)
+    return FileResponse(HERE / "static" / "vendor" / name, media_type=VENDOR_FILES[name],
+                        headers={"Cache-Control": "max-age=300"})
 
 
 @router.get("/static/{name}")

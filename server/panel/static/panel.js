@@ -1,7 +1,9 @@
 // Cherga operator panel: live updates without reloading, in plain JavaScript (no build, no CDN).
 // - forms marked data-panel are sent with fetch; the answer is the new live fragment;
 // - a server-sent event stream (/panel/events) says "something changed": the fragment is fetched again;
-// - while the operator is typing in the fragment, the refresh waits until the field is left.
+// - the new fragment is morphed into the page (idiomorph, vendored under static/vendor/): the page's
+//   nodes stay, so focus, the caret and the buttons' places stay; what a person chose or typed in a
+//   form is remembered and put back after every live update, until that form is sent.
 (function () {
   "use strict";
   var live = document.getElementById("panel-live");
@@ -9,9 +11,11 @@
   if (!live) { return; }
   var fragmentUrl = live.getAttribute("data-fragment");
   var eventsUrl = live.getAttribute("data-events");
-  var pending = false, inflight = false;
-  var lastFlash = null;  // the answer to the operator's own action survives the refreshes that follow it
+  var pending = false, inflight = false, sending = 0;
+  var answers = 0;  // how many answers to the person's own actions have been shown
+  var lastFlashAt = 0;  // the answer to the person's own action survives the refreshes that follow it
   var FLASH_KEEP_MS = 10000;
+  var chosen = Object.create(null);  // "form|field" -> what the person chose or typed there
 
   function setLive(ok) {
     if (!badge) { return; }
@@ -19,37 +23,94 @@
     badge.className = ok ? "live" : "live off";
   }
 
-  function typing() {
-    var el = document.activeElement;
-    return el && live.contains(el) && (el.tagName === "INPUT" && el.type !== "hidden" && el.type !== "checkbox" || el.tagName === "SELECT");
+  function formKey(form) {
+    var act = form.querySelector("input[type=hidden][name=action]");
+    return (form.getAttribute("action") || "") + (act ? "#" + act.value : "");
   }
 
-  function swap(html) {
-    live.innerHTML = html;
-    var flash = live.querySelector(".flash");
-    if (flash) { return; }
-    if (lastFlash && Date.now() - lastFlash.at < FLASH_KEEP_MS) {
-      var grid = live.querySelector(".grid");
-      if (grid) { grid.insertAdjacentHTML("beforebegin", lastFlash.html); }
+  function editable(el) {
+    if (!el.name || !el.form) { return false; }
+    if (el.tagName === "SELECT" || el.tagName === "TEXTAREA") { return true; }
+    return el.tagName === "INPUT" && ["hidden", "submit", "button", "reset", "image", "file"].indexOf(el.type) < 0;
+  }
+
+  function checkable(el) { return el.type === "checkbox" || el.type === "radio"; }
+
+  function fieldKey(el) {
+    return formKey(el.form) + "|" + el.name + (checkable(el) ? "=" + el.value : "");
+  }
+
+  function remember(ev) {
+    var el = ev.target;
+    if (!editable(el)) { return; }
+    chosen[fieldKey(el)] = checkable(el) ? el.checked : el.value;
+  }
+  live.addEventListener("input", remember);
+  live.addEventListener("change", remember);
+
+  function forget(form) {
+    var prefix = formKey(form) + "|";
+    Object.keys(chosen).forEach(function (k) { if (k.indexOf(prefix) === 0) { delete chosen[k]; } });
+  }
+
+  // Put back what the person chose or typed (the new HTML carries the server's defaults).
+  function restore() {
+    live.querySelectorAll("input, select, textarea").forEach(function (el) {
+      if (!editable(el)) { return; }
+      var key = fieldKey(el);
+      if (!(key in chosen)) { return; }
+      var v = chosen[key];
+      if (checkable(el)) {
+        if (el.checked !== v) { el.checked = v; }
+      } else if (el.tagName === "SELECT") {
+        var has = Array.prototype.some.call(el.options, function (o) { return o.value === v; });
+        if (has && el.value !== v) { el.value = v; }
+      } else if (el.value !== v) {
+        el.value = v;
+      }
+    });
+  }
+
+  function keepFlash() { return Date.now() - lastFlashAt < FLASH_KEEP_MS; }
+
+  function morph(html) {
+    if (window.Idiomorph) {
+      window.Idiomorph.morph(live, html, {
+        morphStyle: "innerHTML",
+        ignoreActiveValue: true,  // the field under the caret is never rewritten
+        callbacks: {
+          beforeNodeRemoved: function (node) {
+            return !(node.nodeType === 1 && node.classList.contains("flash") && keepFlash());
+          }
+        }
+      });
+    } else {
+      live.innerHTML = html;
     }
+    restore();
   }
 
-  function swapAnswer(html) {
-    live.innerHTML = html;
-    var flash = live.querySelector(".flash");
-    lastFlash = flash ? { html: flash.outerHTML, at: Date.now() } : null;
+  function showAnswer(html) {
+    answers += 1;
+    morph(html);
+    lastFlashAt = live.querySelector(".flash") ? Date.now() : 0;
   }
 
   function refresh() {
-    if (inflight) { pending = true; return; }
-    if (typing()) { pending = true; return; }
+    // One fetch at a time; never while the person's own action is on its way (its answer comes first).
+    if (inflight || sending) { pending = true; return; }
     inflight = true;
+    var seen = answers;
     fetch(fragmentUrl, { headers: { "X-Panel-Fragment": "1" }, credentials: "same-origin" })
       .then(function (r) {
         if (r.status === 401 || r.redirected) { window.location.reload(); return null; }
         return r.text();
       })
-      .then(function (html) { if (html !== null) { swap(html); } })
+      .then(function (html) {
+        if (html === null) { return; }
+        if (answers !== seen || sending) { pending = true; return; }  // older than the answer shown since
+        morph(html);
+      })
       .catch(function () { setLive(false); })
       .finally(function () {
         inflight = false;
@@ -57,22 +118,25 @@
       });
   }
 
-  live.addEventListener("focusout", function () { if (pending) { setTimeout(refresh, 0); } });
-
   live.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!form.hasAttribute("data-panel")) { return; }
     ev.preventDefault();
+    var body = new FormData(form);
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });  // a double click sends one command
-    fetch(form.getAttribute("action"), { method: "POST", body: new FormData(form), credentials: "same-origin",
+    sending += 1;
+    fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin",
                          headers: { "X-Panel-Fragment": "1" } })
       .then(function (r) {
         if (r.status === 401) { window.location.reload(); return null; }
         return r.text();
       })
-      .then(function (html) { if (html !== null) { swapAnswer(html); } })
-      .catch(function () { setLive(false); buttons.forEach(function (b) { b.disabled = false; }); });
+      .then(function (html) {
+        sending -= 1;
+        if (html !== null) { forget(form); showAnswer(html); }  // the sent form starts afresh
+      }, function () { sending -= 1; setLive(false); buttons.forEach(function (b) { b.disabled = false; }); })
+      .finally(function () { if (pending && !inflight) { pending = false; setTimeout(refresh, 50); } });
   });
 
   if (window.EventSource && eventsUrl) {
