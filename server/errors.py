@@ -6,16 +6,25 @@ the MQTT bridge puts ``key`` and ``message`` into the reply's ``error``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ServiceError(Exception):
-    """A request the service refused; ``key`` is what kiosks and pads translate."""
+    """A request the service refused; ``key`` is what kiosks and pads translate.
+
+    ``params``: the facts a translated message names, as ids and numbers (``counter``, ``service``,
+    ``ticket``, ...); a shell turns the ids into names in the reader's language. ``message`` is
+    English for logs and API clients.
+    """
 
     status = 400
 
-    def __init__(self, key: str, message: str, status: int | None = None) -> None:
+    def __init__(self, key: str, message: str, status: int | None = None, *,
+                 params: Mapping[str, str | int] | None = None) -> None:
         super().__init__(message)
         self.key = key
         self.message = message
+        self.params: dict[str, str | int] = dict(params or {})
         if status is not None:
             self.status = status
 

@@ -65,10 +65,11 @@ class EventKind(enum.StrEnum):
 class IllegalTransition(Exception):
     """A ticket cannot make this move; ``reason`` is a short key, ``message`` says why."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, params: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.params = params or {}  # ids a translated message names (``counter``)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -146,7 +147,8 @@ def call(ticket: Ticket, *, counter: str, now: dt.datetime, operator: str | None
          reason: str | None = None) -> Ticket:
     _require(ticket, "call", TicketStatus.WAITING)
     if ticket.target_counter is not None and ticket.target_counter != counter:
-        raise IllegalTransition("wrong_counter", f"ticket {ticket.label} is reserved for counter {ticket.target_counter}")
+        raise IllegalTransition("wrong_counter", f"ticket {ticket.label} is reserved for counter {ticket.target_counter}",
+                                {"counter": ticket.target_counter})
     return dataclasses.replace(
         ticket, status=TicketStatus.CALLED, counter=counter, operator=operator, called_at=now,
         first_called_at=ticket.first_called_at or now, recalls=0, reason=reason, not_before=None,

@@ -32,10 +32,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from cherga.broker_bridge.contract import LANGUAGES, MAX_POSTPONE_S, CounterAction, CounterState, TicketInfo
+from cherga.i18n import FALLBACK
 from cherga.server import auth
 from cherga.server.api.offices import device_report
 from cherga.server.errors import ServiceError, Unauthorized
 from cherga.server.panel.i18n import Catalog, catalog, pick_language
+from cherga.server.panel.refusals import refusal_text
 from cherga.server.store import StaffAccount
 
 HERE = Path(__file__).resolve().parent
@@ -135,9 +137,10 @@ def _signin_redirect() -> RedirectResponse:
     return RedirectResponse(f"{BASE}/signin", status_code=303)
 
 
-def _error_text(t: Catalog, exc: ServiceError) -> str:
-    key = f"error_{exc.key}"
-    return t[key] if key in t else f"{t['error_generic']}: {exc.message}"
+def _error_text(request: Request, t: Catalog, exc: ServiceError) -> str:
+    """The refusal in ``t``'s language, naming services and counters as staff know them (never ids)."""
+    lang = next((code for code in LANGUAGES if catalog(code) is t), FALLBACK)
+    return refusal_text(getattr(_service(request), "config", None), lang, exc)
 
 
 def _guard(request: Request, roles: tuple[str, ...]) -> StaffAccount | Response:
@@ -198,7 +201,7 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
                                    action=CounterAction.SIGN_IN, source=f"panel:{account.username}",
                                    operator=account.username, authenticated=True)
         except ServiceError as exc:
-            return again(_error_text(t, exc), exc.status)
+            return again(_error_text(request, t, exc), exc.status)
         target = f"{BASE}/counter/{counter}"
     elif account.role in MANAGER_ROLES or account.role == "admin":
         target = f"{BASE}/manager"
@@ -311,7 +314,7 @@ def counter_act(request: Request, counter: str, command_id: str = Form(...), act
     except ValueError:
         flash = {"kind": "error", "text": t["error_generic"]}
     except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(t, exc)}
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
     if not _wants_fragment(request):
         return RedirectResponse(f"{BASE}/counter/{counter}", status_code=303)
     return _page(request, "_counter.html", _counter_ctx(request, staff, counter, flash))
@@ -367,7 +370,7 @@ def manager_issue(request: Request, command_id: str = Form(...), service: str = 
                                               language=language)
         flash = {"kind": "ok", "text": f"{t['issued']}: {ticket.label}"}
     except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(t, exc)}
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
     if not _wants_fragment(request):
         return RedirectResponse(f"{BASE}/manager", status_code=303)
     return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
@@ -399,7 +402,7 @@ def manager_send(request: Request, command_id: str = Form(...), ticket_id: str =
             raise ServiceError("illegal_transition", "only a called ticket can be sent to another counter", 409)
         flash = {"kind": "ok", "text": f"{t['sent']}: {label}"}
     except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(t, exc)}
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
     if not _wants_fragment(request):
         return RedirectResponse(f"{BASE}/manager", status_code=303)
     return _page(request, "_manager.html", _manager_ctx(request, staff, flash))

@@ -123,14 +123,15 @@ class CommandRunner(GroupCommit):
             fresh = tx.ticket(rec.ticket.id)
             if fresh is not None:
                 self._view.put(fresh)
-            raise Conflict("ticket_changed", f"ticket {rec.ticket.label} was changed elsewhere; try again")
+            raise Conflict("ticket_changed", f"ticket {rec.ticket.label} was changed elsewhere; try again",
+                           params={"ticket": rec.ticket.label})
         return out
 
     def _apply(self, fn: Callable[..., Ticket], ticket: Ticket, **kwargs: Any) -> Ticket:
         try:
             return fn(ticket, **kwargs)
         except IllegalTransition as exc:
-            raise Conflict(exc.reason, exc.message) from None
+            raise Conflict(exc.reason, exc.message, params=exc.params) from None
 
     def _restore(self, originals: Mapping[str, TicketRecord | None]) -> None:
         """After a rolled-back operation, put the touched tickets back as they were before it."""

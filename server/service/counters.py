@@ -249,7 +249,8 @@ class Counters(CommandRunner):
         target_cfg = self._counter_cfg(to_counter) if to_counter else None
         service = to_service or rec.ticket.service
         if target_cfg is not None and target_cfg.weight_for(service) is None:
-            raise Conflict("counter_does_not_serve", f"counter {target_cfg.id!r} does not serve {service!r}")
+            raise Conflict("counter_does_not_serve", f"counter {target_cfg.id!r} does not serve {service!r}",
+                           params={"counter": target_cfg.id, "service": service})
         assignment = None
         if target_cfg is None and not cfg.back_office:
             desks = [c for c in self.config.counters_for(service) if c.back_office]
@@ -357,7 +358,8 @@ class Counters(CommandRunner):
         if rec is None or rec.ticket.office != self.office:
             raise NotFound("unknown_ticket", f"ticket {tid!r} does not exist")
         if rec.ticket.status is not TicketStatus.DONE or rec.ticket.counter != cfg.id:
-            raise Conflict("not_rateable", f"ticket {rec.ticket.label} was not finished at this counter")
+            raise Conflict("not_rateable", f"ticket {rec.ticket.label} was not finished at this counter",
+                           params={"ticket": rec.ticket.label})
         if tx.rated(tid):
             raise Conflict("already_rated", f"ticket {rec.ticket.label} was already rated")
         tx.insert_rating(ticket_id=tid, office=self.office, service=rec.ticket.service, counter=cfg.id,

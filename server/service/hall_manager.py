@@ -61,7 +61,8 @@ class HallManager(CommandRunner):
             target = self._counter_cfg(to_counter)
             rec = self._live_ticket(ticket_id)
             if target.weight_for(rec.ticket.service) is None:
-                raise Conflict("counter_does_not_serve", f"counter {target.id!r} does not serve {rec.ticket.service!r}")
+                raise Conflict("counter_does_not_serve", f"counter {target.id!r} does not serve {rec.ticket.service!r}",
+                               params={"counter": target.id, "service": rec.ticket.service})
             sent = self._write(tx, rec, self._apply(core.reserve, rec.ticket, to_counter=target.id))
             self._event(tx, EventKind.RESERVED, sent.ticket, now, counter=target.id, operator=operator,
                         source=source, from_counter=rec.ticket.target_counter)

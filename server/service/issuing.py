@@ -48,16 +48,18 @@ class Issuing(CommandRunner):
             first = plan[0]
             svc = self.config.service(first)
             if purpose not in svc.purposes:
-                raise Invalid("purpose_not_offered", f"service {first!r} offers {', '.join(svc.purposes)}, not {purpose!r}")
+                raise Invalid("purpose_not_offered", f"service {first!r} offers {', '.join(svc.purposes)}, not {purpose!r}",
+                              params={"service": first})
             self._check_category(priority)
             self._check_language(language)
             if svc.appointment_only:
-                raise Conflict("appointment_only", f"service {first!r} is by appointment only")
+                raise Conflict("appointment_only", f"service {first!r} is by appointment only", params={"service": first})
             if not self.config.service_open(first, now.astimezone(self.config.office.tz)):
-                raise Conflict("service_closed", f"service {first!r} is closed now")
+                raise Conflict("service_closed", f"service {first!r} is closed now", params={"service": first})
             day = office_day(now, self.config.office.tz)
             if svc.daily_cap is not None and tx.count_issued(self.office, first, day) >= svc.daily_cap:
-                raise Conflict("daily_cap_reached", f"no more tickets today for {first!r} (cap {svc.daily_cap})")
+                raise Conflict("daily_cap_reached", f"no more tickets today for {first!r} (cap {svc.daily_cap})",
+                               params={"service": first})
             number = self._draw(tx, first, day, "walk_in")
             ticket = self._new_ticket(service=first, purpose=purpose, number=number, day=day, issued_at=now,
                                       language=language, priority=priority)
@@ -86,7 +88,8 @@ class Issuing(CommandRunner):
             verdict = core.check_in(slot=appt["slot"], now=now, early_s=self.config.appointments.early_s,
                                     late_grace_s=self.config.appointments.late_grace_s)
             if verdict is CheckIn.TOO_EARLY:
-                raise Conflict("too_early", f"check-in opens {self.config.appointments.early_s // 60} min before the slot")
+                raise Conflict("too_early", f"check-in opens {self.config.appointments.early_s // 60} min before the slot",
+                               params={"minutes": self.config.appointments.early_s // 60})
             on_time = verdict is CheckIn.ON_TIME
             day = office_day(now, self.config.office.tz)
             number = self._draw(tx, svc.id, day, "booked" if on_time else "walk_in")
