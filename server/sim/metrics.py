@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypedDict
 
 from cherga.server.core.erlang import counters_needed
+from cherga.server.core.pools import pool_advice
 from cherga.server.sim.engine import SimResult, Visit
 from cherga.server.sim.workload import Visitor
 from cherga.server.siteconfig import SiteConfig
@@ -68,7 +70,64 @@ def quality(result: SimResult) -> dict[str, float | int]:
         "no_shows": result.no_shows,
         "transfers": result.transfers,
         "last_call_h_after_close": _r(max(0.0, max((c.t for c in result.calls), default=0.0) - result.close_s) / 3600, 2),
+        **_fairness_scalars(fairness(result)),
     }
+
+
+FAIRNESS_MIN_DESKS = 3
+FAIRNESS_FLOOR_S = 60.0
+
+
+def _class_of(v: Visit) -> str:
+    return "booked" if v.booked else (v.visitor.priority or "walk_in")
+
+
+def fairness(result: SimResult, desks: Mapping[str, int] | None = None) -> dict[str, object]:
+    """Whether walk-ins without priority wait their fair share, where a service has desks enough to tell.
+
+    Per service with at least three desks (``desks``: per service; by default the desks that called
+    at least one of its tickets that day): the p95 wait of walk-ins without priority over the
+    service's p95 wait of everybody (goal: at most 2; a p95 under a minute counts as a minute, so a
+    hall where almost nobody waits does not divide by zero). Also the longest single wait of each
+    class: ``walk_in`` (no priority), each priority category, ``booked``. Waits as for
+    ``p95_wait_min`` (a walk-out's counts until leaving).
+    """
+    if desks is None:
+        called: dict[str, set[str]] = {}
+        for c in result.calls:
+            called.setdefault(c.service, set()).add(c.counter)
+        desks = {s: len(cs) for s, cs in called.items()}
+    by_service: dict[str, list[Visit]] = {}
+    longest: dict[str, float] = {}
+    for v in result.visits:
+        by_service.setdefault(v.visitor.service, []).append(v)
+        if (w := v.wait_s) is not None:
+            k = _class_of(v)
+            longest[k] = max(longest.get(k, 0.0), w)
+    ratios: dict[str, float] = {}
+    for service, vs in sorted(by_service.items()):
+        if desks.get(service, 0) < FAIRNESS_MIN_DESKS:
+            continue
+        everyone = [w for v in vs if (w := v.wait_s) is not None]
+        plain = [w for v in vs if _class_of(v) == "walk_in" and (w := v.wait_s) is not None]
+        if plain:
+            ratios[service] = _r(_pct(plain, 0.95) / max(_pct(everyone, 0.95), FAIRNESS_FLOOR_S), 2)
+    worst = max(ratios, key=lambda s: ratios[s], default=None)
+    return {"p95_ratio_by_service": ratios, "p95_ratio_max": ratios[worst] if worst else 0.0,
+            "p95_ratio_worst_service": worst, "services": len(ratios),
+            "longest_wait_min_by_class": {k: _r(w / 60, 1) for k, w in sorted(longest.items())}}
+
+
+def _fairness_scalars(f: Mapping[str, object]) -> dict[str, float | int]:
+    longest = f["longest_wait_min_by_class"]
+    assert isinstance(longest, dict)
+    ratio, services = f["p95_ratio_max"], f["services"]
+    assert isinstance(ratio, float) and isinstance(services, int)
+    prio = [w for k, w in longest.items() if k not in ("walk_in", "booked")]
+    return {"fairness_p95_ratio_max": ratio, "fairness_services": services,
+            "longest_wait_walk_in_min": longest.get("walk_in", 0.0),
+            "longest_wait_priority_min": max(prio, default=0.0),
+            "longest_wait_booked_min": longest.get("booked", 0.0)}
 
 
 def _evaluated(visits: Iterable[Visit]) -> list[Visit]:
@@ -90,6 +149,32 @@ def prediction_errors(result: SimResult, name: str) -> dict[str, float]:
         "under_over_5_min": _r(sum(1 for e in errs if e > 300) / len(errs), 4),
         "n": len(errs),
     }
+
+
+def bound_errors(result: SimResult, name: str, *, tolerance_s: float = 300.0) -> dict[str, float]:
+    """How one predictor's printed upper bound ("at most N min") held, over the tickets
+    :func:`prediction_errors` counts: ``over_bound_over_5_min`` — the share whose real wait exceeded
+    the bound by more than ``tolerance_s``; ``bound_useful`` — the share whose bound is at most
+    twice the point plus 10 minutes; ``bound_width_min`` — mean bound minus point. A ticket without
+    a bound counts as broken and not useful."""
+    over = useful = 0
+    width = 0.0
+    evaluated = _evaluated(result.visits)
+    for v in evaluated:
+        point = v.estimates.get(name) or 0.0
+        bound = v.bounds.get(name)
+        real = (v.called_s or 0.0) - (v.issued_s or 0.0)
+        if bound is None:
+            over += 1
+            continue
+        over += real - bound > tolerance_s
+        useful += bound <= 2 * point + 600
+        width += bound - point
+    n = len(evaluated)
+    if not n:
+        return {"over_bound_over_5_min": 0.0, "bound_useful": 1.0, "bound_width_min": 0.0, "n": 0}
+    return {"over_bound_over_5_min": _r(over / n, 4), "bound_useful": _r(useful / n, 4),
+            "bound_width_min": _r(width / n / 60), "n": n}
 
 
 def staffing(visitors: Sequence[Visitor], result: SimResult, config: SiteConfig | None = None, *,
@@ -136,7 +221,41 @@ def staffing(visitors: Sequence[Visitor], result: SimResult, config: SiteConfig 
         short = short_services(config, visitors, target_wait_s=target_wait_s, target_share=target_share)
         out["short_services"] = short
         out["extra_desks_for_short_services"] = int(sum(v["needed"] - v["all_desks"] for v in short.values()))
+        pools = short_pools(config, visitors, target_wait_s=target_wait_s, target_share=target_share)
+        out["short_pools"] = pools
+        out["extra_desks_for_short_pools"] = sum(p["add"] for p in pools)
     return out
+
+
+class PoolRow(TypedDict):
+    services: list[str]
+    desks: int  # desks serving any of the services
+    needed: int  # Erlang C on their combined load at the busiest hour
+    add: int  # desks to add, each serving all the services
+    peak_hour: str
+    peak_per_hour: float
+    mean_visit_min: float
+
+
+def short_pools(config: SiteConfig, visitors: Sequence[Visitor], *, target_wait_s: float = 900,
+                target_share: float = 0.95) -> list[PoolRow]:
+    """Desk pools (services sharing desks) whose busiest hour needs more desks than serve them
+    (:func:`cherga.server.core.pools.pool_advice`): per pool its services, the desks serving them,
+    the desks Erlang C asks for on their combined load, the busiest hour and the desks to add (each
+    serving all the pool's services)."""
+    desk_services = {c.id: [s.id for s in c.services] for c in config.counters if not c.back_office}
+    arrivals: dict[int, dict[str, float]] = {}
+    work: dict[str, list[float]] = {}
+    for v in visitors:
+        hour = arrivals.setdefault(int(v.arrival_s // 3600), {})
+        hour[v.service] = hour.get(v.service, 0.0) + 1
+        work.setdefault(v.service, []).append(v.service_s)
+    mean_s = {s: sum(x) / len(x) for s, x in work.items()}
+    return [PoolRow(services=list(a.services), desks=a.desks, needed=a.needed, add=a.add,
+                    peak_hour=f"h{a.peak_hour:02d}" if isinstance(a.peak_hour, int) else str(a.peak_hour),
+                    peak_per_hour=a.arrivals_per_h, mean_visit_min=round(a.mean_service_s / 60, 1))
+            for a in pool_advice(desk_services, arrivals, mean_s, target_wait_s=target_wait_s,
+                                 target_share=target_share)]
 
 
 def short_services(config: SiteConfig, visitors: Sequence[Visitor], *, target_wait_s: float = 900,
@@ -189,4 +308,20 @@ def staffed_up(config: SiteConfig, short: Mapping[str, Mapping[str, float]]) -> 
             while f"E{n}" in numbers:
                 n += 1
             data["counters"].append({"id": f"erlang-{n}", "number": f"E{n}", "services": [sid]})
+    return SiteConfig.model_validate(data)
+
+
+def staffed_up_pools(config: SiteConfig, pools: Sequence[PoolRow]) -> SiteConfig:
+    """``config`` with the desks :func:`short_pools` advises, each serving every service of its pool."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    numbers = {c.number for c in config.counters}
+    ids = {c.id for c in config.counters}
+    n = 0
+    for pool in pools:
+        services = pool["services"]
+        for _ in range(pool["add"]):
+            n += 1
+            while f"P{n}" in numbers or f"pool-{n}" in ids:
+                n += 1
+            data["counters"].append({"id": f"pool-{n}", "number": f"P{n}", "services": list(services)})
     return SiteConfig.model_validate(data)
