@@ -46,20 +46,29 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    # A browser navigating to a page gets a page in its language with the way back; the API keeps JSON.
+    from cherga.server.panel.error_page import error_page, wants_page
+
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if wants_page(request):
+            return error_page(request, exc.status, exc=exc, headers=headers)
         return JSONResponse(exc.as_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if wants_page(request):
+            return error_page(request, 422)
         errors = [{"field": _field(e.get("loc", ())), "reason": str(e.get("msg", "invalid"))} for e in exc.errors()]
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
         return JSONResponse({"key": "invalid_input", "message": f"{first['field']}: {first['reason']}",
                              "errors": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if wants_page(request):
+            return error_page(request, exc.status_code, detail=exc.detail, headers=getattr(exc, "headers", None))
         key = {404: "not_found", 405: "method_not_allowed", 401: "token_required", 403: "forbidden"}.get(
             exc.status_code, "http_error")
         return JSONResponse({"key": key, "message": str(exc.detail)}, status_code=exc.status_code,
@@ -160,7 +169,7 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
         summary="Queue management for public service centres: tickets, counters, live load.",
         lifespan=lifespan,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # Swagger UI from vendored files at /docs and /api/v1/docs: server/mirror (offline)
         redoc_url=None,
     )
     app.state.store = store
