@@ -33,7 +33,15 @@ from cherga.server.core.scheduling import Decision, PolicySettings, choose_next
 from cherga.server.core.tickets import Ticket
 from cherga.server.sim.baselines import AheadTimesMean, HistoricalMeanWait, LastServedWait
 from cherga.server.sim.engine import Policy, SimParams, SimResult, policy_settings, simulate
-from cherga.server.sim.metrics import prediction_errors, quality, service_breakdown, staffed_up, staffing
+from cherga.server.sim.metrics import (
+    fairness,
+    prediction_errors,
+    quality,
+    service_breakdown,
+    staffed_up,
+    staffed_up_pools,
+    staffing,
+)
 from cherga.server.sim.policies import fifo, fifo_per_service
 from cherga.server.sim.workload import Visitor, demand_beside, generate, load_demand, read_csv
 from cherga.server.siteconfig import ConfigError, Counter, SiteConfig, load_site_config
@@ -54,6 +62,7 @@ GOALS = {  # name: (target, "min" | "max")
     "within_15_min": (0.95, "min"),
     "booked_within_5_min": (0.98, "min"),
     "max_wait_ratio_lowest_class": (2.0, "max"),
+    "fairness_p95_ratio": (2.0, "max"),  # walk-ins without priority: p95 / the service's p95, desks >= 3
     "prediction_vs_baseline": (0.70, "max"),  # predictor MAE / best baseline MAE: 30 % better
     "under_prediction_over_5_min": (0.01, "max"),
 }
@@ -81,6 +90,7 @@ def run_policy(cfg: SiteConfig, visitors: Sequence[Visitor], policy: Policy, see
 
 def summarize(result: SimResult) -> dict[str, Any]:
     out: dict[str, Any] = dict(quality(result))
+    out["fairness"] = fairness(result)  # the detail; averaged over days, the first day's is kept
     core = prediction_errors(result, "core")
     base = {name: prediction_errors(result, name) for name in BASELINES}
     best = min(BASELINES, key=lambda n: base[n]["mae_min"])
@@ -109,6 +119,7 @@ def goals(s: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         "within_15_min": s["within_15_min"],
         "booked_within_5_min": s["booked_within_5_min"],
         "max_wait_ratio_lowest_class": s["max_wait_ratio_lowest_class"],
+        "fairness_p95_ratio": s["fairness_p95_ratio_max"],
         "prediction_vs_baseline": round(s["prediction_mae_min"] / s["baseline_mae_min"], 3)
         if s["baseline_mae_min"] else 0.0,
         "under_prediction_over_5_min": s["under_prediction_over_5_min"],
@@ -221,6 +232,21 @@ def main(argv: list[str] | None = None) -> int:
               f"  booked5 {what_if['booked_within_5_min']:.3f}  mean {what_if['mean_wait_min']:.2f} min"
               f"  MAE {what_if['prediction_mae_min']:.2f} vs {what_if['baseline_mae_min']:.2f}"
               f"  under5 {what_if['under_prediction_over_5_min']:.4f}")
+    with_pools: dict[str, Any] = {}
+    pools = staff.get("short_pools") or []
+    if pools:
+        # The advice per desk pool, checked the same way: the same days with the pools' desks added.
+        pooled = staffed_up_pools(cfg, pools)
+        factories = predictor_factories(pooled)
+        runs = [summarize(simulate(pooled, w, params=SimParams(seed=a.sim_seed + i), predictors=factories))
+                for i, w in enumerate(loads[headline_label])]
+        with_pools = {"extra_desks": len(pooled.counters) - len(cfg.counters),
+                      **{k: round(statistics.fmean(float(r[k]) for r in runs), 4)
+                         for k in ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min",
+                                   "walkouts", "fairness_p95_ratio_max")}}
+        print(f"== with the {with_pools['extra_desks']} desks Erlang C asks for per desk pool: "
+              f"within15 {with_pools['within_15_min']:.3f}  booked5 {with_pools['booked_within_5_min']:.3f}"
+              f"  mean {with_pools['mean_wait_min']:.2f} min  p95 {with_pools['p95_wait_min']:.1f} min")
     report: dict[str, Any] = {
         "bench": "schedule_quality",
         "config": a.config,
@@ -230,14 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         "policy": "core",
         **{k: head[k] for k in ("within_15_min", "p95_wait_min", "mean_wait_min", "walkouts", "booked_within_5_min",
                                 "max_wait_ratio_lowest_class", "mean_wait_ratio_lowest_class",
-                                "prediction_mae_min", "baseline_mae_min", "best_baseline",
+                                "fairness_p95_ratio_max", "longest_wait_walk_in_min", "longest_wait_priority_min",
+                                "longest_wait_booked_min", "prediction_mae_min", "baseline_mae_min", "best_baseline",
                                 "under_prediction_over_5_min")},
+        "fairness": head["fairness"],
         "goals": goal,
         "goals_met": all(g["met"] for g in goal.values()),
         "policies": {label: {p: {k: v for k, v in r.items() if k != "baselines"} for p, r in pp.items()}
                      for label, pp in by_load.items()},
         "staffing_erlang_c": staff,
         "with_erlang_c_desks": what_if,
+        "with_pooled_erlang_c_desks": with_pools,
         "sim_seconds_per_day_max": round(slowest, 3),
         "seconds": round(time.perf_counter() - started, 2),
     }
