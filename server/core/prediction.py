@@ -45,10 +45,19 @@ from cherga.server.siteconfig import Counter
 class Estimate:
     people_ahead: int
     wait_s: float | None  # None: no counter open for the service, no estimate
+    # The promise's upper bound ("≈ 12 min, at most 25"); None: the predictor gives only a point.
+    wait_max_s: float | None = None
 
     @property
     def wait_min(self) -> int | None:
         return None if self.wait_s is None else int(round(self.wait_s / 60))
+
+    @property
+    def wait_max_min(self) -> int | None:
+        """The upper bound in whole minutes, rounded up, never below the point's minutes."""
+        if self.wait_max_s is None or self.wait_s is None:
+            return None
+        return max(int(-(-self.wait_max_s // 60)), self.wait_min or 0)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,7 +130,7 @@ class ServiceRatePredictor:
 
 
 # Buckets of the replayed wait (seconds): short replays err differently from long ones.
-_BUCKETS = (60.0, 180.0, 420.0, 900.0, 1800.0)
+_BUCKETS = (60.0, 180.0, 420.0, 900.0, 1800.0, 2700.0, 3600.0, 5400.0, 7200.0)
 
 
 class _Calibration:
@@ -253,12 +262,26 @@ class ReplayPredictor:
         queues on few counters get a margin; short queues in big pools keep the accurate estimate.
     :param visit_cv: the visit-time spread (coefficient of variation) assumed before visits are seen.
     :param pause_sd: spread of an unannounced pause, as a share of its expected length.
+    :param bound_z: give an upper bound (``Estimate.wait_max_s``): the point plus the larger of
+        ``bound_z × spread`` and what realised waits of that length taught (their ``bound_q``
+        quantile above the point), at least ``bound_floor_s + bound_rel × point``. None: no bound.
+    :param bound_q: the share of recent waits of that length the learned part of the bound covers.
+    :param bound_floor_s, bound_rel: the bound is at least ``bound_floor_s + bound_rel × point``
+        above the point (a wait twice as long errs about twice as much; a long queue on a pool
+        of desks, whose replay spread is small, still gets room for what the replay cannot know:
+        later arrivals of higher class or weight, walk-outs, unannounced breaks).
     """
 
     def __init__(self, prior_mean_s: Mapping[str, float], settings: PolicySettings, *, alpha: float = 0.1,
                  call_overhead_s: float = 30.0, cautious: bool = False, quantile: float = 0.98,
                  tolerance_s: float = 300.0, max_steps: int = 200, pause_s: float = 900.0,
-                 margin_z: float | None = None, visit_cv: float = 0.6, pause_sd: float = 0.5) -> None:
+                 margin_z: float | None = None, visit_cv: float = 0.6, pause_sd: float = 0.5,
+                 bound_z: float | None = None, bound_q: float = 0.95, bound_floor_s: float = 300.0,
+                 bound_rel: float = 0.5) -> None:
+        self._bound_z = bound_z
+        self._bound_rel = bound_rel
+        self._bound_q = bound_q
+        self._bound_floor = bound_floor_s
         self._rate = ServiceRatePredictor(prior_mean_s, settings, alpha)
         self._var = {k: (visit_cv * v) ** 2 for k, v in prior_mean_s.items()}  # visit-time variance per service
         self._visit_cv = visit_cv
@@ -375,13 +398,24 @@ class ReplayPredictor:
         raw, sigma = replay
         self._raw.setdefault(ticket.id, raw)
         if ticket.appointment_at is not None:
-            return Estimate(ahead, raw)
+            return Estimate(ahead, raw, self._upper(raw, raw, sigma, learned=False))
         wait = raw + self._cal.correction(raw)
         if self._cautious:
             wait = max(wait, raw + self._cal.quantile(raw, self._quantile) - self._tolerance)
         if self._margin_z is not None:
             wait = max(wait, raw + self._margin_z * sigma - self._tolerance)
-        return Estimate(ahead, max(0.0, wait))
+        wait = max(0.0, wait)
+        return Estimate(ahead, wait, self._upper(raw, wait, sigma))
+
+    def _upper(self, raw: float, point: float, sigma: float, learned: bool = True) -> float | None:
+        """The promise's upper bound: ``point`` plus the replay's own spread × ``bound_z`` or, if
+        larger, the ``bound_q`` quantile of how much longer recent waits of that length turned out."""
+        if self._bound_z is None:
+            return None
+        extra = self._bound_z * sigma
+        if learned:
+            extra = max(extra, raw + self._cal.quantile(raw, self._bound_q) - point)
+        return point + max(extra, self._bound_floor + self._bound_rel * point)
 
     def replayed_calls(self, ticket: Ticket, open_counters: Iterable[Counter], now: dt.datetime) -> list[ReplayedCall]:
         """The calls the replay expects before ``ticket``'s, and its own last (none after ``max_steps``),
@@ -582,6 +616,7 @@ class ReplayPredictor:
         settings = self._settings
         linear = settings.preference_cap_s is None  # score = waited × class × service weight
         steps = 0
+        own_calls = 0  # calls of the ticket's own service replayed so far
         at = 0.0
         while heap and steps < self._max_steps:
             steps += 1
@@ -643,6 +678,8 @@ class ReplayPredictor:
             if pick == ticket.id:
                 return max(0.0, at), (var / spread) ** 0.5
             var += visit_var[service]
+            if service == ticket.service:
+                own_calls += 1
             heapq.heappush(heap, (at + visit[service], cid, i))
         if my_group < 0 or steps < self._max_steps:
             return None
@@ -651,6 +688,10 @@ class ReplayPredictor:
         capacity = sum(w[ticket.service] / (sum(w.values()) or 1.0) for w in weights if ticket.service in w)
         per_call = self._overhead + self._rate.mean_service_s(ticket.service)
         capacity = max(capacity, 1e-9)
+        if own_calls >= 20 and at > 0:
+            # The replay itself says how fast the service's tickets are being called: a desk that
+            # prefers this service calls it more than its weight share while the others are short.
+            capacity = max(capacity, own_calls * per_call / at)
         var += max(0, left) * self.visit_var(ticket.service) * len(counters) ** 2 / capacity ** 2
         return max(0.0, at) + max(0, left) * per_call / capacity, (var / spread) ** 0.5
 
@@ -729,4 +770,4 @@ class PredictorFeed:
 def default_predictor(prior_mean_s: Mapping[str, float], settings: PolicySettings) -> WaitPredictor:
     """The predictor an office uses unless told otherwise: the replay with a one-spread margin
     (``margin_z=1``: fewer broken promises at almost no cost in accuracy, see docs/simulator.md)."""
-    return ReplayPredictor(prior_mean_s, settings, margin_z=1.0)
+    return ReplayPredictor(prior_mean_s, settings, bound_z=2.0)

@@ -89,6 +89,7 @@ class Visit:
     transferred: bool = False
     second_wait_s: float | None = None  # wait after a transfer
     estimates: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    bounds: dict[str, float] = dataclasses.field(default_factory=dict)  # predictor -> its upper bound, if any
     ahead_at_issue: int = 0
 
     @property
@@ -310,6 +311,8 @@ class _Sim:
         for name, p in self.predictors.items():
             est = p.estimate(ticket, waiting, open_counters, now)
             visit.estimates[name] = est.wait_s
+            if est.wait_max_s is not None:
+                visit.bounds[name] = est.wait_max_s
             visit.ahead_at_issue = est.people_ahead
 
     def _walkout(self, t: float, visit: Visit) -> None:
