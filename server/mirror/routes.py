@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from cherga.broker_bridge.contract import LANGUAGES
@@ -71,20 +72,36 @@ def _page(name: str, cfg: SiteConfig, title: str) -> HTMLResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def start_page(request: Request) -> HTMLResponse:
-    rows = []
+    """Every page of each office, grouped by who needs it (visitors, staff, the hall manager, IT)."""
+    sections = []
     for svc in request.app.state.services.values():
         cfg: SiteConfig = svc.config
         o = html.escape(cfg.office.id)
         name = html.escape(cfg.office.names.get(cfg.office.languages[0]))
-        rows.append(
-            f"<li><b>{name}</b> ({o}): <a href='/office/{o}/kiosk'>web kiosk</a> · "
-            f"<a href='/office/{o}/hall'>hall display</a> · <a href='/office/{o}/book'>booking</a> · "
-            f"<a href='/panel/'>operator panel</a> · "
-            f"<a href='/api/v1/offices/{o}/load'>load (JSON)</a></li>")
+        groups = [
+            ("Visitors", [(f"/office/{o}/kiosk", "Web kiosk (take a ticket, check in a booking)"),
+                          (f"/office/{o}/book", "Book a visit"),
+                          (f"/load/{o}", "Queue load now (public)"),
+                          (f"/office/{o}/hall", "Hall display (calls, voice)")]),
+            ("Operators", [("/panel/", "Operator panel (sign in at a counter)")]),
+            ("Hall manager", [("/panel/manager", "Manager page (counters, queues, staff)"),
+                              (f"/reports/{o}", "Reports")]),
+            ("IT and integrators", [("/docs", "API documentation (OpenAPI)"), ("/healthz", "Health"),
+                                    ("/metrics", "Metrics (Prometheus)")]),
+        ]
+        items = "".join(
+            f"<section><h3>{title}</h3><ul>"
+            + "".join(f"<li><a href='{href}'>{label}</a></li>" for href, label in links)
+            + "</ul></section>" for title, links in groups)
+        sections.append(f"<h2>{name} <small>({o})</small></h2><div class=roles>{items}</div>")
     return HTMLResponse(
-        "<!doctype html><meta charset=utf-8><title>Cherga</title>"
-        "<style>body{font:18px system-ui,sans-serif;margin:2em}a{margin:0 .2em}</style>"
-        f"<h1>Cherga</h1><ul>{''.join(rows)}</ul><p><a href='/docs'>API (OpenAPI)</a></p>")
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'><title>Cherga</title>"
+        "<style>body{font:18px/1.5 system-ui,sans-serif;margin:1em;color:#1a1a1a;background:#fff}"
+        ".roles{display:flex;flex-wrap:wrap;gap:1em 3em}ul{padding-left:1.2em}"
+        "li a{display:inline-block;min-height:44px;line-height:44px;color:#0b4ea2}h3{margin:.6em 0 0}"
+        "small{color:#555}</style>"
+        f"<main><h1>Cherga</h1>{''.join(sections)}</main></html>")
 
 
 @router.get("/office/{office}/hall", response_class=HTMLResponse)
@@ -119,3 +136,28 @@ def hall_call_audio(request: Request, office: str, call_id: str) -> FileResponse
             cache = FragmentCache(_VOICE_CACHE / "fragments", Path(recorded) if recorded else None)
             compose(fragments, cache, target, cfg.voice.volume)
     return FileResponse(target, media_type="audio/wav", headers={"Cache-Control": "max-age=3600"})
+
+
+_VENDOR = _STATIC / "vendor"
+_VENDOR_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+@router.get("/vendor/{name}")
+def vendored(name: str) -> FileResponse:
+    """Front-end files vendored from npm (static/vendor/README.md): nothing is loaded from a CDN."""
+    path = _VENDOR / name
+    if "/" in name or name.startswith(".") or path.suffix not in _VENDOR_TYPES or not path.is_file():
+        raise NotFound("not_found", f"no vendored file {name!r}")
+    return FileResponse(path, media_type=_VENDOR_TYPES[path.suffix], headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+@router.get("/api/v1/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI over the OpenAPI schema, from the vendored swagger-ui-dist (works without internet)."""
+    page = get_swagger_ui_html(openapi_url=request.app.openapi_url, title=f"{request.app.title} - API",
+                               swagger_js_url="/vendor/swagger-ui-bundle.js",
+                               swagger_css_url="/vendor/swagger-ui.css",
+                               swagger_favicon_url="/vendor/swagger-ui-favicon-32x32.png")
+    body = bytes(page.body).decode().replace('<html>', '<html lang="en">', 1)
+    return HTMLResponse(body)

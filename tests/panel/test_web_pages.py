@@ -1,0 +1,64 @@
+"""The start page and the API docs: every linked page answers, and /docs works with no internet."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.support.browser import chromium, serving
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def served(app: FastAPI) -> Iterator[str]:
+    with serving(app) as url:
+        yield url
+
+
+def test_the_start_page_links_every_page_of_each_role_and_each_link_answers(client: TestClient) -> None:
+    page = client.get("/").text
+    links = set(re.findall(r"href='([^']+)'", page))
+    for needed in ("/office/demo/kiosk", "/office/demo/book", "/office/demo/hall", "/load/demo", "/panel/",
+                   "/panel/manager", "/reports/demo", "/docs"):
+        assert needed in links, needed
+    for role in ("Visitors", "Operators", "Hall manager", "IT and integrators"):
+        assert role in page
+    for link in sorted(links):
+        r = client.get(link, follow_redirects=True)
+        assert r.status_code == 200, (link, r.status_code)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/api/v1/docs"])
+def test_api_docs_render_the_operations_with_nothing_fetched_from_outside(browser: Any, served: str,
+                                                                          path: str) -> None:
+    outside: list[str] = []
+
+    def guard(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.route("**/*", guard)
+    page.goto(served + path)
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 10  # the ticket, counter and office operations
+    assert "/api/v1/offices/{office}/tickets" in page.inner_text("body")
+    assert outside == []
+    page.close()
