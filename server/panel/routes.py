@@ -250,8 +250,22 @@ def _counter_ctx(request: Request, staff: StaffAccount, counter: str, flash: dic
         raise HTTPException(404, f"no counter {counter!r}") from exc
     waiting: list[TicketInfo] = service.waiting_list(counter)
     t = catalog(_lang(request))
+    targets = _send_targets(service, [service.counter_state(c.id) for c in service.config.counters])
     return _context(request, staff, title=f"{t['counter']} {state.number}", state=state, waiting=waiting,
-                    flash=flash)
+                    flash=flash, send_targets=targets)
+
+
+def _send_targets(service: Any, states: list[CounterState]) -> Any:
+    """``targets(ticket, to_service=None)``: the open counters (not this ticket's own) that serve the
+    ticket's service, or ``to_service`` when a transfer changes it: only those may take it."""
+    open_ids = {s.counter for s in states if s.status != "closed"}
+
+    def targets(ticket: TicketInfo, to_service: str | None = None) -> list[Any]:
+        wanted = to_service or ticket.service
+        return [c for c in service.config.counters if c.id in open_ids and c.id != ticket.counter
+                and c.weight_for(wanted) is not None]
+
+    return targets
 
 
 @router.get("/counter/{counter}", response_class=HTMLResponse)
@@ -335,7 +349,7 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
                     seen.add(w.ticket_id)
                     movable.append(w)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
-                    movable=movable, flash=flash, devices=device_report(request),
+                    movable=movable, flash=flash, devices=device_report(request), send_targets=_send_targets(service, states),
                     bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()))
 
 

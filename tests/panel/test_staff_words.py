@@ -83,3 +83,37 @@ def test_a_refusal_in_kazakh_is_kazakh(signed_in: SignIn, service: OfficeService
     r = client.post("/panel/counter/c1/action", headers={"X-Panel-Fragment": "1"},
                     data={"command_id": uuid.uuid4().hex, "action": "pause", "lang": "kk"})
     assert "Терезе қазірдің өзінде үзілісте." in text(r.text)
+
+
+def options(html: str, form_marker: str) -> list[str]:
+    """The counter numbers offered in the ``to_counter`` list of the form that holds ``form_marker``."""
+    form = next(f for f in html.split("<form")[1:] if form_marker in f)
+    select = form.split('name="to_counter"')[1].split("</select>")[0]
+    return [text("<option" + o).strip() for o in select.split("<option")[1:] if 'value=""' not in o]
+
+
+def sign_in_at(service: OfficeService, counter: str, operator: str) -> None:
+    service.counter_action(command_id=f"in-{counter}", counter=counter, action=CounterAction.SIGN_IN, source="t",
+                           operator=operator, authenticated=True)
+
+
+def test_the_transfer_form_lists_only_open_counters_that_serve_the_tickets_service(
+        signed_in: SignIn, service: OfficeService) -> None:
+    client = signed_in(lang="en")
+    issue(service)  # passport: served by counters 1, 2 and 3
+    sign_in_at(service, "c2", "taras")  # counter 2 open; counter 3 nobody: closed
+    act(client, "c1", "next")
+    page = client.get("/panel/counter/c1").text
+    assert options(page, 'value="transfer"') == ["2"]
+
+
+def test_the_send_form_lists_only_open_counters_that_serve_each_tickets_service(
+        signed_in: SignIn, service: OfficeService, client: TestClient) -> None:
+    births = issue(service, "birth", "consult")  # birth: counters 4 and 5
+    passports = issue(service, "passport")  # passport: counters 1, 2, 3
+    sign_in_at(service, "c4", "olena")
+    sign_in_at(service, "c2", "taras")
+    signed_in("maria", "")
+    page = client.get("/panel/manager").text
+    assert options(page, f'data-ticket="{births}"') == ["4"]
+    assert options(page, f'data-ticket="{passports}"') == ["2"]
