@@ -106,6 +106,8 @@ class TicketInfo(BaseModel):
     priority: str | None = None
     people_ahead: int | None = None
     wait_min: int | None = None  # None: estimate unavailable
+    # The forecast's upper bound ("≈ 12 min, at most 25"); added within v1, absent when there is no bound.
+    wait_max_min: int | None = None
     counter: str | None = None  # counter id when called
     counter_number: str | None = None  # what the citizen reads
     status_url: str | None = None

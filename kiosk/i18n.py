@@ -32,3 +32,14 @@ def pick(names: Mapping[Any, str], lang: str, fallbacks: tuple[str, ...] = ("en"
         if names.get(candidate):
             return names[candidate]
     return next(iter(names.values()), "")
+
+
+def wait_line(lang: str, minutes: int | None, most: int | None = None) -> str:
+    """The forecast as the kiosk prints it: "Estimated wait: ≈ 12 min, at most 25" (the point alone
+    when there is no bound, "estimate unavailable" when there is no estimate)."""
+    t = CATALOGS.catalog(lang)
+    if minutes is None:
+        return t["estimate_unavailable"]
+    if most is not None and most > minutes:
+        return f"{t['estimated_wait']}: {t['wait_range_minutes'].format(n=minutes, m=most)}"
+    return f"{t['estimated_wait']}: {t['wait_minutes'].format(n=minutes)}"

@@ -309,10 +309,16 @@ def render_ticket(ticket: TicketInfo, config: NodeConfig, layout: TicketLayout |
         c.multilang("wait", each(lambda lang: text(lang, "estimate_unavailable")),
                     max_size=int(28 * s), min_size=int(16 * s), max_lines=2)
     else:
-        minutes = ticket.wait_min
-        c.multilang("wait", each(lambda lang: f"{text(lang, 'estimated_wait')}: "
-                                              f"{text(lang, 'wait_minutes', n=minutes).replace(' ', NBSP)}"),
-                    max_size=int(28 * s), min_size=int(16 * s), max_lines=2)
+        minutes, most = ticket.wait_min, ticket.wait_max_min
+
+        def wait_line(lang: str) -> str:
+            # The range: "≈ 12 min, at most 25" (the point and the forecast's upper bound); each half
+            # kept on one line so a number never parts from its unit.
+            if most is None or most <= minutes:
+                return f"{text(lang, 'estimated_wait')}: {text(lang, 'wait_minutes', n=minutes).replace(' ', NBSP)}"
+            point, _, bound = text(lang, "wait_range_minutes", n=minutes, m=most).partition(", ")
+            return f"{text(lang, 'estimated_wait')}: {point.replace(' ', NBSP)}, {bound.replace(' ', NBSP)}"
+        c.multilang("wait", each(wait_line), max_size=int(28 * s), min_size=int(16 * s), max_lines=2)
     if ticket.counter_number:
         number = ticket.counter_number
         c.multilang("counter", each(lambda lang: text(lang, "window", n=number)),

@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cherga.kiosk.i18n import wait_line
 from cherga.server.accounts import ensure_demo_accounts
 from cherga.server.api import auth as auth_api
 from cherga.server.api import counters, offices, tickets
@@ -205,8 +206,8 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
         body = (f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=15>"
                 f"<meta name=viewport content='width=device-width'><title>{html.escape(info.label)}</title>"
                 f"<h1>{html.escape(info.label)}</h1><p>{html.escape(info.status)} {where}</p>"
-                f"<p>попереду / ahead: {info.people_ahead if info.people_ahead is not None else '—'}; "
-                f"очікування / wait: {info.wait_min if info.wait_min is not None else '—'} хв</p>")
+                f"<p>попереду / ahead: {info.people_ahead if info.people_ahead is not None else '—'}</p>"
+                f"<p>{html.escape(wait_line(info.language, info.wait_min, info.wait_max_min))}</p>")
         return HTMLResponse(body)
 
     _include_plugins(app)

@@ -376,9 +376,12 @@ class KioskState:
         return [Button("mode:low_reach", self._t("low_reach"), "mode", self.low_reach, icon="♿"),
                 Button("mode:large_text", self._t("large_text"), "mode", self.large_text, icon="A+")]
 
-    def _wait_text(self, minutes: float | None) -> str:
+    def _wait_text(self, minutes: float | None, most: int | None = None) -> str:
+        """"Estimated wait: ≈ 12 min", or with the forecast's upper bound "≈ 12 min, at most 25"."""
         if minutes is None:
             return self._t("estimate_unavailable")
+        if most is not None and most > round(minutes):
+            return f"{self._t('estimated_wait')}: {self._t('wait_range_minutes', n=round(minutes), m=most)}"
         return f"{self._t('estimated_wait')}: {self._t('wait_minutes', n=round(minutes))}"
 
     def choice_name(self, choice: Choice) -> str:
@@ -445,7 +448,7 @@ class KioskState:
                 info.append(self.choice_name(choice))
             if t.people_ahead is not None:
                 info.append(self._t("people_ahead", n=t.people_ahead))
-            info.append(self._wait_text(t.wait_min))
+            info.append(self._wait_text(t.wait_min, t.wait_max_min))
             if t.counter_number:
                 info.append(self._t("window", n=t.counter_number))
             if self.offline:

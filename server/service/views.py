@@ -21,14 +21,14 @@ class Views(Learning):
     def info(self, rec: TicketRecord | Ticket, now: dt.datetime, *, estimate: bool = True,
              public: bool = False) -> TicketInfo:
         t = rec.ticket if isinstance(rec, TicketRecord) else rec
-        ahead = wait = None
+        ahead = wait = wait_max = None
         if estimate and t.status is TicketStatus.WAITING:
             waiting = self._view.waiting_for(t.service)
             if t.id not in self._view.waiting_by_service.get(t.service, ()):
                 waiting.append(t)  # a ticket being issued is not in the view until its commit
             self._plan_breaks(now)
             est = self.predictor.estimate(t, waiting, self._open_counters_for(t.service), now)
-            ahead, wait = est.people_ahead, est.wait_min
+            ahead, wait, wait_max = est.people_ahead, est.wait_min, est.wait_max_min
         number = None
         if t.counter:
             number = self.config.counter(t.counter).number if t.counter in self._counters else None
@@ -36,7 +36,7 @@ class Views(Learning):
         return TicketInfo(
             ticket_id=t.id, label=t.label, prefix=t.prefix, number=t.number, service=t.service,
             purpose=t.purpose, status=t.status.value, issued_at=t.issued_at, language=t.language,  # type: ignore[arg-type]
-            priority=t.priority, people_ahead=ahead, wait_min=wait, counter=t.counter, counter_number=number,
+            priority=t.priority, people_ahead=ahead, wait_min=wait, wait_max_min=wait_max, counter=t.counter, counter_number=number,
             status_url=f"{self.config.office.public_url.rstrip('/')}/t/{t.token}", token=t.token,
             waited_s=max(0.0, (end - t.waiting_since).total_seconds()), reason=None if public else t.reason,
             origin=t.origin.value,  # type: ignore[arg-type]

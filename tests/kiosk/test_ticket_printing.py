@@ -144,3 +144,38 @@ def test_each_image_command_a_printer_may_need_prints_the_same_ticket(
     expected = rendered.image.convert("L")
     # ESC * prints in 24-dot bands: the last band is padded, so compare the ticket's own height
     assert ImageChops.difference(page.crop((0, 0, expected.width, expected.height)), expected).getbbox() is None
+
+
+RANGE = {"uk": "Орієнтовний час очікування: ≈ 12 хв, не більше 25",
+         "ru": "Примерное время ожидания: ≈ 12 мин, не более 25",
+         "ky": "Болжолдуу күтүү убактысы: ≈ 12 мүн, көп дегенде 25",
+         "kk": "Болжамды күту уақыты: ≈ 12 мин, ең көбі 25",
+         "en": "Estimated wait: ≈ 12 min, at most 25"}
+
+
+@pytest.mark.parametrize("lang", ["uk", "ru", "ky", "kk", "en"])
+def test_the_ticket_promises_a_range_in_each_language(office: NodeConfig, lang: Lang) -> None:
+    rendered = render_ticket(ticket_info(language=lang, wait_min=12, wait_max_min=25), office,
+                             TicketLayout(paper_mm=58, languages=(lang,)))
+    wait = " ".join(b.text for b in rendered.blocks_of("wait"))  # wrapped lines, in order
+    assert wait.replace("\u00a0", " ") == RANGE[lang]
+    # a number never parts from its unit or its words: lines break only after ":" and ","
+    assert "≈\u00a012\u00a0" in wait and wait.endswith("\u00a025")
+
+
+def test_a_ticket_from_a_server_without_a_bound_prints_the_point_alone(office: NodeConfig) -> None:
+    rendered = render_ticket(ticket_info(language="en", wait_min=12), office, TicketLayout(languages=("en",)))
+    assert [b.text.replace("\u00a0", " ") for b in rendered.blocks_of("wait")] == ["Estimated wait: ≈ 12 min"]
+
+
+def test_the_kyrgyz_range_comes_out_of_the_printer_as_drawn(
+        emulator: EscPosEmulator, serial_printer: TicketPrinter, office: NodeConfig) -> None:
+    """Ң Ө Ү in "Болжолдуу күтүү ... көп дегенде" go through the raster path pixel for pixel."""
+    rendered = render_ticket(ticket_info(language="ky", wait_min=12, wait_max_min=25), office,
+                             TicketLayout(paper_mm=80, languages=("ky",)))
+    serial_printer.print_ticket(rendered)
+    page = emulator.wait_for_tickets(1)[0].image
+    for line in rendered.blocks_of("wait"):
+        assert crop_equals_text(page, line.box, line.text, line.size, line.bold)
+    joined = " ".join(b.text for b in rendered.blocks_of("wait")).replace("\u00a0", " ")
+    assert "көп дегенде 25" in joined and "күтүү" in joined

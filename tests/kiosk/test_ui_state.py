@@ -204,3 +204,15 @@ def test_a_printer_fault_shows_the_number_large_with_the_status_qr(office: NodeC
     assert v.alert and v.big == "A-012"
     assert v.title == "Принтер иштебей жатат, номериңизди эстеп калыңыз"
     assert v.qr == ticket_info().status_url
+
+
+def test_the_ticket_screen_shows_the_forecast_as_a_range(office: NodeConfig, clock: FakeClock) -> None:
+    s = KioskState(office, clock=clock)
+    tap(s, clock, "lang:ky")
+    s.issued(ticket_info(language="ky", wait_min=12, wait_max_min=25), printed=True)
+    assert "Болжолдуу күтүү убактысы: ≈ 12 мүн, көп дегенде 25" in s.view().lines
+    # from a server that gives no bound: the point alone
+    s2 = KioskState(office, clock=clock)
+    tap(s2, clock, "lang:en")
+    s2.issued(ticket_info(language="en", wait_min=12), printed=True)
+    assert "Estimated wait: ≈ 12 min" in s2.view().lines

@@ -89,3 +89,24 @@ def test_after_a_restart_the_estimate_still_counts_the_paused_counter(sqlite_sto
     after = restarted.ticket_status(ticket.token).wait_min
     assert before is not None and before >= 10
     assert after == before
+
+
+def test_a_ticket_behind_a_busy_single_counter_is_promised_a_range(sqlite_store: Store, clock: Clock) -> None:
+    """Counter 9 alone serves "driver": a queue there is uncertain, so the ticket says "≈ N, at most M"
+    with M well above N, and the status page behind its QR says the same in the ticket's language."""
+    from fastapi.testclient import TestClient
+
+    from cherga.server.app import create_app
+
+    svc = OfficeService(demo_config(), sqlite_store, clock=clock)
+    _serving_at_counter_9(svc, sqlite_store)
+    for i in range(3):
+        _driver_ticket(svc, f"ahead{i}")
+    ticket = _driver_ticket(svc, "mine")
+    assert ticket.wait_min is not None and ticket.wait_max_min is not None
+    assert ticket.wait_max_min >= ticket.wait_min + 10  # four 11-minute visits on one desk vary a lot
+    assert ticket.wait_max_min <= 2 * ticket.wait_min + 10  # and the bound is still worth reading
+    app = create_app(demo_config(), "sqlite://", store=sqlite_store, clock=clock, sweep_interval=None)
+    with TestClient(app) as client:
+        page = client.get(f"/t/{ticket.token}").text
+    assert f"≈ {ticket.wait_min} хв, не більше {ticket.wait_max_min}" in page
