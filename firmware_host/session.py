@@ -182,10 +182,13 @@ class NodeSession:
         """
         flt = contract.subscription(route, self.office, **self._params(route, params))
         sub = _Subscription(route, flt, handler)
+        # Under the lock that _on_connect holds while it subscribes and marks us connected: either the
+        # connect's SUBSCRIBE carries this filter or we send it here; never neither (a pad once missed
+        # its counter state for good when its role subscribed between the two).
         with self._lock:
             self._subs.append(sub)
-        if self.connected:
-            self.client.subscribe(flt, qos=contract.ROUTES[route].qos)
+            if self.connected:
+                self.client.subscribe(flt, qos=contract.ROUTES[route].qos)
 
     def on_office_config(self, handler: Callable[[contract.NodeConfig], None]) -> None:
         """The retained office config for this node, now and whenever it changes."""
@@ -314,9 +317,9 @@ class NodeSession:
         client.publish(self._topic("node_status"), self._status("online").to_bytes(), qos=1, retain=True)
         with self._lock:
             filters = sorted({(s.filter, contract.ROUTES[s.route].qos) for s in self._subs})
-        if filters:
-            client.subscribe(filters)
-        self._connected.set()
+            if filters:
+                client.subscribe(filters)
+            self._connected.set()
         log.info("connected to %s:%s as %s", self.config.broker.host, self.config.broker.port, self.node)
         self.flush_outbox()
         self._notify_connection(True)
