@@ -29,7 +29,7 @@ import itertools
 import secrets
 from collections.abc import Callable
 
-from cherga.broker_bridge.contract import CounterAction, CounterCommand, CounterState, Reply
+from cherga.broker_bridge.contract import CounterAction, CounterCommand, CounterState, PauseReason, Reply
 
 
 class PadButton(enum.StrEnum):
@@ -80,6 +80,7 @@ class PadMachine:
     :param transfer_service: where the transfer button sends the current visitor (a service id),
         usually the first of the counter's ``transfer_targets``.
     :param transfer_counter: or a counter id to send them to.
+    :param pause_reason: the reason the pause button gives (the node config's ``hardware.pause_reason``).
     :param rating_buttons: how many faces the citizen's rating row has (1 = best face).
     :param reply_timeout_s: an unanswered real-time command counts as a lost link after this.
     :param flash_s: how long a refused press blinks its LED.
@@ -94,6 +95,7 @@ class PadMachine:
         counter: str,
         transfer_service: str | None = None,
         transfer_counter: str | None = None,
+        pause_reason: PauseReason = PauseReason.BREAK,
         rating_buttons: int = 4,
         reply_timeout_s: float = 3.0,
         flash_s: float = 2.0,
@@ -107,6 +109,7 @@ class PadMachine:
         self.counter = counter
         self.transfer_service = transfer_service
         self.transfer_counter = transfer_counter
+        self.pause_reason = PauseReason(pause_reason)
         self.rating_buttons = rating_buttons
         self.reply_timeout_s = reply_timeout_s
         self.flash_s = flash_s
@@ -270,7 +273,7 @@ class PadMachine:
             fields["to_service"] = self.transfer_service
             fields["to_counter"] = self.transfer_counter
         if action is CounterAction.PAUSE:
-            fields["pause_reason"] = "break"
+            fields["pause_reason"] = self.pause_reason
         cmd = self._command(action, **fields)
         self.pending[cmd.id] = (action, t + self.reply_timeout_s)
         self.message = None

@@ -24,6 +24,7 @@ Node config options (``hardware:`` in the node's YAML)::
       pins: {buttons: {next: 5, ...}, ratings: [12, 16, 20, 21], leds: {idle: 17, ...}}
       long_press_s: 1.5
       transfer_service: residence   # default: the counter's first transfer target
+      pause_reason: lunch           # what the pause button gives: break (default), lunch, training, ...
       serial: {board: /dev/ttyUSB0} # the counter-top LED board's port, when one is fitted
       board_address: 1
 """
@@ -36,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cherga.broker_bridge.contract import CounterCommand, CounterState, Reply, ServerStatus
+from cherga.broker_bridge.contract import CounterCommand, CounterState, PauseReason, Reply, ServerStatus
 from cherga.broker_bridge.contract import NodeConfig as OfficeConfig
 from cherga.counter_pad.app import MemoryBoard, NumberBoard, PadApp
 from cherga.counter_pad.debounce import ButtonEvent
@@ -122,7 +123,12 @@ class PadRole:
             hw_opts.serial.get("board"), int(hw_opts.option("board_address", 1)), self._on_board_health)
         self._owned_board = board if self._board is None else None
         self._explicit_transfer = hw_opts.option("transfer_service", None)
+        try:
+            pause_reason = PauseReason(hw_opts.option("pause_reason", PauseReason.BREAK))
+        except ValueError:
+            raise ValueError(f"hardware.pause_reason must be one of {', '.join(PauseReason)}") from None
         machine = PadMachine(node=config.node, counter=config.counter, transfer_service=self._explicit_transfer,
+                             pause_reason=pause_reason,
                              rating_buttons=len(pins.ratings), reply_timeout_s=3.0)
         self.app = PadApp(machine, hardware=self.hardware, board=board, send_now=self._send_now,
                           send_durable=self._send_durable, clock=self._clock)

@@ -31,7 +31,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from cherga.broker_bridge.contract import LANGUAGES, MAX_POSTPONE_S, CounterAction, CounterState, TicketInfo
+from cherga.broker_bridge.contract import (
+    LANGUAGES,
+    MAX_POSTPONE_S,
+    CounterAction,
+    CounterState,
+    PauseReason,
+    TicketInfo,
+)
 from cherga.i18n import FALLBACK
 from cherga.server import auth
 from cherga.server.api.offices import device_report
@@ -117,7 +124,7 @@ def _context(request: Request, staff: StaffAccount | None, **extra: Any) -> dict
         "languages": _languages(request), "office_name": config.office.names.get(lang),
         "services": config.services, "counters": [c for c in config.counters],
         "categories": config.priority_categories, "service_name": service_name, "minutes": _minutes,
-        "new_id": lambda: uuid.uuid4().hex, "flash": None,
+        "new_id": lambda: uuid.uuid4().hex, "flash": None, "pause_reasons": [r.value for r in PauseReason],
         "local_time": lambda t: t.astimezone(config.office.tz).strftime("%H:%M"), **extra,
     }
 
@@ -193,6 +200,10 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         token, account, expires = auth.login(service.store, username, password, _now(service))
     except ServiceError:
         return again(t["error_bad_credentials"], 401)
+    if counter == "none":  # "hall manager (no counter)", chosen on purpose (never the form's default)
+        counter = ""
+        if account.role not in MANAGER_ROLES:
+            return again(t["error_counter_required"], 422)
     if counter:
         if account.role not in COUNTER_ROLES:
             return again(t["error_forbidden"], 403)
@@ -205,8 +216,8 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         target = f"{BASE}/counter/{counter}"
     elif account.role in MANAGER_ROLES or account.role == "admin":
         target = f"{BASE}/manager"
-    else:
-        return again(t["choose_counter"], 422)
+    else:  # an operator works at a counter: the form has no default, so say what is missing
+        return again(t["error_counter_required"], 422)
     response = RedirectResponse(target, status_code=303)
     max_age = max(60, int((expires - _now(service)).total_seconds()))
     response.set_cookie(TOKEN_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", path=BASE)
@@ -219,18 +230,30 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
 
 
 @router.post("/signout")
-def signout(request: Request) -> Response:
+def signout(request: Request, confirm: str = Form(""), lang: str = Form("")) -> Response:
+    """Leave the panel and the counter. With a visitor still called or served there, first a warning page
+    (finish the visit, or confirm: the visitor goes back to the queue); the web session ends only once
+    the counter is really signed out."""
     service = _service(request)
     staff = _staff(request)
-    counter = request.cookies.get(COUNTER_COOKIE)
-    if staff is not None and counter:
-        with contextlib.suppress(ServiceError, KeyError):
+    t = catalog(pick_language(lang or None, _lang(request)))
+    if staff is not None:
+        cookie = request.cookies.get(COUNTER_COOKIE)
+        ids = [c.id for c in service.config.counters]
+        here = [cid for cid in ([cookie] if cookie in ids else []) + ids
+                if service.counter_state(cid).operator == staff.username][:1]
+        for counter in here:
             state: CounterState = service.counter_state(counter)
-            if state.operator == staff.username:
+            if state.ticket is not None and confirm != "return":
+                return _signout_warning(request, staff, state, None)
+            try:
                 # Leaving the panel leaves the counter: a pad with nobody signed in calls nobody.
                 service.counter_action(command_id=f"panel-signout-{uuid.uuid4().hex}", counter=counter,
                                        action=CounterAction.SIGN_OUT, source=f"panel:{staff.username}",
-                                       operator=staff.username, authenticated=True)
+                                       operator=staff.username, authenticated=True,
+                                       return_visitor=confirm == "return")
+            except ServiceError as exc:
+                return _signout_warning(request, staff, service.counter_state(counter), _error_text(request, t, exc))
     token = request.cookies.get(TOKEN_COOKIE)
     if token:
         service.store.drop_session(token)
@@ -238,6 +261,12 @@ def signout(request: Request) -> Response:
     response.delete_cookie(TOKEN_COOKIE, path=BASE)
     response.delete_cookie(COUNTER_COOKIE, path=BASE)
     return response
+
+
+def _signout_warning(request: Request, staff: StaffAccount, state: CounterState, error: str | None) -> Response:
+    """The operator is still signed in at ``state``'s counter: say why, offer to return the visitor and leave."""
+    ctx = _context(request, staff, title=catalog(_lang(request))["sign_out"], state=state, error=error)
+    return _page(request, "signout.html", ctx, status=409)
 
 
 # --- the counter page ----------------------------------------------------------------------------------
@@ -420,6 +449,72 @@ def manager_send(request: Request, command_id: str = Form(...), ticket_id: str =
     if not _wants_fragment(request):
         return RedirectResponse(f"{BASE}/manager", status_code=303)
     return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+
+
+def _manager_done(request: Request, staff: StaffAccount, flash: dict[str, str]) -> Response:
+    if not _wants_fragment(request):
+        return RedirectResponse(f"{BASE}/manager", status_code=303)
+    return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+
+
+@router.post("/manager/cancel")
+def manager_cancel(request: Request, command_id: str = Form(...), ticket_id: str = Form(...),
+                   lang: str = Form("")) -> Response:
+    """Remove a ticket: the visitor left (``OfficeService.cancel_ticket``)."""
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    svc = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    try:
+        gone: TicketInfo = svc.cancel_ticket(command_id=f"panel-{command_id}"[:64], ticket_id=ticket_id,
+                                             source=f"panel:{staff.username}", operator=staff.username)
+        flash = {"kind": "ok", "text": f"{t['cancelled']}: {gone.label}"}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
+    return _manager_done(request, staff, flash)
+
+
+@router.post("/manager/counter")
+def manager_counter(request: Request, command_id: str = Form(...), counter: str = Form(...), do: str = Form(...),
+                    lang: str = Form("")) -> Response:
+    """Close a counter (its operator is signed out; it calls nobody) or open it again."""
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    svc = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    if do not in ("close", "open"):
+        raise HTTPException(422, "do is close or open")
+    try:
+        method = svc.close_counter if do == "close" else svc.open_counter
+        state: CounterState = method(command_id=f"panel-{command_id}"[:64], counter=counter,
+                                     source=f"panel:{staff.username}", operator=staff.username)
+        done = t["counter_closed_done" if do == "close" else "counter_opened_done"]
+        flash = {"kind": "ok", "text": done.format(counter=state.number)}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
+    return _manager_done(request, staff, flash)
+
+
+@router.post("/manager/move")
+def manager_move(request: Request, command_id: str = Form(...), operator: str = Form(...),
+                 to_counter: str = Form(...), lang: str = Form("")) -> Response:
+    """Move an operator to another counter: signed in there, signed out where they were (one person, one counter)."""
+    staff = _guard(request, MANAGER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    svc = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    try:
+        outcome = svc.counter_action(command_id=f"panel-{command_id}"[:64], counter=to_counter,
+                                     action=CounterAction.SIGN_IN, source=f"panel:{staff.username}",
+                                     operator=operator, authenticated=True)
+        who = outcome.counter.operator_name or operator
+        flash = {"kind": "ok", "text": f"{t['moved']}: {who} → {t['counter']} {outcome.counter.number}"}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
+    return _manager_done(request, staff, flash)
 
 
 # --- live updates -----------------------------------------------------------------------------------------

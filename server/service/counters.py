@@ -12,7 +12,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from cherga.broker_bridge.contract import MAX_POSTPONE_S, CallEntry, CounterAction, HallCall
+from cherga.broker_bridge.contract import (
+    CLOSED_BY_MANAGER,
+    MAX_POSTPONE_S,
+    CallEntry,
+    CounterAction,
+    HallCall,
+    PauseReason,
+)
 from cherga.server import auth
 from cherga.server.core import tickets as core
 from cherga.server.core.backoffice import assign_registrar
@@ -40,10 +47,12 @@ class Counters(CommandRunner):
                        to_counter: str | None = None, return_after: bool = False, delay_s: int | None = None,
                        pause_reason: str | None = None, pin: str | None = None, ticket_id: str | None = None,
                        score: int | None = None, authenticated: bool = False,
-                       refuse_if_new: ServiceError | None = None) -> ActionResult:
+                       refuse_if_new: ServiceError | None = None, return_visitor: bool = False) -> ActionResult:
         """Apply a counter's button. ``authenticated``: the caller already proved ``operator``
         (a REST bearer token); otherwise signing in needs the operator's PIN. ``refuse_if_new``: see
-        :meth:`CommandRunner._run_command` (a press that arrives too late is refused unless already applied)."""
+        :meth:`CommandRunner._run_command` (a press that arrives too late is refused unless already applied).
+        ``return_visitor`` (sign_out): a visitor still called or served goes back to the queue, keeping their
+        place and bound to no counter, instead of refusing the sign-out."""
         cfg = self._counter_cfg(counter)
         try:
             action = CounterAction(action)
@@ -51,10 +60,14 @@ class Counters(CommandRunner):
             raise Invalid("unknown_action", f"unknown counter action {action!r}") from None
         before: list[CounterView] = []  # the counter as it was, while the operation is under way
         originals: dict[str, TicketRecord | None] = {}
+        others_before: dict[str, CounterView] = {}  # sign_in: the counters the person leaves (one person, one counter)
 
         def operation(tx: Tx, now: dt.datetime) -> Applied[ActionResult]:
             cv = self._counters[counter]
             before.append(dataclasses.replace(cv))
+            if action is CounterAction.SIGN_IN:
+                others_before.update({cid: dataclasses.replace(o) for cid, o in self._counters.items()
+                                      if cid != counter and o.operator is not None})
             touched: list[TicketRecord] = []
             services_touched: set[str] = set()
             # Who acts is who is signed in here. A pad's ``operator`` field is only a claim (any pad can
@@ -65,7 +78,7 @@ class Counters(CommandRunner):
                 tx, cfg, cv, now, op, touched, services_touched,
                 operator=operator, result=result, to_service=to_service, to_counter=to_counter,
                 return_after=return_after, delay_s=delay_s, pause_reason=pause_reason, pin=pin,
-                ticket_id=ticket_id, score=score, authenticated=authenticated)
+                ticket_id=ticket_id, score=score, authenticated=authenticated, return_visitor=return_visitor)
             cv.seq += 1
             cv.updated_at = now
             tx.save_counter(self.office, cv.row(counter))
@@ -78,9 +91,13 @@ class Counters(CommandRunner):
                 ticket = self.info(main, now, estimate=main.ticket.status is TicketStatus.WAITING)
             outcome = ActionResult(status, self._counter_state(counter, now), ticket, call)
 
+            left = [cid for cid, o in others_before.items() if self._counters[cid].operator != o.operator]
+
             def after_commit() -> None:
                 self._learn(counter, now, called=touched[0].ticket if call is not None and not call.recall else None,
                             paused=action is CounterAction.PAUSE)
+                for cid in left:
+                    self._learn(cid, now)
                 self.stats[f"action_{action.value}"] += 1
                 if call is not None:
                     self._calls.appendleft(CallEntry(call_id=call.call_id, label=call.label, counter=counter,
@@ -88,13 +105,14 @@ class Counters(CommandRunner):
                                                      called_at=now, recall=call.recall))
                 affected = [counter, *self._affected_counters(services_touched)]
                 extra = [rec.ticket.target_counter for rec in touched if rec.ticket.target_counter]
-                self._notify([*affected, *extra], now, hall=True, call=call)
+                self._notify([*affected, *extra, *left], now, hall=True, call=call)
 
             return Applied(outcome, outcome.to_json(), after_commit)
 
         def undo() -> None:
             if before:
                 self._counters[counter] = before[0]
+            self._counters.update(others_before)
             self._restore(originals)
 
         return self._run_command(command_id, f"counter_{action.value}@{counter}", operation, _action_answer, undo=undo,
@@ -145,6 +163,9 @@ class Counters(CommandRunner):
 
     def _do_next(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
                  touched: list[TicketRecord], services: set[str], **kw: Any) -> tuple[str, HallCall | None]:
+        if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
+            raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
+                           params={"counter": cfg.id})
         if cv.status == "paused":
             self._event(tx, EventKind.COUNTER_RESUMED, None, now, counter=cfg.id, operator=op, reason="next pressed")
             cv.pause_reason = None
@@ -304,8 +325,12 @@ class Counters(CommandRunner):
             raise Conflict("ticket_in_progress", "finish, transfer or postpone the current ticket before a pause")
         if cv.status == "paused":
             raise Conflict("already_paused", "the counter is already paused")
+        try:
+            reason = PauseReason(pause_reason or PauseReason.BREAK)
+        except ValueError:
+            raise Invalid("bad_pause_reason", f"unknown pause reason {pause_reason!r}") from None
         cv.status = "paused"
-        cv.pause_reason = pause_reason or "break"
+        cv.pause_reason = reason.value
         self._event(tx, EventKind.COUNTER_PAUSED, None, now, counter=cfg.id, operator=op, reason=cv.pause_reason)
         return "ok", None
 
@@ -323,9 +348,29 @@ class Counters(CommandRunner):
                     touched: list[TicketRecord], services: set[str], *, operator: str | None = None,
                     pin: str | None = None, authenticated: bool = False, **kw: Any) -> tuple[str, HallCall | None]:
         account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated)
+        if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
+            raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
+                           params={"counter": cfg.id})
         if cv.operator and cv.operator != account.username:
-            self._event(tx, EventKind.OPERATOR_SIGNED_OUT, None, now, counter=cfg.id, operator=cv.operator,
-                        reason="replaced")
+            holder = self._operator_name(cv.operator) or cv.operator
+            raise Conflict("counter_taken", f"counter {cfg.number} is held by {holder}; they sign out first",
+                           params={"counter": cfg.id, "operator": holder})
+        # One person, one counter: signing in here signs them out of any other counter (every door
+        # comes through here: pad, panel, REST).
+        for other_id, other in self._counters.items():
+            if other_id == cfg.id or other.operator != account.username:
+                continue
+            other_cfg = self.config.counter(other_id)
+            if other.ticket_id and self._view.get(other.ticket_id) is not None:
+                raise Conflict("busy_at_other_counter",
+                               f"{account.username} has a visitor at counter {other_cfg.number}; finish there first",
+                               params={"counter": other_id})
+            self._event(tx, EventKind.OPERATOR_SIGNED_OUT, None, now, counter=other_id, operator=account.username,
+                        reason="moved", to_counter=cfg.id)
+            other.operator, other.status, other.pause_reason = None, "closed", None
+            other.seq += 1
+            other.updated_at = now
+            tx.save_counter(self.office, other.row(other_id))
         self._names[account.username] = account.display_name
         cv.operator = account.username
         if cv.status == "closed":
@@ -335,11 +380,23 @@ class Counters(CommandRunner):
         return "ok", None
 
     def _do_sign_out(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
-                     touched: list[TicketRecord], services: set[str], **kw: Any) -> tuple[str, HallCall | None]:
+                     touched: list[TicketRecord], services: set[str], *, return_visitor: bool = False,
+                     **kw: Any) -> tuple[str, HallCall | None]:
         if cv.operator is None:
             raise Conflict("not_signed_in", "nobody is signed in at this counter")
-        if cv.ticket_id and self._view.get(cv.ticket_id) is not None:
-            raise Conflict("ticket_in_progress", "finish, transfer or postpone the current ticket before signing out")
+        rec = self._view.get(cv.ticket_id) if cv.ticket_id else None
+        if rec is not None and rec.ticket.status in (TicketStatus.CALLED, TicketStatus.SERVING):
+            if not return_visitor:
+                raise Conflict("ticket_in_progress",
+                               "finish, transfer or postpone the current ticket before signing out",
+                               params={"ticket": rec.ticket.label, "counter": cfg.id})
+            # Back to the queue at once, keeping their place, for any counter (this one is closing).
+            back = self._apply(core.postpone, rec.ticket, now=now, delay=dt.timedelta(0), keep_counter=False)
+            touched.insert(0, self._write(tx, rec, back))
+            self._event(tx, EventKind.POSTPONED, back, now, counter=cfg.id, operator=op, delay_s=0,
+                        not_before=now.isoformat(), reason="operator_signed_out")
+            services.add(back.service)
+        cv.ticket_id = None
         self._event(tx, EventKind.OPERATOR_SIGNED_OUT, None, now, counter=cfg.id, operator=cv.operator)
         cv.operator = None
         cv.status = "closed"

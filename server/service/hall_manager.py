@@ -1,4 +1,5 @@
-"""The hall manager's actions on one waiting ticket: remove it (the visitor left), or send it to one counter.
+"""The hall manager's actions: remove a ticket (the visitor left), send a waiting ticket to one counter,
+close a counter (its operator is signed out, it takes no calls and no sign-in) and open it again.
 
 (The hall manager issues tickets for visitors through :meth:`Issuing.issue_ticket` with ``operator``.)
 """
@@ -9,16 +10,21 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from cherga.broker_bridge.contract import TicketInfo
+from cherga.broker_bridge.contract import CLOSED_BY_MANAGER, CounterState, TicketInfo
 from cherga.server.core import tickets as core
 from cherga.server.core.tickets import EventKind
 from cherga.server.errors import Conflict
 from cherga.server.service.commands import Applied, CommandRunner
+from cherga.server.service.results import CounterView
 from cherga.server.store import Tx
 
 
 def _ticket_answer(stored: Mapping[str, Any]) -> TicketInfo:
     return TicketInfo.model_validate(stored["ticket"])
+
+
+def _counter_answer(stored: Mapping[str, Any]) -> CounterState:
+    return CounterState.model_validate(stored["counter"])
 
 
 class HallManager(CommandRunner):
@@ -75,3 +81,49 @@ class HallManager(CommandRunner):
             return Applied(info, {"ticket": info.model_dump(mode="json")}, after_commit)
 
         return self._run_command(command_id, "send_to_counter", operation, _ticket_answer)
+
+    def close_counter(self, *, command_id: str, counter: str, source: str, operator: str | None = None) -> CounterState:
+        """The hall manager closes a counter: whoever is signed in there is signed out, and until it is opened
+        again it calls nobody and nobody signs in. Refused while a visitor is called or served there."""
+        return self._set_closed(command_id, counter, source, operator, closed=True)
+
+    def open_counter(self, *, command_id: str, counter: str, source: str, operator: str | None = None) -> CounterState:
+        """The hall manager opens a counter closed with :meth:`close_counter`: an operator may sign in again."""
+        return self._set_closed(command_id, counter, source, operator, closed=False)
+
+    def _set_closed(self, command_id: str, counter: str, source: str, operator: str | None, *,
+                    closed: bool) -> CounterState:
+        cfg = self._counter_cfg(counter)
+        before: list[CounterView] = []
+
+        def operation(tx: Tx, now: dt.datetime) -> Applied[CounterState]:
+            cv = self._counters[counter]
+            before.append(CounterView.of(cv.row(counter)))
+            if closed:
+                if cv.ticket_id and self._view.get(cv.ticket_id) is not None:
+                    raise Conflict("ticket_in_progress",
+                                   f"counter {cfg.number} has a visitor; finish, transfer or postpone first",
+                                   params={"counter": cfg.id})
+                if cv.operator is not None:
+                    self._event(tx, EventKind.OPERATOR_SIGNED_OUT, None, now, counter=counter, operator=cv.operator,
+                                reason=CLOSED_BY_MANAGER, by=operator, source=source)
+                cv.operator, cv.status, cv.pause_reason = None, "closed", CLOSED_BY_MANAGER
+            elif cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
+                cv.pause_reason = None
+            cv.seq += 1
+            cv.updated_at = now
+            tx.save_counter(self.office, cv.row(counter))
+            state = self._counter_state(counter, now)
+
+            def after_commit() -> None:
+                self._learn(counter, now)
+                self._notify([counter], now, hall=True, call=None)
+
+            return Applied(state, {"counter": state.model_dump(mode="json")}, after_commit)
+
+        def undo() -> None:
+            if before:
+                self._counters[counter] = before[0]
+
+        kind = f"{'close' if closed else 'open'}_counter@{counter}"
+        return self._run_command(command_id, kind, operation, _counter_answer, undo=undo)
