@@ -104,6 +104,18 @@ class Hours(_Strict):
             return False
         return any(r.contains(t) for r in self.days.get(day, []))
 
+    def slots_on(self, weekday: Weekday, slot_min: int) -> int:
+        """How many bookable slots of ``slot_min`` a ``weekday`` has: slots start on the grid from
+        midnight and the office is open for the whole slot (as :func:`server.core.booking.day_grid`)."""
+        open_minutes = [False] * (24 * 60)
+        for r in self.days.get(weekday, []):
+            for m in range(_minutes(r.start), _minutes(r.end, end=True)):
+                open_minutes[m] = True
+        for b in self.breaks:
+            for m in range(_minutes(b.start), _minutes(b.end, end=True)):
+                open_minutes[m] = False
+        return sum(all(open_minutes[k:k + slot_min]) for k in range(0, 24 * 60 - slot_min + 1, slot_min))
+
 
 class Service(_Strict):
     id: Ident
@@ -201,6 +213,24 @@ class Appointments(_Strict):
     per_slot: int = Field(default=1, ge=0, le=100,
                           description="visitors one service takes per slot (a service may override it); 0: no booking")
     horizon_days: int = Field(default=14, ge=1, le=90, description="how many days ahead a slot may be booked")
+    walk_in_max_wait_min: int | None = Field(
+        default=30, ge=1, le=600,
+        description="a due booked visitor is not called before a walk-in who has waited this long at the desk "
+                    "(walk-ins then go first, by the priority rule); none: due bookings always go first")
+
+
+class Closing(_Strict):
+    """What closing time means for the queue.
+
+    ``waiting_at_close``: ``serve_all`` calls everybody who holds a ticket at closing; ``stop``
+    makes no calls from ``stop_after_min`` minutes after closing (the visitors left are told to
+    book). ``warn_walk_ins``: the kiosk tells a walk-in before printing when the forecast says they
+    will not be seen before closing, and offers the earliest free booking instead.
+    """
+
+    waiting_at_close: Literal["serve_all", "stop"] = "serve_all"
+    stop_after_min: int = Field(default=0, ge=0, le=240, description="with stop: last call this long after closing")
+    warn_walk_ins: bool = True
 
 
 class Display(_Strict):
@@ -287,6 +317,7 @@ class SiteConfig(_Strict):
     no_show: NoShowRule = NoShowRule()
     numbering: Numbering = Numbering()
     appointments: Appointments = Appointments()
+    closing: Closing = Closing()
     display: Display = Display()
     voice: Voice = Voice()
     ticket: Ticket = Ticket()
@@ -329,6 +360,21 @@ class SiteConfig(_Strict):
                 raise ValueError(f"service {s.id!r} is served by no counter")
         return self
 
+    @model_validator(mode="after")
+    def _booked_range_holds_the_bookings(self) -> SiteConfig:
+        # A booked visitor is never refused a number: the booked range holds a day's full bookings.
+        rng = self.numbering.booked
+        size = rng.last - rng.first + 1
+        for s in self.services:
+            need = self.bookings_per_day(s.id)
+            if need > size:
+                raise ValueError(
+                    f"service {s.id!r} takes up to {need} bookings a day, but numbering.booked "
+                    f"{rng.first}..{rng.last} holds {size} numbers: make the booked range at least {need} "
+                    f"numbers (e.g. booked: {{first: {rng.first}, last: {rng.first + need - 1}}}), or book "
+                    "fewer visitors per slot")
+        return self
+
     # Lookups used everywhere; kept here so there is one way to ask.
     def service(self, service_id: str) -> Service:
         for s in self.services:
@@ -368,6 +414,15 @@ class SiteConfig(_Strict):
         """Visitors one slot of the service takes (0: the service takes no bookings)."""
         own = self.service(service_id).booking_per_slot
         return self.appointments.per_slot if own is None else own
+
+    def bookings_per_day(self, service_id: str) -> int:
+        """The most visitors the service can have booked on one day (its busiest weekday's slots ×
+        visitors per slot): the booked number range must hold this many."""
+        capacity = self.booking_capacity(service_id)
+        if capacity <= 0:
+            return 0
+        hours = self.hours_of(service_id)
+        return capacity * max(hours.slots_on(d, self.appointments.slot_min) for d in WEEKDAYS)
 
 
 def _unique(what: str, ids: list[str]) -> None:

@@ -35,6 +35,15 @@ def next_number(last_issued: int | None, number_range: NumberRange, service: str
     return last_issued + 1
 
 
+def booked_draw_order(on_time: bool) -> tuple[str, str]:
+    """The ranges a booked visitor's number comes from, in order: a visitor with a booking is never
+    refused a number. On time: the booked range, then the walk-in range; late (checked in as a
+    walk-in): the walk-in range, then the booked range. The site config check makes the booked range
+    hold a day's full bookings (:meth:`SiteConfig.bookings_per_day`), and only booked visitors draw
+    from it, so the second range always has room even when walk-ins took every walk-in number."""
+    return ("booked", "walk_in") if on_time else ("walk_in", "booked")
+
+
 def split_offline_range(number_range: NumberRange, kiosk_ids: list[str]) -> Mapping[str, NumberRange]:
     """Give each kiosk its own slice of the offline range, so two offline kiosks never clash."""
     kiosks = sorted(kiosk_ids)

@@ -14,7 +14,7 @@ from typing import Any
 
 from cherga.broker_bridge.contract import TicketInfo
 from cherga.server.core import tickets as core
-from cherga.server.core.numbering import NumbersExhausted, office_day
+from cherga.server.core.numbering import NumbersExhausted, booked_draw_order, office_day
 from cherga.server.core.tickets import CheckIn, EventKind, Origin, Ticket, TicketStatus
 from cherga.server.errors import Conflict, Invalid, NotFound
 from cherga.server.service.commands import Applied, CommandRunner
@@ -92,7 +92,7 @@ class Issuing(CommandRunner):
                                params={"minutes": self.config.appointments.early_s // 60})
             on_time = verdict is CheckIn.ON_TIME
             day = office_day(now, self.config.office.tz)
-            number = self._draw(tx, svc.id, day, "booked" if on_time else "walk_in")
+            number = self._draw_booked(tx, svc.id, day, on_time)
             ticket = self._new_ticket(service=svc.id, purpose=svc.purposes[0], number=number, day=day, issued_at=now,
                                       language=language, origin=Origin.BOOKED if on_time else Origin.WALK_IN,
                                       appointment_at=appt["slot"] if on_time else None)
@@ -213,6 +213,15 @@ class Issuing(CommandRunner):
             return tx.draw_number(self.office, service, day, range_name, number_range)
         except NumbersExhausted as exc:
             raise Conflict("numbers_exhausted", str(exc)) from None
+
+    def _draw_booked(self, tx: Tx, service: str, day: dt.date, on_time: bool) -> int:
+        """A booked visitor's number: never refused while either range has one (:func:`booked_draw_order`)."""
+        first, second = booked_draw_order(on_time)
+        try:
+            return tx.draw_number(self.office, service, day, first, getattr(self.config.numbering, first))
+        except NumbersExhausted:
+            log.warning("%s range of %s ran out: a booked visitor gets a number of the %s range", first, service, second)
+        return self._draw(tx, service, day, second)
 
     def _replace_online_twin(self, tx: Tx, replaces: str | None, offline: Ticket, result: dict[str, Any],
                              now: dt.datetime, source: str) -> TicketRecord | None:

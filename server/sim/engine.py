@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 from cherga.server.core import tickets as tk
 from cherga.server.core.backoffice import assign_registrar
-from cherga.server.core.numbering import NumbersExhausted, next_number
+from cherga.server.core.numbering import NumbersExhausted, booked_draw_order, next_number
 from cherga.server.core.prediction import PredictorFeed, WaitPredictor
 from cherga.server.core.scheduling import Decision, PolicySettings, choose_next
 from cherga.server.sim.workload import Visitor, lognormal, opening_time
@@ -272,11 +272,16 @@ class _Sim:
             else:
                 visit.late_for_booking = True
         service = self.cfg.service(v.service)
-        rng_key = "booked" if origin is tk.Origin.BOOKED else "walk_in"
-        nrange: NumberRange = getattr(self.cfg.numbering, rng_key)
-        try:
-            number = next_number(self.last_number.get((v.service, rng_key)), nrange, v.service)
-        except NumbersExhausted:
+        # A visitor with a booking is never refused (the kiosk's booked_draw_order); a walk-in may be.
+        order = booked_draw_order(origin is tk.Origin.BOOKED) if v.appointment_s is not None else ("walk_in",)
+        for rng_key in order:
+            nrange: NumberRange = getattr(self.cfg.numbering, rng_key)
+            try:
+                number = next_number(self.last_number.get((v.service, rng_key)), nrange, v.service)
+                break
+            except NumbersExhausted:
+                continue
+        else:
             return  # the kiosk refuses: the visitor gets no ticket (counted as not served)
         self.last_number[(v.service, rng_key)] = number
         now = self.at(t)

@@ -111,3 +111,17 @@ def test_a_time_past_midnight_is_refused() -> None:
     text = MINIMAL + "hours:\n  days:\n    mon: [{start: \"08:00\", end: \"24:30\"}]\n"
     with pytest.raises(ConfigError, match="not a time of day"):
         parse_site_config(text)
+
+
+def test_config_check_refuses_a_booked_range_that_cannot_hold_a_days_bookings() -> None:
+    """Issue 20: 150 booked numbers ran out; the check now names the size a full day of bookings needs."""
+    # 08:00-18:00, 15-minute slots, 4 visitors a slot: 160 bookings a day, 150 booked numbers.
+    text = MINIMAL + ("hours: {days: {mon: [{start: \"08:00\", end: \"18:00\"}]}}\n"
+                      "appointments: {per_slot: 4}\n"
+                      "numbering:\n  walk_in: {first: 1, last: 799}\n  booked: {first: 800, last: 949}\n"
+                      "  offline: {first: 950, last: 999}\n")
+    with pytest.raises(ConfigError) as exc:
+        parse_site_config(text)
+    assert "160 bookings a day" in str(exc.value) and "800..949 holds 150" in str(exc.value)
+    ok = parse_site_config(text.replace("per_slot: 4", "per_slot: 3"))
+    assert ok.bookings_per_day("passport") == 120

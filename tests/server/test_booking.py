@@ -6,12 +6,14 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cherga.server.core.booking import day_grid
 from cherga.server.errors import Conflict, Invalid, NotFound
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import Hours, SiteConfig
-from cherga.server.store import Store
+from cherga.server.store import Store, sqlite_url
 from tests.server.helpers import Clock, demo_dict
 
 KYIV = ZoneInfo("Europe/Kyiv")
@@ -127,3 +129,62 @@ def test_a_booking_nobody_came_for_is_marked_missed_and_logged_once(sqlite_store
     t = svc.check_in(command_id="late", source="kiosk", code=code)
     assert t.origin == "walk_in"
     assert [a["status"] for a in svc.appointments_on(WED)] == ["checked_in"]
+
+
+# --- a booked visitor is never refused a number (issue 20) --------------------------------------------
+
+
+def _tight_office(*, per_slot: int, slot_min: int, open_h: int, walk_in_numbers: int) -> SiteConfig:
+    """One service on Wednesday 10:00 to 10:00 + ``open_h``, its booked range exactly the size of a
+    full day's bookings (the smallest the config check accepts) and a small walk-in range."""
+    need = per_slot * (open_h * 60 // slot_min)
+    return SiteConfig.model_validate({
+        "office": {"id": "tiny", "names": {"uk": "Тест"}, "timezone": "Europe/Kyiv"},
+        "services": [{"id": "passport", "prefix": "A", "names": {"uk": "Паспорт"}, "booking_per_slot": per_slot}],
+        "counters": [{"id": "c1", "number": "1", "services": ["passport"]}],
+        "hours": {"days": {"wed": [{"start": "10:00", "end": f"{10 + open_h:02d}:00"}]}},
+        "appointments": {"slot_min": slot_min, "early_s": 600, "late_grace_s": 600},
+        "numbering": {"walk_in": {"first": 1, "last": walk_in_numbers},
+                      "booked": {"first": 500, "last": 500 + need - 1}, "offline": {"first": 900, "last": 999}},
+    })
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(per_slot=st.integers(1, 3), slot_min=st.sampled_from([20, 30, 60]), open_h=st.integers(1, 2),
+       walk_in_numbers=st.integers(1, 3), data=st.data())
+def test_a_booked_visitor_is_never_refused_a_number(tmp_path_factory: pytest.TempPathFactory, per_slot: int,
+                                                    slot_min: int, open_h: int, walk_in_numbers: int,
+                                                    data: st.DataObject) -> None:
+    """Every slot of the day booked full, walk-ins take every walk-in number, then each booked visitor
+    arrives early, on time or late (a late one checks in as a walk-in): every one gets a ticket."""
+    config = _tight_office(per_slot=per_slot, slot_min=slot_min, open_h=open_h, walk_in_numbers=walk_in_numbers)
+    n = config.bookings_per_day("passport")
+    late_min = data.draw(st.lists(st.integers(-10, 40), min_size=n, max_size=n), label="arrival after the slot, min")
+    store = Store(sqlite_url(tmp_path_factory.mktemp("booked") / "cherga.db"))
+    try:
+        clock = Clock(start=_at(WED, 9))
+        svc = OfficeService(config, store, clock=clock)
+        codes = [(slot.start, svc.book_appointment(service="passport", slot=slot.start, source="web"))
+                 for slot in svc.free_slots("passport", WED) for _ in range(slot.free)]
+        assert len(codes) == n
+        clock.now = _at(WED, 10)
+        with pytest.raises(Conflict):
+            for i in range(walk_in_numbers + 1):
+                svc.issue_ticket(command_id=f"w{i}", source="kiosk", service="passport")
+        arrivals = sorted((slot + dt.timedelta(minutes=m), code) for (slot, code), m in zip(codes, late_min, strict=True))
+        for at, code in arrivals:
+            clock.now = max(clock.now, at)
+            info = svc.check_in(command_id=f"c-{code}", source="kiosk", code=code)
+            assert info.number  # a ticket, never "numbers_exhausted"
+    finally:
+        store.close()
+
+
+def test_the_slot_count_the_config_check_uses_is_the_booking_grid() -> None:
+    hours = Hours.model_validate({"days": {"wed": [{"start": "08:00", "end": "17:00"}],
+                                           "sat": [{"start": "09:10", "end": "12:00"}]},
+                                  "breaks": [{"start": "13:00", "end": "13:45"}]})
+    for slot_min in (15, 20, 30, 45, 60):
+        for day in (WED, WED + dt.timedelta(days=3), WED + dt.timedelta(days=4)):
+            assert hours.slots_on(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()], slot_min) \
+                == len(day_grid(hours, day, KYIV, slot_min))
