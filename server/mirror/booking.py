@@ -32,7 +32,10 @@ _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;pa
           "a.b,button{display:inline-block;margin:.25em;padding:.6em 1em;border:1px solid #246;border-radius:.4em;"
           "background:#eef4fb;color:#123;text-decoration:none;font:inherit;cursor:pointer}"
           ".code{font:bold 2.4em monospace;letter-spacing:.1em}.err{color:#a00;font-weight:bold}"
-          "nav a{margin-right:.6em}small{color:#555}")
+          "nav a{margin-right:.6em}small{color:#555}"
+          # Phones: a long word in a button wraps inside it instead of widening the page.
+          "a.b,button{max-width:100%;box-sizing:border-box;overflow-wrap:anywhere}"
+          "h1{font-size:clamp(1.4em,7vw,2em);overflow-wrap:anywhere}")
 
 
 def _lang(svc: OfficeService, lang: str | None) -> str:
