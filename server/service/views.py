@@ -111,21 +111,31 @@ class Views(Learning):
     def waiting_list(self, counter: str) -> list[TicketInfo]:
         """The tickets ``counter`` could call, best first (the operator panel's list)."""
         cfg = self._counter_cfg(counter)
+        picked: dict[str, tuple[Ticket, str]] = {}
         with self._lock:
             now = self.now()
-            out: list[TicketInfo] = []
-            pool = {t.id: t for s in cfg.services for t in self._view.waiting_for(s.id)}
-            rest = list(pool.values())
-            reserved = [rec.ticket for rec in self._view.active.values()
-                        if rec.ticket.status is TicketStatus.WAITING and rec.ticket.target_counter == cfg.id]
-            rest.extend(t for t in reserved if t.id not in pool)
-            while rest and len(out) < 200:
-                d = choose_next(cfg, rest, now, self.settings)
+            # The same candidates "next" is offered (reserved, booked, each group's head): a few dozen
+            # tickets per pick whatever the queue's length, so the office lock is held for milliseconds.
+            while len(picked) < 200:
+                d = choose_next(cfg, self._view.candidates(cfg, now, exclude=picked), now, self.settings)
                 if d is None:
                     break
-                out.append(self.info(d.ticket, now, estimate=False).model_copy(update={"reason": d.reason}))
-                rest = [t for t in rest if t.id != d.ticket.id]
-            return out
+                picked[d.ticket.id] = (d.ticket, d.reason)
+        # Tickets are immutable: their page rows are built outside the lock.
+        return [self.info(t, now, estimate=False).model_copy(update={"reason": reason})
+                for t, reason in picked.values()]
+
+    def waiting_overview(self, limit: int = 200) -> list[TicketInfo]:
+        """The office's waiting tickets, longest wait first, at most ``limit`` (the hall manager's lists).
+
+        One pass over the view: the lock is held only to copy the references (tickets are immutable);
+        sorting and the rows are done outside it, so a page never holds up the queue.
+        """
+        with self._lock:
+            now = self.now()
+            waiting = [rec.ticket for rec in self._view.active.values() if rec.ticket.status is TicketStatus.WAITING]
+        waiting.sort(key=lambda t: (t.waiting_since, t.number, t.id))
+        return [self.info(t, now, estimate=False) for t in waiting[:limit]]
 
     def ticket(self, ticket_id: str) -> TicketInfo:
         with self._lock:
