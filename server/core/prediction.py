@@ -634,8 +634,13 @@ class ReplayPredictor:
                 _, _, pick, service = mine_reserved.pop(0)
             else:
                 w = weights[i]
+                bound = settings.walk_in_bound_s
+                # the walk-in bound: no due booking while a walk-in here has waited that long (a
+                # group's head has waited longest in its group)
+                held = bound is not None and booked and booked[0][0] <= at and any(
+                    heads[g] < lens[g] and at + t0 - queues[g][heads[g]][0] >= bound for g, _, _ in relevant[i])
                 for k, (due, _, tid, svc) in enumerate(booked):
-                    if due > at:
+                    if due > at or held:
                         break
                     if svc in w:
                         pick, service = tid, svc

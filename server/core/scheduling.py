@@ -5,7 +5,8 @@ The policy, in order:
 1. a ticket reserved for this counter (a transfer to it, or a visitor returning to it), the one
    waiting longest first;
 2. a checked-in booked visitor whose slot is due (slot minus ``call_window_s`` has passed),
-   earliest slot first;
+   earliest slot first — unless a walk-in this counter may call has waited ``walk_in_bound_s``
+   or longer: then rule 3 picks among the walk-ins (the walk-in bound);
 3. otherwise the highest *score* among the waiting tickets of the counter's services::
 
        score = waited_seconds × class_weight × service_weight(counter)
@@ -28,6 +29,11 @@ counter could serve, ``wait(Y) ≤ W × wait(X)`` where ``W`` is the largest rat
 weights at that counter (``max_class_weight × max_service_weight / min_service_weight``). No
 ticket waits longer than ``W`` times the wait of a ticket called before it: nobody starves.
 :func:`starvation_bound` computes ``W`` for a counter.
+
+**Walk-in bound.** Due bookings go first, but with ``PolicySettings.walk_in_bound_s`` set a counter
+never calls a booked visitor while a walk-in it may call has waited that long: no walk-in waits
+past the bound *behind bookings* (it may still wait behind reserved tickets, and among walk-ins
+the starvation bound holds). The office sets it as ``appointments.walk_in_max_wait_min``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from cherga.server.core.tickets import Ticket, TicketStatus
-from cherga.server.siteconfig import Counter
+from cherga.server.siteconfig import Counter, SiteConfig
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,6 +60,15 @@ class PolicySettings:
     # None: a counter's service weight multiplies the whole wait. A number of seconds: the service
     # weight only counts for the first ``preference_cap_s`` of the wait (see :func:`weighted_wait`).
     preference_cap_s: float | None = None
+    # None: due bookings always go first. A number of seconds: a due booking waits while a walk-in the
+    # counter may call has waited this long (see choose_next's rule 2).
+    walk_in_bound_s: float | None = None
+
+
+def walk_in_bound_s(config: SiteConfig) -> float | None:
+    """The office's walk-in bound in seconds (``appointments.walk_in_max_wait_min``; None: none)."""
+    minutes = config.appointments.walk_in_max_wait_min
+    return None if minutes is None else 60.0 * minutes
 
 
 def eligible(ticket: Ticket, counter: Counter, now: dt.datetime) -> bool:
@@ -107,6 +122,13 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
 
     window = dt.timedelta(seconds=settings.call_window_s)
     due = [t for t in candidates if t.appointment_at is not None and t.appointment_at - window <= now]
+    bound = settings.walk_in_bound_s
+    if due and bound is not None and any(t.appointment_at is None and (now - t.waiting_since).total_seconds() >= bound
+                                         for t in candidates):
+        due = []  # a walk-in reached the bound: the walk-ins go first (rule 3)
+        held_bookings = True
+    else:
+        held_bookings = False
     if due:
         t = min(due, key=lambda t: (t.appointment_at, t.number, t.id))
         assert t.appointment_at is not None
@@ -126,6 +148,8 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
         parts.append(f"service {best.service} ×{weight:g} here")
     others = len(walk_ins) - 1
     parts.append(f"longest weighted wait of {others + 1}")
+    if held_bookings:
+        parts.append(f"walk-ins first: one waited {_minutes(bound or 0.0)} behind due bookings")
     return Decision(best, f"{best.label}: " + ", ".join(parts), "score")
 
 

@@ -18,7 +18,7 @@ from cherga.broker_bridge.contract import CallEntry
 from cherga.server.core import tickets as core
 from cherga.server.core.numbering import office_day
 from cherga.server.core.prediction import PredictorFeed, WaitPredictor, default_predictor
-from cherga.server.core.scheduling import PolicySettings
+from cherga.server.core.scheduling import PolicySettings, walk_in_bound_s
 from cherga.server.core.tickets import EventKind, TicketStatus
 from cherga.server.errors import ServiceError
 from cherga.server.service.booking import Booking
@@ -45,6 +45,7 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
         self.settings = PolicySettings(
             class_weights={p.id: p.weight for p in config.priority_categories},
             call_window_s=float(config.appointments.call_window_s),
+            walk_in_bound_s=walk_in_bound_s(config),
         )
         # The predictor bench/schedule_quality.py measures, fed through the simulator's own feed.
         self.predictor = predictor or default_predictor(

@@ -39,7 +39,7 @@ from cherga.server.core import tickets as tk
 from cherga.server.core.backoffice import assign_registrar
 from cherga.server.core.numbering import NumbersExhausted, booked_draw_order, next_number
 from cherga.server.core.prediction import PredictorFeed, WaitPredictor
-from cherga.server.core.scheduling import Decision, PolicySettings, choose_next
+from cherga.server.core.scheduling import Decision, PolicySettings, choose_next, walk_in_bound_s
 from cherga.server.sim.workload import Visitor, lognormal, opening_time
 from cherga.server.siteconfig import Counter, NumberRange, SiteConfig
 
@@ -167,7 +167,8 @@ def simulate(config: SiteConfig, visitors: Sequence[Visitor], *, policy: Policy 
 
 def policy_settings(config: SiteConfig) -> PolicySettings:
     return PolicySettings(class_weights={p.id: p.weight for p in config.priority_categories},
-                          call_window_s=config.appointments.call_window_s)
+                          call_window_s=config.appointments.call_window_s,
+                          walk_in_bound_s=walk_in_bound_s(config))
 
 
 class _Sim:

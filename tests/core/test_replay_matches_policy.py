@@ -4,7 +4,7 @@
 :func:`~cherga.server.core.scheduling.choose_next` (group heads instead of every waiting ticket).
 Here hypothesis draws queues — services, priority classes, booked visitors due and not yet due,
 tickets reserved for a counter (transfers, returns), postponed tickets, counters serving different
-services with different weights, some of them busy — and checks the replay's calls against the
+services with different weights, some of them busy, with and without the walk-in bound — and checks the replay's calls against the
 policy driven forward in time with the same visit lengths.
 """
 
@@ -84,13 +84,15 @@ def offices(draw: st.DrawFn) -> Office:
             priority=draw(st.sampled_from([None, None, None, "veteran", "disability", "unlisted"])),
             appointment_at=appointment, queued_at=queued, target_counter=target, not_before=not_before))
     policy = PolicySettings(class_weights=CLASSES, call_window_s=300,
-                            preference_cap_s=draw(st.sampled_from([None, None, 600.0])))
+                            preference_cap_s=draw(st.sampled_from([None, None, 600.0])),
+                            # the walk-in bound: walk-ins waited 1-20 min and wait on in the replay
+                            walk_in_bound_s=draw(st.sampled_from([None, 600.0, 1200.0])))
     return Office(counters, busy_for_s, busy_with, waiting, policy)
 
 
 def _describe(office: Office) -> str:
     """The drawn office in a few lines, for a failing example."""
-    lines = [f"cap {office.policy.preference_cap_s}"]
+    lines = [f"cap {office.policy.preference_cap_s} walk-in bound {office.policy.walk_in_bound_s}"]
     lines += [f"{c.id} free in {office.busy_for_s[c.id]:g}s serves {[(s.id, s.weight) for s in c.services]}"
               for c in office.counters]
     for t in office.waiting:
