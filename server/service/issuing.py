@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from cherga.broker_bridge.contract import TicketInfo
+from cherga.server.core import booking
 from cherga.server.core import tickets as core
 from cherga.server.core.numbering import NumbersExhausted, booked_draw_order, office_day
 from cherga.server.core.tickets import CheckIn, EventKind, Origin, Ticket, TicketStatus
 from cherga.server.errors import Conflict, Invalid, NotFound
 from cherga.server.service.commands import Applied, CommandRunner
+from cherga.server.siteconfig import WEEKDAYS
 from cherga.server.store import TicketRecord, Tx
 
 log = logging.getLogger("cherga.server.service")
@@ -35,10 +37,17 @@ class Issuing(CommandRunner):
 
     def issue_ticket(self, *, command_id: str, source: str, service: str | None = None, bundle: str | None = None,
                      purpose: str = "consult", priority: str | None = None, language: str = "uk",
-                     appointment_code: str | None = None, operator: str | None = None) -> TicketInfo:
+                     appointment_code: str | None = None, operator: str | None = None,
+                     after_closing_ok: bool = False) -> TicketInfo:
         """Issue a walk-in ticket (or check a booked visitor in when ``appointment_code`` is given).
 
         ``operator``: a hall manager issuing on a visitor's behalf (kept in the event log).
+
+        With ``closing.warn_walk_ins`` (the default), a walk-in the forecast says will not be seen
+        before the service closes is refused with ``not_before_closing`` before anything is printed;
+        its params name the closing time and the earliest free booking (``slot``: ISO time, or
+        absent). The kiosk says so in the citizen's language and offers that booking; a citizen who
+        still wants the ticket gets it with ``after_closing_ok=True``.
         """
         if appointment_code:
             return self.check_in(command_id=command_id, source=source, code=appointment_code, language=language)
@@ -66,6 +75,8 @@ class Issuing(CommandRunner):
             rec = TicketRecord(ticket, first, tuple(plan[1:]), 1, source)
             tx.insert_ticket(rec)
             info = self.info(rec, now)
+            if self.config.closing.warn_walk_ins and not after_closing_ok and operator is None:
+                self._check_seen_before_closing(tx, first, info, now)
             self._event(tx, EventKind.ISSUED, ticket, now, operator=operator, number=number,
                         label=ticket.label, origin=ticket.origin.value, purpose=purpose, priority=priority,
                         language=language, source=source, bundle=bundle, plan=list(plan[1:]) or None,
@@ -213,6 +224,41 @@ class Issuing(CommandRunner):
             return tx.draw_number(self.office, service, day, range_name, number_range)
         except NumbersExhausted as exc:
             raise Conflict("numbers_exhausted", str(exc)) from None
+
+    def _check_seen_before_closing(self, tx: Tx, service: str, info: TicketInfo, now: dt.datetime) -> None:
+        """Refuse (``not_before_closing``) a walk-in whose forecast call is after the service closes;
+        the transaction rolls back, so nothing is issued."""
+        tz = self.config.office.tz
+        local = now.astimezone(tz)
+        closes = None
+        for r in self.config.hours_of(service).days.get(WEEKDAYS[local.weekday()], []):
+            start, end = r.on(local.date(), tz)
+            if start <= local < end:
+                closes = end
+        if closes is None or info.wait_min is None or now + dt.timedelta(minutes=info.wait_min) < closes:
+            return
+        params: dict[str, str | int] = {"service": service, "closing": f"{closes:%H:%M}", "wait_min": info.wait_min}
+        if (slot := self._earliest_slot(tx, service, now)) is not None:
+            params["slot"] = slot.isoformat()
+        raise Conflict("not_before_closing", f"the forecast for {service!r} ({info.wait_min} min) runs past closing "
+                       f"at {closes:%H:%M}", params=params)
+
+    def _earliest_slot(self, tx: Tx, service: str, now: dt.datetime) -> dt.datetime | None:
+        """The earliest free booking slot of ``service`` within the booking horizon, or None."""
+        appts, tz = self.config.appointments, self.config.office.tz
+        capacity = self.config.booking_capacity(service)
+        if capacity <= 0:
+            return None
+        today = office_day(now, tz)
+        for k in range(appts.horizon_days + 1):
+            grid = booking.day_grid(self.config.hours_of(service), today + dt.timedelta(days=k), tz, appts.slot_min)
+            if not grid:
+                continue
+            taken = tx.appointments_taken(self.office, service, grid[0], grid[-1] + dt.timedelta(minutes=appts.slot_min))
+            free = booking.free_slots(grid, taken, capacity, now)
+            if free:
+                return free[0].start
+        return None
 
     def _draw_booked(self, tx: Tx, service: str, day: dt.date, on_time: bool) -> int:
         """A booked visitor's number: never refused while either range has one (:func:`booked_draw_order`)."""

@@ -188,3 +188,24 @@ def test_the_slot_count_the_config_check_uses_is_the_booking_grid() -> None:
         for day in (WED, WED + dt.timedelta(days=3), WED + dt.timedelta(days=4)):
             assert hours.slots_on(("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()], slot_min) \
                 == len(day_grid(hours, day, KYIV, slot_min))
+
+
+def test_a_walk_in_who_would_not_be_seen_before_closing_is_told_before_printing(
+        sqlite_store: Store) -> None:
+    """Issue 20: the kiosk learns before printing that the forecast runs past closing, with the
+    closing time and the earliest free booking to offer; the citizen may still insist."""
+    data = _tight_office(per_slot=1, slot_min=30, open_h=1, walk_in_numbers=50).model_dump(mode="json")
+    data["hours"]["days"]["thu"] = [{"start": "10:00", "end": "11:00"}]
+    clock = Clock(start=_at(WED, 10, 35))
+    svc = OfficeService(SiteConfig.model_validate(data), sqlite_store, clock=clock)
+    issued = []
+    with pytest.raises(Conflict) as exc:
+        for i in range(10):
+            issued.append(svc.issue_ticket(command_id=f"w{i}", source="kiosk", service="passport"))
+    assert exc.value.key == "not_before_closing"
+    assert issued and all(t.wait_min is not None and t.wait_min < 25 for t in issued)
+    assert exc.value.params["closing"] == "11:00"
+    assert exc.value.params["slot"] == _at(WED + dt.timedelta(days=1), 10).isoformat()  # Wednesday's slots are past
+    # Nothing was issued for the refused request; the citizen who insists gets a ticket.
+    ticket = svc.issue_ticket(command_id="insists", source="kiosk", service="passport", after_closing_ok=True)
+    assert ticket.number == len(issued) + 1
