@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.cherga-installed
 CONFIG ?= examples/demo-office.yaml
 
-.PHONY: run test lint typecheck pytest soak sysdeps-run sysdeps-test bench clean arm64-proof
+.PHONY: run test lint typecheck pytest soak sysdeps-run sysdeps-test bench clean arm64-proof screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Cherga needs Python 3.11 or newer"'
@@ -48,6 +48,10 @@ bench: $(STAMP)
 # first-boot script into an arm64 bookworm root under qemu, started there, one ticket kiosk -> pad -> display.
 arm64-proof: $(STAMP)
 	$(BIN)/python scripts/arm64_proof.py
+
+# Every web page in each language at 1920x1080 and 390x844 into artifacts/screenshots/ (not committed).
+screenshots: sysdeps-test $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache build *.egg-info
