@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from cherga.broker_bridge.contract import CounterAction
 from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
 from tests.support.browser import chromium, serving
@@ -85,6 +86,8 @@ def test_the_counters_transfer_target_return_and_result_code_survive_ten_live_up
     from playwright.sync_api import expect
 
     kiosk_ticket(service)
+    service.counter_action(command_id="in-c2", counter="c2", action=CounterAction.SIGN_IN, source="pad-c2",
+                           operator="taras", authenticated=True)  # an open counter to send the visitor to
     sign_in(page, served, "olena", "c1")
     page.click("button[data-action=next]")
     label = page.locator("#current-label")
@@ -92,8 +95,8 @@ def test_the_counters_transfer_target_return_and_result_code_survive_ten_live_up
     called = service.counter_state("c1").ticket
     assert called is not None
     transfer = page.locator("form:has(button[data-action=transfer])")
-    transfer.locator("select[name=to_service]").select_option("residence")
-    transfer.locator("select[name=to_counter]").select_option("c4")
+    transfer.locator("select[name=to_service]").select_option("foreign-passport")
+    transfer.locator("select[name=to_counter]").select_option("c2")
     transfer.locator("input[name=return_after]").check()
     page.locator("input[name=result]").fill("R-42")
     page.locator("h1").click()
@@ -101,15 +104,15 @@ def test_the_counters_transfer_target_return_and_result_code_survive_ten_live_up
         kiosk_ticket(service)
         expect(page.locator("#waiting-count")).to_have_text(str(n))
     assert page.locator("input[name=result]").input_value() == "R-42"
-    assert transfer.locator("select[name=to_service]").input_value() == "residence"
-    assert transfer.locator("select[name=to_counter]").input_value() == "c4"
+    assert transfer.locator("select[name=to_service]").input_value() == "foreign-passport"
+    assert transfer.locator("select[name=to_counter]").input_value() == "c2"
     assert transfer.locator("input[name=return_after]").is_checked()
     transfer.locator("button").click()
     expect(page.locator(".flash")).to_contain_text("Transfer")
     rec = service.store.ticket(called.ticket_id)
     assert rec is not None
     moved = rec.ticket
-    assert (moved.service, moved.target_counter, moved.return_to) == ("residence", "c4", "c1")
+    assert (moved.service, moved.target_counter, moved.return_to) == ("foreign-passport", "c2", "c1")
 
 
 def test_text_typed_into_a_field_survives_live_updates_that_arrive_while_typing(
