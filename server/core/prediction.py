@@ -265,6 +265,12 @@ class ReplayPredictor:
     :param bound_z: give an upper bound (``Estimate.wait_max_s``): the point plus the larger of
         ``bound_z × spread`` and what realised waits of that length taught (their ``bound_q``
         quantile above the point), at least ``bound_floor_s + bound_rel × point``. None: no bound.
+    :param shared_desks: the other services the replay's desks serve are also served by desks
+        outside the replay (seen open, not paused): their queues drain at those desks' weight share
+        too, instead of waiting for the replay's desks alone.
+    :param learn_calls: after 20 calls of a service, replay each of its calls with the learned desk
+        time from a call to the desk's next call, idle or pause (a visit, or the recalls of a
+        visitor who walked out), instead of the mean visit plus ``call_overhead_s``.
     :param bound_q: the share of recent waits of that length the learned part of the bound covers.
     :param bound_floor_s, bound_rel: the bound is at least ``bound_floor_s + bound_rel × point``
         above the point (a wait twice as long errs about twice as much; a long queue on a pool
@@ -277,7 +283,11 @@ class ReplayPredictor:
                  tolerance_s: float = 300.0, max_steps: int = 200, pause_s: float = 900.0,
                  margin_z: float | None = None, visit_cv: float = 0.6, pause_sd: float = 0.5,
                  bound_z: float | None = None, bound_q: float = 0.95, bound_floor_s: float = 300.0,
-                 bound_rel: float = 0.5) -> None:
+                 bound_rel: float = 0.5, shared_desks: bool = False, learn_calls: bool = False) -> None:
+        self._shared_desks = shared_desks
+        self._learn_calls = learn_calls
+        self._call_s: dict[str, float] = {}  # service -> learned desk time per call (call to call)
+        self._call_n: dict[str, int] = {}
         self._bound_z = bound_z
         self._bound_rel = bound_rel
         self._bound_q = bound_q
@@ -324,9 +334,23 @@ class ReplayPredictor:
     def visit_var(self, service: str) -> float:
         return self._var.get(service, (self._visit_cv * self._rate.mean_service_s(service)) ** 2)
 
+    def _end_call(self, counter: str, now: dt.datetime) -> None:
+        """The counter is done with the ticket it called: learn how long a call of that service
+        occupies a desk, call to call (a visit and the greeting, or the recalls of a no-show)."""
+        busy = self._busy.get(counter)
+        if busy is None or not self._learn_calls:
+            return
+        took = (now - busy[0]).total_seconds()
+        if took > 0:
+            n = self._call_n.get(busy[1], 0)
+            old = self._call_s.get(busy[1], took)
+            self._call_s[busy[1]] = (1 - self._alpha) * old + self._alpha * took if n else took
+            self._call_n[busy[1]] = n + 1
+
     def observe_call(self, ticket: Ticket, now: dt.datetime) -> None:
         self._forget(ticket.id)
         if ticket.counter is not None:
+            self._end_call(ticket.counter, now)
             self._end_pause(ticket.counter, now)
             self._busy[ticket.counter] = (now, ticket.service)
             self._idle.discard(ticket.counter)
@@ -335,6 +359,7 @@ class ReplayPredictor:
             self._cal.learn(first, max(0.0, (now - ticket.issued_at).total_seconds()))
 
     def observe_idle(self, counter: str, now: dt.datetime) -> None:
+        self._end_call(counter, now)
         self._end_pause(counter, now)
         self._busy.pop(counter, None)
         self._idle.add(counter)
@@ -359,6 +384,7 @@ class ReplayPredictor:
 
     def observe_pause(self, counter: str, now: dt.datetime, planned: bool = False) -> None:
         """The counter paused; ``planned``: it is the break :meth:`plan_pause` announced."""
+        self._end_call(counter, now)
         self._end_pause(counter, now)
         self._busy.pop(counter, None)
         self._idle.discard(counter)
@@ -540,7 +566,7 @@ class ReplayPredictor:
         if mine is None or (mine.not_before is not None and mine.not_before > t0):
             return None
         weights = [{s.id: s.weight for s in c.services} for c in counters]
-        visit = {svc: self._overhead + self._rate.mean_service_s(svc) for w in weights for svc in w}
+        visit = {svc: self._per_call(svc) for w in weights for svc in w}
         visit_var = {svc: self.visit_var(svc) for svc in visit}
         # Reserved per counter, booked by due time, walk-ins per (service, class weight) group: inside
         # a group the longest wait always scores highest, so only group heads compete (see queue_key).
@@ -579,6 +605,10 @@ class ReplayPredictor:
             my_group = keys.index((mine.service, mine.class_weight))
             my_rank = bisect.bisect_left(queues[my_group], mine.walk_in_entry)
         copied = [False] * len(keys)  # a walk-in group copied from the cache, to take a postponed ticket
+        # Desks outside the replay (they do not serve this ticket's service) that take the other
+        # services' tickets too: each such service's queue drains at their share of its rate.
+        drain = self._outside_drain(ticket.service, counters, by_service) if self._shared_desks else []
+        drained = [0] * len(drain)
 
         def release(row: _WaitingRow) -> None:
             """A postponed ticket becomes callable: it takes its place in the replay's queues."""
@@ -621,6 +651,17 @@ class ReplayPredictor:
         while heap and steps < self._max_steps:
             steps += 1
             at, cid, i = heapq.heappop(heap)
+            for d, (groups, rate) in enumerate(drain):
+                upto = int(at * rate)
+                while drained[d] < upto:
+                    drained[d] += 1
+                    oldest = -1  # the outside desks take the longest-waiting head of the service
+                    for g in groups:
+                        if heads[g] < lens[g] and (oldest < 0 or queues[g][heads[g]] < queues[oldest][heads[oldest]]):
+                            oldest = g
+                    if oldest < 0:
+                        break
+                    heads[oldest] += 1
             while postponed and postponed[-1][0] <= at:
                 release(postponed.pop()[2])
             if plans[i] and plans[i][0][0] <= at:
@@ -700,6 +741,33 @@ class ReplayPredictor:
         var += max(0, left) * self.visit_var(ticket.service) * len(counters) ** 2 / capacity ** 2
         return max(0.0, at) + max(0, left) * per_call / capacity, (var / spread) ** 0.5
 
+    def _per_call(self, service: str) -> float:
+        """Desk seconds per call of ``service``: the mean visit and the call overhead or, with
+        ``learn_calls`` and enough calls seen, the learned time from a call to the desk's next."""
+        if self._call_n.get(service, 0) >= 20:
+            return self._call_s[service]
+        return self._overhead + self._rate.mean_service_s(service)
+
+    def _outside_drain(self, service: str, counters: list[Counter], by_service: Mapping[str, list[int]]
+                       ) -> list[tuple[list[int], float]]:
+        """For each other service in the replay, its walk-in groups and how many of its tickets per
+        second the open desks outside the replay call (their weight share of it over its visit)."""
+        inside = {c.id for c in counters}
+        out: list[tuple[list[int], float]] = []
+        for svc, groups in by_service.items():
+            if svc == service:
+                continue
+            share = 0.0
+            for c in self._counters.values():
+                if c.id in inside or c.back_office or c.id in self._paused:
+                    continue
+                w = c.weight_for(svc)
+                if w is not None:
+                    share += w / (sum(x.weight for x in c.services) or 1.0)
+            if share > 0:
+                out.append((groups, share / self._per_call(svc)))
+        return out
+
     def _free_in(self, counter: Counter, now: dt.datetime) -> float:
         """Seconds until ``counter`` calls again: 0 when idle, else the rest of its visit or pause."""
         if counter.id in self._idle:
@@ -775,4 +843,4 @@ class PredictorFeed:
 def default_predictor(prior_mean_s: Mapping[str, float], settings: PolicySettings) -> WaitPredictor:
     """The predictor an office uses unless told otherwise: the replay with a one-spread margin
     (``margin_z=1``: fewer broken promises at almost no cost in accuracy, see docs/simulator.md)."""
-    return ReplayPredictor(prior_mean_s, settings, bound_z=2.0)
+    return ReplayPredictor(prior_mean_s, settings, bound_z=2.0, bound_q=0.97, shared_desks=True, learn_calls=True)

@@ -77,3 +77,51 @@ def test_every_shape_keeps_the_day_volume_and_bends_what_it_says() -> None:
     skewed = days["skewed"]
     top = statistics.mode(v.service for v in skewed)
     assert sum(v.service == top for v in skewed) / len(skewed) > 0.55
+
+
+def test_a_secondary_service_is_not_told_to_wait_for_a_queue_other_desks_also_take() -> None:
+    """Two desks serve consultations and certificates; ten more serve certificates alone. A
+    consultation behind 20 certificate tickets waits for what the two desks leave of that queue,
+    not for the whole of it."""
+    cfg = office([{"id": "consult", "prefix": "K", "mean_service_min": 10},
+                  {"id": "cert", "prefix": "C", "mean_service_min": 10}],
+                 [{"id": "k0", "number": "0", "services": ["cert", "consult"]},
+                  {"id": "k1", "number": "1", "services": ["cert", "consult"]},
+                  *({"id": f"c{i}", "number": str(10 + i), "services": ["cert"]} for i in range(10))])
+    prior = {"consult": 600.0, "cert": 600.0}
+    certs = [_ticket(i, T0 - dt.timedelta(minutes=30) + dt.timedelta(seconds=i), service="cert") for i in range(20)]
+    mine = _ticket(100, T0, service="consult")
+    told = {}
+    for shared in (False, True):
+        p = ReplayPredictor(prior, SETTINGS, shared_desks=shared)
+        for c in cfg.counters:
+            p.observe_idle(c.id, T0)
+        # as the server does: each estimate gets its own service's queue and the desks serving it
+        p.estimate(_ticket(200, T0, service="cert"), certs, cfg.counters, T0)
+        est = p.estimate(mine, [mine], [c for c in cfg.counters if c.id in ("k0", "k1")], T0)
+        assert est.wait_s is not None
+        told[shared] = est.wait_s
+    # alone, the two desks would take all 20 certificates first (~100 min); with ten more desks
+    # taking them too, the queue is gone in under 20 minutes
+    assert told[False] > 80 * 60
+    assert told[True] < 25 * 60
+
+
+def test_visitors_ahead_who_walked_out_shorten_the_wait_told() -> None:
+    """On a desk where the last 30 calls each took 3 minutes (no-shows after recalls) instead of
+    10-minute visits, the replay learns it when it learns from calls."""
+    cfg = office([{"id": "s", "prefix": "A", "mean_service_min": 10}], [{"id": "k0", "number": "0", "services": ["s"]}])
+    told = {}
+    for learn in (False, True):
+        p = ReplayPredictor({"s": 600.0}, SETTINGS, learn_calls=learn)
+        now = T0
+        for i in range(30):
+            p.observe_call(call(_ticket(500 + i, now), counter="k0", now=now), now)
+            now += dt.timedelta(minutes=3)
+        ahead = [_ticket(i, now) for i in range(1, 6)]
+        mine = _ticket(6, now + dt.timedelta(seconds=1))
+        est = p.estimate(mine, [*ahead, mine], cfg.counters, now + dt.timedelta(seconds=1))
+        assert est.wait_s is not None
+        told[learn] = est.wait_s
+    assert told[False] > 45 * 60
+    assert told[True] < 25 * 60
