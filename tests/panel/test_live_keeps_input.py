@@ -140,3 +140,34 @@ def test_text_typed_into_a_field_survives_live_updates_that_arrive_while_typing(
     expect(page.locator(".flash")).to_contain_text("Finish")
     rec = service.store.ticket(called.ticket_id)
     assert rec is not None and rec.ticket.result == "ABC-12"
+
+
+def test_the_counter_chosen_in_one_tickets_send_form_stays_with_that_ticket_when_the_list_moves(
+        page: Any, served: str, service: OfficeService) -> None:
+    from playwright.sync_api import expect
+
+    for counter, operator in [("c1", "olena"), ("c2", "taras")]:
+        service.counter_action(command_id=f"in-{counter}", counter=counter, action=CounterAction.SIGN_IN,
+                               source=f"pad-{counter}", operator=operator, authenticated=True)
+    first = service.issue_ticket(command_id="a", source="kiosk-1", service="passport")
+    second = service.issue_ticket(command_id="b", source="kiosk-1", service="passport")
+    third = service.issue_ticket(command_id="c", source="kiosk-1", service="passport")
+    sign_in(page, served, "maria", "")
+    form = page.locator(f"form[data-ticket='{second.label}']")
+    form.locator("select[name=to_counter]").select_option("c2")
+    page.locator("h1").click()
+    # The ticket above it is called and served: every form below moves up one place.
+    service.counter_action(command_id="n1", counter="c1", action=CounterAction.NEXT, source="pad-c1")
+    service.counter_action(command_id="f1", counter="c1", action=CounterAction.FINISH, source="pad-c1")
+    expect(page.locator(f"form[data-ticket='{first.label}']")).to_have_count(0)
+    passport_waiting = page.locator("#load tr", has_text="Passport").locator("td.num").first
+    for n in range(3, UPDATES + 3):
+        kiosk_ticket(service)
+        expect(passport_waiting).to_have_text(str(n))
+    assert form.locator("select[name=to_counter]").input_value() == "c2"
+    other = page.locator(f"form[data-ticket='{third.label}'] select[name=to_counter]")
+    assert other.input_value() == "c1"  # a choice belongs to its own ticket's form
+    form.locator("button").click()
+    expect(page.locator(".flash")).to_contain_text(second.label)
+    rec = service.store.ticket(second.ticket_id)
+    assert rec is not None and rec.ticket.target_counter == "c2"

@@ -23,9 +23,26 @@
     badge.className = ok ? "live" : "live off";
   }
 
+  // A form is known by where it posts and what it is about (its hidden fields but the command id):
+  // the counter's action forms by their action, the manager's per-ticket forms by their ticket.
   function formKey(form) {
-    var act = form.querySelector("input[type=hidden][name=action]");
-    return (form.getAttribute("action") || "") + (act ? "#" + act.value : "");
+    var key = form.getAttribute("action") || "";
+    form.querySelectorAll("input[type=hidden]").forEach(function (h) {
+      if (h.name && h.name !== "command_id") { key += "#" + h.name + "=" + h.value; }
+    });
+    return key;
+  }
+
+  // Every form gets an id from its key, in the page and in the new HTML alike, so the morph keeps
+  // each form's nodes with the same ticket or action (a field is never handed to another form).
+  function nameForms(root) {
+    var seen = Object.create(null);
+    root.querySelectorAll("form").forEach(function (f) {
+      if (f.id && f.id.indexOf("pf-") !== 0) { return; }
+      var base = "pf-" + formKey(f).replace(/[^A-Za-z0-9_-]/g, "_");
+      seen[base] = (seen[base] || 0) + 1;
+      f.id = seen[base] > 1 ? base + "-" + seen[base] : base;
+    });
   }
 
   function editable(el) {
@@ -75,7 +92,11 @@
 
   function morph(html) {
     if (window.Idiomorph) {
-      window.Idiomorph.morph(live, html, {
+      var next = document.createElement("template");
+      next.innerHTML = html;
+      nameForms(live);
+      nameForms(next.content);
+      window.Idiomorph.morph(live, next.content, {
         morphStyle: "innerHTML",
         ignoreActiveValue: true,  // the field under the caret is never rewritten
         callbacks: {
