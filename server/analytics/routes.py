@@ -420,10 +420,13 @@ def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
     """One office's live load, public: aggregate numbers only, never a ticket or a person."""
     cfg: SiteConfig = svc.config
     services = []
+    forecasts = svc.forecasts() if hasattr(svc, "forecasts") else {}
     for load in svc.load():
+        # what a ticket taken now would be told: "≈ forecast_min, at most forecast_max_min"
+        point, most = forecasts.get(load.service, (None, None))
         services.append({"service": load.service, "names": dict(load.names), "waiting": load.waiting,
                          "counters_open": load.counters_open, "avg_wait_min": load.avg_wait_min,
-                         "light": load.light})
+                         "light": load.light, "forecast_min": point, "forecast_max_min": most})
     return {"office": cfg.office.id, "names": cfg.office.names.as_dict(),
             "territorial_office": cfg.office.territorial_office, "timezone": cfg.office.timezone,
             "updated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),

@@ -74,6 +74,29 @@ class Views(Learning):
                                    counters_open=open_, avg_wait_min=round(avg, 1), light=light_for(avg)))
         return out
 
+    def forecasts(self) -> dict[str, tuple[int | None, int | None]]:
+        """Per walk-in service, what a ticket taken now would be told: (≈ minutes, at most minutes);
+        (None, None) with no counter open or for a service taken by appointment only. For the
+        public load page; the probe ticket is never stored and leaves the predictor's queue again."""
+        out: dict[str, tuple[int | None, int | None]] = {}
+        with self._lock:
+            now = self.now()
+            self._plan_breaks(now)
+            for s in self.config.services:
+                if s.appointment_only:
+                    out[s.id] = (None, None)
+                    continue
+                waiting = self._view.waiting_for(s.id)
+                probe = Ticket(id=f"forecast-{s.id}", office=self.office, service=s.id, purpose=s.purposes[0],
+                               prefix=s.prefix, number=0, day=now.date(), issued_at=now, token=f"forecast-{s.id}",
+                               queued_at=now)
+                est = self.predictor.estimate(probe, [*waiting, probe], self._open_counters_for(s.id), now)
+                forget = getattr(self.predictor, "observe_queue", None)
+                if forget is not None:
+                    forget(s.id, waiting)
+                out[s.id] = (est.wait_min, est.wait_max_min)
+        return out
+
     def _hall_state(self, now: dt.datetime) -> HallState:
         ticker = self.config.display.ticker.as_dict() if self.config.display.ticker else {}
         return HallState(

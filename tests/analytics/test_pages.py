@@ -142,3 +142,16 @@ def test_the_load_page_refuses_a_refresh_that_is_not_seconds_in_the_visitors_lan
         assert r.status_code == 422 and "whole number of seconds from 5 to 3600" in r.json()["message"], refresh
     assert client.get("/load/demo?refresh=abc&lang=uk").json()["message"].startswith("Інтервал оновлення")
     assert 'data-refresh="30"' in client.get("/load/demo?refresh=30").text
+
+
+def test_the_load_page_tells_what_a_ticket_taken_now_would_be_promised(office: tuple[TestClient, Any]) -> None:
+    """One waiting for a passport at the one open counter: a new ticket would be told a range,
+    "≈ N min, at most M", the same words the kiosk prints."""
+    client, _ = office
+    by = {s["service"]: s for s in client.get("/load/demo/feed.json").json()["services"]}
+    point, most = by["passport"]["forecast_min"], by["passport"]["forecast_max_min"]
+    assert point is not None and most is not None and most >= point + 5
+    page = client.get("/load/demo?lang=uk").text
+    assert f"≈ {point} хв, не більше {most}" in page
+    # the feed stays free of tickets: asking for the forecast stored nothing
+    assert client.get("/load/demo/feed.json").json()["waiting"] == 3

@@ -4,6 +4,14 @@
   var root = document.getElementById("load");
   if (!root || !window.fetch) { return; }
   var lang = root.dataset.lang, min = root.dataset.min, lights = JSON.parse(root.dataset.lights);
+  var range = root.dataset.range;  // "≈ {n} min, at most {m}"
+  function forecast(s) {
+    if (s.forecast_min == null) { return "—"; }
+    if (s.forecast_max_min != null && s.forecast_max_min > s.forecast_min) {
+      return range.replace("{n}", s.forecast_min).replace("{m}", s.forecast_max_min);
+    }
+    return "≈ " + s.forecast_min + " " + min;
+  }
   var every = Math.max(5, parseInt(root.dataset.refresh, 10) || 15) * 1000;
   function name(names) { return names[lang] || names.en || Object.values(names)[0] || ""; }
   function two(n) { return (n < 10 ? "0" : "") + n; }
@@ -15,7 +23,7 @@
       var tr = document.createElement("tr");
       tr.dataset.service = s.service;
       [["name", name(s.names)], ["waiting", s.waiting], ["open", s.counters_open],
-       ["wait", Math.round(s.avg_wait_min) + " " + min]].forEach(function (c) {
+       ["wait", Math.round(s.avg_wait_min) + " " + min], ["forecast", forecast(s)]].forEach(function (c) {
         var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
       });
       var light = document.createElement("td"); light.className = "light";
