@@ -171,3 +171,24 @@ def test_the_counter_chosen_in_one_tickets_send_form_stays_with_that_ticket_when
     expect(page.locator(".flash")).to_contain_text(second.label)
     rec = service.store.ticket(second.ticket_id)
     assert rec is not None and rec.ticket.target_counter == "c2"
+
+
+def test_the_answer_to_ones_own_action_stays_put_through_later_live_updates(
+        page: Any, served: str, service: OfficeService) -> None:
+    from playwright.sync_api import expect
+
+    page.clock.install()  # the page's own clock: minutes pass without waiting for them
+    sign_in(page, served, "maria", "")
+    form = page.locator("form[action$='/manager/issue']")
+    form.locator("select[name=service]").select_option("social")
+    form.locator("button").click()
+    expect(page.locator(".flash")).to_contain_text("Ticket issued")
+    button = form.locator("button")
+    box = button.bounding_box()
+    page.clock.fast_forward("05:00")  # the hall manager turns to a visitor for five minutes
+    passport_waiting = page.locator("#load tr", has_text="Passport").locator("td.num").first
+    for n in range(1, 4):
+        kiosk_ticket(service)
+        expect(passport_waiting).to_have_text(str(n))
+    expect(page.locator(".flash")).to_contain_text("Ticket issued")  # no line vanished above the form
+    assert button.bounding_box() == box

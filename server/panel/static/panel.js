@@ -13,8 +13,6 @@
   var eventsUrl = live.getAttribute("data-events");
   var pending = false, inflight = false, sending = 0;
   var answers = 0;  // how many answers to the person's own actions have been shown
-  var lastFlashAt = 0;  // the answer to the person's own action survives the refreshes that follow it
-  var FLASH_KEEP_MS = 10000;
   var chosen = Object.create(null);  // "form|field" -> what the person chose or typed there
 
   function setLive(ok) {
@@ -88,9 +86,9 @@
     });
   }
 
-  function keepFlash() { return Date.now() - lastFlashAt < FLASH_KEEP_MS; }
-
-  function morph(html) {
+  // answer: the reply to the person's own action. A live refresh never removes that reply (the
+  // ".flash" line): it stays until the next reply replaces it, so nothing below it ever jumps up.
+  function morph(html, answer) {
     if (window.Idiomorph) {
       var next = document.createElement("template");
       next.innerHTML = html;
@@ -101,7 +99,7 @@
         ignoreActiveValue: true,  // the field under the caret is never rewritten
         callbacks: {
           beforeNodeRemoved: function (node) {
-            return !(node.nodeType === 1 && node.classList.contains("flash") && keepFlash());
+            return answer || !(node.nodeType === 1 && node.classList.contains("flash"));
           }
         }
       });
@@ -113,8 +111,7 @@
 
   function showAnswer(html) {
     answers += 1;
-    morph(html);
-    lastFlashAt = live.querySelector(".flash") ? Date.now() : 0;
+    morph(html, true);
   }
 
   function refresh() {
@@ -130,7 +127,7 @@
       .then(function (html) {
         if (html === null) { return; }
         if (answers !== seen || sending) { pending = true; return; }  // older than the answer shown since
-        morph(html);
+        morph(html, false);
       })
       .catch(function () { setLive(false); })
       .finally(function () {
