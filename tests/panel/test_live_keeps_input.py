@@ -63,7 +63,11 @@ def test_the_managers_issue_form_keeps_service_priority_and_language_through_ten
         page: Any, served: str, service: OfficeService) -> None:
     from playwright.sync_api import expect
 
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     sign_in(page, served, "maria", "")
+    assert page.evaluate("typeof window.Idiomorph") == "object"  # the vendored morph, served by the app
+    assert f"{served}/panel/static/vendor/idiomorph.min.js" in requested
     form = page.locator("form[action$='/manager/issue']")
     form.locator("select[name=service]").select_option("social")
     form.locator("select[name=purpose]").select_option("collect")
@@ -79,6 +83,7 @@ def test_the_managers_issue_form_keeps_service_priority_and_language_through_ten
     issued = [w for w in service.waiting_list("c8") if w.service == "social"]
     assert len(issued) == 1
     assert (issued[0].purpose, issued[0].priority, issued[0].language) == ("collect", "disability", "kk")
+    assert [u for u in requested if not u.startswith(served)] == []  # nothing from a CDN: offices are offline
 
 
 def test_the_counters_transfer_target_return_and_result_code_survive_ten_live_updates(
