@@ -230,7 +230,9 @@ class Closing(_Strict):
 
     waiting_at_close: Literal["serve_all", "stop"] = "serve_all"
     stop_after_min: int = Field(default=0, ge=0, le=240, description="with stop: last call this long after closing")
-    warn_walk_ins: bool = True
+    # Off until the kiosk screen offers "book instead / take a ticket anyway" (issue 20): refusing
+    # before that would show a citizen only "could not issue a ticket".
+    warn_walk_ins: bool = False
 
 
 class Display(_Strict):

@@ -43,7 +43,7 @@ class Issuing(CommandRunner):
 
         ``operator``: a hall manager issuing on a visitor's behalf (kept in the event log).
 
-        With ``closing.warn_walk_ins`` (the default), a walk-in the forecast says will not be seen
+        With ``closing.warn_walk_ins`` (off by default), a walk-in the forecast says will not be seen
         before the service closes is refused with ``not_before_closing`` before anything is printed;
         its params name the closing time and the earliest free booking (``slot``: ISO time, or
         absent). The kiosk says so in the citizen's language and offers that booking; a citizen who

@@ -196,6 +196,7 @@ def test_a_walk_in_who_would_not_be_seen_before_closing_is_told_before_printing(
     closing time and the earliest free booking to offer; the citizen may still insist."""
     data = _tight_office(per_slot=1, slot_min=30, open_h=1, walk_in_numbers=50).model_dump(mode="json")
     data["hours"]["days"]["thu"] = [{"start": "10:00", "end": "11:00"}]
+    data["closing"] = {"warn_walk_ins": True}
     clock = Clock(start=_at(WED, 10, 35))
     svc = OfficeService(SiteConfig.model_validate(data), sqlite_store, clock=clock)
     issued = []
