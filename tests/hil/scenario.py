@@ -61,10 +61,15 @@ def take_ticket(office: Office, kiosk: str, service: str, *, lang: str = "uk", p
         view = tap(f"priority:{priority}")
     if view["screen"] == "confirm":
         view = tap("confirm")
-    wait_office(lambda: len(k.call("issued")) > before or k.call("view")["screen"] == "message",
-                what=f"a ticket at {kiosk}")
-    result: dict[str, Any] = k.call("view")
-    return result
+    # The kiosk counts the ticket issued when the server answers, and shows it once it is printed:
+    # on a busy machine the two are seconds apart, so wait for the screen the citizen sees.
+    def shown() -> dict[str, Any] | None:
+        view: dict[str, Any] = k.call("view")
+        if view["screen"] == "message" or (view["screen"] == "ticket" and len(k.call("issued")) > before):
+            return view
+        return None
+
+    return wait_office(shown, what=f"a ticket on {kiosk}'s screen")
 
 
 def printed_ticket(office: Office, kiosk: str, count: int, artifacts: Path | None = None) -> Any:
