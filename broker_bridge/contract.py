@@ -516,12 +516,34 @@ def decode(topic_name: str, payload: bytes) -> Decoded:
     if type(version) is not int or version != VERSION:  # type(): true == 1 in Python, not in the contract
         raise ContractError("unsupported_version", f"contract version {version!r} is not spoken here (this side speaks {VERSION})")
     try:
-        message = route.model.model_validate(data)
+        message = _validate(route, data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise ContractError("bad_schema", f"{where}: {first['msg']} ({exc.error_count()} problem(s))") from exc
     return Decoded(route, office, params, message)
+
+
+def _validate(route: Route, data: dict[str, Any]) -> Payload:
+    """``route``'s model from ``data``. What a node sends is held to the letter (unknown fields are
+    refused); what the server publishes may carry fields added within v1 after a node was built
+    (``wait_max_min``), which a node drops instead of refusing the ticket: nodes and the server
+    are updated at different times, and a minor addition must not stop an office."""
+    try:
+        return route.model.model_validate(data)
+    except ValidationError as exc:
+        problems = exc.errors()
+        if route.publisher != "server" or any(p["type"] != "extra_forbidden" for p in problems):
+            raise
+        for p in problems:
+            _drop(data, p["loc"])
+        return route.model.model_validate(data)
+
+
+def _drop(data: Any, loc: tuple[int | str, ...]) -> None:
+    for step in loc[:-1]:
+        data = data[step]
+    del data[loc[-1]]
 
 
 def message_id_of(payload: bytes) -> str | None:

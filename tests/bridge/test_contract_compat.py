@@ -1,0 +1,40 @@
+"""Nodes and the server are updated at different times: what a minor v1 addition may and may not do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cherga.broker_bridge import contract
+
+TICKET = {"ticket_id": "t-1", "label": "A-012", "prefix": "A", "number": 12, "service": "passport",
+          "purpose": "submit", "status": "waiting", "issued_at": "2026-03-02T09:15:04Z", "language": "uk",
+          "people_ahead": 3, "wait_min": 14}
+
+
+def test_a_kiosk_takes_a_ticket_from_a_newer_server_that_adds_fields() -> None:
+    reply = {"v": 1, "id": "r1", "status": "ok", "ticket": {**TICKET, "added_later": 27}, "also_added": True}
+    decoded = contract.decode(contract.topic("kiosk_response", "demo", node="k1"), json.dumps(reply).encode())
+    ticket = decoded.message.ticket  # type: ignore[attr-defined]
+    assert ticket.label == "A-012" and ticket.wait_min == 14
+
+
+def test_a_retained_counter_state_with_a_new_field_still_reaches_the_pad() -> None:
+    state = {"v": 1, "office": "demo", "counter": "c1", "number": "1", "status": "idle", "seq": 3,
+             "updated_at": "2026-03-02T09:15:04Z", "added_later": {"x": 1}}
+    decoded = contract.decode(contract.topic("counter_state", "demo", counter="c1"), json.dumps(state).encode())
+    assert decoded.message.counter == "c1"  # type: ignore[attr-defined]
+
+
+def test_what_a_node_sends_is_still_held_to_the_letter() -> None:
+    press = {"v": 1, "id": "p1", "node": "pad-c1", "ts": "2026-03-02T09:15:04Z", "action": "next", "operator_is": "x"}
+    with pytest.raises(contract.ContractError) as exc:
+        contract.decode(contract.topic("counter_command", "demo", counter="c1"), json.dumps(press).encode())
+    assert exc.value.reason == "bad_schema"
+
+
+def test_a_server_message_that_is_wrong_is_still_refused_not_just_trimmed() -> None:
+    reply = {"v": 1, "id": "r1", "status": "ok", "ticket": {**TICKET, "number": "twelve", "added_later": 1}}
+    with pytest.raises(contract.ContractError):
+        contract.decode(contract.topic("kiosk_response", "demo", node="k1"), json.dumps(reply).encode())
