@@ -28,8 +28,12 @@ class ServiceError(Exception):
         if status is not None:
             self.status = status
 
-    def as_dict(self) -> dict[str, str]:
-        return {"key": self.key, "message": self.message}
+    def as_dict(self) -> dict[str, object]:
+        """The REST error body: ``key``, ``message`` and, when the refusal names facts, ``params``."""
+        out: dict[str, object] = {"key": self.key, "message": self.message}
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
 
 
 class NotFound(ServiceError):

@@ -37,6 +37,8 @@ class IssueRequest(_Body):
     language: Lang = "uk"
     appointment_code: BookingCode | None = None
     command_id: CommandId | None = Field(default=None, description="repeat it to get the same ticket, never a second")
+    after_closing_ok: bool = Field(default=False, description="issue even when the forecast says the visitor will "
+                                   "not be seen before the service closes (the 409 not_before_closing was shown)")
 
 
 class OfflineTicketRequest(_Body):
@@ -143,6 +145,8 @@ class ErrorResponse(BaseModel):
     key: str = Field(description="stable reason key a kiosk or pad translates")
     message: str
     errors: list[FieldError] | None = None
+    params: dict[str, str | int] | None = Field(default=None, description="the facts the message names, e.g. "
+                                                "not_before_closing: service, closing (HH:MM), wait_min, slot (ISO)")
 
 
 class OfficeSummary(BaseModel):

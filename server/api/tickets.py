@@ -25,7 +25,7 @@ router = APIRouter(tags=["tickets"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorResponse, "description": "unknown office, service, bundle, category or appointment"},
-    409: {"model": ErrorResponse, "description": "daily_cap_reached, service_closed, appointment_only, ..."},
+    409: {"model": ErrorResponse, "description": "daily_cap_reached, service_closed, appointment_only, not_before_closing (params: service, closing, wait_min, slot), ..."},
     422: {"model": ErrorResponse, "description": "bad input: the field and the reason"},
 }
 
@@ -48,7 +48,8 @@ def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account
     info = svc.issue_ticket(command_id=command_id, source=source, service=body.service, bundle=body.bundle,
                             purpose=body.purpose, priority=body.priority, language=body.language,
                             appointment_code=body.appointment_code,
-                            operator=account.username if account else None)
+                            operator=account.username if account else None,
+                            after_closing_ok=body.after_closing_ok)
     return Response(info.model_dump_json(), status_code=201, media_type="application/json")
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cherga.server.app import create_app
 from cherga.server.core.booking import day_grid
 from cherga.server.errors import Conflict, Invalid, NotFound
 from cherga.server.service import OfficeService
@@ -210,3 +213,26 @@ def test_a_walk_in_who_would_not_be_seen_before_closing_is_told_before_printing(
     # Nothing was issued for the refused request; the citizen who insists gets a ticket.
     ticket = svc.issue_ticket(command_id="insists", source="kiosk", service="passport", after_closing_ok=True)
     assert ticket.number == len(issued) + 1
+
+
+def test_the_rest_issue_answers_409_not_before_closing_with_its_facts_and_issues_when_the_visitor_insists(
+        tmp_path: Path) -> None:
+    """Issue 20 over REST: a web or third-party kiosk gets the closing time and the earliest booking
+    in a 409, and ``after_closing_ok`` issues the ticket anyway."""
+    data = _tight_office(per_slot=1, slot_min=30, open_h=1, walk_in_numbers=50).model_dump(mode="json")
+    data["hours"]["days"]["thu"] = [{"start": "10:00", "end": "11:00"}]
+    data["closing"] = {"warn_walk_ins": True}
+    app = create_app(SiteConfig.model_validate(data), sqlite_url(tmp_path / "c.db"), clock=Clock(start=_at(WED, 10, 35)),
+                     sweep_interval=None)
+    with TestClient(app) as client:
+        answers = [client.post("/api/v1/offices/tiny/tickets", json={"service": "passport"}) for _ in range(10)]
+        refused = next(r for r in answers if r.status_code != 201)
+        assert refused.status_code == 409
+        body = refused.json()
+        assert body["key"] == "not_before_closing"
+        assert body["params"]["closing"] == "11:00"
+        assert body["params"]["slot"] == _at(WED + dt.timedelta(days=1), 10).isoformat()
+        assert body["params"]["wait_min"] >= 25
+        insisted = client.post("/api/v1/offices/tiny/tickets", json={"service": "passport", "after_closing_ok": True})
+        assert insisted.status_code == 201
+        assert insisted.json()["number"] == sum(r.status_code == 201 for r in answers) + 1
