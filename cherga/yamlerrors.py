@@ -77,3 +77,15 @@ def read_text(path: str | Path, error: type[Exception]) -> tuple[str, str]:
         return p.read_text(encoding="utf-8"), str(p)
     except OSError as exc:
         raise error(f"{p}: cannot read: {exc.strerror}") from exc
+
+
+def field_errors(title: str, problems: list[tuple[tuple[str | int, ...], str]], value: Any = None) -> ValidationError:
+    """A pydantic error with one line per ``(location, message)``: raised in a validator, each
+    problem is reported at its own field and line, beside every other error of the file."""
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    return ValidationError.from_exception_data(title, [
+        InitErrorDetails(type=PydanticCustomError("setting", "{message}", {"message": message}),
+                         loc=loc, input=value)
+        for loc, message in problems
+    ])

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cherga.broker_bridge.contract import Ident
-from cherga.yamlerrors import parse_yaml_model, read_text
+from cherga.yamlerrors import field_errors, parse_yaml_model, read_text
 
 RoleName = Literal["kiosk", "display", "pad"]
 
@@ -99,6 +99,26 @@ class NodeConfig(_Strict):
             raise ValueError("a pad needs the counter it drives (counter: ...)")
         if self.role != "pad" and self.counter:
             raise ValueError("only a pad has a counter")
+        return self
+
+    @model_validator(mode="after")
+    def _printer_can_work(self) -> NodeConfig:
+        """A kiosk's ``hardware.printer`` passes the kiosk's own rule before the node starts.
+
+        Imported lazily: only a kiosk has python-escpos (without it the launcher names the extra).
+        """
+        printer = self.hardware.option("printer")
+        if self.role != "kiosk" or printer is None:
+            return self
+        try:
+            from cherga.kiosk.printer import printer_problems
+        except ImportError:
+            return self
+        problems = printer_problems(printer)
+        if problems:
+            raise field_errors("NodeConfig", [
+                (("hardware", "printer", *([field] if field else [])), message) for field, message in problems
+            ], printer)
         return self
 
     @property

@@ -84,7 +84,14 @@ def write_timeout_s(nbytes: int, baudrate: int) -> float:
 
 
 class PrinterConfigError(ValueError):
-    """A printer setting that cannot work (a width the printer does not have, an unknown code page)."""
+    """A printer setting that cannot work (a width the printer does not have, an unknown code page).
+
+    ``field_problems`` holds every problem as ``(setting, what is wrong)``.
+    """
+
+    def __init__(self, message: str, field_problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.field_problems = field_problems or [("", message)]
 
 
 # Typography that code pages lack, and its plain stand-in (letters are never substituted).
@@ -156,8 +163,8 @@ class PrinterConfig:
     feed_blank: bool = True  # white runs of the ticket as paper feeds (ESC J) instead of raster bytes
 
     def __post_init__(self) -> None:
-        for problem in self.problems():
-            raise PrinterConfigError(problem)
+        if problems := self.field_problems():
+            raise PrinterConfigError("\n".join(f"printer {f}: {m}" for f, m in problems), problems)
 
     @property
     def profile_name(self) -> str:
@@ -165,28 +172,34 @@ class PrinterConfig:
 
     def problems(self) -> list[str]:
         """What in these settings cannot work on this printer (empty when all is well)."""
+        return [f"printer {field}: {message}" for field, message in self.field_problems()]
+
+    def field_problems(self) -> list[tuple[str, str]]:
+        """:meth:`problems` as ``(setting, what is wrong)``: the rule :func:`printer_problems` shares."""
         from escpos.capabilities import get_profile
 
-        out: list[str] = []
-        if self.dots < 64 or self.dots % 8:
-            out.append(f"printer dots: {self.dots} is not a printable width (a multiple of 8: 384 for 58 mm, "
-                       "576 for 80 mm)")
+        out: list[tuple[str, str]] = []
+        if not isinstance(self.dots, int) or isinstance(self.dots, bool):
+            out.append(("dots", f"{self.dots!r} is not a number of dots (384 for 58 mm, 576 for 80 mm)"))
+        elif self.dots < 64 or self.dots % 8:
+            out.append(("dots", f"{self.dots} is not a printable width (a multiple of 8: 384 for 58 mm, "
+                                "576 for 80 mm)"))
         try:
             profile = get_profile(self.profile_name)
         except KeyError:
-            return [*out, f"printer profile: {self.profile_name!r} is not a python-escpos profile"]
+            return [*out, ("profile", f"{self.profile_name!r} is not a python-escpos profile")]
         pixels = str(profile.profile_data.get("media", {}).get("width", {}).get("pixels", "Unknown"))
-        if pixels.isdigit() and self.dots > int(pixels):
-            out.append(f"printer dots: {self.dots} is wider than the {self.profile_name} prints ({pixels} dots): "
-                       "tickets would be refused (ImageWidthError); set dots to the printer's width")
+        if pixels.isdigit() and isinstance(self.dots, int) and self.dots > int(pixels):
+            out.append(("dots", f"{self.dots} is wider than the {self.profile_name} prints ({pixels} dots): "
+                                "tickets would be refused (ImageWidthError); set dots to the printer's width"))
         if self.text_codepage:
-            cp = self.text_codepage.upper()
+            cp = str(self.text_codepage).upper()
             if cp not in TEXT_CODEPAGES:
-                out.append(f"printer text_codepage: {self.text_codepage!r} is not one of {', '.join(TEXT_CODEPAGES)}")
+                out.append(("text_codepage", f"{self.text_codepage!r} is not one of {', '.join(TEXT_CODEPAGES)}"))
             elif profile_codepage_number(profile.profile_data, cp) is None:
-                out.append(f"printer text_codepage: the {self.profile_name} profile has no {cp}")
-        if self.baudrate <= 0:
-            out.append(f"printer baudrate: {self.baudrate} is not a line rate")
+                out.append(("text_codepage", f"the {self.profile_name} profile has no {cp}"))
+        if not isinstance(self.baudrate, int) or self.baudrate <= 0:
+            out.append(("baudrate", f"{self.baudrate!r} is not a line rate"))
         return out
 
     @classmethod
@@ -199,6 +212,26 @@ class PrinterConfig:
                 data[key] = int(data[key], 0)
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def printer_problems(options: Any) -> list[tuple[str, str]]:
+    """What in a node's ``hardware.printer`` settings cannot work, as ``(setting, what is wrong)``.
+
+    The very rule the kiosk applies when it starts (:meth:`PrinterConfig.field_problems`), for
+    checks that run earlier: ``cherga provision check`` on the inventory, ``cherga node`` on
+    node.yaml. Empty when the kiosk would accept the settings.
+    """
+    if options is None:
+        return []
+    if not isinstance(options, Mapping):
+        return [("", f"{options!r} is not a mapping of printer settings (type, dots, profile, ...)")]
+    try:
+        PrinterConfig.from_mapping(options)
+    except PrinterConfigError as exc:
+        return exc.field_problems
+    except (TypeError, ValueError) as exc:  # e.g. vendor_id: "epson"
+        return [("", f"cannot be read: {exc}")]
+    return []
 
 
 def profile_codepage_number(profile_data: Mapping[str, Any], name: str) -> int | None:

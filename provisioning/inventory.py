@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cherga.broker_bridge.contract import IDENT_PATTERN
-from cherga.yamlerrors import parse_yaml_model, read_text
+from cherga.yamlerrors import field_errors, parse_yaml_model, read_text
 
 Ident = Annotated[str, Field(pattern=IDENT_PATTERN, description="lower-case id")]
 Role = Literal["kiosk", "display", "pad"]
@@ -170,6 +170,23 @@ class InventoryNode(_Strict):
             raise ValueError(f"node {self.id!r}: a pad needs the counter it drives (counter: ...)")
         if self.role != "pad" and self.counter:
             raise ValueError(f"node {self.id!r}: only a pad has a counter")
+        return self
+
+    @model_validator(mode="after")
+    def _printer_can_work(self) -> InventoryNode:
+        """A kiosk's printer settings pass the kiosk's own rule (:func:`kiosk.printer.printer_problems`)."""
+        if self.role != "kiosk" or "printer" not in self.hardware:
+            return self
+        try:
+            from cherga.kiosk.printer import printer_problems
+        except ImportError:  # no python-escpos here (cherga[kiosk]): the kiosk checks when it starts
+            return self
+        problems = printer_problems(self.hardware["printer"])
+        if problems:
+            raise field_errors("InventoryNode", [
+                (("hardware", "printer", *([field] if field else [])), f"kiosk {self.id!r}: {message}")
+                for field, message in problems
+            ], self.hardware["printer"])
         return self
 
     @property

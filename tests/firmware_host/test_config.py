@@ -64,3 +64,32 @@ def test_a_missing_file_and_broken_yaml_say_so(tmp_path: Path) -> None:
         load_node_config(tmp_path / "absent.yaml")
     with pytest.raises(NodeConfigError, match="not valid YAML"):
         parse_node_config("node: [", "node.yaml")
+
+
+KIOSK = """\
+node: kiosk-1
+role: kiosk
+office: demo
+broker: {host: 192.168.1.10, port: 1883}
+hardware:
+  printer:
+    type: serial
+    dots: 576
+    profile: POS-5890
+"""
+
+
+def test_a_kiosk_printer_wider_than_its_profile_is_a_bad_config_naming_line_and_field() -> None:
+    with pytest.raises(NodeConfigError, match=r"node.yaml:8: hardware.printer.dots: 576 is wider than the POS-5890"):
+        parse_node_config(KIOSK, "node.yaml")
+    assert parse_node_config(KIOSK.replace("dots: 576", "dots: 384"), "node.yaml").hardware.option("printer")["dots"] == 384
+
+
+def test_cherga_node_exits_2_on_a_printer_setting_that_cannot_work(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from cherga.firmware_host.launcher import EXIT_BAD_CONFIG, run_node
+
+    path = tmp_path / "node.yaml"
+    path.write_text(KIOSK.replace("dots: 576\n", "dots: 384\n    text_codepage: RK1048\n"), encoding="utf-8")
+    assert run_node(path) == EXIT_BAD_CONFIG == 2
+    assert f"{path}:9: hardware.printer.text_codepage: the POS-5890 profile has no RK1048" in capsys.readouterr().err

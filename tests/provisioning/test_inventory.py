@@ -67,3 +67,31 @@ def test_inventory_is_checked_against_the_site_counters() -> None:
     assert check_against_site(inv, {"c1", "c2"}, "prov-test") == []
     problems = check_against_site(inv, {"c2"}, "other")
     assert any("office 'prov-test'" in p for p in problems) and any("counter 'c1'" in p for p in problems)
+
+
+def test_a_kiosk_printer_that_cannot_work_is_refused_at_check_naming_node_line_and_field() -> None:
+    """One office, a 58 mm and an 80 mm kiosk: each printer's width is checked against its own
+    profile, by the rule the kiosk applies when it starts; every problem at once."""
+    text = INVENTORY.replace(
+        "hardware: {serial: {printer: /dev/ttyUSB0}, paper_mm: 80}",
+        "hardware:\n      printer:\n        dots: 576\n        profile: POS-5890\n        text_codepage: RK1048")
+    text = text.replace("  - id: pad-c1\n",
+                        "  - {id: kiosk-2, role: kiosk, hardware: {printer: {dots: 500}}}\n  - id: pad-c1\n")
+    with pytest.raises(InventoryError) as e:
+        parse_inventory(text, "office.yaml")
+    lines = text.splitlines()
+    problems = str(e.value).splitlines()
+    assert len(problems) == 3, problems
+    wide, codepage, odd = problems
+    assert "nodes.0.hardware.printer.dots: kiosk 'kiosk-1': 576 is wider than the POS-5890" in wide
+    assert lines[int(wide.split(":")[1]) - 1].strip() == "dots: 576"
+    assert "nodes.0.hardware.printer.text_codepage: kiosk 'kiosk-1': the POS-5890 profile has no RK1048" in codepage
+    assert "nodes.1.hardware.printer.dots: kiosk 'kiosk-2': 500 is not a printable width" in odd
+
+
+def test_a_mixed_office_of_58_and_80_mm_kiosks_passes_the_check() -> None:
+    text = INVENTORY.replace("hardware: {serial: {printer: /dev/ttyUSB0}, paper_mm: 80}",
+                             "hardware: {printer: {dots: 576, text_codepage: RK1048}}")
+    text = text.replace("  - id: pad-c1\n", "  - {id: kiosk-2, role: kiosk, hardware: {printer: {dots: 384}}}\n"
+                                            "  - id: pad-c1\n")
+    assert [n.id for n in parse_inventory(text).nodes][:2] == ["kiosk-1", "kiosk-2"]
