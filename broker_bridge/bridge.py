@@ -353,7 +353,8 @@ class Bridge:
             msg = decoded.message
             assert isinstance(msg, contract.Command)
             return Reply(id=msg.id, status="error",
-                         error=ErrorBody(key=getattr(exc, "key", "error"), message=getattr(exc, "message", str(exc))))
+                         error=ErrorBody(key=getattr(exc, "key", "error"), message=getattr(exc, "message", str(exc)),
+                                         params=getattr(exc, "params", None) or None))
 
     @staticmethod
     def _command_id(msg: contract.Command) -> str:
@@ -373,7 +374,7 @@ class Bridge:
         assert isinstance(msg, IssueTicket)
         out = self._call(decoded, self.service.issue_ticket, command_id=self._command_id(msg), source=node,
                          service=msg.service, bundle=msg.bundle, purpose=msg.purpose, priority=msg.priority,
-                         language=msg.language)
+                         language=msg.language, after_closing_ok=bool(msg.after_closing_ok))
         return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
 
     def _check_in(self, decoded: Decoded, node: str) -> Reply:

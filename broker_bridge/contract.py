@@ -88,6 +88,9 @@ class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str  # stable, translatable: "daily_cap_reached", "service_closed", "queue_empty", ...
     message: str
+    # The facts a translated message names (added within v1): not_before_closing's closing "HH:MM",
+    # wait_min and slot (the earliest free booking, ISO). Absent when the refusal names none.
+    params: dict[str, str | int] | None = None
 
 
 class TicketInfo(BaseModel):
@@ -113,7 +116,10 @@ class TicketInfo(BaseModel):
     status_url: str | None = None
     token: str | None = None
     waited_s: float | None = None
-    reason: str | None = None  # why the scheduler chose it (operator's view)
+    reason: str | None = None  # why the scheduler chose it (operator's view), English, for logs and API clients
+    # The same as facts, added within v1: {"rule": "score"|"appointment"|"returns"|"transferred", ...}
+    # with ids (service, category) and numbers (minutes, candidates); a page words it in its reader's language.
+    why: dict[str, Any] | None = None
     origin: Literal["walk_in", "booked", "offline"] = "walk_in"
 
 
@@ -221,6 +227,10 @@ class IssueTicket(Command):
     purpose: Purpose = "consult"
     priority: Ident | None = None
     language: Lang = "uk"
+    # The citizen was told (not_before_closing) that the ticket will likely not be called before
+    # the service closes and wants it anyway. Added within v1; sent only when true, so an older
+    # server never sees it from a kiosk that was not told.
+    after_closing_ok: bool | None = None
 
 
 class CheckIn(Command):

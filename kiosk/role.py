@@ -355,7 +355,8 @@ class KioskRole:
         session = self.session
         assert session is not None
         cmd = session.command(IssueTicket, service=req.service, bundle=req.bundle, purpose=req.purpose,
-                              priority=req.priority, language=req.language)
+                              priority=req.priority, language=req.language,
+                              after_closing_ok=True if req.after_closing_ok else None)
         try:
             reply = session.request("kiosk_issue", cmd, timeout=self.issue_timeout_s)
         except (Offline, RequestTimeout) as exc:
@@ -367,7 +368,7 @@ class KioskRole:
         else:
             with self.lock:
                 assert self.state is not None
-                self.state.refused(reply.error.key if reply.error else None)
+                self.state.refused(reply.error.key if reply.error else None, reply.error.params if reply.error else None)
 
     def _check_in(self, req: CheckInRequest) -> None:
         session = self.session
@@ -390,7 +391,7 @@ class KioskRole:
         else:
             with self.lock:
                 assert self.state is not None
-                self.state.refused(reply.error.key if reply.error else None)
+                self.state.refused(reply.error.key if reply.error else None, reply.error.params if reply.error else None)
 
     def _issue_offline(self, req: IssueRequest, replaces: str | None = None) -> None:
         session, office, numbers = self.session, self.office, self.numbers

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -44,6 +45,7 @@ class Screen(enum.StrEnum):
     PURPOSE = "purpose"
     PRIORITY = "priority"
     CONFIRM = "confirm"
+    CLOSING = "closing"  # not_before_closing: "closes at 17:00, likely not called today; take one anyway?"
     CHECKIN = "checkin"
     ISSUING = "issuing"
     TICKET = "ticket"
@@ -87,6 +89,7 @@ class IssueRequest:
     priority: str | None
     language: str
     first_service: str  # what an offline ticket is issued for (a bundle's first service)
+    after_closing_ok: bool = False  # the citizen was told it will likely not be called today and insists
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +178,7 @@ class KioskState:
         self.offline = False
         self.message_key: str | None = None
         self.message_text = ""
+        self.closing: Mapping[str, str | int] = {}  # not_before_closing's params
         self.last_input = self.clock()
         self._go(self.start_screen)
 
@@ -256,6 +260,8 @@ class KioskState:
             return self._after_priority()
         if kind == "confirm":
             return self._issue()
+        if kind == "anyway":
+            return self._issue(after_closing_ok=True)
         if kind == "key":
             if arg == "del":
                 self.code = self.code[:-1]
@@ -299,9 +305,16 @@ class KioskState:
         self._touch()
         self._go(Screen.TICKET)
 
-    def refused(self, reason: str | None) -> None:
-        """The server said no (closed, daily cap, appointment only, unknown code...)."""
+    def refused(self, reason: str | None, params: Mapping[str, str | int] | None = None) -> None:
+        """The server said no (closed, daily cap, appointment only, unknown code...).
+
+        ``not_before_closing`` is a question, not an end: the screen says when the service closes,
+        names the earliest free booking (``params["slot"]``) and offers to take the ticket anyway."""
         self._touch()
+        if reason == "not_before_closing" and self.choice is not None:
+            self.closing = dict(params or {})
+            self._go(Screen.CLOSING)
+            return
         self._message(reason)
 
     # --- transitions ------------------------------------------------------------------------------
@@ -320,6 +333,7 @@ class KioskState:
             Screen.CONFIRM: Screen.PRIORITY if self.categories else Screen.PURPOSE,
             Screen.CHECKIN: Screen.SERVICES if len(self.languages) > 1 else self.start_screen,
             Screen.MESSAGE: Screen.SERVICES,
+            Screen.CLOSING: Screen.SERVICES,
         }.get(self.screen, self.start_screen)
         if previous is Screen.PURPOSE and self.choice and len(self.choice.purposes) <= 1:
             previous = Screen.SERVICES
@@ -346,14 +360,14 @@ class KioskState:
             return []
         return self._issue()
 
-    def _issue(self) -> list[Effect]:
+    def _issue(self, *, after_closing_ok: bool = False) -> list[Effect]:
         assert self.choice is not None
         choice = self.choice
         effect = IssueRequest(
             service=choice.id if choice.kind == "service" else None,
             bundle=choice.id if choice.kind == "bundle" else None,
             purpose=self.purpose or choice.purposes[0], priority=self.priority, language=self.lang,
-            first_service=choice.services[0] if choice.services else choice.id,
+            first_service=choice.services[0] if choice.services else choice.id, after_closing_ok=after_closing_ok,
         )
         self._go(Screen.ISSUING)
         return [effect]
@@ -383,6 +397,21 @@ class KioskState:
         if most is not None and most > round(minutes):
             return f"{self._t('estimated_wait')}: {self._t('wait_range_minutes', n=round(minutes), m=most)}"
         return f"{self._t('estimated_wait')}: {self._t('wait_minutes', n=round(minutes))}"
+
+    def _slot_text(self, slot: object) -> str | None:
+        """The server's ISO booking time as the office's clock reads it: "26.11 10:00"."""
+        if not isinstance(slot, str):
+            return None
+        try:
+            when = dt.datetime.fromisoformat(slot)
+        except ValueError:
+            return None
+        try:
+            from zoneinfo import ZoneInfo
+            when = when.astimezone(ZoneInfo(self.config.timezone))
+        except (KeyError, ValueError, OSError):
+            pass  # an unknown zone: the server's own offset is the office's anyway
+        return f"{when:%d.%m %H:%M}"
 
     def choice_name(self, choice: Choice) -> str:
         return pick(choice.names, self.lang)
@@ -430,6 +459,14 @@ class KioskState:
             return self._v(s, title=self._t("queue_long"), lines=lines,
                         buttons=(Button("confirm", self._t("get_ticket"), "confirm"),
                                  Button("back", self._t("cancel"), "nav"), *self._modes()))
+        if s is Screen.CLOSING:
+            assert self.choice is not None
+            told = [self.choice_name(self.choice)]
+            if (slot := self._slot_text(self.closing.get("slot"))) is not None:
+                told.append(self._t("earliest_booking", slot=slot))
+            return self._v(s, title=self._t("reason.not_before_closing", closing=self.closing.get("closing", "?")),
+                           lines=tuple(told),
+                           buttons=(Button("anyway", self._t("take_anyway"), "confirm"), back, *self._modes()))
         if s is Screen.CHECKIN:
             keys = [Button(f"key:{k}", k, "key") for k in CODE_KEYS]
             keys += [Button("key:del", self._t("delete"), "nav"), Button("key:ok", self._t("ok"), "confirm")]

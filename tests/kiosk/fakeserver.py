@@ -34,6 +34,7 @@ class FakeKioskServer:
         self.checkins: list[CheckIn] = []
         self.offline: list[OfflineTicket] = []
         self.refuse: str | None = None  # reason key to answer with
+        self.closing: dict[str, str | int] | None = None  # answer not_before_closing with these params unless insisted
         self.silent = False  # take requests, answer nothing (a hung server)
         self.people_ahead = 4
         self.numbers: dict[str, int] = {}
@@ -84,6 +85,9 @@ class FakeKioskServer:
             assert isinstance(cmd, IssueTicket | CheckIn | OfflineTicket)
             if self.refuse and not isinstance(cmd, OfflineTicket):
                 reply = Reply(id=cmd.id, status="error", error=ErrorBody(key=self.refuse, message="refused"))
+            elif isinstance(cmd, IssueTicket) and self.closing is not None and not cmd.after_closing_ok:
+                reply = Reply(id=cmd.id, status="error",
+                              error=ErrorBody(key="not_before_closing", message="past closing", params=self.closing))
             elif isinstance(cmd, IssueTicket):
                 service = cmd.service or next(b for b in self.office.bundles if b.id == cmd.bundle).services[0]
                 reply = Reply(id=cmd.id, status="ok", ticket=self._ticket(service, cmd.purpose, cmd.language))

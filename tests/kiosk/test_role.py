@@ -413,3 +413,18 @@ def test_paper_running_out_in_the_middle_of_a_ticket_puts_the_number_and_qr_on_s
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_told_the_service_closes_first_a_citizen_who_insists_gets_a_printed_ticket(
+        kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator) -> None:
+    """Issue 20 over MQTT: the refusal's params reach the screen, nothing prints until the citizen
+    taps "take a ticket anyway", and that request carries after_closing_ok."""
+    server.closing = {"service": "passport", "closing": "17:00", "wait_min": 50, "slot": "2026-11-26T08:00:00+00:00"}
+    kiosk.tap("lang:uk", "service:passport", "purpose:submit", "priority:none")
+    wait_until(lambda: kiosk.screen() is Screen.CLOSING)
+    view = kiosk.role.view()
+    assert view is not None and "17:00" in view.title and any("26.11 10:00" in line for line in view.lines)
+    assert emulator.tickets == [] and not server.issues[0].after_closing_ok
+    kiosk.tap("anyway")
+    assert len(emulator.wait_for_tickets(1)) == 1
+    assert server.issues[-1].after_closing_ok is True and len(server.issues) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from cherga.broker_bridge.contract import NodeConfig
 from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.layout import layout
@@ -216,3 +218,30 @@ def test_the_ticket_screen_shows_the_forecast_as_a_range(office: NodeConfig, clo
     tap(s2, clock, "lang:en")
     s2.issued(ticket_info(language="en", wait_min=12), printed=True)
     assert "Estimated wait: ≈ 12 min" in s2.view().lines
+
+
+def test_a_walk_in_told_the_service_closes_first_may_take_the_ticket_anyway_or_go_back(
+        office: NodeConfig, clock: FakeClock) -> None:
+    """Issue 20: not_before_closing is a question in the citizen's language: closing time, the
+    earliest free booking as information, "take a ticket anyway" (re-sent with the flag) or "back"."""
+    s = KioskState(office, clock=clock)
+    tap(s, clock, "lang:ru")
+    tap(s, clock, "service:passport")
+    first = tap(s, clock, "purpose:submit")
+    first += tap(s, clock, "priority:none")
+    assert first and not first[0].after_closing_ok
+    s.refused("not_before_closing", {"service": "passport", "closing": "17:00", "wait_min": 48,
+                                     "slot": "2026-11-26T08:00:00+00:00"})
+    v = s.view()
+    assert v.screen is Screen.CLOSING
+    assert "17:00" in v.title and "сегодня" in v.title
+    assert any("26.11 10:00" in line and "запись" in line for line in v.lines)  # Kyiv is UTC+2 in November
+    assert [b.label for b in v.buttons if b.kind != "mode"] == ["Всё равно получить талон", "Назад"]
+    again = tap(s, clock, "anyway")
+    assert again == [dataclasses.replace(first[0], after_closing_ok=True)]
+    assert s.view().screen is Screen.ISSUING
+    # Another citizen, no free booking: no booking line, and "back" leads to the services.
+    s.refused("not_before_closing", {"service": "passport", "closing": "17:00", "wait_min": 48})
+    assert s.view().screen is Screen.CLOSING and len(s.view().lines) == 1
+    assert tap(s, clock, "back") == []
+    assert s.view().screen is Screen.SERVICES
