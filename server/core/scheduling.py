@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from cherga.server.core.tickets import Ticket, TicketStatus
 from cherga.server.siteconfig import Counter, SiteConfig
@@ -49,8 +50,11 @@ from cherga.server.siteconfig import Counter, SiteConfig
 @dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
     ticket: Ticket
-    reason: str  # short, human-readable; shown to the operator and kept in the event log
+    reason: str  # short English text for the event log and API clients
     rule: str  # "reserved" | "appointment" | "score"
+    # The same reason as facts, for a page to word in its reader's language (see :func:`why_facts`):
+    # ``{"rule": ..., **params}`` with ids (service, priority category), never names.
+    why: Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,8 +121,9 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
     reserved = [t for t in candidates if t.target_counter == counter.id]
     if reserved:
         t = min(reserved, key=lambda t: (t.waiting_since, t.number, t.id))
-        why = "returns to this counter" if t.return_to is None and t.started_at else "transferred to this counter"
-        return Decision(t, f"{t.label}: {why}", "reserved")
+        returning = t.return_to is None and t.started_at is not None
+        why = "returns to this counter" if returning else "transferred to this counter"
+        return Decision(t, f"{t.label}: {why}", "reserved", {"rule": "returns" if returning else "transferred"})
 
     window = dt.timedelta(seconds=settings.call_window_s)
     due = [t for t in candidates if t.appointment_at is not None and t.appointment_at - window <= now]
@@ -132,7 +137,8 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
     if due:
         t = min(due, key=lambda t: (t.appointment_at, t.number, t.id))
         assert t.appointment_at is not None
-        return Decision(t, f"{t.label}: appointment at {t.appointment_at.strftime('%H:%M')}", "appointment")
+        return Decision(t, f"{t.label}: appointment at {t.appointment_at.strftime('%H:%M')}", "appointment",
+                        {"rule": "appointment", "at": t.appointment_at.isoformat()})
 
     # Booked visitors not yet due wait for their slot instead of competing by score.
     walk_ins = [t for t in candidates if t.appointment_at is None]
@@ -141,16 +147,20 @@ def choose_next(counter: Counter, waiting: Iterable[Ticket], now: dt.datetime,
     best = min(walk_ins, key=lambda t: (-score(t, counter, now, settings), t.issued_at, t.number, t.id))
     waited = (now - best.waiting_since).total_seconds()
     parts = [f"waited {_minutes(waited)}"]
+    facts: dict[str, Any] = {"rule": "score", "minutes": round(waited / 60), "candidates": len(walk_ins)}
     if best.priority:
-        parts.append(f"priority {best.priority} ×{settings.class_weights.get(best.priority, 1.0):g}")
+        class_w = settings.class_weights.get(best.priority, 1.0)
+        parts.append(f"priority {best.priority} ×{class_w:g}")
+        facts.update(category=best.priority, category_weight=class_w)
     weight = counter.weight_for(best.service) or 1.0
     if weight != 1.0:
         parts.append(f"service {best.service} ×{weight:g} here")
-    others = len(walk_ins) - 1
-    parts.append(f"longest weighted wait of {others + 1}")
+        facts.update(service=best.service, service_weight=weight)
+    parts.append(f"longest weighted wait of {len(walk_ins)}")
     if held_bookings:
         parts.append(f"walk-ins first: one waited {_minutes(bound or 0.0)} behind due bookings")
-    return Decision(best, f"{best.label}: " + ", ".join(parts), "score")
+        facts["walk_in_bound_min"] = round((bound or 0.0) / 60)
+    return Decision(best, f"{best.label}: " + ", ".join(parts), "score", facts)
 
 
 def starvation_bound(counter: Counter, settings: PolicySettings) -> float:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Mapping
+from typing import Any
 
 
 class TicketStatus(enum.StrEnum):
@@ -105,6 +107,8 @@ class Ticket:
     recalls: int = 0
     result: str | None = None
     reason: str | None = None  # why the scheduler chose it, or why it ended
+    # Why the scheduler chose it, as facts (``scheduling.Decision.why``): pages word it in their reader's language.
+    why: Mapping[str, Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -144,14 +148,14 @@ def _require(ticket: Ticket, action: str, *allowed: TicketStatus) -> None:
 
 
 def call(ticket: Ticket, *, counter: str, now: dt.datetime, operator: str | None = None,
-         reason: str | None = None) -> Ticket:
+         reason: str | None = None, why: Mapping[str, Any] | None = None) -> Ticket:
     _require(ticket, "call", TicketStatus.WAITING)
     if ticket.target_counter is not None and ticket.target_counter != counter:
         raise IllegalTransition("wrong_counter", f"ticket {ticket.label} is reserved for counter {ticket.target_counter}",
                                 {"counter": ticket.target_counter})
     return dataclasses.replace(
         ticket, status=TicketStatus.CALLED, counter=counter, operator=operator, called_at=now,
-        first_called_at=ticket.first_called_at or now, recalls=0, reason=reason, not_before=None,
+        first_called_at=ticket.first_called_at or now, recalls=0, reason=reason, why=why, not_before=None,
     )
 
 

@@ -81,6 +81,7 @@ tickets = Table(
     Column("recalls", Integer, nullable=False, default=0),
     Column("result", String(40)),
     Column("reason", Text),
+    Column("why", JSON),  # the scheduler's reason as facts (scheduling.Decision.why)
     Column("plan", JSON),  # services still to visit (a life-situation bundle)
     Column("source", String(80)),
     Column("version", Integer, nullable=False, default=1),  # bumped by every update (compare-and-set)

@@ -44,6 +44,7 @@ from cherga.server import auth
 from cherga.server.api.offices import device_report
 from cherga.server.errors import ServiceError, Unauthorized
 from cherga.server.panel.i18n import Catalog, catalog, pick_language
+from cherga.server.panel.reasons import why_text
 from cherga.server.panel.refusals import refusal_text
 from cherga.server.store import StaffAccount
 
@@ -126,7 +127,8 @@ def _context(request: Request, staff: StaffAccount | None, **extra: Any) -> dict
         "services": config.services, "counters": [c for c in config.counters],
         "categories": config.priority_categories, "service_name": service_name, "minutes": _minutes,
         "new_id": lambda: uuid.uuid4().hex, "flash": None, "pause_reasons": [r.value for r in PauseReason],
-        "local_time": lambda t: t.astimezone(config.office.tz).strftime("%H:%M"), **extra,
+        "local_time": lambda t: t.astimezone(config.office.tz).strftime("%H:%M"),
+        "why": lambda facts: why_text(config, lang, catalog(lang), facts), **extra,
     }
 
 

@@ -187,7 +187,7 @@ class Counters(CommandRunner):
                 return "empty", None
             rec = self._view.active[decision.ticket.id]
             called = self._apply(core.call, decision.ticket, counter=cfg.id, now=now, operator=op,
-                                 reason=decision.reason)
+                                 reason=decision.reason, why=decision.why)
             new = dataclasses.replace(rec, ticket=called, version=rec.version + 1)
             if tx.update_ticket(new, expected_version=rec.version):
                 break

@@ -5,6 +5,8 @@ operator's waiting list. Reads only; they run under the office lock on the in-me
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from cherga.broker_bridge.contract import CounterState, HallState, ServiceLoad, TicketInfo
 from cherga.server.core.scheduling import choose_next
@@ -39,6 +41,7 @@ class Views(Learning):
             priority=t.priority, people_ahead=ahead, wait_min=wait, wait_max_min=wait_max, counter=t.counter, counter_number=number,
             status_url=f"{self.config.office.public_url.rstrip('/')}/t/{t.token}", token=t.token,
             waited_s=max(0.0, (end - t.waiting_since).total_seconds()), reason=None if public else t.reason,
+            why=None if public or t.why is None else dict(t.why),
             origin=t.origin.value,  # type: ignore[arg-type]
         )
 
@@ -134,7 +137,7 @@ class Views(Learning):
     def waiting_list(self, counter: str) -> list[TicketInfo]:
         """The tickets ``counter`` could call, best first (the operator panel's list)."""
         cfg = self._counter_cfg(counter)
-        picked: dict[str, tuple[Ticket, str]] = {}
+        picked: dict[str, tuple[Ticket, str, Mapping[str, Any] | None]] = {}
         with self._lock:
             now = self.now()
             # The same candidates "next" is offered (reserved, booked, each group's head): a few dozen
@@ -143,10 +146,11 @@ class Views(Learning):
                 d = choose_next(cfg, self._view.candidates(cfg, now, exclude=picked), now, self.settings)
                 if d is None:
                     break
-                picked[d.ticket.id] = (d.ticket, d.reason)
+                picked[d.ticket.id] = (d.ticket, d.reason, d.why)
         # Tickets are immutable: their page rows are built outside the lock.
-        return [self.info(t, now, estimate=False).model_copy(update={"reason": reason})
-                for t, reason in picked.values()]
+        return [self.info(t, now, estimate=False).model_copy(
+                    update={"reason": reason, "why": None if why is None else dict(why)})
+                for t, reason, why in picked.values()]
 
     def waiting_overview(self, limit: int = 200) -> list[TicketInfo]:
         """The office's waiting tickets, longest wait first, at most ``limit`` (the hall manager's lists).
