@@ -70,38 +70,59 @@ def _page(name: str, cfg: SiteConfig, title: str) -> HTMLResponse:
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
+def start_language(request: Request) -> str:
+    """The start page's language: ``?lang=``, else the browser's ``Accept-Language``, else the first office's first language."""
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return str(asked)
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    for svc in request.app.state.services.values():
+        for lang in svc.config.office.languages:
+            if lang in LANGUAGES:
+                return str(lang)
+    return "uk"
+
+
 @router.get("/", response_class=HTMLResponse)
 def start_page(request: Request) -> HTMLResponse:
-    """Every page of each office, grouped by who needs it (visitors, staff, the hall manager, IT)."""
+    """Every page of each office, grouped by who needs it (visitors, staff, the hall manager, IT), in the visitor's language."""
+    lang = start_language(request)
+    t = catalog(lang)
+    e = html.escape
     sections = []
     for svc in request.app.state.services.values():
         cfg: SiteConfig = svc.config
-        o = html.escape(cfg.office.id)
-        name = html.escape(cfg.office.names.get(cfg.office.languages[0]))
+        o = e(cfg.office.id)
+        name = e(cfg.office.names.get(lang))
         groups = [
-            ("Visitors", [(f"/office/{o}/kiosk", "Web kiosk (take a ticket, check in a booking)"),
-                          (f"/office/{o}/book", "Book a visit"),
-                          (f"/load/{o}", "Queue load now (public)"),
-                          (f"/office/{o}/hall", "Hall display (calls, voice)")]),
-            ("Operators", [("/panel/", "Operator panel (sign in at a counter)")]),
-            ("Hall manager", [("/panel/manager", "Manager page (counters, queues, staff)"),
-                              (f"/reports/{o}", "Reports")]),
-            ("IT and integrators", [("/docs", "API documentation (OpenAPI)"), ("/healthz", "Health"),
-                                    ("/metrics", "Metrics (Prometheus)")]),
+            ("start_visitors", [(f"/office/{o}/kiosk", "start_kiosk"), (f"/office/{o}/book", "start_book"),
+                                (f"/load/{o}", "start_load"), (f"/office/{o}/hall", "start_hall")]),
+            ("start_operators", [("/panel/", "start_panel")]),
+            ("start_manager_group", [("/panel/manager", "start_manager"), (f"/reports/{o}", "start_reports")]),
+            ("start_it", [("/docs", "start_docs"), ("/healthz", "start_health"), ("/metrics", "start_metrics")]),
         ]
         items = "".join(
-            f"<section><h3>{title}</h3><ul>"
-            + "".join(f"<li><a href='{href}'>{label}</a></li>" for href, label in links)
+            f"<section><h3>{e(t[title])}</h3><ul>"
+            + "".join(f"<li><a href='{href}'>{e(t[label])}</a></li>" for href, label in links)
             + "</ul></section>" for title, links in groups)
         sections.append(f"<h2>{name} <small>({o})</small></h2><div class=roles>{items}</div>")
+    switch = " ".join(
+        f"<a href='/?lang={code}' hreflang={code} lang={code}" + (" aria-current=true" if code == lang else "")
+        + f">{e(LANGUAGE_NAMES[code])}</a>" for code in LANGUAGES)
     return HTMLResponse(
-        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<!doctype html><html lang={lang}><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'><title>Cherga</title>"
         "<style>body{font:18px/1.5 system-ui,sans-serif;margin:1em;color:#1a1a1a;background:#fff}"
         ".roles{display:flex;flex-wrap:wrap;gap:1em 3em}ul{padding-left:1.2em}"
-        "li a{display:inline-block;min-height:44px;line-height:44px;color:#0b4ea2}h3{margin:.6em 0 0}"
+        "li a,nav a{display:inline-block;min-height:44px;line-height:44px;color:#0b4ea2}h3{margin:.6em 0 0}"
+        "nav a{margin-right:.8em}nav a[aria-current]{font-weight:bold;color:#1a1a1a}"
         "small{color:#555}</style>"
-        f"<main><h1>Cherga</h1>{''.join(sections)}</main></html>")
+        f"<nav aria-label='{e(t['start_language'])}'>{switch}</nav>"
+        f"<main><h1>Cherga</h1><p>{e(t['start_subtitle'])}</p>{''.join(sections)}</main></html>",
+        headers={"Content-Language": lang, "Vary": "Accept-Language"})
 
 
 @router.get("/office/{office}/hall", response_class=HTMLResponse)

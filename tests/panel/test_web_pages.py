@@ -29,7 +29,7 @@ def served(app: FastAPI) -> Iterator[str]:
 
 
 def test_the_start_page_links_every_page_of_each_role_and_each_link_answers(client: TestClient) -> None:
-    page = client.get("/").text
+    page = client.get("/?lang=en").text
     links = set(re.findall(r"href='([^']+)'", page))
     for needed in ("/office/demo/kiosk", "/office/demo/book", "/office/demo/hall", "/load/demo", "/panel/",
                    "/panel/manager", "/reports/demo", "/docs"):
@@ -39,6 +39,22 @@ def test_the_start_page_links_every_page_of_each_role_and_each_link_answers(clie
     for link in sorted(links):
         r = client.get(link, follow_redirects=True)
         assert r.status_code == 200, (link, r.status_code)
+
+
+@pytest.mark.parametrize(("ask", "headers", "lang", "words"), [
+    ("?lang=ru", {}, "ru", ["Посетителям", "Операторам", "Отчёты"]),
+    ("", {"Accept-Language": "kk-KZ,kk;q=0.9,ru;q=0.8"}, "kk", ["Келушілерге", "Есептер"]),
+    ("", {}, "uk", ["Відвідувачам", "Звіти"]),  # nothing asked: the office's first language
+])
+def test_the_start_page_speaks_the_visitors_language_and_offers_a_switch(
+        client: TestClient, ask: str, headers: dict[str, str], lang: str, words: list[str]) -> None:
+    page = client.get("/" + ask, headers=headers).text
+    assert f"<html lang={lang}>" in page
+    for w in words:
+        assert w in page
+    assert "Visitors" not in page and "Reports" not in page
+    for code in ("uk", "ru", "ky", "kk", "en"):
+        assert f"href='/?lang={code}'" in page
 
 
 @pytest.mark.parametrize("path", ["/docs", "/api/v1/docs"])
