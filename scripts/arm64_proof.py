@@ -41,7 +41,9 @@ WORK = Path(os.environ.get("CHERGA_ARM64_DIR", "/var/tmp/cherga-arm64-proof"))
 SUITE = "bookworm"
 PIN = "1111"  # the demo operator the server creates (CHERGA_DEMO_ACCOUNTS)
 LAYOUT = Layout(kiosks=["kiosk-1"], displays=["display-1"], pads={"pad-c1": "c1"})
-TOOLS = {"mmdebstrap": "mmdebstrap", "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support"}
+# mmdebstrap needs arch-test to build a root of a foreign architecture ("E: install arch-test").
+TOOLS = {"mmdebstrap": "mmdebstrap", "qemu-aarch64-static": "qemu-user-static", "update-binfmts": "binfmt-support",
+         "arch-test": "arch-test"}
 
 
 def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
