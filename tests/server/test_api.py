@@ -191,9 +191,10 @@ def test_ticket_status_by_token_shows_position_and_no_personal_data(client: Test
     t = client.post(f"{API}/tickets", json={"service": "passport"}).json()
     r = client.get(f"/api/v1/tickets/{t['token']}")
     assert r.status_code == 200 and r.json()["people_ahead"] == 1 and r.json()["reason"] is None
+    assert r.json().get("why") is None  # why a ticket was called (other tickets' facts) is for staff only
     assert set(r.json()) <= {"ticket_id", "label", "prefix", "number", "service", "purpose", "status", "issued_at",
                              "language", "priority", "people_ahead", "wait_min", "wait_max_min", "counter", "counter_number",
-                             "status_url", "token", "waited_s", "reason", "origin"}
+                             "status_url", "token", "waited_s", "reason", "why", "origin"}
     assert client.get("/api/v1/tickets/guessedtoken1234").status_code == 404
     page = client.get(f"/t/{t['token']}")
     assert page.status_code == 200 and "A-002" in page.text
