@@ -23,7 +23,7 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -399,20 +399,15 @@ def manager_live(request: Request) -> Response:
     return _page(request, "_manager.html", _manager_ctx(request, staff, None))
 
 
-@router.post("/manager/issue")
-def manager_issue(request: Request, command_id: str = Form(...), service: str = Form(...),
-                  purpose: str = Form("consult"), priority: str = Form(""), language: str = Form("uk"),
-                  lang: str = Form("")) -> Response:
+def _manager_action(request: Request, lang: str, act: Callable[[Any, StaffAccount, Catalog], str]) -> Response:
+    """One hall-manager action: the role check, the manager's language, ``act`` (its answer line on
+    success, a refusal in the manager's words otherwise), then the page or its fragment."""
     staff = _guard(request, MANAGER_ROLES)
     if isinstance(staff, Response):
         return staff
-    svc = _service(request)
     t = catalog(pick_language(lang or None, _lang(request)))
     try:
-        ticket: TicketInfo = svc.issue_ticket(command_id=f"panel-{command_id}"[:64], source=f"panel:{staff.username}",
-                                              service=service, purpose=purpose, priority=priority or None,
-                                              language=language)
-        flash = {"kind": "ok", "text": f"{t['issued']}: {ticket.label}"}
+        flash = {"kind": "ok", "text": act(_service(request), staff, t)}
     except ServiceError as exc:
         flash = {"kind": "error", "text": _error_text(request, t, exc)}
     if not _wants_fragment(request):
@@ -420,16 +415,24 @@ def manager_issue(request: Request, command_id: str = Form(...), service: str = 
     return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
 
 
+@router.post("/manager/issue")
+def manager_issue(request: Request, command_id: str = Form(...), service: str = Form(...),
+                  purpose: str = Form("consult"), priority: str = Form(""), language: str = Form("uk"),
+                  lang: str = Form("")) -> Response:
+    def act(svc: Any, staff: StaffAccount, t: Catalog) -> str:
+        ticket: TicketInfo = svc.issue_ticket(command_id=f"panel-{command_id}"[:64], source=f"panel:{staff.username}",
+                                              service=service, purpose=purpose, priority=priority or None,
+                                              language=language)
+        return f"{t['issued']}: {ticket.label}"
+
+    return _manager_action(request, lang, act)
+
+
 @router.post("/manager/send")
 def manager_send(request: Request, command_id: str = Form(...), ticket_id: str = Form(...),
                  to_counter: str = Form(...), lang: str = Form("")) -> Response:
     """Send a ticket to another counter: a called or served one through its counter's transfer, a waiting one reserved."""
-    staff = _guard(request, MANAGER_ROLES)
-    if isinstance(staff, Response):
-        return staff
-    svc = _service(request)
-    t = catalog(pick_language(lang or None, _lang(request)))
-    try:
+    def act(svc: Any, staff: StaffAccount, t: Catalog) -> str:
         at = next((c.id for c in svc.config.counters
                    if (s := svc.counter_state(c.id)).ticket is not None and s.ticket.ticket_id == ticket_id), None)
         if at is not None:
@@ -437,85 +440,55 @@ def manager_send(request: Request, command_id: str = Form(...), ticket_id: str =
                                          action=CounterAction.TRANSFER, source=f"panel:{staff.username}",
                                          operator=staff.username, to_counter=to_counter, authenticated=True)
             label = outcome.ticket.label if outcome.ticket is not None else ""
-        elif hasattr(svc, "send_to_counter"):
+        else:
             moved = svc.send_to_counter(command_id=f"panel-{command_id}"[:64], ticket_id=ticket_id,
                                         to_counter=to_counter, source=f"panel:{staff.username}",
                                         operator=staff.username)
             label = moved.label
-        else:
-            raise ServiceError("illegal_transition", "only a called ticket can be sent to another counter", 409)
-        flash = {"kind": "ok", "text": f"{t['sent']}: {label}"}
-    except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(request, t, exc)}
-    if not _wants_fragment(request):
-        return RedirectResponse(f"{BASE}/manager", status_code=303)
-    return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+        return f"{t['sent']}: {label}"
 
-
-def _manager_done(request: Request, staff: StaffAccount, flash: dict[str, str]) -> Response:
-    if not _wants_fragment(request):
-        return RedirectResponse(f"{BASE}/manager", status_code=303)
-    return _page(request, "_manager.html", _manager_ctx(request, staff, flash))
+    return _manager_action(request, lang, act)
 
 
 @router.post("/manager/cancel")
 def manager_cancel(request: Request, command_id: str = Form(...), ticket_id: str = Form(...),
                    lang: str = Form("")) -> Response:
     """Remove a ticket: the visitor left (``OfficeService.cancel_ticket``)."""
-    staff = _guard(request, MANAGER_ROLES)
-    if isinstance(staff, Response):
-        return staff
-    svc = _service(request)
-    t = catalog(pick_language(lang or None, _lang(request)))
-    try:
+    def act(svc: Any, staff: StaffAccount, t: Catalog) -> str:
         gone: TicketInfo = svc.cancel_ticket(command_id=f"panel-{command_id}"[:64], ticket_id=ticket_id,
                                              source=f"panel:{staff.username}", operator=staff.username)
-        flash = {"kind": "ok", "text": f"{t['cancelled']}: {gone.label}"}
-    except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(request, t, exc)}
-    return _manager_done(request, staff, flash)
+        return f"{t['cancelled']}: {gone.label}"
+
+    return _manager_action(request, lang, act)
 
 
 @router.post("/manager/counter")
 def manager_counter(request: Request, command_id: str = Form(...), counter: str = Form(...), do: str = Form(...),
                     lang: str = Form("")) -> Response:
     """Close a counter (its operator is signed out; it calls nobody) or open it again."""
-    staff = _guard(request, MANAGER_ROLES)
-    if isinstance(staff, Response):
-        return staff
-    svc = _service(request)
-    t = catalog(pick_language(lang or None, _lang(request)))
-    if do not in ("close", "open"):
-        raise HTTPException(422, "do is close or open")
-    try:
+    def act(svc: Any, staff: StaffAccount, t: Catalog) -> str:
+        if do not in ("close", "open"):
+            raise HTTPException(422, "do is close or open")
         method = svc.close_counter if do == "close" else svc.open_counter
         state: CounterState = method(command_id=f"panel-{command_id}"[:64], counter=counter,
                                      source=f"panel:{staff.username}", operator=staff.username)
-        done = t["counter_closed_done" if do == "close" else "counter_opened_done"]
-        flash = {"kind": "ok", "text": done.format(counter=state.number)}
-    except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(request, t, exc)}
-    return _manager_done(request, staff, flash)
+        return str(t["counter_closed_done" if do == "close" else "counter_opened_done"]).format(counter=state.number)
+
+    return _manager_action(request, lang, act)
 
 
 @router.post("/manager/move")
 def manager_move(request: Request, command_id: str = Form(...), operator: str = Form(...),
                  to_counter: str = Form(...), lang: str = Form("")) -> Response:
     """Move an operator to another counter: signed in there, signed out where they were (one person, one counter)."""
-    staff = _guard(request, MANAGER_ROLES)
-    if isinstance(staff, Response):
-        return staff
-    svc = _service(request)
-    t = catalog(pick_language(lang or None, _lang(request)))
-    try:
+    def act(svc: Any, staff: StaffAccount, t: Catalog) -> str:
         outcome = svc.counter_action(command_id=f"panel-{command_id}"[:64], counter=to_counter,
                                      action=CounterAction.SIGN_IN, source=f"panel:{staff.username}",
                                      operator=operator, authenticated=True)
         who = outcome.counter.operator_name or operator
-        flash = {"kind": "ok", "text": f"{t['moved']}: {who} → {t['counter']} {outcome.counter.number}"}
-    except ServiceError as exc:
-        flash = {"kind": "error", "text": _error_text(request, t, exc)}
-    return _manager_done(request, staff, flash)
+        return f"{t['moved']}: {who} → {t['counter']} {outcome.counter.number}"
+
+    return _manager_action(request, lang, act)
 
 
 # --- live updates -----------------------------------------------------------------------------------------
