@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,15 @@ def fresh_mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A Mosquitto of the test's own, for tests that stop or restart it."""
     with running_broker(tmp_path / "mosquitto") as broker:
         yield broker
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, one per test module (tests/support/browser.py)."""
+    from tests.support.browser import chromium
+
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

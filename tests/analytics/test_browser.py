@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.analytics.office import Clock, make_app, play_morning
-from tests.support.browser import chromium, serving
+from tests.support.browser import serving
 
 pytestmark = pytest.mark.browser
 LIGHTS = {"green": (0x2E, 0x9E, 0x48), "yellow": (0xF1, 0xC4, 0x0F), "orange": (0xE6, 0x7E, 0x22),
@@ -30,12 +30,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
     with serving(app) as url:
         yield url, app, clock
     app.state.store.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

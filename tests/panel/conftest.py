@@ -60,6 +60,15 @@ def app(site: SiteConfig, store: Store, clock: Clock) -> FastAPI:
 
 
 @pytest.fixture
+def served(app: FastAPI) -> Iterator[str]:
+    """The app on uvicorn on loopback, for the browser tests (a module may seed the office first)."""
+    from tests.support.browser import serving
+
+    with serving(app) as url:
+        yield url
+
+
+@pytest.fixture
 def service(app: FastAPI) -> OfficeService:
     service: OfficeService = app.state.service
     return service

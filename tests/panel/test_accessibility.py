@@ -13,19 +13,13 @@ from cherga.broker_bridge.contract import LANGUAGES, CounterAction
 from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
 from tests.support.axe import serious
-from tests.support.browser import chromium, serving
+from tests.support.browser import serving
 
 pytestmark = pytest.mark.browser
 
 SIZES = [(1920, 1080), (390, 844)]
 PUBLIC = ["/", "/office/demo/kiosk", "/office/demo/hall", "/office/demo/book", "/load/demo", "/reports/signin",
           "/panel/signin"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

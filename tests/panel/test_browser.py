@@ -8,20 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from PIL import Image, ImageStat
 
 from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
-from tests.support.browser import chromium, serving
+from tests.support.browser import chromium
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def served(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,29 +6,14 @@ from __future__ import annotations
 import io
 import re
 import wave
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from cherga.broker_bridge.contract import CounterAction
 from cherga.server.service import OfficeService
-from tests.support.browser import chromium, serving
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def served(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url
 
 
 def _rgb(css: str) -> tuple[float, ...]:

@@ -12,27 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from cherga.broker_bridge.contract import CounterAction
 from cherga.server.service import OfficeService
 from tests.panel.conftest import PASSWORD
-from tests.support.browser import chromium, serving
 
 pytestmark = pytest.mark.browser
 UPDATES = 10
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def served(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url
 
 
 @pytest.fixture

@@ -10,18 +10,12 @@ from fastapi import FastAPI
 
 from cherga.broker_bridge.contract import LANGUAGES, CounterAction
 from cherga.server.service import OfficeService
-from tests.support.browser import chromium, serving
+from tests.support.browser import serving
 
 pytestmark = pytest.mark.browser
 
 CITIZEN = ["/", "/office/demo/kiosk", "/office/demo/book", "/office/demo/book/cancel", "/load/demo",
            "/office/demo/hall"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

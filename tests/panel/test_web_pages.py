@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.support.browser import chromium, serving
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def served(app: FastAPI) -> Iterator[str]:
-    with serving(app) as url:
-        yield url
 
 
 def test_the_start_page_links_every_page_of_each_role_and_each_link_answers(client: TestClient) -> None:
