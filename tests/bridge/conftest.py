@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from cherga.broker_bridge import contract
+from cherga.broker_bridge import broker_config, contract
 from cherga.broker_bridge.bridge import Bridge
 from cherga.server import auth
 from cherga.server.service import OfficeService
@@ -68,6 +68,21 @@ def sign_in(service: OfficeService, *counters: str) -> None:
 
 def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def write_broker_credentials(site: SiteConfig, workdir: Path, passwords: Mapping[str, str]) -> str:
+    """The generated password file and ACL for ``site``'s nodes in ``workdir`` (``passwd``, ``acl``), as
+    provisioning makes them; ``passwords`` by node id and ``"server"`` (a node not named gets ``pw-<id>``).
+    Returns the server's user name."""
+    office = site.office.id
+    nodes = [broker_config.Node(n.id, n.role, n.counter) for n in site.nodes or []]
+    server_user = broker_config.username_for(office, "server")
+    creds = {broker_config.username_for(office, n.id): passwords.get(n.id, f"pw-{n.id}") for n in nodes}
+    creds[server_user] = passwords["server"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "passwd").write_text(broker_config.render_password_file(creds))
+    (workdir / "acl").write_text(broker_config.render_acl(office, nodes, server_user))
+    return server_user
 
 
 class Watcher:

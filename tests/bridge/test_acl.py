@@ -13,7 +13,14 @@ from cherga.broker_bridge.bridge import Bridge, start_bridge
 from cherga.broker_bridge.contract import CounterCommand
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, make_service, sign_in, site_config
+from tests.bridge.conftest import (
+    Watcher,
+    command,
+    make_service,
+    sign_in,
+    site_config,
+    write_broker_credentials,
+)
 from tests.support.mosquitto import Broker, running_broker
 
 pytestmark = pytest.mark.mosquitto
@@ -23,15 +30,8 @@ PASSWORDS = {"k1": "kiosk-secret-1", "pad-c1": "pad-secret-1", "server": "server
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, OfficeService, Bridge]]:
     site = site_config("acl")
-    office = site.office.id
-    nodes = [broker_config.Node(n.id, n.role, n.counter) for n in site.nodes or []]
-    server_user = broker_config.username_for(office, "server")
-    creds = {broker_config.username_for(office, n.id): PASSWORDS.get(n.id, f"pw-{n.id}") for n in nodes}
-    creds[server_user] = PASSWORDS["server"]
     workdir = tmp_path / "broker"
-    workdir.mkdir()
-    (workdir / "passwd").write_text(broker_config.render_password_file(creds))
-    (workdir / "acl").write_text(broker_config.render_acl(office, nodes, server_user))
+    server_user = write_broker_credentials(site, workdir, PASSWORDS)
     extra = f"password_file {workdir}/passwd\nacl_file {workdir}/acl"
     with running_broker(workdir, extra=extra) as broker:
         service = make_service(site, tmp_path / "office.db")

@@ -15,7 +15,7 @@ from cherga.broker_bridge.bridge import Bridge, start_bridge
 from cherga.broker_bridge.contract import IssueTicket
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, make_service, site_config
+from tests.bridge.conftest import Watcher, command, make_service, site_config, write_broker_credentials
 from tests.support.mosquitto import Broker, free_port
 from tests.support.wait import wait_until
 
@@ -27,15 +27,8 @@ PASSWORDS = {"k1": "kiosk-secret-1", "k2": "kiosk-secret-2", "server": "server-s
 def production_broker(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, OfficeService, Bridge]]:
     """The broker as `cherga provision` configures it (generated mosquitto.conf, passwd and ACL)."""
     site = site_config("takeover")
-    office = site.office.id
-    nodes = [broker_config.Node(n.id, n.role, n.counter) for n in site.nodes or []]
-    server_user = broker_config.username_for(office, "server")
-    creds = {broker_config.username_for(office, n.id): PASSWORDS.get(n.id, f"pw-{n.id}") for n in nodes}
-    creds[server_user] = PASSWORDS["server"]
     workdir = tmp_path / "broker"
-    workdir.mkdir()
-    (workdir / "passwd").write_text(broker_config.render_password_file(creds))
-    (workdir / "acl").write_text(broker_config.render_acl(office, nodes, server_user))
+    server_user = write_broker_credentials(site, workdir, PASSWORDS)
     port = free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(broker_config.render_mosquitto_conf(
