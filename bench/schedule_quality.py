@@ -258,19 +258,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== shape {label}: MAE {r['prediction_mae_min']:.2f} vs {r['baseline_mae_min']:.2f} "
               f"({r['best_baseline']}; margin 1: {r['margin_1_mae_min']:.2f})  over bound+5 "
               f"{r['over_bound_over_5_min']:.4f}  bound useful {r['bound_useful']:.3f}")
+    def replayed_with(bigger: SiteConfig, keys: tuple[str, ...]) -> dict[str, Any]:
+        """Check advice: the headline days again with the advised desks added; the mean of ``keys``."""
+        factories = predictor_factories(bigger)
+        runs = [summarize(simulate(bigger, w, params=SimParams(seed=a.sim_seed + i), predictors=factories))
+                for i, w in enumerate(loads[headline_label])]
+        return {"extra_desks": len(bigger.counters) - len(cfg.counters),
+                **{k: round(statistics.fmean(float(r[k]) for r in runs), 4) for k in keys}}
+
     what_if: dict[str, Any] = {}
     short = staff.get("short_services") or {}
     if short and not shapes:
         # Check the advice: the same days again with the desks Erlang C asks for added.
-        bigger = staffed_up(cfg, short)
-        factories = predictor_factories(bigger)
-        runs = [summarize(simulate(bigger, w, params=SimParams(seed=a.sim_seed + i), predictors=factories))
-                for i, w in enumerate(loads[headline_label])]
-        what_if = {"extra_desks": len(bigger.counters) - len(cfg.counters),
-                   **{k: round(statistics.fmean(float(r[k]) for r in runs), 4)
-                      for k in ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min", "walkouts",
-                                "max_wait_ratio_lowest_class", "prediction_mae_min", "baseline_mae_min",
-                                "under_prediction_over_5_min")}}
+        what_if = replayed_with(staffed_up(cfg, short),
+                                ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min", "walkouts",
+                                 "max_wait_ratio_lowest_class", "prediction_mae_min", "baseline_mae_min",
+                                 "under_prediction_over_5_min"))
         print(f"== with the {what_if['extra_desks']} desks Erlang C asks for: within15 {what_if['within_15_min']:.3f}"
               f"  booked5 {what_if['booked_within_5_min']:.3f}  mean {what_if['mean_wait_min']:.2f} min"
               f"  MAE {what_if['prediction_mae_min']:.2f} vs {what_if['baseline_mae_min']:.2f}"
@@ -279,14 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     pools = staff.get("short_pools") or []
     if pools and not shapes:
         # The advice per desk pool, checked the same way: the same days with the pools' desks added.
-        pooled = staffed_up_pools(cfg, pools)
-        factories = predictor_factories(pooled)
-        runs = [summarize(simulate(pooled, w, params=SimParams(seed=a.sim_seed + i), predictors=factories))
-                for i, w in enumerate(loads[headline_label])]
-        with_pools = {"extra_desks": len(pooled.counters) - len(cfg.counters),
-                      **{k: round(statistics.fmean(float(r[k]) for r in runs), 4)
-                         for k in ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min",
-                                   "walkouts", "fairness_p95_ratio_max")}}
+        with_pools = replayed_with(staffed_up_pools(cfg, pools),
+                                   ("within_15_min", "booked_within_5_min", "mean_wait_min", "p95_wait_min",
+                                    "walkouts", "fairness_p95_ratio_max"))
         print(f"== with the {with_pools['extra_desks']} desks Erlang C asks for per desk pool: "
               f"within15 {with_pools['within_15_min']:.3f}  booked5 {with_pools['booked_within_5_min']:.3f}"
               f"  mean {with_pools['mean_wait_min']:.2f} min  p95 {with_pools['p95_wait_min']:.1f} min")
