@@ -10,7 +10,7 @@ from typing import Any
 
 from cherga.broker_bridge.contract import CounterState, HallState, ServiceLoad, TicketInfo
 from cherga.server.core.scheduling import choose_next
-from cherga.server.core.tickets import Ticket, TicketStatus
+from cherga.server.core.tickets import Ticket, TicketStatus, issue
 from cherga.server.errors import Conflict, NotFound
 from cherga.server.service.learning import Learning
 from cherga.server.service.results import light_for
@@ -90,9 +90,9 @@ class Views(Learning):
                     out[s.id] = (None, None)
                     continue
                 waiting = self._view.waiting_for(s.id)
-                probe = Ticket(id=f"forecast-{s.id}", office=self.office, service=s.id, purpose=s.purposes[0],
-                               prefix=s.prefix, number=0, day=now.date(), issued_at=now, token=f"forecast-{s.id}",
-                               queued_at=now)
+                probe = issue(ticket_id=f"forecast-{s.id}", token=f"forecast-{s.id}", office=self.office,
+                              service=s.id, prefix=s.prefix, purpose=s.purposes[0], number=0, day=now.date(),
+                              issued_at=now)
                 est = self.predictor.estimate(probe, [*waiting, probe], self._open_counters_for(s.id), now)
                 forget = getattr(self.predictor, "observe_queue", None)
                 if forget is not None:
