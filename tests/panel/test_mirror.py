@@ -12,7 +12,7 @@ from PIL import Image
 from cherga.broker_bridge.contract import CounterAction
 from cherga.server.service import OfficeService
 from tests.panel.conftest import Clock
-from tests.panel.test_browser import not_blank, page, served  # noqa: F401 - fixtures
+from tests.panel.test_browser import not_blank, page  # noqa: F401 - fixture (served comes from tests/panel/conftest.py)
 
 
 def test_start_page_links_every_mirror(client: TestClient) -> None:
