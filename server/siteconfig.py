@@ -117,6 +117,33 @@ class Hours(_Strict):
         return sum(all(open_minutes[k:k + slot_min]) for k in range(0, 24 * 60 - slot_min + 1, slot_min))
 
 
+class LegalLink(_Strict):
+    """A law or regulation a service rests on: its name in each language and where to read it."""
+
+    title: Names
+    url: str = Field(pattern=r"^https?://\S+$", description="e.g. https://zakon.rada.gov.ua/laws/show/...")
+
+
+class ServiceDetails(_Strict):
+    """What a citizen should know before coming (issue 18, informing); every field is optional.
+
+    Shown on the service's web page, on the kiosk's "what do I need?" screen, and searched.
+    """
+
+    about: Names | None = Field(default=None, description="what the service is, in a sentence or two")
+    documents: list[Names] = Field(default_factory=list, description="the documents to bring, one per item")
+    fee: Names | None = Field(default=None, description="what it costs ('free', 'UAH 85.00 administrative fee')")
+    duration: Names | None = Field(default=None, description="time to result ('on the day', 'up to 20 working days')")
+    where: Names | None = Field(default=None, description="where to go in the office ('floor 1, counters 1-3')")
+    legal: list[LegalLink] = Field(default_factory=list, description="the legal basis, with links")
+    keywords: Names | None = Field(default=None, description="other words citizens use for it, for search")
+
+    def texts(self) -> list[Names]:
+        """Every translated text, for the language-coverage check."""
+        out = [n for n in (self.about, self.fee, self.duration, self.where) if n is not None]
+        return out + list(self.documents) + [link.title for link in self.legal]
+
+
 class Service(_Strict):
     id: Ident
     prefix: str = Field(pattern=r"^[A-ZА-ЯІЇЄҐ]{1,2}$", description="letters printed before the number")
@@ -129,6 +156,7 @@ class Service(_Strict):
     hours: Hours | None = Field(default=None, description="service's own hours; default: the office's")
     booking_per_slot: int | None = Field(default=None, ge=0, le=100,
                                          description="visitors booked per slot; default appointments.per_slot, 0: none")
+    info: ServiceDetails | None = Field(default=None, description="what to bring, fees, where to go (informing)")
 
 
 class Bundle(_Strict):
@@ -137,6 +165,9 @@ class Bundle(_Strict):
     id: Ident
     names: Names
     services: list[Ident] = Field(min_length=1)
+    about: Names | None = Field(default=None, description="what the life situation covers, in order")
+    documents: list[Names] = Field(default_factory=list,
+                                   description="documents the situation needs beyond its services' own")
 
 
 class CounterService(_Strict):
@@ -375,6 +406,25 @@ class SiteConfig(_Strict):
                     f"{rng.first}..{rng.last} holds {size} numbers: make the booked range at least {need} "
                     f"numbers (e.g. booked: {{first: {rng.first}, last: {rng.first + need - 1}}}), or book "
                     "fewer visitors per slot")
+        return self
+
+    @model_validator(mode="after")
+    def _information_in_every_language(self) -> SiteConfig:
+        # A citizen who chose Kyrgyz must not be told what to bring in Ukrainian: what a service's
+        # page and the kiosk's "what do I need?" screen say is given in each language the office offers.
+        langs = list(self.office.languages)
+        for s in self.services:
+            for text in s.info.texts() if s.info else []:
+                missing = [lang for lang in langs if not getattr(text, lang)]
+                if missing:
+                    raise ValueError(f"service {s.id!r}: information {next(iter(text.as_dict().values()))!r} "
+                                     f"lacks {', '.join(missing)} (the office offers {', '.join(langs)})")
+        for b in self.bundles:
+            for text in [*([b.about] if b.about else []), *b.documents]:
+                missing = [lang for lang in langs if not getattr(text, lang)]
+                if missing:
+                    raise ValueError(f"bundle {b.id!r}: {next(iter(text.as_dict().values()))!r} "
+                                     f"lacks {', '.join(missing)} (the office offers {', '.join(langs)})")
         return self
 
     # Lookups used everywhere; kept here so there is one way to ask.
