@@ -346,8 +346,12 @@ class ServiceLoad(BaseModel):
     names: Texts
     waiting: int
     counters_open: int
-    avg_wait_min: float
+    avg_wait_min: float  # how long those waiting have waited so far (staff's figure; kept for older nodes)
     light: Literal["green", "yellow", "orange", "red"]
+    # What a ticket taken now would be told, from the forecast the ticket prints (v1 additions,
+    # optional): "≈ wait_min, at most wait_max_min"; absent with no desk open or by appointment only.
+    wait_min: int | None = None
+    wait_max_min: int | None = None
 
 
 class HallState(Payload):

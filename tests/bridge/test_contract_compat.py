@@ -38,3 +38,26 @@ def test_a_server_message_that_is_wrong_is_still_refused_not_just_trimmed() -> N
     reply = {"v": 1, "id": "r1", "status": "ok", "ticket": {**TICKET, "number": "twelve", "added_later": 1}}
     with pytest.raises(contract.ContractError):
         contract.decode(contract.topic("kiosk_response", "demo", node="k1"), json.dumps(reply).encode())
+
+
+HALL = {"v": 1, "office": "demo", "office_names": {"uk": "ЦНАП"}, "languages": ["uk"], "calls": [],
+        "updated_at": "2026-03-02T09:15:04Z", "seq": 5,
+        "load": [{"service": "passport", "names": {"uk": "Паспорт"}, "waiting": 5, "counters_open": 2,
+                  "avg_wait_min": 11.5, "light": "yellow"}]}
+
+
+def test_the_hall_state_carries_the_forecast_a_ticket_taken_now_would_print() -> None:
+    hall = json.loads(json.dumps(HALL))
+    hall["load"][0] |= {"wait_min": 12, "wait_max_min": 25}
+    decoded = contract.decode(contract.topic("hall_state", "demo"), json.dumps(hall).encode())
+    load = decoded.message.load[0]  # type: ignore[attr-defined]
+    assert (load.wait_min, load.wait_max_min) == (12, 25)
+
+
+def test_a_hall_state_from_an_older_server_has_no_forecast_and_one_from_a_newer_server_still_decodes() -> None:
+    older = contract.decode(contract.topic("hall_state", "demo"), json.dumps(HALL).encode())
+    assert older.message.load[0].wait_min is None  # type: ignore[attr-defined]
+    newer = json.loads(json.dumps(HALL))
+    newer["load"][0] |= {"wait_min": 3, "wait_max_min": 9, "wait_p90_min": 7}  # a field added after this node
+    decoded = contract.decode(contract.topic("hall_state", "demo"), json.dumps(newer).encode())
+    assert decoded.message.load[0].wait_max_min == 9  # type: ignore[attr-defined]
