@@ -209,3 +209,51 @@ analytics_days = Table(
     Column("last_seq", Integer, nullable=False),
     Column("pruned", Boolean, nullable=False),
 )
+
+# Notifications (server.notify, issue 19). A contact is personal data left with explicit consent for
+# one ticket or booking; it and the bodies of the messages sent to it are deleted after the office's
+# notify.retention_days. A walk-in ticket without consent has no row here.
+notify_contacts = Table(
+    "notify_contacts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("office", String(40), nullable=False),
+    Column("ticket_id", String(40), index=True),  # a ticket's contact, or
+    Column("booking_code", String(32), index=True),  # a booking's (found again when it checks in)
+    Column("channel", String(16), nullable=False),  # sms | email | telegram
+    Column("address", String(254), nullable=False),
+    Column("language", String(4), nullable=False),
+    Column("consent_version", String(16), nullable=False),  # which consent text the citizen agreed to
+    Column("consent_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The durable outbox: the queue's side only ever inserts a row; the sender delivers it. ``dedup_key``
+# (contact, kind and the event that caused it) is unique, so one event never queues a message twice.
+notify_outbox = Table(
+    "notify_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("office", String(40), nullable=False),
+    Column("dedup_key", String(160), nullable=False, unique=True),
+    Column("contact_id", Integer),  # null once retention deleted the contact
+    Column("ticket_id", String(40)),
+    Column("booking_code", String(32)),
+    Column("kind", String(24), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("body", Text),  # null once retention deleted it
+    Column("status", String(12), nullable=False),  # pending | sending | sent | failed | cancelled
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),  # not before (a reminder waits for its day)
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),  # a sender took it (a stale claim is a sender that died)
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+)
+Index("ix_notify_outbox_due", notify_outbox.c.status, notify_outbox.c.next_attempt_at)
+
+# How far each office's event log has been read for notifications (the follower resumes here).
+notify_cursor = Table(
+    "notify_cursor", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("last_seq", Integer, nullable=False),
+)
