@@ -62,6 +62,8 @@ class EventKind(enum.StrEnum):
     BACKOFFICE_ASSIGNED = "backoffice_assigned"
     RESERVED = "reserved"  # the hall manager sent a waiting ticket to one counter
     BOOKING_MISSED = "booking_missed"  # a booked visitor did not check in before the late grace ran out
+    COUNTER_CLOSED = "counter_closed"  # the hall manager closed a counter (``operator``: who closed it)
+    COUNTER_OPENED = "counter_opened"  # the hall manager opened it again
 
 
 class IllegalTransition(Exception):

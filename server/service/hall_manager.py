@@ -42,7 +42,7 @@ class HallManager(CommandRunner):
             if counter and self._counters[counter].ticket_id == ticket_id:
                 cv = self._counters[counter]
                 cv.ticket_id, cv.status, cv.seq, cv.updated_at = None, "idle", cv.seq + 1, now
-                tx.save_counter(self.office, cv.row(counter))
+                self._save_counter(tx, counter, cv)
             info = self.info(gone, now, estimate=False)
 
             def after_commit() -> None:
@@ -99,6 +99,7 @@ class HallManager(CommandRunner):
         def operation(tx: Tx, now: dt.datetime) -> Applied[CounterState]:
             cv = self._counters[counter]
             before.append(CounterView.of(cv.row(counter)))
+            was_closed = cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER
             if closed:
                 if cv.ticket_id and self._view.get(cv.ticket_id) is not None:
                     raise Conflict("ticket_in_progress",
@@ -108,11 +109,16 @@ class HallManager(CommandRunner):
                     self._event(tx, EventKind.OPERATOR_SIGNED_OUT, None, now, counter=counter, operator=cv.operator,
                                 reason=CLOSED_BY_MANAGER, by=operator, source=source)
                 cv.operator, cv.status, cv.pause_reason = None, "closed", CLOSED_BY_MANAGER
-            elif cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
+            elif was_closed:
                 cv.pause_reason = None
+            if closed != was_closed:
+                # An event of its own (beside the operator's sign-out), so reports can count closings and
+                # openings; ``operator`` is the hall manager who did it.
+                self._event(tx, EventKind.COUNTER_CLOSED if closed else EventKind.COUNTER_OPENED, None, now,
+                            counter=counter, operator=operator, source=source)
             cv.seq += 1
             cv.updated_at = now
-            tx.save_counter(self.office, cv.row(counter))
+            self._save_counter(tx, counter, cv)
             state = self._counter_state(counter, now)
 
             def after_commit() -> None:

@@ -109,6 +109,19 @@ def test_the_hall_manager_closes_and_opens_a_counter(signed_in: SignIn, service:
         assert post_signin(operator, "olena", "c1")[0] == 303
 
 
+def test_closing_and_opening_a_counter_each_leave_their_own_event_for_the_reports(
+        signed_in: SignIn, service: OfficeService) -> None:
+    client = signed_in("maria", "")
+    for n, do in enumerate(["close", "close", "open", "open"]):  # the repeats change nothing: no event
+        client.post("/panel/manager/counter", data={"command_id": f"x{n}", "counter": "c2", "do": do, "lang": "en"},
+                    headers={"X-Panel-Fragment": "1"})
+    client.post("/panel/manager/counter", data={"command_id": "x1", "counter": "c2", "do": "close", "lang": "en"},
+                headers={"X-Panel-Fragment": "1"})  # a re-sent form: applied once
+    log = [(e["kind"], e["counter"], e["operator"]) for e in service.store.events(service.office)
+           if e["kind"] in ("counter_closed", "counter_opened")]
+    assert log == [("counter_closed", "c2", "maria"), ("counter_opened", "c2", "maria")]
+
+
 def test_the_manager_sees_who_is_where_in_what_state_since_when_and_why_paused(
         signed_in: SignIn, service: OfficeService, clock: object) -> None:
     service.counter_action(command_id="i", counter="c2", action=CounterAction.SIGN_IN, source="t",
