@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cherga.broker_bridge.contract import IDENT_PATTERN, LANGUAGES, PURPOSES, Purpose
 from cherga.broker_bridge.contract import Lang as Language
-from cherga.yamlerrors import parse_yaml_model, read_text
+from cherga.yamlerrors import line_index, read_text
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -41,7 +50,7 @@ class Names(_Strict):
     @model_validator(mode="after")
     def _one_given(self) -> Names:
         if not any(getattr(self, lang) for lang in LANGUAGES):
-            raise ValueError("give the name in at least one language (uk, ru, ky, kk, en)")
+            raise _problem("names_empty")
         return self
 
     def get(self, lang: str, fallbacks: Iterable[str] = ("en", "uk", "ru", "ky", "kk")) -> str:
@@ -59,12 +68,12 @@ class Names(_Strict):
 def _minutes(value: str, *, end: bool = False) -> int:
     """Minutes since midnight of ``HH:MM``; ``24:00`` is allowed as an end (open until midnight)."""
     if not re.fullmatch(r"\d{2}:\d{2}", value):
-        raise ValueError(f"time {value!r} must look like HH:MM")
+        raise _problem("time_format", value=value)
     hours, minutes = int(value[:2]), int(value[3:])
     if end and (hours, minutes) == (24, 0):
         return 24 * 60
     if hours > 23 or minutes > 59:
-        raise ValueError(f"time {value!r} is not a time of day")
+        raise _problem("time_of_day", value=value)
     return hours * 60 + minutes
 
 
@@ -75,7 +84,7 @@ class TimeRange(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> TimeRange:
         if _minutes(self.start) >= _minutes(self.end, end=True):
-            raise ValueError(f"{self.start}–{self.end}: the start must be before the end")
+            raise _problem("time_order", start=self.start, end=self.end)
         return self
 
     def contains(self, t: dt.time) -> bool:
@@ -215,7 +224,7 @@ class NumberRange(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> NumberRange:
         if self.first > self.last:
-            raise ValueError(f"range {self.first}..{self.last} is empty")
+            raise _problem("range_empty", first=self.first, last=self.last)
         return self
 
     def overlaps(self, other: NumberRange) -> bool:
@@ -229,10 +238,12 @@ class Numbering(_Strict):
 
     @model_validator(mode="after")
     def _disjoint(self) -> Numbering:
+        # Each overlap is reported at the later range, so the admin page shows it beside that field.
         pairs = [("walk_in", "booked"), ("walk_in", "offline"), ("booked", "offline")]
-        for a, b in pairs:
-            if getattr(self, a).overlaps(getattr(self, b)):
-                raise ValueError(f"number ranges {a} and {b} overlap")
+        problems = [Problem((b,), "ranges_overlap", {"a": a, "b": b}, PROBLEMS["ranges_overlap"].format(a=a, b=b))
+                    for a, b in pairs if getattr(self, a).overlaps(getattr(self, b))]
+        if problems:
+            raise problems_error(problems)
         return self
 
 
@@ -284,6 +295,53 @@ class Ticket(_Strict):
     paper_mm: Literal[58, 80] = 80
     footer: Names | None = None
     languages: list[Language] = Field(default_factory=list, description="printed side by side; default: chosen")
+
+
+class SmsGateway(_Strict):
+    """An SMS gateway over HTTP (every country's differ): ``{to}``, ``{text}`` and ``{id}`` in ``url`` and
+    ``body`` are replaced by the number, the message and the outbox id (escaped for JSON or a form body)."""
+
+    url: str = Field(pattern=r"^https?://", description="e.g. https://sms.example/api/send?to={to}")
+    method: Literal["POST", "GET"] = "POST"
+    content_type: Literal["application/json", "application/x-www-form-urlencoded"] = "application/json"
+    body: str = Field(default='{"to": "{to}", "text": "{text}", "id": "{id}"}', description="POST body template")
+    auth_header: str = "Authorization"
+    auth_env: str | None = Field(default=None, description="environment variable holding the header's value")
+    timeout_s: float = Field(default=10, gt=0, le=120)
+
+
+class EmailGateway(_Strict):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = Field(default=None, description="environment variable holding the password")
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    timeout_s: float = Field(default=10, gt=0, le=120)
+
+
+class TelegramGateway(_Strict):
+    base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://")
+    token_env: str = Field(default="CHERGA_TELEGRAM_TOKEN", description="environment variable holding the bot token")
+    timeout_s: float = Field(default=10, gt=0, le=120)
+
+
+class Notify(_Strict):
+    """Opt-in notifications (server.notify, docs/notifications.md): a channel is on when its gateway is set."""
+
+    near_people: int = Field(default=3, ge=0, le=100, description="'your turn is near' at this many people ahead")
+    near_minutes: int = Field(default=10, ge=0, le=240, description="... or when the forecast is at most this")
+    retention_days: int = Field(default=30, ge=1, le=365, description="contacts and message texts are deleted after")
+    give_up_after_min: int = Field(default=60, ge=1, le=7 * 24 * 60, description="a message not delivered by then fails")
+    retry_first_s: float = Field(default=5, gt=0, le=3600)
+    retry_max_s: float = Field(default=300, gt=0, le=86400)
+    sms: SmsGateway | None = None
+    email: EmailGateway | None = None
+    telegram: TelegramGateway | None = None
+
+    @property
+    def channels(self) -> list[str]:
+        return [c for c in ("sms", "email", "telegram") if getattr(self, c) is not None]
 
 
 class Office(_Strict):
@@ -354,6 +412,7 @@ class SiteConfig(_Strict):
     display: Display = Display()
     voice: Voice = Voice()
     ticket: Ticket = Ticket()
+    notify: Notify = Notify()
     backoffice_seed: int = 0
     nodes: list[Node] | None = Field(
         default=None, description="the office's Pi nodes; when absent the MQTT bridge accepts any node id (development)"
@@ -366,47 +425,28 @@ class SiteConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _references(self) -> SiteConfig:
-        service_ids = [s.id for s in self.services]
-        _unique("services", service_ids)
-        _unique("counters", [c.id for c in self.counters])
-        _unique("counter numbers", [c.number for c in self.counters])
-        _unique("priority_categories", [p.id for p in self.priority_categories])
-        _unique("bundles", [b.id for b in self.bundles])
-        known = set(service_ids)
-        for c in self.counters:
-            for cs in c.services:
-                if cs.id not in known:
-                    raise ValueError(f"counter {c.id!r} serves unknown service {cs.id!r}")
-        for b in self.bundles:
-            for sid in b.services:
-                if sid not in known:
-                    raise ValueError(f"bundle {b.id!r} names unknown service {sid!r}")
-        if self.nodes is not None:
-            _unique("nodes", [n.id for n in self.nodes])
-            counter_ids = {c.id for c in self.counters}
-            for n in self.nodes:
-                if n.counter is not None and n.counter not in counter_ids:
-                    raise ValueError(f"node {n.id!r} drives unknown counter {n.counter!r}")
-        for s in self.services:
-            if not s.appointment_only and not any(c.weight_for(s.id) for c in self.counters):
-                raise ValueError(f"service {s.id!r} is served by no counter")
+    def _references(self, info: ValidationInfo) -> SiteConfig:
+        # Every cross-field problem at once, each at its own field (so at its own YAML line).
+        complete = bool((info.context or {}).get(COMPLETE_LANGUAGES))
+        problems = cross_problems(self.model_dump(), complete_languages=complete)
+        problems += self._booked_range_problems()
+        if problems:
+            raise problems_error(problems)
         return self
 
-    @model_validator(mode="after")
-    def _booked_range_holds_the_bookings(self) -> SiteConfig:
+    def _booked_range_problems(self) -> list[Problem]:
         # A booked visitor is never refused a number: the booked range holds a day's full bookings.
         rng = self.numbering.booked
         size = rng.last - rng.first + 1
-        for s in self.services:
+        out = []
+        for i, s in enumerate(self.services):
             need = self.bookings_per_day(s.id)
             if need > size:
-                raise ValueError(
-                    f"service {s.id!r} takes up to {need} bookings a day, but numbering.booked "
-                    f"{rng.first}..{rng.last} holds {size} numbers: make the booked range at least {need} "
-                    f"numbers (e.g. booked: {{first: {rng.first}, last: {rng.first + need - 1}}}), or book "
-                    "fewer visitors per slot")
-        return self
+                params = {"service": s.id, "need": need, "first": rng.first, "last": rng.last, "size": size,
+                          "suggest_last": rng.first + need - 1}
+                out.append(Problem(("services", i, "booking_per_slot"), "booked_range_small", params,
+                                   PROBLEMS["booked_range_small"].format(**params)))
+        return out
 
     @model_validator(mode="after")
     def _information_in_every_language(self) -> SiteConfig:
@@ -477,25 +517,211 @@ class SiteConfig(_Strict):
         return capacity * max(hours.slots_on(d, self.appointments.slot_min) for d in WEEKDAYS)
 
 
-def _unique(what: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            raise ValueError(f"{what}: {i!r} appears twice")
-        seen.add(i)
+# --- problems: every one at once, each at its field --------------------------------------------------
+
+COMPLETE_LANGUAGES = "complete_languages"
+"""Validation context key: when true, every name must be given in every language the office offers
+(``cherga config check`` and the administration pages ask for it; a server still starts without)."""
+
+Loc = tuple[str | int, ...]
+
+# The English of each problem Cherga's own checks find (the admin pages say the same in the admin's
+# language from their catalogs, by key, with the same parameters).
+PROBLEMS: dict[str, str] = {
+    "names_empty": "give the name in at least one language (uk, ru, ky, kk, en)",
+    "time_format": "time {value!r} must look like HH:MM",
+    "time_of_day": "time {value!r} is not a time of day",
+    "time_order": "{start}–{end}: the start must be before the end",
+    "range_empty": "range {first}..{last} is empty",
+    "ranges_overlap": "number ranges {a} and {b} overlap",
+    "duplicate_id": "{what}: {value!r} appears twice",
+    "duplicate_prefix": "prefix {value!r} is also service {other!r}'s: two citizens would hold the same number",
+    "duplicate_number": "counter number {value!r} is also counter {other!r}'s",
+    "unknown_service": "{owner} {owner_id!r} names unknown service {value!r}",
+    "unknown_counter": "node {owner_id!r} drives unknown counter {value!r}",
+    "not_served": "service {value!r} is served by no counter",
+    "name_missing": "no {lang} text, but the office offers {lang} (office.languages)",
+    "booked_range_small": (
+        "service {service!r} takes up to {need} bookings a day, but numbering.booked {first}..{last} holds "
+        "{size} numbers: make the booked range at least {need} numbers (e.g. booked: {{first: {first}, last: "
+        "{suggest_last}}}), or book fewer visitors per slot"),
+}
+
+
+class Problem(NamedTuple):
+    """One thing wrong with a site config: where (field path), what (key + parameters), in English."""
+
+    loc: Loc
+    key: str
+    params: dict[str, Any]
+    message: str
+
+    @property
+    def field(self) -> str:
+        return ".".join(str(p) for p in self.loc) or "(top level)"
+
+
+def _problem(key: str, **params: Any) -> PydanticCustomError:
+    """A validator's problem as pydantic's error, keyed, so the admin pages can translate it."""
+    # The message is already formatted: pydantic only fills "{name}" for names in the parameters.
+    return PydanticCustomError(key, PROBLEMS[key].format(**params), params)
+
+
+def problems_error(problems: list[Problem]) -> ValidationError:
+    """Several problems as one pydantic error, each at its own location (raised in a validator)."""
+    return ValidationError.from_exception_data("SiteConfig", [
+        InitErrorDetails(type=PydanticCustomError(p.key, p.message, p.params), loc=p.loc, input=None)
+        for p in problems
+    ])
+
+
+def _id_of(item: Any) -> Any:
+    # A counter's services list holds plain ids or {id, weight} mappings (in raw YAML and dumped).
+    return item.get("id") if isinstance(item, Mapping) else item
+
+
+def _items(data: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+
+def cross_problems(data: Mapping[str, Any], *, complete_languages: bool = False) -> list[Problem]:
+    """The checks across fields (unique ids and prefixes, references, languages) on plain data.
+
+    Works on a validated config's dump and on raw YAML alike, so ``cherga config check`` reports
+    these beside the field errors of a file that does not validate yet.
+    """
+    out: list[Problem] = []
+
+    def add(loc: Loc, key: str, **params: Any) -> None:
+        out.append(Problem(loc, key, params, PROBLEMS[key].format(**params)))
+
+    def unique(section: str, field: str, key: str, what: str) -> None:
+        seen: dict[Any, Any] = {}
+        for i, item in _items(data, section):
+            value = item.get(field)
+            if value is None or isinstance(value, (list, dict)):
+                continue
+            if value in seen:
+                add((section, i, field), key, what=what, value=value, other=seen[value])
+            else:
+                seen[value] = item.get("id")
+
+    unique("services", "id", "duplicate_id", "services")
+    unique("services", "prefix", "duplicate_prefix", "services")
+    unique("counters", "id", "duplicate_id", "counters")
+    unique("counters", "number", "duplicate_number", "counters")
+    unique("priority_categories", "id", "duplicate_id", "priority_categories")
+    unique("bundles", "id", "duplicate_id", "bundles")
+    unique("nodes", "id", "duplicate_id", "nodes")
+
+    services = [(i, s) for i, s in _items(data, "services")]
+    known = {s.get("id") for _, s in services}
+    served: set[Any] = set()
+    for i, c in _items(data, "counters"):
+        for j, ref in enumerate(c.get("services") or [] if isinstance(c.get("services"), list) else []):
+            sid = _id_of(ref)
+            served.add(sid)
+            if isinstance(sid, str) and sid not in known:
+                add(("counters", i, "services", j), "unknown_service", owner="counter", owner_id=c.get("id"), value=sid)
+    for i, b in _items(data, "bundles"):
+        for j, sid in enumerate(b.get("services") if isinstance(b.get("services"), list) else []):
+            if isinstance(sid, str) and sid not in known:
+                add(("bundles", i, "services", j), "unknown_service", owner="bundle", owner_id=b.get("id"), value=sid)
+    counter_ids = {c.get("id") for _, c in _items(data, "counters")}
+    if isinstance(data.get("counters"), list):
+        for i, n in _items(data, "nodes"):
+            if isinstance(n.get("counter"), str) and n["counter"] not in counter_ids:
+                add(("nodes", i, "counter"), "unknown_counter", owner_id=n.get("id"), value=n["counter"])
+        for i, s in services:
+            if not s.get("appointment_only") and isinstance(s.get("id"), str) and s["id"] not in served:
+                add(("services", i, "id"), "not_served", value=s["id"])
+
+    if complete_languages:
+        office = data.get("office") if isinstance(data.get("office"), Mapping) else {}
+        langs = office.get("languages", ["uk", "en"])
+        langs = [lang for lang in langs if lang in LANGUAGES] if isinstance(langs, list) else []
+        texts: list[tuple[Loc, Any]] = [(("office", "names"), office.get("names"))]
+        for section in ("services", "bundles", "priority_categories", "counters"):
+            texts += [((section, i, "names"), item.get("names")) for i, item in _items(data, section)]
+        for section, field in (("display", "ticker"), ("ticket", "footer")):
+            block = data.get(section)
+            if isinstance(block, Mapping):
+                texts.append(((section, field), block.get(field)))
+        for loc, names in texts:
+            if not isinstance(names, Mapping):
+                continue  # absent where optional; absent where required is the field's own error
+            for lang in langs:
+                if not names.get(lang):
+                    add((*loc, lang), "name_missing", lang=lang)
+    return out
+
+
+def _problems_of(exc: ValidationError) -> list[Problem]:
+    return [Problem(tuple(e["loc"]), e["type"], dict(e.get("ctx") or {}), e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()]
+
+
+def validate_site_data(data: Any, *, complete_languages: bool = False) -> tuple[SiteConfig | None, list[Problem]]:
+    """Validate plain data as a :class:`SiteConfig`: the config, or every problem found.
+
+    When the fields do not validate, the cross-field checks still run on the plain data, so one
+    pass names every duplicate prefix and unknown reference beside the field errors.
+    """
+    if not isinstance(data, Mapping):
+        return None, [Problem((), "not_a_mapping", {}, "the file must be a mapping with office, services and counters")]
+    try:
+        return SiteConfig.model_validate(data, context={COMPLETE_LANGUAGES: complete_languages}), []
+    except ValidationError as exc:
+        problems = _problems_of(exc)
+    if not any(p.key in PROBLEMS and p.key not in _FIELD_KEYS for p in problems):
+        # The model's own cross checks did not run (a field failed first): run them on the plain data.
+        seen = {(p.loc, p.key) for p in problems}
+        problems += [p for p in cross_problems(data, complete_languages=complete_languages)
+                     if (p.loc, p.key) not in seen]
+    return None, problems
+
+
+# Problems a single field's own validator reports (the others are the model's cross checks).
+_FIELD_KEYS = {"names_empty", "time_format", "time_of_day", "time_order", "range_empty", "ranges_overlap"}
 
 
 class ConfigError(ValueError):
-    """A site configuration that cannot be used; the message names the line and the field."""
+    """A site configuration that cannot be used; the message names the line and the field of every problem."""
+
+    def __init__(self, message: str, problems: list[tuple[int | None, Problem]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
-def parse_site_config(text: str, source: str = "<config>") -> SiteConfig:
-    """Validate YAML text; raise :class:`ConfigError` naming ``source:line`` and the field."""
-    return parse_yaml_model(text, source, SiteConfig, ConfigError, "office, services and counters")
+def _line_of(lines: dict[tuple[Any, ...], int], loc: Loc) -> int | None:
+    return next((lines[loc[:cut]] for cut in range(len(loc), -1, -1) if loc[:cut] in lines), None)
 
 
-def load_site_config(path: str | Path) -> SiteConfig:
-    config = parse_site_config(*read_text(path, ConfigError))
+def parse_site_config(text: str, source: str = "<config>", *, complete_languages: bool = False) -> SiteConfig:
+    """Validate YAML text; raise :class:`ConfigError` naming ``source:line: field: problem`` for every
+    problem at once, sorted by line (a stable order: the same file gives the same report)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    config, problems = validate_site_data(data, complete_languages=complete_languages)
+    if config is not None:
+        return config
+    lines = line_index(text)
+    placed = sorted(((_line_of(lines, p.loc), p) for p in problems), key=lambda lp: (lp[0] or 0, lp[1].field))
+    message = "\n".join(f"{source}:{line}: {p.field}: {p.message}" if line else f"{source}: {p.field}: {p.message}"
+                        for line, p in placed)
+    raise ConfigError(message, placed)
+
+
+def load_site_config(path: str | Path, *, complete_languages: bool = False) -> SiteConfig:
+    """The site config of ``path``; ``complete_languages``: also require every name in every office language."""
+    config = parse_site_config(*read_text(path, ConfigError), complete_languages=complete_languages)
     if config.enrollment_file is not None and not config.enrollment_file.is_absolute():
         # Relative to the site config file, so the two can travel together.
         config = config.model_copy(update={"enrollment_file": Path(path).resolve().parent / config.enrollment_file})
