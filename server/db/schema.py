@@ -152,6 +152,10 @@ sessions = Table(
     Column("username", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # server.security.sessions: the office whose server issued the token (another office's server on
+    # the same database refuses it) and when it was last used (idle expiry). Null: issued before 0007.
+    Column("office", String(40)),
+    Column("last_seen_at", UTCDateTime),
 )
 
 appointments = Table(
@@ -256,4 +260,44 @@ notify_cursor = Table(
     "notify_cursor", metadata,
     Column("office", String(40), primary_key=True),
     Column("last_seq", Integer, nullable=False),
+)
+
+# server.security.audit: who did what, when and from where (staff, administrators, node enrolment).
+# Append-only: the code has no update or delete but retention's; triggers (migration 0007) refuse
+# UPDATE always and DELETE of rows younger than the retention floor, on SQLite and PostgreSQL.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("office", String(40)),
+    Column("actor", String(64)),  # a staff username, a node id, or null (an unknown caller)
+    Column("actor_kind", String(12), nullable=False),  # staff | node | anonymous
+    Column("action", String(64), nullable=False),  # e.g. sign_in, sign_in_refused, POST /panel/manager/cancel
+    Column("target", String(160)),
+    Column("outcome", String(16), nullable=False),  # ok | refused | locked
+    Column("address", String(64)),  # the caller's IP address (or the node's)
+    Column("data", JSON, nullable=False),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+
+# server.security.throttle: wrong passwords per account and per address, shared by every server
+# process on the database. ``key`` is "user:NAME" or "addr:IP"; a row is deleted by a good sign-in.
+auth_throttle = Table(
+    "auth_throttle", metadata,
+    Column("key", String(120), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+)
+
+# Every saved office configuration (server.admin.versions): the whole site config as YAML text, who
+# saved it, when and why. Append-only: going back to an earlier version saves it again as a new one.
+config_versions = Table(
+    "config_versions", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("saved_at", UTCDateTime, nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("yaml", Text, nullable=False),
 )

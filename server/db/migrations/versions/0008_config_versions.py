@@ -1,10 +1,13 @@
-"""office configuration versions edited from the administration pages (issue 18)
+"""config_versions: office configuration versions saved from the administration pages (issue 18)
 
 Revision ID: 0008
 Revises: 0007
 """
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0008'
 down_revision = '0007'
@@ -13,8 +16,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # reserved in the chain so parallel work does not fork it; filled by the issue's change
+    op.create_table('config_versions',
+    sa.Column('office', sa.String(length=40), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('saved_at', sa.DateTime(), nullable=False),
+    sa.Column('author', sa.String(length=64), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=False),
+    sa.Column('yaml', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('office', 'version')
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table('config_versions')
