@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
 from cherga.broker_bridge.contract import (
     LANGUAGES,
@@ -42,6 +43,8 @@ from cherga.broker_bridge.contract import (
 from cherga.i18n import FALLBACK
 from cherga.server import auth
 from cherga.server.api.offices import device_report
+from cherga.server.core.tickets import EventKind
+from cherga.server.db import schema
 from cherga.server.errors import ServiceError, Unauthorized
 from cherga.server.panel.i18n import Catalog, catalog, pick_language
 from cherga.server.panel.reasons import why_text
@@ -379,8 +382,34 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
         seen = {m.ticket_id for m in movable}
         movable.extend(w for w in service.waiting_overview(MOVABLE_MAX) if w.ticket_id not in seen)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
+                    signed_in_since=_signed_in_since(service, states),
                     movable=movable, flash=flash, devices=device_report(request), send_targets=_send_targets(service, states),
                     bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()))
+
+
+SIGN_IN_LOOKBACK = dt.timedelta(hours=36)  # a shift longer than this shows no sign-in time, only its state
+
+
+def _signed_in_since(service: Any, states: list[CounterState]) -> dict[str, dt.datetime]:
+    """When the operator now at each counter signed in there (a counter's ``updated_at`` is its last change:
+    a call, a pause). Read from the event log's sign-ins and sign-outs of the last hours, in order: a
+    repeated sign-in by the same person keeps the first time; a sign-out (or a move away) ends it."""
+    e = schema.events
+    since = _now(service) - SIGN_IN_LOOKBACK
+    with service.store.reading() as conn:
+        rows = conn.execute(
+            select(e.c.kind, e.c.counter, e.c.operator, e.c.at)
+            .where(e.c.office == service.office, e.c.at >= since,
+                   e.c.kind.in_((EventKind.OPERATOR_SIGNED_IN.value, EventKind.OPERATOR_SIGNED_OUT.value)))
+            .order_by(e.c.seq)).all()
+    held: dict[str, tuple[str, dt.datetime]] = {}
+    for kind, counter, operator, at in rows:
+        if kind == EventKind.OPERATOR_SIGNED_OUT.value:
+            held.pop(counter, None)
+        elif held.get(counter, ("", at))[0] != operator:
+            held[counter] = (operator, at)
+    return {s.counter: held[s.counter][1] for s in states
+            if s.operator and s.counter in held and held[s.counter][0] == s.operator}
 
 
 @router.get("/manager", response_class=HTMLResponse)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
 from cherga.broker_bridge.contract import CounterAction
 from cherga.server.service import OfficeService
-from tests.panel.conftest import PASSWORD
+from tests.panel.conftest import PASSWORD, Clock
 from tests.panel.test_panel import act, issue, text
 
 SignIn = Callable[..., TestClient]
@@ -133,6 +134,46 @@ def test_the_manager_sees_who_is_where_in_what_state_since_when_and_why_paused(
     row = next(line for line in page.split("<tr") if 'data-counter="c2"' in line)
     since = service.counter_state("c2").updated_at.astimezone(service.config.office.tz).strftime("%H:%M")
     assert "Taras" in row and "On a break" in row and "Training" in row and since in row
+
+
+def test_the_manager_sees_when_each_operator_signed_in_apart_from_their_last_change(
+        signed_in: SignIn, service: OfficeService, clock: Clock) -> None:
+    """GIVEN Taras signs in at counter 2 at 10:00 Kyiv time, calls a visitor at 10:20 and pauses at 10:45,
+    and Olena signs in at counter 1 at 10:30, WHEN the hall manager looks, THEN counter 2 says signed in
+    at 10:00 and in this state since 10:45, and counter 1 signed in at 10:30 (not Taras's time)."""
+    service.counter_action(command_id="i", counter="c2", action=CounterAction.SIGN_IN, source="t",
+                           operator="taras", authenticated=True)
+    clock.advance(minutes=20)
+    issue(service)
+    service.counter_action(command_id="n", counter="c2", action=CounterAction.NEXT, source="t")
+    service.counter_action(command_id="f", counter="c2", action=CounterAction.FINISH, source="t")
+    clock.advance(minutes=10)
+    service.counter_action(command_id="i1", counter="c1", action=CounterAction.SIGN_IN, source="t",
+                           operator="olena", authenticated=True)
+    service.counter_action(command_id="i2", counter="c2", action=CounterAction.SIGN_IN, source="t",
+                           operator="taras", authenticated=True)  # signing in again changes nothing
+    clock.advance(minutes=15)
+    service.counter_action(command_id="p", counter="c2", action=CounterAction.PAUSE, source="t",
+                           pause_reason="lunch")
+    client = signed_in("maria", "")
+    page = client.get("/panel/manager?lang=uk").text
+
+    def cell(counter: str, cls: str) -> str:
+        row = next(line for line in page.split("<tr") if f'data-counter="{counter}"' in line)
+        found = re.search(rf'<td class="[^"]*\b{cls}\b[^"]*">([^<]*)</td>', row)
+        assert found, row
+        return found.group(1).strip()
+
+    assert (cell("c2", "who"), cell("c2", "signed-in"), cell("c2", "state-since")) == ("Taras", "10:00", "10:45")
+    assert (cell("c1", "who"), cell("c1", "signed-in")) == ("Olena", "10:30")
+    assert "Час входу" in page and "У цьому стані з" in page
+    # Moved to another counter: the time there starts again; the counter left shows nobody.
+    clock.advance(minutes=5)
+    service.counter_action(command_id="m", counter="c3", action=CounterAction.SIGN_IN, source="t",
+                           operator="olena", authenticated=True)
+    page = client.get("/panel/manager?lang=uk").text
+    assert (cell("c3", "who"), cell("c3", "signed-in")) == ("Olena", "10:50")
+    assert (cell("c1", "who"), cell("c1", "signed-in")) == ("", "")
 
 
 def test_the_hall_manager_moves_an_operator_to_another_counter(signed_in: SignIn, service: OfficeService) -> None:
