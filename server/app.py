@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
-PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror")
+PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates")
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
@@ -182,6 +182,10 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     app.state.metrics = Metrics(lambda: services, bridge=lambda: app.state.bridge)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _install_error_handlers(app)
+    # Headers and CSP, the Origin check, rate limits, the audit record, the audit log's routes (issue 23).
+    from cherga.server.security import install as install_security
+
+    install_security(app)
 
     for module in (tickets, counters, offices, auth_api):
         app.include_router(module.router, prefix=API_PREFIX)
