@@ -285,9 +285,21 @@ def _counter_ctx(request: Request, staff: StaffAccount, counter: str, flash: dic
         raise HTTPException(404, f"no counter {counter!r}") from exc
     waiting: list[TicketInfo] = service.waiting_list(counter)
     t = catalog(_lang(request))
-    targets = _send_targets(service, [service.counter_state(c.id) for c in service.config.counters])
     return _context(request, staff, title=f"{t['counter']} {state.number}", state=state, waiting=waiting,
-                    flash=flash, send_targets=targets)
+                    flash=flash, transfer_targets=_transfer_targets(service, state))
+
+
+def _transfer_targets(service: Any, here: CounterState) -> Any:
+    """``targets(ticket)``: (counter, the services it serves) for every other open counter; the page shows
+    those serving the transfer's target service (``data-serves``), which the person may still change."""
+    open_ids = {c.id for c in service.config.counters
+                if c.id != here.counter and service.counter_state(c.id).status != "closed"}
+
+    def targets(ticket: TicketInfo) -> list[tuple[Any, list[str]]]:
+        return [(c, [s.id for s in c.services]) for c in service.config.counters
+                if c.id in open_ids and c.id != ticket.counter and c.services]
+
+    return targets
 
 
 def _send_targets(service: Any, states: list[CounterState]) -> Any:

@@ -86,6 +86,32 @@
     });
   }
 
+  // A counter list that follows a service choice (the transfer's target counter follows its target
+  // service): only the counters serving the chosen service are offered; a counter chosen before that
+  // no longer fits goes back to "any". Other fields of the form are left as they are.
+  function follow(root) {
+    root.querySelectorAll("select[data-follows]").forEach(function (sel) {
+      var by = sel.form && sel.form.querySelector("[name=" + sel.getAttribute("data-follows") + "]");
+      var wanted = (by && by.value) || sel.getAttribute("data-default-service") || "";
+      Array.prototype.forEach.call(sel.options, function (o) {
+        if (!o.hasAttribute("data-serves")) { return; }
+        var fits = o.getAttribute("data-serves").split(" ").indexOf(wanted) >= 0;
+        if (o.hidden === fits) { o.hidden = !fits; }
+        if (o.disabled === fits) { o.disabled = !fits; }
+      });
+      var current = sel.options[sel.selectedIndex];
+      if (current && current.disabled) { sel.value = ""; }
+    });
+  }
+  live.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.form && el.form.querySelector("select[data-follows='" + el.name + "']")) {
+      follow(el.form);
+      el.form.querySelectorAll("select[data-follows]").forEach(function (s) { chosen[fieldKey(s)] = s.value; });
+    }
+  });
+  follow(live);
+
   // answer: the reply to the person's own action. A live refresh never removes that reply (the
   // ".flash" line): it stays until the next reply replaces it, so nothing below it ever jumps up.
   function morph(html, answer) {
@@ -107,6 +133,7 @@
       live.innerHTML = html;
     }
     restore();
+    follow(live);
   }
 
   function showAnswer(html) {
