@@ -89,9 +89,36 @@ def node(config: Path = typer.Option(..., "--config", "-c", help="node configura
     raise typer.Exit(run_node(config))
 
 
+@app.command()
+def update(
+    config: Path = typer.Option(..., "--config", "-c", help="node configuration YAML (node id and role)"),
+    root: Path = typer.Option(Path("/opt/cherga"), help="the A/B directory: slot-a, slot-b, current, tuf/root.json"),
+    server: str | None = typer.Option(None, help="the office server's update URL; default http://BROKER-HOST:8000/updates/"),
+    trial_min: float = typer.Option(10.0, help="minutes the new version has to report healthy before it is rolled back"),
+    restart: str | None = typer.Option(None, help="command that restarts the role after a switch, e.g. "
+                                       "'systemctl restart cherga-kiosk'"),
+) -> None:
+    """Install the newest signed release this node may take into the other slot and switch to it on trial."""
+    import shlex
+
+    from cherga.firmware_host.config import NodeConfigError, load_node_config
+
+    require_extra("node", "cherga update")
+    try:
+        cfg = load_node_config(config)
+    except NodeConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    from cherga.firmware_host.updater.client import main_update
+
+    url = server or f"http://{cfg.broker.host}:8000/updates/"
+    raise typer.Exit(main_update(node=cfg.node, role=cfg.role, root=root, server=url, trial_s=trial_min * 60,
+                                 restart=shlex.split(restart) if restart else None))
+
+
 # A node process (`cherga node`, all day on a kiosk, display or pad Pi) never runs the office tools;
 # importing them where their extras are installed cost the kiosk ~12 MB of its 80 MB.
-if sys.argv[1:2] != ["node"]:
+if sys.argv[1:2] not in (["node"], ["update"]):
     _add_group("staff", "cherga.server.staff_cli", "server", "Staff accounts of the office server.")
     _add_group("enrollment", "cherga.server.enrollment_cli", "server", "Re-admit enrolled nodes after a database change.")
     _add_group("provision", "cherga.provisioning.cli", "provisioning", "Site inventory to ready SD cards.")

@@ -34,7 +34,7 @@ from rich.progress import (
 
 from cherga.provisioning import bundle as bundle_mod
 from cherga.provisioning import image as image_mod
-from cherga.provisioning import sdcard
+from cherga.provisioning import sdcard, updates_cli
 from cherga.provisioning import wheels as wheels_mod
 from cherga.provisioning.inventory import (
     Inventory,
@@ -47,6 +47,7 @@ from cherga.provisioning.state import SiteState, StateError
 from cherga.provisioning.tls import SiteCA
 
 app = typer.Typer(help="Site inventory to ready SD cards.", no_args_is_help=True)
+app.add_typer(updates_cli.app, name="updates")  # signed node updates: keys, releases, rollout
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
