@@ -1,5 +1,5 @@
-"""The office server's web application: the REST API (``/api/v1``), health, metrics, the public
-ticket status page, and the hook other components' routers plug into.
+"""The office server's web application: the REST API (``/api/v1``), health, metrics, and the hook
+other components' routers plug into (the live ticket page behind each ticket's QR is ``server.ticketpage``).
 
 :func:`create_app` builds the FastAPI app around one :class:`~server.service.OfficeService` per
 office; :func:`run_server` serves it with uvicorn (and starts the MQTT bridge when asked).
@@ -11,7 +11,6 @@ web panel) or ``server.analytics`` (reports) exposes a module attribute ``router
 from __future__ import annotations
 
 import contextlib
-import html
 import importlib
 import logging
 import os
@@ -22,16 +21,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cherga.kiosk.i18n import wait_line
 from cherga.server.accounts import ensure_demo_accounts
 from cherga.server.api import auth as auth_api
 from cherga.server.api import counters, offices, tickets
 from cherga.server.api.models import Health
 from cherga.server.errors import ServiceError
 from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from cherga.server.notify.engine import attach_notifications
 from cherga.server.service import OfficeService, utc_now
 from cherga.server.siteconfig import SiteConfig, load_site_config
 from cherga.server.store import Store
@@ -40,7 +39,8 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
-PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates")
+PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates",
+                  "cherga.server.ticketpage")
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
@@ -200,20 +200,8 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     def metrics() -> Response:
         return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get("/t/{token}", response_class=HTMLResponse, tags=["tickets"], include_in_schema=False)
-    def ticket_page(token: str) -> HTMLResponse:
-        try:
-            info = service.ticket_status(token[:64])
-        except ServiceError:
-            return HTMLResponse("<h1>Талон не знайдено / Ticket not found</h1>", status_code=404)
-        where = f"вікно {html.escape(info.counter_number)}" if info.counter_number else ""
-        body = (f"<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=15>"
-                f"<meta name=viewport content='width=device-width'><title>{html.escape(info.label)}</title>"
-                f"<h1>{html.escape(info.label)}</h1><p>{html.escape(info.status)} {where}</p>"
-                f"<p>попереду / ahead: {info.people_ahead if info.people_ahead is not None else '—'}</p>"
-                f"<p>{html.escape(wait_line(info.language, info.wait_min, info.wait_max_min))}</p>")
-        return HTMLResponse(body)
-
+    # Opt-in notifications (issue 19): a Notifier per office; its outbox threads run beside the queue.
+    attach_notifications(app, services, starts, stops)
     _include_plugins(app)
     return app
 

@@ -10,7 +10,8 @@ from cherga.kiosk.i18n import CATALOGS as KIOSK
 from cherga.server.analytics.i18n import CATALOGS as ANALYTICS
 from cherga.server.mirror.i18n import CATALOGS as MIRROR
 from cherga.server.panel.i18n import CATALOGS as PANEL
+from cherga.server.ticketpage.i18n import CATALOGS as TICKET_PAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS: dict[str, Catalogs] = {"kiosk": KIOSK, "display": DISPLAY, "web pages": MIRROR, "panel": PANEL,
-                                   "analytics": ANALYTICS}
+                                   "analytics": ANALYTICS, "ticket page": TICKET_PAGE}

@@ -1,0 +1,362 @@
+"""Routes of the live ticket page: the page, its live part, its event stream, the rating, its files.
+
+* ``GET /t/{token}`` — the page, in the ticket's language (``?lang=`` switches). An unknown token
+  gets a page in the browser's language with the way back (404), never JSON.
+* ``GET /t/{token}/live`` — the live part as JSON ``{html, state, alert, final, updated}``: what
+  the page polls when server-sent events fail.
+* ``GET /t/{token}/events`` — server-sent events: ``update`` with the same JSON whenever what the
+  page shows changed, ``end`` once nothing will change any more, keep-alive comments between.
+* ``POST /t/{token}/rate`` — the rating after service (``score`` 1 = best, as on the pads), through
+  the same rate command the pads send, so it lands in the same ratings store.
+
+The event streams must never hold up the queue. There is one stream per open page, fed by the
+operator panel's change hub (:func:`server.panel.routes.hub_for`: the service's change notification
+fanned out to event loops); a change that touches none of the counters serving this ticket is
+ignored; the ticket's own facts are re-read from the store (outside the office lock) and the
+forecast, which takes the office lock, is recomputed at most every :data:`ESTIMATE_GAP_S` seconds
+per page unless the ticket itself moved. At most :data:`STREAMS_MAX` streams are open at once
+(``CHERGA_TICKET_STREAMS_MAX``); beyond that the server answers 503 and the page polls instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import hashlib
+import html
+import io
+import json
+import os
+import re
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from cherga.broker_bridge.contract import LANGUAGES, CounterAction
+from cherga.server.core.tickets import Ticket
+from cherga.server.db import schema
+from cherga.server.errors import NotFound, ServiceError
+from cherga.server.panel.error_page import page_language
+from cherga.server.ticketpage.i18n import catalog
+from cherga.server.ticketpage.words import RATING_SCORES, ViewState, ticket_view
+
+HERE = Path(__file__).resolve().parent
+STATIC_FILES = {"ticket.css": "text/css", "ticket.js": "text/javascript"}
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # what secrets.token_urlsafe makes; anything else is unknown
+NOTIFY_PATH = "/t/{token}/notify"  # the notifications' contact form (server/notify), linked when it exists
+STREAMS_MAX = int(os.environ.get("CHERGA_TICKET_STREAMS_MAX", "500") or 500)
+STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
+KEEPALIVE_S = 15.0
+REFRESH_S = 30.0  # a waiting ticket's forecast moves with time alone: refresh it this often
+ESTIMATE_GAP_S = 5.0  # per page, the forecast (under the office lock) is recomputed at most this often
+BURST_S = 0.3  # changes arriving together (a call updates several counters) are one update
+POLL_S, POLL_MIN_S, POLL_MAX_S = 10, 2, 60  # the fallback's polling period (``?poll=`` in seconds)
+
+router = APIRouter(include_in_schema=False, tags=["tickets"])
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+class StreamGate:
+    """How many live ticket streams are open; refuses more than ``limit`` (the page then polls)."""
+
+    def __init__(self, limit: int = STREAMS_MAX) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def full(self) -> bool:
+        return self.open >= self.limit
+
+
+def gate_for(app: Any) -> StreamGate:
+    gate: StreamGate | None = getattr(app.state, "ticket_streams", None)
+    if gate is None:
+        gate = StreamGate()
+        app.state.ticket_streams = gate
+    return gate
+
+
+# --- finding the ticket and wording it ---------------------------------------------------------------
+
+@dataclasses.dataclass
+class Found:
+    service: Any  # the OfficeService holding the ticket
+    info: Any  # TicketInfo (public)
+    ticket: Ticket | None
+
+
+def _find(request: Request, token: str, *, estimate: bool = True, known: Found | None = None) -> Found:
+    """The ticket behind ``token`` in any office served here; NotFound otherwise. ``estimate=False``
+    reads only the store (no office lock) and keeps ``known``'s forecast: the cheap look between changes."""
+    if not TOKEN.fullmatch(token):
+        raise NotFound("unknown_ticket", "no ticket with this token")
+    services = getattr(request.app.state, "services", {}) or {}
+    for svc in ([known.service] if known is not None else services.values()):
+        rec = svc.store.ticket_by_token(token)
+        if rec is None or rec.ticket.office != svc.office:
+            continue
+        if not estimate and known is not None:
+            status = rec.ticket.status.value
+            number = svc.config.counter(rec.ticket.counter).number if rec.ticket.counter else None
+            info = known.info.model_copy(update={"status": status, "service": rec.ticket.service,
+                                                 "counter": rec.ticket.counter, "counter_number": number})
+            if status != "waiting":
+                info = info.model_copy(update={"people_ahead": None, "wait_min": None, "wait_max_min": None})
+            return Found(svc, info, rec.ticket)
+        return Found(svc, svc.ticket_status(token), rec.ticket)
+    raise NotFound("unknown_ticket", "no ticket with this token")
+
+
+def _rated(found: Found) -> bool:
+    if found.info.status != "done":
+        return False
+    r = schema.ratings
+    with found.service.store.reading() as conn:
+        return conn.execute(select(r.c.ticket_id).where(r.c.ticket_id == found.info.ticket_id)).first() is not None
+
+
+def _lang(request: Request, found: Found) -> str:
+    asked = request.query_params.get("lang")
+    return str(asked) if asked in LANGUAGES else str(found.info.language)
+
+
+def _languages(found: Found) -> list[tuple[str, str]]:
+    offered = [lang for lang in found.service.config.office.languages if lang in LANGUAGES]
+    if found.info.language not in offered:  # the ticket's own language is always there
+        offered.append(found.info.language)
+    return [(lang, catalog(lang)["language_name"]) for lang in offered]
+
+
+def _notify_url(request: Request, token: str, lang: str) -> str | None:
+    """The notifications' form for this ticket, when that part is installed (its route exists)."""
+    for route in request.app.routes:
+        if getattr(route, "path", None) == NOTIFY_PATH:
+            return f"/t/{token}/notify?lang={lang}"
+    return None
+
+
+def _view(found: Found, lang: str, *, rated: bool | None = None) -> ViewState:
+    svc = found.service
+    return ticket_view(found.info, found.ticket, svc.config, catalog(lang), lang, svc.now(),
+                       rated=_rated(found) if rated is None else rated)
+
+
+def _updated(found: Found) -> str:
+    return str(found.service.now().astimezone(found.service.config.office.tz).strftime("%H:%M"))
+
+
+def _live_context(token: str, lang: str, view: ViewState, found: Found, error: str | None = None) -> dict[str, Any]:
+    t = catalog(lang)
+    return {"t": t, "lang": lang, "token": token, "v": view, "scores": RATING_SCORES, "error": error,
+            "updated": t["updated_at"].format(time=_updated(found))}
+
+
+def _live_json(token: str, lang: str, view: ViewState, found: Found, error: str | None = None) -> dict[str, Any]:
+    body = templates.get_template("_live.html").render(_live_context(token, lang, view, found, error))
+    return {"html": body, "state": view.state, "alert": view.alert, "final": view.final,
+            "updated": _updated(found)}
+
+
+def _poll_s(request: Request) -> int:
+    value = request.query_params.get("poll", "")
+    if value.isascii() and value.isdigit() and len(value) <= 3:
+        return max(POLL_MIN_S, min(POLL_MAX_S, int(value)))
+    return POLL_S
+
+
+# --- the page -------------------------------------------------------------------------------------------
+
+def _unknown(request: Request) -> HTMLResponse:
+    lang = page_language(request)
+    t = catalog(lang)
+    return templates.TemplateResponse(request, "unknown.html", {"t": t, "lang": lang}, status_code=404,
+                                      headers={"Cache-Control": "no-store", "Content-Language": lang})
+
+
+@router.get("/t/{token}", response_class=HTMLResponse)
+def ticket_page(request: Request, token: str) -> HTMLResponse:
+    """The live ticket page (the QR printed on every ticket points here)."""
+    try:
+        found = _find(request, token)
+    except NotFound:
+        return _unknown(request)
+    lang = _lang(request, found)
+    view = _view(found, lang)
+    cfg = found.service.config
+    ctx = {**_live_context(token, lang, view, found), "languages": _languages(found),
+           "office_name": cfg.office.names.get(lang), "notify_url": _notify_url(request, token, lang),
+           "poll_s": _poll_s(request), "base": f"/t/{token}"}
+    return templates.TemplateResponse(request, "ticket.html", ctx,
+                                      headers={"Cache-Control": "no-store", "Content-Language": lang,
+                                               "Referrer-Policy": "no-referrer"})
+
+
+@router.get("/t/{token}/live")
+def ticket_live(request: Request, token: str) -> JSONResponse:
+    """The live part, for the page's polling (when server-sent events are not available)."""
+    found = _find(request, token)  # NotFound: the app's handler answers 404 JSON to a script
+    lang = _lang(request, found)
+    return JSONResponse(_live_json(token, lang, _view(found, lang), found), headers={"Cache-Control": "no-store"})
+
+
+@router.post("/t/{token}/rate")
+def rate(request: Request, token: str, score: str = Form(""), lang: str = Form("")) -> Response:
+    """The rating after service, through the counter's rate command (one per visit, as from a pad)."""
+    try:
+        found = _find(request, token)
+    except NotFound:
+        return _unknown(request)
+    lang = lang if lang in LANGUAGES else str(found.info.language)
+    t = catalog(lang)
+    error = None
+    rated = None
+    ticket = found.ticket
+    if not score.isdigit() or int(score) not in RATING_SCORES or ticket is None or ticket.counter is None:
+        error = t["rate_failed"]
+    else:
+        try:
+            found.service.counter_action(
+                command_id=f"ticketpage-rate-{ticket.id}"[:64], counter=ticket.counter, action=CounterAction.RATE,
+                source="ticketpage", ticket_id=ticket.id, score=int(score))
+            rated = True
+        except ServiceError as exc:
+            if exc.key == "already_rated":  # rated at the pad (or a second tap): what counts is the first
+                rated = True
+            else:
+                error = t["rate_failed"]
+    if request.headers.get("x-ticket-fragment") != "1":  # a plain form post: back to the page
+        return RedirectResponse(f"/t/{token}?lang={lang}", status_code=303)
+    view = _view(found, lang, rated=rated)
+    return JSONResponse(_live_json(token, lang, view, found, error), status_code=200 if error is None else 409)
+
+
+# --- the event stream -----------------------------------------------------------------------------------
+
+def _relevant(found: Found) -> set[str]:
+    """The counters whose changes can move this ticket: those serving its service, and its own."""
+    cfg = found.service.config
+    ids = {c.id for c in cfg.counters_for(found.info.service)} if found.info.service else set()
+    t = found.ticket
+    if t is not None:
+        ids |= {c for c in (t.counter, t.target_counter, t.return_to) if c}
+    return ids
+
+
+def _moved(before: Ticket | None, after: Ticket | None) -> bool:
+    """The ticket itself changed (status, counter, recall, service, postponement): a new forecast is due now."""
+    if before is None or after is None:
+        return before is not after
+    key = ("status", "counter", "recalls", "service", "not_before", "target_counter", "called_at")
+    return any(getattr(before, k) != getattr(after, k) for k in key)
+
+
+@router.get("/t/{token}/events")
+async def ticket_events(request: Request, token: str) -> Response:
+    try:
+        found = await asyncio.to_thread(_find, request, token)
+    except NotFound:
+        return Response(status_code=404)
+    gate = gate_for(request.app)
+    if gate.full():
+        return Response(status_code=503, headers={"Retry-After": "60", "Cache-Control": "no-store"})
+    lang = _lang(request, found)
+    from cherga.server.panel.routes import hub_for  # the panel's hub: one fan-out of the service's changes
+
+    hub = hub_for(request)
+    loop = asyncio.get_running_loop()
+
+    async def stream() -> AsyncIterator[str]:
+        nonlocal found
+        gate.open += 1
+        entry = hub.open()
+        queue = entry[1]
+        try:
+            yield "retry: 3000\n\n"
+            payload = await asyncio.to_thread(_live_json, token, lang, await asyncio.to_thread(_view, found, lang), found)
+            last = hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+            estimated_at = loop.time()
+            relevant = _relevant(found)
+            deadline = loop.time() + STREAM_MAX_S
+            final = payload["final"]
+            while not final and loop.time() < deadline:
+                due = estimated_at + REFRESH_S if found.info.status == "waiting" else deadline
+                try:
+                    data = await asyncio.wait_for(queue.get(), max(0.05, min(KEEPALIVE_S, due - loop.time())))
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    if loop.time() < due:
+                        yield ": keepalive\n\n"
+                        continue
+                    touched = relevant
+                else:
+                    await asyncio.sleep(BURST_S)
+                    touched = set(json.loads(data).get("counters", []))
+                    while not queue.empty():
+                        touched |= set(json.loads(queue.get_nowait()).get("counters", []))
+                    if not touched & relevant:
+                        continue
+                cheap = await asyncio.to_thread(_find, request, token, estimate=False, known=found)
+                if cheap.info.status == "waiting" and (
+                        _moved(found.ticket, cheap.ticket) or loop.time() - estimated_at >= ESTIMATE_GAP_S):
+                    found = await asyncio.to_thread(_find, request, token)
+                    estimated_at = loop.time()
+                else:
+                    found = cheap
+                relevant = _relevant(found)
+                view = await asyncio.to_thread(_view, found, lang)
+                payload = await asyncio.to_thread(_live_json, token, lang, view, found)
+                final = payload["final"]
+                digest = hashlib.sha1(json.dumps({**payload, "updated": ""}, sort_keys=True).encode()).hexdigest()
+                if digest != last:
+                    last = digest
+                    yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+            if final:
+                yield "event: end\ndata: {}\n\n"
+        except NotFound:
+            yield "event: end\ndata: {}\n\n"
+        finally:
+            hub.close(entry)
+            gate.open -= 1
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+@functools.cache
+def chime_wav() -> bytes:
+    """The hall display's own chime (:func:`cherga.display.voice.synth_chime`) as a WAV file."""
+    from cherga.display.voice import CHANNELS, RATE, SAMPWIDTH, synth_chime
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(CHANNELS)
+        w.setsampwidth(SAMPWIDTH)
+        w.setframerate(RATE)
+        w.writeframes(synth_chime())
+    return out.getvalue()
+
+
+@router.get("/ticketpage/static/chime.wav")
+def chime() -> Response:
+    return Response(chime_wav(), media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/ticketpage/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC_FILES:
+        raise NotFound("not_found", f"no file {html.escape(name)!r}")
+    return Response((HERE / "static" / name).read_bytes(), media_type=STATIC_FILES[name],
+                    headers={"Cache-Control": "max-age=300"})
+
+
+__all__ = ["router", "StreamGate", "gate_for"]
