@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
 PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates",
-                  "cherga.server.ticketpage")
+                  "cherga.server.ticketpage", "cherga.server.informing")
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
