@@ -98,7 +98,8 @@ def start_page(request: Request) -> HTMLResponse:
         o = e(cfg.office.id)
         name = e(cfg.office.names.get(lang))
         groups = [
-            ("start_visitors", [(f"/office/{o}/kiosk", "start_kiosk"), (f"/office/{o}/book", "start_book"),
+            ("start_visitors", [(f"/office/{o}/services?lang={lang}", "start_services"),
+                                (f"/office/{o}/kiosk", "start_kiosk"), (f"/office/{o}/book", "start_book"),
                                 (f"/load/{o}", "start_load"), (f"/office/{o}/hall", "start_hall")]),
             ("start_operators", [("/panel/", "start_panel")]),
             ("start_manager_group", [("/panel/manager", "start_manager"), (f"/reports/{o}", "start_reports")]),
