@@ -179,10 +179,22 @@ class DeviceAlert(BaseModel):
     message: str
 
 
+class GatewayRow(BaseModel):
+    """A notification gateway (server.notify): whether its last try worked, and since when it fails."""
+
+    channel: Literal["sms", "email", "telegram"]
+    ok: bool
+    failing_since: dt.datetime | None = None
+    last_error: str | None = None
+    pending: int = Field(default=0, description="messages waiting to go through it")
+    failed: int = Field(default=0, description="messages it could not deliver (given up)")
+
+
 class Devices(BaseModel):
     bridge: bool = Field(description="false: the server runs without MQTT, nodes are not monitored")
     nodes: list[DeviceRow]
     alerts: list[DeviceAlert]
+    gateways: list[GatewayRow] = Field(default_factory=list, description="notification gateways configured here")
 
 
 class BookingRow(BaseModel):

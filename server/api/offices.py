@@ -18,6 +18,7 @@ from cherga.server.api.models import (
     Devices,
     ErrorResponse,
     FreeSlot,
+    GatewayRow,
     OfficeSummary,
 )
 from cherga.server.dates import Day
@@ -84,12 +85,25 @@ def cancel_booking(svc: ServiceDep, code: Annotated[str, Path(min_length=4, max_
 def device_report(request: Request) -> Devices:
     """The device monitor as the API and the hall manager's page show it."""
     bridge = getattr(request.app.state, "bridge", None)
+    gateways = _gateways(request)
     if bridge is None:
-        return Devices(bridge=False, nodes=[], alerts=[])
+        return Devices(bridge=False, nodes=[], alerts=[], gateways=gateways)
     rows = [DeviceRow(node=n["node"], role=n["role"], state=n["state"], address=n["address"], version=n["version"],
                       last_heartbeat=n["last_heartbeat"]) for n in bridge.node_overview().values()]
     alerts = [DeviceAlert(node=a.node, kind=a.kind, since=a.ts, message=a.message) for a in bridge.active_alerts()]
-    return Devices(bridge=True, nodes=rows, alerts=alerts)
+    return Devices(bridge=True, nodes=rows, alerts=alerts, gateways=gateways)
+
+
+def _gateways(request: Request) -> list[GatewayRow]:
+    """The notification gateways (server.notify) of the offices here: a failing one shows beside the devices."""
+    rows = []
+    for notifier in (getattr(request.app.state, "notifiers", None) or {}).values():
+        counts = notifier.counts()
+        rows += [GatewayRow(channel=h.channel, ok=h.ok, failing_since=h.failing_since, last_error=h.last_error,
+                            pending=counts.get((h.channel, "pending"), 0) + counts.get((h.channel, "sending"), 0),
+                            failed=counts.get((h.channel, "failed"), 0))
+                 for h in notifier.health()]
+    return rows
 
 
 @router.get("/offices/{office}/devices", response_model=Devices,
