@@ -31,7 +31,6 @@ from cherga.server.api.models import Health
 from cherga.server.errors import ServiceError
 from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from cherga.server.notify.engine import attach_notifications
-from cherga.server.notify.engine import attach_notifications
 from cherga.server.service import OfficeService, utc_now
 from cherga.server.siteconfig import SiteConfig, load_site_config
 from cherga.server.store import Store
@@ -201,8 +200,6 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     def metrics() -> Response:
         return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
 
-    # Opt-in notifications (issue 19): a Notifier per office; its outbox threads run beside the queue.
-    attach_notifications(app, services, starts, stops)
     # Opt-in notifications (issue 19): a Notifier per office; its outbox threads run beside the queue.
     attach_notifications(app, services, starts, stops)
     _include_plugins(app)
