@@ -143,12 +143,14 @@ class PadApp:
             view = self.machine.view(self._clock())
             if self.hardware is not None:
                 self.hardware.show(view)
-            if (view.number, view.blink) != self._shown:
+            # A refusal's word while its LED blinks (in the office's language, never the key), else the number.
+            shown = (view.text, False) if view.text else (view.number, view.blink)
+            if shown != self._shown:
                 try:
-                    self.board.show(view.number, view.blink)
-                    self._shown = (view.number, view.blink)
+                    self.board.show(*shown)
+                    self._shown = shown
                 except Exception:  # a faulty board must not stop the buttons
-                    log.exception("counter-top board refused %r", view.number)
+                    log.exception("counter-top board refused %r", shown[0])
         return view
 
     def _dispatch(self, out: list[Outgoing], t: float) -> None:

@@ -30,6 +30,7 @@ import secrets
 from collections.abc import Callable
 
 from cherga.broker_bridge.contract import CounterAction, CounterCommand, CounterState, PauseReason, Reply
+from cherga.counter_pad.words import refusal_text
 
 
 class PadButton(enum.StrEnum):
@@ -66,6 +67,9 @@ class PadView:
     blink: bool  # the number blinks while the visitor is being called
     message: str | None  # last refusal or error key ("offline", "not_signed_in", "queue_empty", ...)
     pin_digits: int  # digits typed so far on the keypad (shown as dots, never the digits)
+    # While a refused press blinks its LED: that refusal as a short word in the office's language
+    # (``counter_pad.words``), which the counter-top board shows instead of the number; else "".
+    text: str = ""
 
 
 def _utc_now() -> dt.datetime:
@@ -122,6 +126,8 @@ class PadMachine:
         self.state: CounterState | None = None
         self.pending: dict[str, tuple[CounterAction, float]] = {}  # id -> (action, deadline)
         self.message: str | None = None
+        self.language = "uk"  # the office's first language (the role sets it from the node config)
+        self._refused_until = 0.0
         self._flash: dict[str, float] = {}  # led -> blink until
         self._rated: set[str] = set()
         self._pin = ""
@@ -245,14 +251,16 @@ class PadMachine:
         number = ""
         if st is not None and st.ticket is not None and status in ("calling", "serving"):
             number = st.ticket.label
+        text = refusal_text(self.language, self.message) if self.message and t < self._refused_until else ""
         return PadView(leds=leds, number=number, blink=bool(number) and status == "calling", message=self.message,
-                       pin_digits=len(self._pin))
+                       pin_digits=len(self._pin), text=text)
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _refuse(self, key: str, led: str, t: float) -> list[Outgoing]:
         self.message = key
         self._flash[led] = t + self.flash_s
+        self._refused_until = t + self.flash_s
         return []
 
     def _realtime(self, action: CounterAction, t: float, **fields: object) -> list[Outgoing]:

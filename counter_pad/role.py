@@ -215,7 +215,7 @@ class PadRole:
         assert self.app is not None
         v = self.app.render()
         return {"leds": {k: str(m) for k, m in v.leds.items()}, "number": v.number, "blink": v.blink,
-                "message": v.message, "link": self.app.machine.link_up}
+                "message": v.message, "text": v.text, "link": self.app.machine.link_up}
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -269,6 +269,8 @@ class PadRole:
 
     def _on_office_config(self, office: OfficeConfig) -> None:
         self.office = office
+        if self.app is not None and office.languages:  # the board words refusals in the office's language
+            self.app.machine.language = office.languages[0]
         if self.app is not None and self._explicit_transfer is None and office.counter is not None:
             targets = office.counter.transfer_targets
             self.app.machine.transfer_service = targets[0] if targets else None

@@ -85,7 +85,8 @@ def test_next_while_the_broker_is_down_calls_nobody_even_after_it_returns(
     wait_until(lambda: pad.session.connected, timeout=10)
     time.sleep(0.5)
     assert server.applied == []
-    assert pad.board.text == ""
+    assert pad.board.shown == ["", "Офлайн"] or pad.board.shown == ["", "Офлайн", ""]  # the refusal's word, no number
+    wait_until(lambda: pad.board.text == "")  # and blank again once the refused LED stops blinking
 
 
 def test_a_rating_made_while_offline_arrives_once_the_link_returns(
@@ -140,3 +141,20 @@ def test_the_hil_harness_presses_buttons_and_reads_the_pad_through_test_verbs(
     finally:
         pad.close()
         server.close()
+
+
+def test_a_refused_press_shows_a_word_in_the_language_the_office_config_names_first(
+        pad_and_server: tuple[Pad, FakeServer], office: str) -> None:
+    from cherga.broker_bridge import contract
+
+    pad, server = pad_and_server
+    config = contract.NodeConfig(node="pad-c1", role="pad", office=office, office_names={"kk": "ХҚКО", "en": "PSC"},
+                                 languages=["kk", "ru", "en"], timezone="Asia/Almaty", public_url="http://x")
+    server.client.publish(contract.topic("node_config", office, node="pad-c1"), config.to_bytes(), 1, True)
+    assert pad.role.app is not None
+    wait_until(lambda: pad.role.app is not None and pad.role.app.machine.language == "kk")
+    for key in "12#":  # a PIN too short: refused on the pad itself
+        pad.role.app.key(key)
+    wait_until(lambda: pad.board.text == "Қате")
+    assert pad.role.health()["last_refusal"] == "pin_too_short"  # the key stays in the health report
+    assert all("_" not in shown for shown in pad.board.shown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cherga.counter_pad.words import CATALOGS as COUNTER_PAD
 from cherga.display.messages import CATALOGS as DISPLAY
 from cherga.i18n import Catalogs
 from cherga.kiosk.i18n import CATALOGS as KIOSK
@@ -16,4 +17,5 @@ from cherga.server.ticketpage.i18n import CATALOGS as TICKET_PAGE
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS: dict[str, Catalogs] = {"kiosk": KIOSK, "display": DISPLAY, "web pages": MIRROR, "panel": PANEL,
                                    "analytics": ANALYTICS, "ticket page": TICKET_PAGE,
-                                   "informing": INFORMING}
+                                   "informing": INFORMING,
+                                   "counter pad": COUNTER_PAD}
