@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import re
 import uuid
 
 import qrcode
@@ -27,6 +28,7 @@ from cherga.server.service import OfficeService
 from cherga.server.siteconfig import Service
 
 router = APIRouter(include_in_schema=False)
+QR_PX = 200  # the booking code's QR on the page: a kiosk scanner reads it off a phone screen from 150 px up
 
 _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;padding:0 1em}"
           "a.b,button{display:inline-block;margin:.25em;padding:.6em 1em;border:1px solid #246;border-radius:.4em;"
@@ -35,7 +37,10 @@ _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;pa
           "nav a{margin-right:.6em}small{color:#555}"
           # Phones: a long word in a button wraps inside it instead of widening the page.
           "a.b,button{max-width:100%;box-sizing:border-box;overflow-wrap:anywhere}"
-          "h1{font-size:clamp(1.4em,7vw,2em);overflow-wrap:anywhere}")
+          "h1{font-size:clamp(1.4em,7vw,2em);overflow-wrap:anywhere}"
+          # The code's QR stays square and at least 150 px (a scanner's minimum), on white with a quiet zone.
+          f".qrbox{{background:#fff;display:inline-block;padding:8px}}svg.qr{{width:{QR_PX}px;height:{QR_PX}px;"
+          "min-width:150px;max-width:100%;display:block}")
 
 
 def _lang(svc: OfficeService, lang: str | None) -> str:
@@ -66,7 +71,10 @@ def _qr_svg(text: str) -> str:
     out = io.BytesIO()
     img.save(out)
     svg = out.getvalue().decode()
-    return svg[svg.index("<svg"):]  # without the XML declaration: it is inline in the page
+    svg = svg[svg.index("<svg"):]  # without the XML declaration: it is inline in the page
+    # qrcode sizes it in millimetres (about 75 px for a short code): draw it QR_PX wide instead.
+    return re.sub(r'<svg width="[^"]*" height="[^"]*"', f'<svg class="qr" width="{QR_PX}" height="{QR_PX}" role="img"',
+                  svg, count=1)
 
 
 @router.get("/office/{office}/book", response_class=HTMLResponse)
@@ -149,12 +157,15 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
                         catalog(lang).get(exc.key, exc.message))
     cfg = svc.config
     local = slot.astimezone(cfg.office.tz)
-    how = t["how"].format(early=cfg.appointments.early_s // 60, late=cfg.appointments.late_grace_s // 60)
+    # "A late visitor gets an ordinary ticket" is no promise where the service takes no walk-ins: say
+    # what happens there (the kiosk still checks them in as a walk-in, called between booked visitors).
+    words = "how_appointment_only" if cfg.service(service).appointment_only else "how"
+    how = t[words].format(early=cfg.appointments.early_s // 60, late=cfg.appointments.late_grace_s // 60)
     body = (f"<h2>{html.escape(t['booked'])}</h2>"
             f"<p>{html.escape(t['service'])}: <b>{html.escape(cfg.service(service).names.get(lang))}</b><br>"
             f"{html.escape(t['when'])}: <b>{weekday(t, local)} {local:%d.%m.%Y %H:%M}</b></p>"
             f"<p>{html.escape(t['your_code'])}:</p><p class=code data-code='{code}'>{code}</p>"
-            f"<div style='width:12em'>{_qr_svg(code)}</div><p>{html.escape(how)}</p>"
+            f"<div class=qrbox>{_qr_svg(code)}</div><p class=how>{html.escape(how)}</p>"
             f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel_booking'])}</a></p>")
     return _page(svc, lang, body, status=201)
 
