@@ -279,14 +279,18 @@ async def ticket_events(request: Request, token: str) -> Response:
         try:
             yield "retry: 3000\n\n"
             payload = await asyncio.to_thread(_live_json, token, lang, await asyncio.to_thread(_view, found, lang), found)
-            last = hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            last = hashlib.sha1(json.dumps({**payload, "updated": ""}, sort_keys=True).encode()).hexdigest()
             yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             estimated_at = loop.time()
+            pending = False  # a change came in while the forecast was fresh: recompute it when the gap is over
             relevant = _relevant(found)
             deadline = loop.time() + STREAM_MAX_S
             final = payload["final"]
             while not final and loop.time() < deadline:
-                due = estimated_at + REFRESH_S if found.info.status == "waiting" else deadline
+                if found.info.status == "waiting":
+                    due = estimated_at + (ESTIMATE_GAP_S if pending else REFRESH_S)
+                else:
+                    due = deadline
                 try:
                     data = await asyncio.wait_for(queue.get(), max(0.05, min(KEEPALIVE_S, due - loop.time())))
                 except TimeoutError:
@@ -295,7 +299,7 @@ async def ticket_events(request: Request, token: str) -> Response:
                     if loop.time() < due:
                         yield ": keepalive\n\n"
                         continue
-                    touched = relevant
+                    full = True
                 else:
                     await asyncio.sleep(BURST_S)
                     touched = set(json.loads(data).get("counters", []))
@@ -303,13 +307,18 @@ async def ticket_events(request: Request, token: str) -> Response:
                         touched |= set(json.loads(queue.get_nowait()).get("counters", []))
                     if not touched & relevant:
                         continue
-                cheap = await asyncio.to_thread(_find, request, token, estimate=False, known=found)
-                if cheap.info.status == "waiting" and (
-                        _moved(found.ticket, cheap.ticket) or loop.time() - estimated_at >= ESTIMATE_GAP_S):
+                    # The ticket's own facts from the store, outside the office lock.
+                    cheap = await asyncio.to_thread(_find, request, token, estimate=False, known=found)
+                    waiting = cheap.info.status == "waiting"
+                    full = waiting and (_moved(found.ticket, cheap.ticket)
+                                        or loop.time() - estimated_at >= ESTIMATE_GAP_S)
+                    pending = waiting and not full
+                    if not full:
+                        found = cheap
+                if full:
                     found = await asyncio.to_thread(_find, request, token)
                     estimated_at = loop.time()
-                else:
-                    found = cheap
+                    pending = False
                 relevant = _relevant(found)
                 view = await asyncio.to_thread(_view, found, lang)
                 payload = await asyncio.to_thread(_live_json, token, lang, view, found)
