@@ -116,3 +116,29 @@ def test_a_call_is_spoken_after_sound_is_turned_on_once(browser: Any, served: st
     src = page.evaluate("document.getElementById('voice').src")
     assert "/hall/call/" in src
     page.close()
+
+
+def test_lang_in_the_address_comes_first_and_the_other_languages_still_alternate(
+        browser: Any, served: str, service: OfficeService) -> None:
+    """GIVEN the hall page opened with ?lang=kk, THEN it is in Kazakh from the first instant (headings and
+    the lang attribute), and every 6 s the next configured language follows, as without the parameter."""
+    from cherga.server.mirror.i18n import catalog
+
+    configured = list(service.config.office.languages)
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.clock.install()
+    page.goto(f"{served}/office/demo/hall?lang=kk")
+    page.wait_for_function("document.getElementById('h-ticket').textContent.length > 0")
+    assert page.evaluate("document.documentElement.lang") == "kk"
+    assert page.inner_text("#h-ticket").strip() == catalog("kk")["ticket"]
+    order: list[str] = []
+    for _ in range(6 * len(configured) + 2):
+        lang = page.evaluate("document.documentElement.lang")
+        if not order or order[-1] != lang:
+            order.append(lang)
+        page.clock.run_for(1000)
+    assert order[: len(configured)] == ["kk"] + [x for x in configured if x != "kk"]
+    page.goto(f"{served}/office/demo/hall?lang=xx")  # not a language: the office's order, from its first
+    page.wait_for_function("document.getElementById('h-ticket').textContent.length > 0")
+    assert page.evaluate("document.documentElement.lang") == configured[0]
+    page.close()
