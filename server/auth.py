@@ -3,6 +3,11 @@
 Roles: ``operator`` (works a counter), ``hall_manager`` (also issues tickets on a visitor's
 behalf, cancels tickets), ``admin`` (everything). A password gives a bearer token for the REST
 API (only its SHA-256 is stored); a PIN signs an operator in at a counter pad.
+
+Sign-in is throttled per account and per address (:mod:`cherga.server.security.throttle`), every
+argon2 computation runs on the bounded pool of :mod:`cherga.server.security.hashing`, sessions are
+bound to the issuing office and expire when idle (:mod:`cherga.server.security.sessions`), and every
+sign-in and refusal is in the audit log (:mod:`cherga.server.security.audit`).
 """
 
 from __future__ import annotations
@@ -10,18 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import time
 from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from cherga.server.errors import Forbidden, Invalid, Unauthorized
+from cherga.server.security import audit, context, hashing, sessions, throttle
 from cherga.server.store import StaffAccount, Store
 
 Role = Literal["operator", "hall_manager", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "hall_manager", "admin")
-TOKEN_TTL = dt.timedelta(hours=12)
+TOKEN_TTL = sessions.TOKEN_TTL
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
 # Modest cost: a Pi-class server signs people in, it does not stand a password-cracking farm.
@@ -29,7 +34,7 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 def hash_secret(secret: str) -> str:
-    return _hasher.hash(secret)
+    return hashing.run(_hasher.hash, secret)
 
 
 # The tag is argon2id too, with a fixed salt: a lookup key costs a guesser as much per PIN as the
@@ -69,50 +74,89 @@ def create_account(store: Store, *, username: str, role: str, password: str | No
         raise Invalid("bad_pin", "a PIN is 4–12 digits")
     store.put_staff(username=username, display_name=display_name or username, role=role,
                     password_hash=hash_secret(password) if password else None,
-                    pin_hash=hash_secret(pin) if pin else None, pin_tag=pin_tag(pin) if pin else None,
+                    pin_hash=hash_secret(pin) if pin else None, pin_tag=hashing.run(pin_tag, pin) if pin else None,
                     at=now or dt.datetime.now(dt.UTC))
     account = store.staff(username)
     assert account is not None
     return account
 
 
-def login(store: Store, username: str, password: str, now: dt.datetime) -> tuple[str, StaffAccount, dt.datetime]:
-    """Check a password; returns (bearer token, account, expiry)."""
+def _dummy_hash() -> str:
+    """A real hash of nothing anyone knows: an unknown name costs the same argon2 work as a known one."""
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = hashing.run(_hasher.hash, secrets.token_urlsafe(16))
+    return _DUMMY
+
+
+_DUMMY: str | None = None
+
+
+def login(store: Store, username: str, password: str, now: dt.datetime, *, address: str | None = None,
+          office: str | None = None) -> tuple[str, StaffAccount, dt.datetime]:
+    """Check a password; returns (bearer token, account, expiry).
+
+    ``address`` and ``office`` default to the current request's (:mod:`cherga.server.security.context`).
+    Refuses with :class:`~cherga.server.security.throttle.TooManyAttempts` (429) while the account or the
+    address is locked after wrong passwords (the right password too), and with
+    :class:`~cherga.server.security.hashing.HashingBusy` (503) when too many sign-ins wait at once.
+    An unknown name, an inactive account and a wrong password all cost one argon2 verification and
+    answer the same ``bad_credentials``: neither the answer nor its time says which names exist.
+    """
+    ctx = context.current()
+    if ctx is not None:
+        address = address or ctx.address
+        office = office or ctx.office
+        ctx.audited = True
+    username = username[:64]
+    try:
+        throttle.check(store, username, address, now)
+    except throttle.TooManyAttempts:
+        audit.record(store, "sign_in_locked", at=now, outcome="refused", actor=username, address=address,
+                     office=office)
+        raise
     account = store.staff(username)
-    if account is None or not account.active or not verify_secret(account.password_hash, password):
+    usable = account is not None and account.active and bool(account.password_hash)
+    stored = account.password_hash if usable and account is not None else _dummy_hash()
+    try:
+        good = hashing.run(verify_secret, stored, password) and usable
+    except hashing.HashingBusy:
+        audit.record(store, "sign_in_busy", at=now, outcome="refused", actor=username, address=address, office=office)
+        raise
+    if not good or account is None:
+        locked = throttle.failed(store, username, address, now)
+        audit.record(store, "sign_in_refused", at=now, outcome="refused", actor=username, address=address,
+                     office=office, data={"locked_until": locked.isoformat()} if locked else None)
         raise Unauthorized("bad_credentials", "unknown user or wrong password")
+    throttle.succeeded(store, username)
     token = secrets.token_urlsafe(32)
-    expires = now + TOKEN_TTL
-    store.add_session(token, username, now, expires)
+    expires = sessions.create(store, token, account.username, now, office)
+    audit.record(store, "sign_in", at=now, actor=account.username, address=address, office=office,
+                 data={"role": account.role})
+    if ctx is not None:
+        ctx.staff = account
     return token, account, expires
 
 
-# token -> (account, token expiry, when cached): counter buttons are pressed often, the database
-# need not be asked each time. A revoked token or a changed account is seen within _CACHE_S.
-_token_cache: dict[tuple[int, str], tuple[StaffAccount, dt.datetime, float]] = {}
-_CACHE_S = 30.0
+def account_for_token(store: Store, token: str, now: dt.datetime, *, office: str | None = None) -> StaffAccount:
+    """The account a bearer token belongs to (one indexed read, no cache: a logout counts at once everywhere).
 
-
-def account_for_token(store: Store, token: str, now: dt.datetime) -> StaffAccount:
-    key = (id(store), token)
-    hit = _token_cache.get(key)
-    if hit is not None and hit[1] > now and time.monotonic() - hit[2] < _CACHE_S:
-        return hit[0]
-    username = store.session_user(token, now)
-    account = store.staff(username) if username else None
-    if account is None or not account.active:
-        _token_cache.pop(key, None)
+    ``office`` defaults to the current request's: a token another office's server issued is refused.
+    """
+    ctx = context.current()
+    if ctx is not None and office is None:
+        office = ctx.office
+    account = sessions.lookup(store, token, now, office)
+    if account is None:
         raise Unauthorized("bad_token", "the bearer token is unknown or expired; sign in again")
-    if len(_token_cache) > 10_000:
-        _token_cache.clear()
-    _token_cache[key] = (account, now + TOKEN_TTL, time.monotonic())
+    if ctx is not None:
+        ctx.staff = account
     return account
 
 
 def forget_token(store: Store, token: str) -> None:
-    """Revoke a token: drop it from the store and from the cache."""
-    _token_cache.pop((id(store), token), None)
-    store.drop_session(token)
+    """Revoke a token (every server process refuses it from now on)."""
+    sessions.drop(store, token)
 
 
 def require_role(account: StaffAccount, *roles: str) -> None:
@@ -120,18 +164,31 @@ def require_role(account: StaffAccount, *roles: str) -> None:
         raise Forbidden("forbidden", f"role {account.role!r} may not do this")
 
 
-def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authenticated: bool) -> StaffAccount:
-    """Who signs in at a counter: a proven ``operator`` (REST token), or an operator's PIN (pads)."""
+def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authenticated: bool,
+                   where: str | None = None, now: dt.datetime | None = None) -> StaffAccount:
+    """Who signs in at a counter: a proven ``operator`` (REST token), or an operator's PIN (pads).
+
+    ``where`` (the counter): wrong PINs there lock PIN sign-in at it for a growing time
+    (:data:`~cherga.server.security.throttle.pins`), the right PIN included.
+    """
     if operator is not None:
         account = store.staff(operator)
         if account is None or not account.active:
             raise Unauthorized("unknown_operator", f"no staff account {operator!r}")
-        if authenticated or (pin is not None and verify_secret(account.pin_hash, pin)):
+        if authenticated:
             return account
-        raise Unauthorized("bad_pin" if pin else "pin_required", "wrong PIN" if pin else "signing in needs a PIN")
     if pin is None:
         raise Unauthorized("pin_required", "signing in needs a PIN")
-    for account in store.staff_with_pin_tag(pin_tag(pin)):
-        if account.active and verify_secret(account.pin_hash, pin):
-            return account
-    raise Unauthorized("bad_pin", "no operator has this PIN")
+    at = now or dt.datetime.now(dt.UTC)
+    place = where or "?"
+    throttle.pins.check(place, at)
+    if operator is not None:
+        found = account if hashing.run(verify_secret, account.pin_hash, pin) else None
+    else:
+        found = next((a for a in store.staff_with_pin_tag(hashing.run(pin_tag, pin))
+                      if a.active and hashing.run(verify_secret, a.pin_hash, pin)), None)
+    if found is None:
+        throttle.pins.failed(place, at)
+        raise Unauthorized("bad_pin", "wrong PIN" if operator is not None else "no operator has this PIN")
+    throttle.pins.succeeded(place)
+    return found

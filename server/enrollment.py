@@ -228,7 +228,22 @@ class Enrollments:
 
         ``command_id`` is the request's id: the same request again (its answer was lost) is answered
         as the first was; the same token under another id (a cloned card) is ``token_spent``.
+        Every enrolment and every refusal is in the audit log (``node_enroll``: node, outcome, reason, address).
         """
+        from cherga.server.security import audit
+
+        try:
+            done = self._enroll(node, token, command_id, address=address)
+        except EnrollmentRefused as exc:
+            audit.record(self.store, "node_enroll", at=self.clock(), outcome="refused", actor=node[:64],
+                         actor_kind="node", office=self.office, address=address, target=node,
+                         data={"reason": exc.key})
+            raise
+        audit.record(self.store, "node_enroll", at=self.clock(), actor=node[:64], actor_kind="node",
+                     office=self.office, address=address, target=node, data={"first": done.first})
+        return done
+
+    def _enroll(self, node: str, token: str, command_id: str, *, address: str | None = None) -> Enrolled:
         listed = self.current()
         kind = listed.state_of(node)
         if kind == "revoked":
