@@ -342,9 +342,11 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
     target = next if next.startswith("/reports") else "/reports"
     try:
         token, account, expires = auth.login(_store(request), username, password, _now(request))
-    except ServiceError:
+    except ServiceError as exc:
+        # Locked after wrong passwords (429) or too many signing in at once (503): say so, not "wrong password".
+        error = {429: "too_many_attempts", 503: "signin_busy"}.get(exc.status, "bad_credentials")
         return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
-                                              "error": "bad_credentials"}, 401)
+                                              "error": error}, exc.status if error != "bad_credentials" else 401)
     if account.role not in MANAGER_ROLES:
         return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
                                               "error": "forbidden"}, 403)

@@ -204,7 +204,9 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
 
     try:
         token, account, expires = auth.login(service.store, username, password, _now(service))
-    except ServiceError:
+    except ServiceError as exc:
+        if exc.status in (429, 503):  # locked after wrong passwords, or too many signing in at once
+            return again(_error_text(request, t, exc), exc.status)
         return again(t["error_bad_credentials"], 401)
     if counter == "none":  # "hall manager (no counter)", chosen on purpose (never the form's default)
         counter = ""
