@@ -17,11 +17,12 @@ How a query meets a word:
   neighbours (a kiosk or phone without a Kyrgyz layout); ``ь``, ``ъ`` and apostrophes dropped.
 * A folded query word matches a folded index word exactly, as a prefix (typing in progress), as a
   shared stem (``реєстрації`` ~ ``реєстрація``: inflection), or within a small edit distance (one
-  edit for words up to six letters, two for longer ones), also against the index word's prefix of
+  edit for words up to seven letters, two for longer ones), also against the index word's prefix of
   the same length (a typo in an inflected word).
 * A hit's score is the sum, over the query's words, of the best match's closeness times where the
   word was found (the name counts most, then the search keywords, the description and documents).
-  Results with more of the query's words come first.
+  Results with more of the query's words come first; results scoring under :data:`RELEVANT` of the
+  best one are left out (a word met only in another service's list of documents).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ _WORD = re.compile(r"\w+")
 # Where a word was found, and how much a match there counts.
 WEIGHTS = {"name": 3.0, "keywords": 2.5, "about": 1.5, "documents": 1.0}
 Kind = Literal["service", "bundle"]
+RELEVANT = 0.45  # a hit scoring under this share of the best hit's score is left out
 
 
 def fold(text: str) -> str:
@@ -74,7 +76,7 @@ def closeness(query: str, word: str) -> float:
         return 0.85  # the same stem, another ending: "паспорта", "реєстрації"
     if len(query) < 4:
         return 0.0
-    allowed = 1 if len(query) <= 6 else 2
+    allowed = 1 if len(query) <= 7 else 2
     d = Levenshtein.distance(query, word, score_cutoff=allowed)
     if d <= allowed:
         return 0.8 - 0.1 * d
@@ -147,9 +149,15 @@ class SearchIndex:
                     matched += 1
             if matched:
                 hits.append((order, Hit(e.kind, e.id, round(score, 3), matched)))
+        if not hits:
+            return []
+        # A word found only in another service's documents ("passport and taxpayer number" is asked
+        # for almost everywhere) is noise beside a service named by it: keep what comes near the best.
+        best = max(h.score for _, h in hits)
+        kept = [(o, h) for o, h in hits if h.score >= RELEVANT * best]
         # Ties go in the office's own order (services as configured, then life situations).
-        hits.sort(key=lambda oh: (-oh[1].matched, -oh[1].score, oh[0]))
-        return [h for _, h in hits[:limit]]
+        kept.sort(key=lambda oh: (-oh[1].matched, -oh[1].score, oh[0]))
+        return [h for _, h in kept[:limit]]
 
 
 def _weights(fields: list[tuple[str, Iterable[Names]]]) -> dict[str, float]:
