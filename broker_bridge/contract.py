@@ -169,6 +169,18 @@ class ErrorNotice(Payload):
     message: str
 
 
+class ServiceText(BaseModel):
+    """What a citizen should know before taking a ticket (issue 18, informing): each text in the
+    office's languages. The kiosk's "what do I need?" screen shows it; added within v1."""
+
+    model_config = ConfigDict(extra="forbid")
+    about: Texts = Field(default_factory=dict)
+    documents: list[Texts] = Field(default_factory=list)
+    fee: Texts = Field(default_factory=dict)
+    duration: Texts = Field(default_factory=dict)  # time to result
+    where: Texts = Field(default_factory=dict)  # floor, room, counters
+
+
 class ServiceInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Ident
@@ -176,6 +188,7 @@ class ServiceInfo(BaseModel):
     names: Texts
     purposes: list[str]
     appointment_only: bool = False
+    info: ServiceText | None = None  # optional, added within v1: absent when the office wrote none
 
 
 class BundleInfo(BaseModel):
@@ -183,6 +196,9 @@ class BundleInfo(BaseModel):
     id: Ident
     names: Texts
     services: list[Ident]
+    # A life situation explained (optional, added within v1): what it covers, documents beyond its services'.
+    about: Texts = Field(default_factory=dict)
+    documents: list[Texts] = Field(default_factory=list)
 
 
 class CategoryInfo(BaseModel):

@@ -48,6 +48,19 @@ class Conflict(ServiceError):
     status = 409
 
 
+class StaleCounter(Conflict):
+    """Another process changed this counter since this process last saw it (its row is newer).
+
+    The service takes the stored row and retries a counter's button; it only reaches a caller
+    (as ``counter_changed``, 409) when the counter keeps changing under it.
+    """
+
+    def __init__(self, counter: str) -> None:
+        super().__init__("counter_changed", f"counter {counter!r} was changed elsewhere; press again",
+                         params={"counter": counter})
+        self.counter = counter
+
+
 class Invalid(ServiceError):
     """Bad input the schema could not catch (422)."""
 

@@ -140,13 +140,18 @@ _SAVE_COUNTER: dict[str, Any] = {}
 
 
 def _save_counter_statement(dialect: str) -> Any:
-    """The counter-state upsert, built once per dialect (the values come as parameters)."""
+    """The counter-state upsert, built once per dialect (the values come as parameters).
+
+    A compare-and-set on ``seq``: a row is only replaced by a newer one. A process whose view of the
+    counter is stale (another process pressed it since) writes nothing and is told so.
+    """
     if dialect not in _SAVE_COUNTER:
         t = schema.counter_states
         ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(t)
         _SAVE_COUNTER[dialect] = ins.on_conflict_do_update(
             index_elements=[t.c.office, t.c.counter],
-            set_={c.name: ins.excluded[c.name] for c in t.c if c.name not in ("office", "counter")})
+            set_={c.name: ins.excluded[c.name] for c in t.c if c.name not in ("office", "counter")},
+            where=t.c.seq < ins.excluded.seq).returning(t.c.seq)
     return _SAVE_COUNTER[dialect]
 
 
@@ -265,10 +270,12 @@ class Tx:
 
     # --- counters --------------------------------------------------------------------------------
 
-    def save_counter(self, office: str, row: CounterRow) -> None:
+    def save_counter(self, office: str, row: CounterRow) -> bool:
+        """Write ``row`` unless the stored row is as new or newer (``seq``); False: nothing written."""
         values = dataclasses.asdict(row)
         values["office"] = office
-        self.conn.execute(_save_counter_statement(self.conn.dialect.name), values)
+        # RETURNING, not rowcount: psycopg reports no rowcount for an upsert.
+        return self.conn.execute(_save_counter_statement(self.conn.dialect.name), values).first() is not None
 
     # --- appointments and ratings ----------------------------------------------------------------
 

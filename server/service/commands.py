@@ -18,8 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from cherga.server.core.tickets import IllegalTransition, Ticket
-from cherga.server.errors import Conflict, ServiceError
+from cherga.server.errors import Conflict, ServiceError, StaleCounter
 from cherga.server.service.group_commit import GroupCommit
+from cherga.server.service.results import CounterView
 from cherga.server.store import IntegrityError, TicketRecord, Tx
 
 T = TypeVar("T")
@@ -77,6 +78,13 @@ class CommandRunner(GroupCommit):
                     stored = {"kind": kind, **applied.result}
                     if command_id is not None:
                         tx.record_command(self.office, command_id, stored, now)
+            except StaleCounter as exc:
+                # Another process pressed this counter since we last saw it: ours is rolled back; take
+                # the stored counter so that a retry starts from what is really there.
+                if undo is not None:
+                    undo()
+                self._take_stored_counter(exc.counter)
+                raise
             except IntegrityError:
                 # Another process recorded this id meanwhile: ours is rolled back, theirs answers.
                 if undo is not None:
@@ -113,6 +121,27 @@ class CommandRunner(GroupCommit):
         if prior is None:  # pragma: no cover - an integrity error on anything else
             raise Conflict("store_conflict", "the store refused the change; try again")
         return prior
+
+    # --- counter and ticket writes shared by the commands ------------------------------------------
+
+    def _save_counter(self, tx: Tx, counter: str, cv: CounterView) -> None:
+        """Write the counter's new state; a newer stored row (another process's press) refuses it."""
+        if not tx.save_counter(self.office, cv.row(counter)):
+            raise StaleCounter(counter)
+
+    def _take_stored_counter(self, counter: str) -> None:
+        """Replace this process's view of ``counter`` (and the tickets it names) with the stored ones."""
+        self._become_shared()
+        row = next((r for r in self.store.counter_rows(self.office) if r.counter == counter), None)
+        if row is None or counter not in self._counters:
+            return
+        old = self._counters[counter]
+        self._counters[counter] = CounterView.of(row)
+        ids = sorted({i for i in (row.ticket_id, row.rateable_ticket, old.ticket_id, old.rateable_ticket) if i})
+        for rec in self.store.tickets_by_id(ids):
+            known = self._view.get(rec.ticket.id)
+            if known is None or known.version < rec.version:
+                self._view.put(rec)  # a final ticket leaves the view
 
     # --- ticket writes shared by the commands ------------------------------------------------------
 

