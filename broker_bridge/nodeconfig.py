@@ -2,25 +2,61 @@
 
 Pure: site config in, payload out. The bridge publishes one per node of the site's ``nodes:``
 registry on ``cherga/v1/{office}/node/{node}/config`` (retained) whenever it starts.
+
+A kiosk's config also carries each service's information for its "what do I need?" screen (issue
+18), in the office's languages only; when that would push the message near the contract's payload
+limit, the kiosk gets only the documents and where to go, and past that none (logged).
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import logging
+from typing import Any, Literal, cast
 
 from cherga.broker_bridge.contract import (
+    MAX_PAYLOAD,
     BundleInfo,
     CategoryInfo,
     CounterInfo,
     NodeConfig,
     ServiceInfo,
+    ServiceText,
     Texts,
 )
-from cherga.server.siteconfig import Names, Node, SiteConfig
+from cherga.server.siteconfig import Names, Node, ServiceDetails, SiteConfig
+
+log = logging.getLogger(__name__)
 
 
 def _texts(names: Names | None) -> Texts:
     return cast(Texts, names.as_dict()) if names is not None else {}
+
+
+def _office_texts(names: Names | None, languages: list[str]) -> Texts:
+    """A text in the office's languages only: what the kiosk can be asked in (keeps the retained config small)."""
+    return cast(Texts, {k: v for k, v in _texts(names).items() if k in languages})
+
+
+# The kiosk's config is one retained message; service information must not push it past the
+# contract's payload limit, so a config that would is sent with less of it (see build_node_config).
+INFO_BUDGET = int(MAX_PAYLOAD * 0.9)
+InfoDetail = Literal["full", "essential", "none"]
+
+
+def service_text(info: ServiceDetails | None, languages: list[str],
+                 detail: InfoDetail = "full") -> ServiceText | None:
+    """What the kiosk's "what do I need?" screen shows about a service (issue 18), or None.
+
+    ``essential``: only the documents and where to go (what a citizen must have in hand)."""
+    if info is None or detail == "none":
+        return None
+    if detail == "essential":
+        return ServiceText(documents=[_office_texts(d, languages) for d in info.documents],
+                           where=_office_texts(info.where, languages))
+    return ServiceText(about=_office_texts(info.about, languages),
+                       documents=[_office_texts(d, languages) for d in info.documents],
+                       fee=_office_texts(info.fee, languages), duration=_office_texts(info.duration, languages),
+                       where=_office_texts(info.where, languages))
 
 
 def offline_range(site: SiteConfig, node_id: str) -> tuple[int, int] | None:
@@ -39,6 +75,18 @@ def offline_range(site: SiteConfig, node_id: str) -> tuple[int, int] | None:
 
 
 def build_node_config(site: SiteConfig, node: Node) -> NodeConfig:
+    """The node's retained config; a kiosk's carries the service information that fits the payload limit."""
+    config = _node_config(site, node, "full")
+    for detail in ("essential", "none"):
+        if node.role != "kiosk" or len(config.to_bytes()) <= INFO_BUDGET:
+            break
+        log.warning("kiosk %s: service information makes its config %d bytes; sending %s information",
+                    node.id, len(config.to_bytes()), detail)
+        config = _node_config(site, node, cast(InfoDetail, detail))
+    return config
+
+
+def _node_config(site: SiteConfig, node: Node, detail: InfoDetail) -> NodeConfig:
     office = site.office
     counter = None
     if node.counter:
@@ -59,12 +107,19 @@ def build_node_config(site: SiteConfig, node: Node) -> NodeConfig:
         "languages": list(site.voice.languages), "volume": site.voice.volume,
         "quiet_hours": [{"start": r.start, "end": r.end} for r in site.voice.quiet_hours],
     }
+    langs = [str(lang) for lang in office.languages]
     return NodeConfig(
         node=node.id, role=node.role, office=office.id, office_names=_texts(office.names),
         languages=list(office.languages), timezone=office.timezone, public_url=office.public_url,
         services=[ServiceInfo(id=s.id, prefix=s.prefix, names=_texts(s.names), purposes=list(s.purposes),
-                              appointment_only=s.appointment_only) for s in site.services],
-        bundles=[BundleInfo(id=b.id, names=_texts(b.names), services=list(b.services)) for b in site.bundles],
+                              appointment_only=s.appointment_only,
+                              # what to bring: only a kiosk shows it (displays and pads need not carry it)
+                              info=service_text(s.info, langs, detail) if node.role == "kiosk" else None)
+                  for s in site.services],
+        bundles=[BundleInfo(id=b.id, names=_texts(b.names), services=list(b.services),
+                            about=_office_texts(b.about, langs) if node.role == "kiosk" else {},
+                            documents=[_office_texts(d, langs) for d in b.documents] if node.role == "kiosk" else [])
+                 for b in site.bundles],
         categories=[CategoryInfo(id=p.id, names=_texts(p.names)) for p in site.priority_categories],
         counter=counter,
         offline_range=offline_range(site, node.id) if node.role == "kiosk" else None,
