@@ -244,6 +244,21 @@ class Bridge:
         """Wait until connected and subscribed (SUBACK), so commands published from now on are heard."""
         return self._listening.wait(timeout)
 
+    def reconfigure(self, config: SiteConfig) -> None:
+        """A new site config (saved on the administration pages): the node registry and counters follow
+        it, and each node's retained config is republished at once, so a node online sees it now and a
+        node offline finds it when it reconnects (retained)."""
+        self.config = config
+        self._nodes = {n.id: n for n in config.nodes} if config.nodes is not None else None
+        self._counters = {c.id for c in config.counters}
+        if not self._connected.is_set():
+            return  # publish_all_state runs on the next connect, with this config
+        for node in config.nodes or []:
+            try:
+                self._publish("node_config", build_node_config(config, node), node=node.id)
+            except Exception:
+                log.exception("bridge: cannot build node %s config", node.id)
+
     def publish_all_state(self) -> None:
         """Every retained topic the server owns: server status, counter and hall state, node configs."""
         self._publish("server_status", ServerStatus(state="online", version=self.version, ts=_utcnow()))

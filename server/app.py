@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
 PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates",
-                  "cherga.server.ticketpage", "cherga.server.informing")
+                  "cherga.server.ticketpage", "cherga.server.informing", "cherga.server.admin")
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
@@ -268,5 +268,6 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
     from cherga.server.clock import clock_from_environment
 
     app = create_app(cfg, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
+    app.state.config_path = config  # the administration pages write a saved configuration back here
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning",
                 timeout_keep_alive=30)

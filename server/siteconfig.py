@@ -359,16 +359,16 @@ class Office(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise _problem("unknown_timezone", value=value) from exc
         return value
 
     @model_validator(mode="after")
     def _ukrainian_for_ua(self) -> Office:
         if self.country == "UA":
             if "uk" not in self.languages:
-                raise ValueError("a Ukrainian office must offer Ukrainian (uk) in languages")
+                raise _problem("ua_needs_uk")
             if not self.names.uk:
-                raise ValueError("a Ukrainian office needs its name in Ukrainian (names.uk)")
+                raise _problem("ua_needs_uk_name")
         return self
 
     @property
@@ -535,12 +535,15 @@ PROBLEMS: dict[str, str] = {
     "range_empty": "range {first}..{last} is empty",
     "ranges_overlap": "number ranges {a} and {b} overlap",
     "duplicate_id": "{what}: {value!r} appears twice",
-    "duplicate_prefix": "prefix {value!r} is also service {other!r}'s: two citizens would hold the same number",
-    "duplicate_number": "counter number {value!r} is also counter {other!r}'s",
+    "duplicate_prefix": "prefix {value!r} is already used by service {other!r}: two citizens would hold the same number",
+    "duplicate_number": "counter number {value!r} is already used by counter {other!r}",
     "unknown_service": "{owner} {owner_id!r} names unknown service {value!r}",
     "unknown_counter": "node {owner_id!r} drives unknown counter {value!r}",
     "not_served": "service {value!r} is served by no counter",
     "name_missing": "no {lang} text, but the office offers {lang} (office.languages)",
+    "unknown_timezone": "unknown time zone {value!r}",
+    "ua_needs_uk": "a Ukrainian office must offer Ukrainian (uk) in languages",
+    "ua_needs_uk_name": "a Ukrainian office needs its name in Ukrainian (names.uk)",
     "booked_range_small": (
         "service {service!r} takes up to {need} bookings a day, but numbering.booked {first}..{last} holds "
         "{size} numbers: make the booked range at least {need} numbers (e.g. booked: {{first: {first}, last: "
@@ -646,10 +649,8 @@ def cross_problems(data: Mapping[str, Any], *, complete_languages: bool = False)
         texts: list[tuple[Loc, Any]] = [(("office", "names"), office.get("names"))]
         for section in ("services", "bundles", "priority_categories", "counters"):
             texts += [((section, i, "names"), item.get("names")) for i, item in _items(data, section)]
-        for section, field in (("display", "ticker"), ("ticket", "footer")):
-            block = data.get(section)
-            if isinstance(block, Mapping):
-                texts.append(((section, field), block.get(field)))
+        # The display ticker and the ticket footer may stay silent in a language (the board then
+        # shows no ticker rather than another language's), so they are not required here.
         for loc, names in texts:
             if not isinstance(names, Mapping):
                 continue  # absent where optional; absent where required is the field's own error
@@ -685,7 +686,8 @@ def validate_site_data(data: Any, *, complete_languages: bool = False) -> tuple[
 
 
 # Problems a single field's own validator reports (the others are the model's cross checks).
-_FIELD_KEYS = {"names_empty", "time_format", "time_of_day", "time_order", "range_empty", "ranges_overlap"}
+_FIELD_KEYS = {"names_empty", "time_format", "time_of_day", "time_order", "range_empty", "ranges_overlap",
+               "unknown_timezone", "ua_needs_uk", "ua_needs_uk_name"}
 
 
 class ConfigError(ValueError):

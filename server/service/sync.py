@@ -7,6 +7,7 @@ refreshes the whole view on every sweep.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -14,6 +15,7 @@ from cherga.broker_bridge.contract import CallEntry
 from cherga.server.core.tickets import EventKind
 from cherga.server.service.results import CounterView
 from cherga.server.service.views import Views
+from cherga.server.siteconfig import SiteConfig
 
 _LOG_WINDOW = 500  # event seqs: how far back the log sync looks now and then, and how many it keeps
 
@@ -42,6 +44,42 @@ class Sync(Views):
                         counter_number=d["counter_number"], service=e["service"], called_at=e["at"],
                         recall=e["kind"] == EventKind.RECALLED))
             self._seed_predictor()
+
+    def reconfigure(self, config: SiteConfig) -> None:
+        """Run under a new site config from now on (the administration pages' live apply, issue 18).
+
+        Taken under the office lock, so no ticket operation is half-way through when the config
+        changes, and the operations that wait behind it see only the new one (nothing is written: a
+        batch being committed meanwhile is unaffected). The caller has checked that nothing still in
+        use disappears (server.admin.live.change_problems).
+        """
+        from cherga.server.core.prediction import PredictorFeed, default_predictor
+        from cherga.server.core.scheduling import PolicySettings, walk_in_bound_s
+
+        if config.office.id != self.office:
+            raise ValueError(f"office {config.office.id!r} is not {self.office!r}")
+        with self._lock:
+            old = self.config
+            self.config = config
+            settings = PolicySettings(
+                class_weights={p.id: p.weight for p in config.priority_categories},
+                call_window_s=float(config.appointments.call_window_s),
+                walk_in_bound_s=walk_in_bound_s(config),
+            )
+            priors = {s.id: s.mean_service_min * 60 for s in config.services}
+            if settings != self.settings or priors != {s.id: s.mean_service_min * 60 for s in old.services}:
+                # The predictor holds the services' priors and the weights: a fresh one learns today's
+                # state from the store, as after a restart.
+                self.settings = settings
+                self.predictor = default_predictor(priors, settings)
+                self._feed = PredictorFeed([self.predictor])
+                self._breaks_planned = None
+                self._seed_predictor()
+            for c in config.counters:
+                self._counters.setdefault(c.id, CounterView())
+            if (self._calls.maxlen or 0) < config.display.recent_calls:
+                self._calls = collections.deque(self._calls, maxlen=config.display.recent_calls)
+            self._notify([c.id for c in config.counters], self.now(), hall=True, call=None)
 
     def _sync_from_log(self) -> None:
         """Shared store only: re-read the tickets other processes touched since we last looked.
