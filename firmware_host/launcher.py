@@ -25,6 +25,7 @@ from cherga.firmware_host.outbox import Outbox
 from cherga.firmware_host.role import ROLE_EXTRAS, NodeRole, RoleNotFound, load_role
 from cherga.firmware_host.session import NodeSession
 from cherga.firmware_host.telemetry import Heartbeat
+from cherga.firmware_host.updater.slots import mark_healthy
 
 log = logging.getLogger("cherga.node")
 
@@ -53,6 +54,7 @@ class NodeRunner:
         # A provisioned node sends its card's one-time token on connecting (no token: nothing to do).
         self.enroller = Enroller(self.session, config)
         self._beats: threading.Thread | None = None
+        self._marked_healthy = False
 
     def send_heartbeat(self) -> None:
         try:
@@ -62,6 +64,14 @@ class NodeRunner:
             health = {"health_error": type(exc).__name__}
         self.session.flush_outbox()
         self.session.publish("node_telemetry", self.heartbeat.telemetry(health, self.session.outbox_size))
+        if not self._marked_healthy:
+            # Connected, birth message out, role started, first heartbeat sent: the A/B trial of a new
+            # release (firmware_host.updater.slots) ends here instead of rolling back.
+            try:
+                mark_healthy(self.config.data_dir, version=self.session.version)
+                self._marked_healthy = True
+            except OSError:
+                log.exception("cannot write the health marker; an update on trial will be rolled back")
 
     def _beat_loop(self) -> None:
         wd = systemd.watchdog_interval_s()

@@ -144,6 +144,7 @@ def _refusal(exc: Exception) -> UpdateRefused:
         (tuf_errors.UnsignedMetadataError, "bad_signature"),
         (tuf_errors.BadVersionNumberError, "rollback"),
         (tuf_errors.LengthOrHashMismatchError, "bad_hash"),
+        (tuf_errors.DownloadLengthMismatchError, "bad_hash"),  # longer than the signed length
         (tuf_errors.RepositoryError, "bad_metadata"),
         (tuf_errors.DownloadError, "unreachable"),
     ]

@@ -283,8 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--unit", default=None, help="check: the role's systemd unit to restart after a rollback")
     parser.add_argument("--restart-delay", type=float, default=2.0)
     parser.add_argument("--poll", type=float, default=1.0)
-    parser.add_argument("command", nargs="*", help="supervise: the node program ({current} = current slot)")
-    args = parser.parse_args(argv)
+    parser.epilog = "supervise: the node program follows '--'; {current} in it is the current slot's path"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse cannot take a command with its own options after positionals: split at "--" ourselves.
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     layout = Layout(args.root)
     health = Path(args.health)
     if args.action == "status":
@@ -299,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
-        supervise(layout, health, args.command, restart_delay=args.restart_delay, poll=args.poll,
+        supervise(layout, health, command, restart_delay=args.restart_delay, poll=args.poll,
                   stop=lambda: stopping["flag"])
         return 0
     outcome = check(layout, health, now=time.time())
