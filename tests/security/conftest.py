@@ -86,3 +86,15 @@ def login(client: TestClient, user: str, password: str = PASSWORD) -> dict[str, 
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store on SQLite and on a real PostgreSQL (started by the session's ``postgres`` fixture)."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path / "any.sqlite")
+    else:
+        url = request.getfixturevalue("postgres").create_database(f"t_{uuid.uuid4().hex[:12]}")
+    s = Store(url)
+    yield s
+    s.close()
