@@ -128,6 +128,11 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
         y += big_h + gap // 2
 
     line_h = max(room(view, 1) - 10, ah // (12 if view.large_text else 16))
+    if view.screen is Screen.INFO and view.lines:
+        # A list to read (documents, where to go): its lines share the room left, up to two text
+        # lines each, so a long document name wraps instead of shrinking below the minimum.
+        two = 2 * (LINE_LARGE if view.large_text else LINE) + 16
+        line_h = max(line_h, min(two, (bottom - y) // len(view.lines)))
     lines_w = inner_w - (qr[2] + gap if qr else 0)
     lines: Rect = (x, y, lines_w, line_h * len(view.lines))
     y += lines[3] + (gap if view.lines else 0)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from cherga.broker_bridge.contract import PURPOSES, NodeConfig, TicketInfo
 from cherga.kiosk.i18n import pick, reason_text, text
+from cherga.kiosk.ui import info as information
 
 IDLE_S = 15.0
 SETTLE_S = 0.35  # taps this soon after a screen appears are the tail of a double tap
@@ -46,6 +47,7 @@ class Screen(enum.StrEnum):
     PRIORITY = "priority"
     CONFIRM = "confirm"
     CLOSING = "closing"  # not_before_closing: "closes at 17:00, likely not called today; take one anyway?"
+    INFO = "info"  # "what do I need?": the documents and where to go (issue 18, kiosk/ui/info.py)
     CHECKIN = "checkin"
     ISSUING = "issuing"
     TICKET = "ticket"
@@ -179,6 +181,7 @@ class KioskState:
         self.message_key: str | None = None
         self.message_text = ""
         self.closing: Mapping[str, str | int] = {}  # not_before_closing's params
+        self.info_page = 0
         self.last_input = self.clock()
         self._go(self.start_screen)
 
@@ -250,7 +253,19 @@ class KioskState:
             if len(choice.purposes) > 1:
                 self._go(Screen.PURPOSE)
                 return []
+            if self.has_info(choice):  # no purpose to ask: "what do I need?" is the step before the ticket
+                return self._show_info()
             self.purpose = choice.purposes[0]
+            return self._after_purpose()
+        if kind == "info":
+            return self._show_info()
+        if kind == "infopage":
+            self.info_page += 1 if arg == "next" else -1
+            self.changed_at = now
+            return []
+        if kind == "take":  # "get a ticket" under the list of documents: they are brought to submit them
+            assert self.choice is not None
+            self.purpose = "submit" if "submit" in self.choice.purposes else self.choice.purposes[0]
             return self._after_purpose()
         if kind == "purpose":
             self.purpose = arg
@@ -334,6 +349,7 @@ class KioskState:
             Screen.CHECKIN: Screen.SERVICES if len(self.languages) > 1 else self.start_screen,
             Screen.MESSAGE: Screen.SERVICES,
             Screen.CLOSING: Screen.SERVICES,
+            Screen.INFO: Screen.PURPOSE,
         }.get(self.screen, self.start_screen)
         if previous is Screen.PURPOSE and self.choice and len(self.choice.purposes) <= 1:
             previous = Screen.SERVICES
@@ -341,6 +357,28 @@ class KioskState:
             previous = Screen.SERVICES
         self._go(previous)
         return []
+
+    def has_info(self, choice: Choice) -> bool:
+        return information.has_info(self.config, choice.kind, choice.id, choice.services)
+
+    def _show_info(self) -> list[Effect]:
+        self.info_page = 0
+        self._go(Screen.INFO)
+        return []
+
+    def _info_view(self) -> View:
+        assert self.choice is not None
+        c = self.choice
+        lines = information.info_lines(self.config, c.kind, c.id, c.services, self.lang)
+        pages = information.paged(lines, self.large_text or self.low_reach)
+        self.info_page = max(0, min(self.info_page, len(pages) - 1))
+        nav = [Button("take", self._t("get_ticket"), "confirm", wide=True), Button("back", self._t("back"), "nav")]
+        if self.info_page > 0:
+            nav.append(Button("infopage:prev", self._t("page_prev"), "nav", icon="◀"))
+        if self.info_page < len(pages) - 1:
+            nav.append(Button("infopage:next", self._t("page_next"), "nav", icon="▶"))
+        return self._v(Screen.INFO, title=f"{self._t('info_title')}: {self.choice_name(c)}",
+                       lines=tuple(pages[self.info_page]), buttons=tuple(nav + self._modes()))
 
     def _after_purpose(self) -> list[Effect]:
         if self.categories:
@@ -446,8 +484,12 @@ class KioskState:
         if s is Screen.PURPOSE:
             assert self.choice is not None
             buttons = [Button(f"purpose:{p}", self._t(f"purpose.{p}")) for p in self.choice.purposes]
+            if self.has_info(self.choice):
+                buttons.append(Button("info", self._t("info_button"), "nav", wide=True))
             return self._v(s, title=self._t("choose_purpose"), lines=(self.choice_name(self.choice),),
                         buttons=tuple(buttons + [back] + self._modes()))
+        if s is Screen.INFO:
+            return self._info_view()
         if s is Screen.PRIORITY:
             buttons = [Button("priority:none", self._t("no_priority"))]
             buttons += [Button(f"priority:{c.id}", pick(c.names, self.lang)) for c in self.categories]
