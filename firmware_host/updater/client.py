@@ -310,9 +310,12 @@ class NodeUpdater:
     def _build_venv(self, slot: Path) -> None:
         # The venv lives in the slot itself: its scripts name /opt/cherga/slot-x/bin/python, which
         # `current` resolves to. System site packages: Pi OS's python3-lgpio serves the Pi 5.
-        steps = [[self.python, "-m", "venv", "--system-site-packages", str(slot)],
-                 [str(slot / "bin" / "pip"), "install", "--no-index", "--find-links", str(slot / "wheels"),
-                  f"cherga[{self.role}]"]]
+        # Debian's python3 may lack ensurepip (as at first boot): no pip in the venv; pip runs from its
+        # own wheel when the bundle carries one, else the system's (python3-pip, via system site packages).
+        pip_wheel = sorted((slot / "wheels").glob("pip-*.whl"))
+        pip = [str(slot / "bin" / "python"), *([str(pip_wheel[0] / "pip")] if pip_wheel else ["-m", "pip"])]
+        steps = [[self.python, "-m", "venv", "--system-site-packages", "--without-pip", str(slot)],
+                 [*pip, "install", "--no-index", "--find-links", str(slot / "wheels"), f"cherga[{self.role}]"]]
         for cmd in steps:
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
