@@ -39,16 +39,76 @@ def _add_group(name: str, module: str, extra: str, help_text: str) -> None:
 
 @config_app.command("check")
 def config_check(path: Path) -> None:
-    """Validate a site configuration file; errors name the line and the field."""
+    """Validate a site configuration file: every problem at once, one line each, ``file:line: field: problem``."""
     from cherga.server.siteconfig import ConfigError, load_site_config
 
     try:
-        cfg = load_site_config(path)
+        # The check asks for every name in every language the office offers (the admin pages do too).
+        cfg = load_site_config(path, complete_languages=True)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
+        if len(exc.problems) > 1:
+            typer.echo(f"{path}: {len(exc.problems)} problems", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{path}: OK — office {cfg.office.id}: {len(cfg.services)} services, {len(cfg.counters)} counters, "
                f"languages {', '.join(cfg.office.languages)}")
+
+
+@config_app.command("export")
+def config_export(office: str = typer.Option(..., "--office", help="the office id"),
+                  db: str = typer.Option("sqlite:///var/cherga.db", "--db", help="the server's database URL"),
+                  out: Path | None = typer.Option(None, "--out", "-o", help="write here instead of printing")) -> None:
+    """Print the office's current configuration (its latest saved version) as YAML."""
+    require_extra("server", "cherga config export")
+    from cherga.server.admin.versions import latest
+    from cherga.server.store import Store
+
+    store = Store(db)
+    try:
+        found = latest(store, office)
+    finally:
+        store.close()
+    if found is None:
+        typer.echo(f"office {office!r} has no saved configuration version in {db}: its YAML file is the configuration",
+                   err=True)
+        raise typer.Exit(1)
+    if out is None:
+        typer.echo(found.yaml, nl=False)
+    else:
+        out.write_text(found.yaml, encoding="utf-8")
+        typer.echo(f"{out}: version {found.version} of office {office}", err=True)
+
+
+@config_app.command("import")
+def config_import(path: Path,
+                  db: str = typer.Option("sqlite:///var/cherga.db", "--db", help="the server's database URL"),
+                  by: str = typer.Option("cli", "--by", help="who imports (kept with the version)"),
+                  comment: str = typer.Option("", "--comment", help="why (kept with the version)")) -> None:
+    """Check a YAML file and store it as the office's next configuration version (the administration
+    page's versions list can then make it live; nothing is stored when the file has a problem)."""
+    require_extra("server", "cherga config import")
+    import datetime as dt
+
+    from cherga.server.admin.versions import save_version
+    from cherga.server.siteconfig import ConfigError, parse_site_config
+    from cherga.server.store import Store
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        cfg = parse_site_config(text, str(path), complete_languages=True)
+    except OSError as exc:
+        typer.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+        raise typer.Exit(1) from exc
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    store = Store(db)
+    try:
+        saved = save_version(store, cfg.office.id, text, author=by, comment=comment or f"imported from {path.name}",
+                             at=dt.datetime.now(dt.UTC))
+    finally:
+        store.close()
+    typer.echo(f"{path}: stored as version {saved.version} of office {cfg.office.id}")
 
 
 @app.command()

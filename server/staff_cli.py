@@ -1,4 +1,6 @@
-"""``cherga staff``: create staff accounts (and the demo accounts) in an office server's store."""
+"""``cherga staff``: staff accounts in an office server's store — add, list, change the role, reset a
+password or PIN, lock and unlock (the same rules as the administration pages: ``server.admin.staff``),
+and the demo accounts."""
 
 from __future__ import annotations
 
@@ -45,3 +47,77 @@ def demo(db: str = DbOption) -> None:
         store.close()
     for a in DEMO_ACCOUNTS:
         typer.echo(f"{a.username}: {a.role}, password {a.password}" + (f", PIN {a.pin}" if a.pin else ""))
+
+
+def _run(what: str, fn: object, db: str, *args: object) -> None:
+    from cherga.server.errors import ServiceError
+    from cherga.server.store import Store
+
+    store = Store(db)
+    try:
+        fn(store, *args)  # type: ignore[operator]
+    except ServiceError as exc:
+        typer.echo(f"{exc.key}: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        store.close()
+    typer.echo(what)
+
+
+@app.command("list")
+def list_accounts(db: str = DbOption) -> None:
+    """Every account: username, role, active or locked, whether it has a password and a PIN."""
+    from cherga.server.store import Store
+
+    store = Store(db)
+    try:
+        accounts = store.all_staff()
+    finally:
+        store.close()
+    for a in accounts:
+        typer.echo(f"{a.username}\t{a.role}\t{'active' if a.active else 'locked'}\t"
+                   f"{'password' if a.password_hash else '-'}\t{'pin' if a.pin_hash else '-'}\t{a.display_name}")
+
+
+@app.command("role")
+def role(username: str, new_role: str = typer.Argument(..., help="operator, hall_manager or admin"),
+         db: str = DbOption) -> None:
+    """Change an account's role (its open sessions end)."""
+    from cherga.server.admin import staff
+
+    _run(f"{username}: role {new_role}", staff.set_role, db, username, new_role)
+
+
+@app.command("password")
+def password(username: str, new_password: str = typer.Option(..., prompt=True, hide_input=True,
+                                                              confirmation_prompt=True),
+             db: str = DbOption) -> None:
+    """Reset an account's password (its open sessions end)."""
+    from cherga.server.admin import staff
+
+    _run(f"{username}: password reset", staff.set_password, db, username, new_password)
+
+
+@app.command("pin")
+def pin(username: str, new_pin: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+        db: str = DbOption) -> None:
+    """Reset an account's counter-pad PIN."""
+    from cherga.server.admin import staff
+
+    _run(f"{username}: PIN reset", staff.set_pin, db, username, new_pin)
+
+
+@app.command("lock")
+def lock(username: str, db: str = DbOption) -> None:
+    """Lock an account: it signs in nowhere and its open sessions end."""
+    from cherga.server.admin import staff
+
+    _run(f"{username}: locked", staff.set_active, db, username, False)
+
+
+@app.command("unlock")
+def unlock(username: str, db: str = DbOption) -> None:
+    """Unlock an account."""
+    from cherga.server.admin import staff
+
+    _run(f"{username}: unlocked", staff.set_active, db, username, True)

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,32 @@ CHANGE_PROBLEMS = {
 }
 
 
-def change_problems(service: Any, new: SiteConfig, lang: str = "en") -> list[Problem]:
-    """What in ``new`` would lose a ticket or a counter in use, against the running ``service``
-    (services and counters named as ``lang``'s readers know them)."""
+def change_problems(service: Any, new: SiteConfig | Mapping[str, Any], lang: str = "en") -> list[Problem]:
+    """What in ``new`` (a config, or the plain data of one that may not validate yet) would lose a
+    ticket or a counter in use, against the running ``service`` (services and counters named as
+    ``lang``'s readers know them)."""
+    data = new.model_dump() if isinstance(new, SiteConfig) else new
     old: SiteConfig = service.config
     out: list[Problem] = []
 
     def add(loc: tuple[str | int, ...], key: str, **params: Any) -> None:
         out.append(Problem(loc, key, params, CHANGE_PROBLEMS[key].format(**params)))
 
-    if new.office.id != old.office.id:
+    def ids(key: str) -> set[Any]:
+        items = data.get(key)
+        return {i.get("id") for i in items if isinstance(i, Mapping)} if isinstance(items, list) else set()
+
+    office = data.get("office")
+    if isinstance(office, Mapping) and office.get("id") != old.office.id:
         add(("office", "id"), "office_id_fixed")
-    kept_services = {s.id for s in new.services}
+    kept_services = ids("services")
     open_tickets: dict[str, int] = {}
     for rec in service.store.active_tickets(old.office.id):
         open_tickets[rec.ticket.service] = open_tickets.get(rec.ticket.service, 0) + 1
     for s in old.services:
         if s.id not in kept_services and open_tickets.get(s.id):
             add(("services",), "service_has_tickets", service=s.names.get(lang), count=open_tickets[s.id])
-    kept_counters = {c.id for c in new.counters}
+    kept_counters = ids("counters")
     for c in old.counters:
         if c.id not in kept_counters:
             state = service.counter_state(c.id)

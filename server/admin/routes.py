@@ -138,10 +138,12 @@ def signin(request: Request, username: str = Form(""), password: str = Form(""),
     username = username.strip().lower()
     try:
         token, account, expires = auth.login(service.store, username, password, _now(request))
-    except ServiceError:
-        ctx = _context(request, None, error=t["error_bad_credentials"], username=username)
+    except ServiceError as exc:
+        status = exc.status if exc.status in (429, 503) else 401
+        ctx = _context(request, None, error=t["error_too_many"] if status == 429 else t["error_bad_credentials"],
+                       username=username)
         ctx.update(lang=lang, t=t)
-        return _page(request, "signin.html", ctx, 401)
+        return _page(request, "signin.html", ctx, status)
     if account.role != "admin":
         auth.forget_token(service.store, token)
         ctx = _context(request, None, error=t["error_not_admin"], username=username)
@@ -218,8 +220,8 @@ async def section_save(request: Request, section: str) -> Response:
     current = service.config.model_dump(mode="json")
     decoded = forms.decode(section, form, current)
     config, problems = validate_site_data(decoded.data, complete_languages=True)
-    if config is not None:
-        problems = live.change_problems(service, config, _lang(request))
+    # What would strand a visitor first: removing a service with tickets also breaks its counters.
+    problems = live.change_problems(service, decoded.data, _lang(request)) + problems
     if config is None or problems:
         # Nothing saved: the page again, with what was typed and every problem beside its field.
         return _section_page(request, account, section, decoded.data, decoded.bases, problems, decoded.aliases,

@@ -34,10 +34,6 @@ def _end_sessions(store: Store, username: str) -> None:
     s = schema.sessions
     with store.transaction() as tx:
         tx.conn.execute(s.delete().where(s.c.username == username))
-    # The token cache would honour a token for up to its lifetime: forget this account's tokens now.
-    for key, (account, _, _) in list(auth._token_cache.items()):
-        if account.username == username:
-            auth._token_cache.pop(key, None)
 
 
 def add(store: Store, *, username: str, role: str, display_name: str | None, password: str | None,
