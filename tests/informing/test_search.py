@@ -81,3 +81,14 @@ def test_closeness_allows_one_edit_in_a_short_word_and_none_in_a_tiny_one() -> N
     assert closeness("пасорт", "паспорт") > 0
     assert closeness("кот", "кит") == 0  # three letters: too short to guess
     assert closeness("паспорт", "спорт") == 0  # two edits at the front of a seven-letter word is another word
+
+
+def test_the_fast_candidate_lookup_matches_asking_every_word(demo: SiteConfig) -> None:
+    """GIVEN the index's candidate search (sorted prefixes + rapidfuzz) WHEN asked for many query forms
+    THEN it finds exactly the words a comparison with every vocabulary word finds."""
+    index = SearchIndex.build(demo)
+    queries = {form for w in index.vocabulary[::5]
+               for form in (w, w[:-1], w + "а", w[:2] + w[3:], w[1:], "х" + w, w[:3], w[:2])}
+    wrong = [q for q in queries
+             if index.near(q) != {w: c for w in index.vocabulary if (c := closeness(q, w)) > 0}]
+    assert wrong == []
