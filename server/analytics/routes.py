@@ -29,8 +29,10 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,7 +45,7 @@ from cherga.broker_bridge.contract import LANGUAGES
 from cherga.server import auth
 from cherga.server.analytics import store as astore
 from cherga.server.analytics.engine import Cells
-from cherga.server.analytics.export import Labels, bar_chart, line_chart, to_csv, to_xlsx
+from cherga.server.analytics.export import NARROW, WIDE, Labels, bar_chart, line_chart, to_csv, to_xlsx
 from cherga.server.analytics.i18n import catalog, pick_lang, text
 from cherga.server.analytics.report import (
     DIMENSIONS,
@@ -256,22 +258,34 @@ def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccou
     return viewer
 
 
-def _charts(built: _Built) -> list[str]:
-    """Office-wide charts for the range: volume and waits per period, counters per hour of day."""
+def _short(category: str) -> str:
+    """A day reads "02.03" under a chart (the year and month are in the page's range line)."""
+    found = re.fullmatch(r"\d{4}-(\d{2})-(\d{2})", category)
+    return f"{found.group(2)}.{found.group(1)}" if found else category
+
+
+def _charts(built: _Built) -> list[tuple[str, str, str]]:
+    """Office-wide charts for the range: volume and waits per period, counters per hour of day. Each is
+    (its title, drawn at the width a desk shows it, drawn at the width a phone or paper does): export.py
+    says why; the page writes the title above it."""
+    return [(title, draw(WIDE), draw(NARROW)) for title, draw in _chart_makers(built)]
+
+
+def _chart_makers(built: _Built) -> list[tuple[str, Callable[[tuple[int, int]], str]]]:
     lang = built.labels.lang
     q = built.query
     period = q.period if q.period != "total" else "day"
     overall = summary_table(select(built.cells, q), dataclasses.replace(q, group_by=(), period=period), Context())
     if not overall.rows:
         return []
-    cats = [str(r[0]) for r in overall.rows]
+    cats = [_short(str(r[0])) for r in overall.rows]
     rows = overall.as_dicts()
-    charts = [
-        bar_chart(text(lang, "chart_volume"), cats, {text(lang, "issued"): [r["issued"] for r in rows],
-                                                     text(lang, "served"): [r["served"] for r in rows]}),
-        line_chart(text(lang, "chart_wait"), cats, {text(lang, "wait_mean"): [r["wait_mean"] for r in rows],
-                                                    text(lang, "wait_p90"): [r["wait_p90"] for r in rows]},
-                   limit=15, limit_label="15"),
+    volume = {text(lang, "issued"): [r["issued"] for r in rows], text(lang, "served"): [r["served"] for r in rows]}
+    waits = {text(lang, "wait_mean"): [r["wait_mean"] for r in rows], text(lang, "wait_p90"): [r["wait_p90"] for r in rows]}
+    charts: list[tuple[str, Callable[[tuple[int, int]], str]]] = [
+        (text(lang, "chart_volume"), lambda size: bar_chart(text(lang, "chart_volume"), cats, volume, size=size)),
+        (text(lang, "chart_wait"), lambda size: line_chart(text(lang, "chart_wait"), cats, waits, limit=15,
+                                                          limit_label="15", size=size)),
     ]
     try:
         staffing = built.report.table("staffing")
@@ -284,9 +298,10 @@ def _charts(built: _Built) -> list[str]:
         have[r["hour_of_day"]] = have.get(r["hour_of_day"], 0) + (r["counters_open"] or 0)
     hours = sorted(need)
     if hours:
-        charts.append(bar_chart(text(lang, "chart_staffing"), hours,
-                                {text(lang, "counters_needed"): [need[h] for h in hours],
-                                 text(lang, "counters_open"): [round(have[h], 2) for h in hours]}))
+        staff = {text(lang, "counters_needed"): [need[h] for h in hours],
+                 text(lang, "counters_open"): [round(have[h], 2) for h in hours]}
+        charts.append((text(lang, "chart_staffing"),
+                       lambda size: bar_chart(text(lang, "chart_staffing"), hours, staff, size=size)))
     return charts
 
 
