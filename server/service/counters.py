@@ -26,6 +26,7 @@ from cherga.server.core.backoffice import assign_registrar
 from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import EventKind, TicketStatus
 from cherga.server.errors import Conflict, Invalid, NotFound, ServiceError, StaleCounter
+from cherga.server.security import acting
 from cherga.server.service.commands import Applied, CommandRunner
 from cherga.server.service.results import ActionResult, CounterView
 from cherga.server.siteconfig import Counter
@@ -96,6 +97,9 @@ class Counters(CommandRunner):
             # Who acts is who is signed in here. A pad's ``operator`` field is only a claim (any pad can
             # write "admin"): only a caller that proved the name (REST token, panel session) may give it.
             op = (operator if authenticated else None) or cv.operator
+            if authenticated and operator is not None:  # REST and panel: only at one's own counter (issue 23)
+                acting.check(self.store, counter=counter, holder=cv.operator, actor=operator, action=action,
+                             closed_by_manager=cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER)
             handler = getattr(self, f"_do_{action.value}")
             try:
                 status, call = handler(
@@ -377,7 +381,8 @@ class Counters(CommandRunner):
     def _do_sign_in(self, tx: Tx, cfg: Counter, cv: CounterView, now: dt.datetime, op: str | None,
                     touched: list[TicketRecord], services: set[str], *, operator: str | None = None,
                     pin: str | None = None, authenticated: bool = False, **kw: Any) -> tuple[str, HallCall | None]:
-        account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated)
+        account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated,
+                                      where=f"{self.office}/{cfg.id}", now=now)
         if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
             raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
                            params={"counter": cfg.id})
