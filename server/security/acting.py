@@ -16,7 +16,7 @@ proven name: the pad acts as whoever signed in at it with a PIN, so the check ha
 from __future__ import annotations
 
 from cherga.broker_bridge.contract import CounterAction
-from cherga.server.errors import Forbidden
+from cherga.server.errors import Conflict, Forbidden
 from cherga.server.store import Store
 
 __all__ = ["check", "MANAGER_ROLES"]
@@ -24,13 +24,21 @@ __all__ = ["check", "MANAGER_ROLES"]
 MANAGER_ROLES = ("hall_manager", "admin")
 
 
-def check(store: Store, *, counter: str, holder: str | None, actor: str, action: CounterAction | str) -> None:
-    """Raise :class:`Forbidden` unless ``actor`` may press ``action`` at ``counter`` held by ``holder``."""
+def check(store: Store, *, counter: str, holder: str | None, actor: str, action: CounterAction | str,
+          closed_by_manager: bool = False) -> None:
+    """Raise :class:`Forbidden` unless ``actor`` may press ``action`` at ``counter`` held by ``holder``.
+
+    ``closed_by_manager``: the hall manager closed the counter (nobody holds it); an operator is told
+    that, the more useful reason, rather than "sign in there first".
+    """
     if action in (CounterAction.SIGN_IN, CounterAction.SIGN_IN.value) or holder == actor:
         return
     account = store.staff(actor)  # read only when someone acts at a counter that is not theirs
     if account is not None and account.active and account.role in MANAGER_ROLES:
         return
+    if holder is None and closed_by_manager:
+        raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {counter}",
+                       params={"counter": counter})
     if holder is None:
         raise Forbidden("not_signed_in_here", f"{actor} is not signed in at counter {counter}; sign in there first",
                         params={"counter": counter})
