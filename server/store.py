@@ -280,9 +280,26 @@ class Tx:
     # --- appointments and ratings ----------------------------------------------------------------
 
     def insert_appointment(self, *, code: str, office: str, service: str, slot: dt.datetime, source: str,
-                           at: dt.datetime) -> None:
-        self.conn.execute(insert(schema.appointments).values(
-            code=code, office=office, service=service, slot=slot, status="booked", source=source, created_at=at))
+                           at: dt.datetime, seat: int | None = None) -> bool:
+        """Book ``seat`` of ``slot``; False when another transaction holds that place (nothing written)."""
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(insert(schema.appointments).values(
+                    code=code, office=office, service=service, slot=slot, status="booked", source=source,
+                    created_at=at, seat=seat))
+        except IntegrityError:
+            if seat is None:
+                raise
+            return False
+        return True
+
+    def seats_held(self, office: str, service: str, slot: dt.datetime) -> set[int]:
+        """The places of ``slot`` held by a booked or checked-in appointment."""
+        a = schema.appointments
+        rows = self.conn.execute(select(a.c.seat).where(
+            a.c.office == office, a.c.service == service, a.c.slot == slot, a.c.seat.is_not(None),
+            a.c.status.in_(("booked", "checked_in")))).all()
+        return {int(r[0]) for r in rows}
 
     def appointment(self, office: str, code: str) -> Mapping[str, Any] | None:
         a = schema.appointments

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -168,7 +169,13 @@ appointments = Table(
     Column("ticket_id", String(40)),
     Column("source", String(80)),
     Column("created_at", UTCDateTime, nullable=False),
+    # Which of the slot's places this booking holds (0 .. capacity-1). Unique among the places still
+    # held, so two server processes can never both take a slot's last place.
+    Column("seat", Integer),
 )
+_HELD = "status IN ('booked', 'checked_in')"
+Index("appointments_seat", appointments.c.office, appointments.c.service, appointments.c.slot, appointments.c.seat,
+      unique=True, sqlite_where=text(_HELD), postgresql_where=text(_HELD))
 
 ratings = Table(
     "ratings", metadata,

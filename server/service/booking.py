@@ -71,8 +71,14 @@ class Booking(CommandRunner):
                 error = Conflict if exc.reason in ("slot_full", "booking_closed") else Invalid
                 raise error(exc.reason, exc.message) from None
             code = _make_code()
-            tx.insert_appointment(code=code, office=self.office, service=service, slot=slot, source=source, at=now)
-            return Applied(code, {"code": code}, lambda: None)
+            # A place of the slot, not a count: two processes counting at once would both see the last
+            # place free; the seat's unique index lets only one of them take it.
+            held = tx.seats_held(self.office, service, slot)
+            for seat in range(self.config.booking_capacity(service)):
+                if seat not in held and tx.insert_appointment(code=code, office=self.office, service=service,
+                                                              slot=slot, source=source, at=now, seat=seat):
+                    return Applied(code, {"code": code}, lambda: None)
+            raise Conflict("slot_full", f"the {slot.astimezone(tz):%H:%M} slot is fully booked")
 
         return self._run_command(command_id, "book_appointment", operation, _code_answer)
 
