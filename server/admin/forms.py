@@ -281,7 +281,7 @@ def _field(field: str, kind: str, arg: Any, name: str, value: Any, choices: dict
 def _make(field: str, kind: str, arg: Any, name: str, value: Any, choices: dict[str, list[tuple[str, str]]],
           services: list[tuple[str, str]]) -> Field:
     if kind in ("text", "readonly"):
-        return Field(name, field, kind, "" if value is None else str(value))
+        return Field(name, field, kind, "" if value is None else _number(value))
     if kind == "select":
         return Field(name, field, kind, "" if value is None else str(value), choices=[(str(v), str(v)) for v in arg])
     if kind == "bool":
