@@ -100,9 +100,11 @@ def queue_phase(svc: OfficeService, clock: OfficeClock, *, seconds: float, rate:
         pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
+        if i and i % 1200 == 0:
+            clock.next_week()  # 600 tickets per service: a fresh office day before its 699 numbers run out
         t = svc.issue_ticket(command_id=f"{tag}-i{i}", source="bench", service=SERVICES[i % 2], language="uk")
         if notifier is not None:
-            notifier.add_ticket_contact(t.token, channel="sms", address=f"+38050{i % 10_000_000:07d}", consent=True)
+            notifier.add_ticket_contact(t.token or "", channel="sms", address=f"+38050{i % 10_000_000:07d}", consent=True)
         t0 = time.perf_counter()
         svc.counter_action(command_id=f"{tag}-n{i}", counter=COUNTERS[i % 2], action=CounterAction.NEXT,
                            source="bench")

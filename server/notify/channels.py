@@ -86,11 +86,28 @@ class SmsHttp:
 
 
 class Email:
+    """SMTP; one connection serves a sender's pass (opening one per message would cap the rate at the
+    server's handshake), closed by :meth:`close` at the end of the pass or reopened when it dropped."""
+
     name = "email"
 
     def __init__(self, cfg: EmailGateway, *, subject: str = "Cherga") -> None:
         self.cfg = cfg
         self.subject = subject
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+        try:
+            if cfg.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if cfg.username:
+                smtp.login(cfg.username, os.environ.get(cfg.password_env or "", ""))
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def send(self, address: str, text: str, message_id: str) -> None:
         cfg = self.cfg
@@ -101,18 +118,33 @@ class Email:
         msg["Message-ID"] = make_msgid(idstring=f"cherga-{message_id}", domain=cfg.sender.rpartition("@")[2])
         msg.set_content(text)
         try:
-            with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s) as smtp:
-                if cfg.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if cfg.username:
-                    smtp.login(cfg.username, os.environ.get(cfg.password_env or "", ""))
-                smtp.send_message(msg)
+            for attempt in (1, 2):
+                reused = self._smtp is not None
+                if self._smtp is None:
+                    self._smtp = self._connect()
+                try:
+                    self._smtp.send_message(msg)
+                    return
+                except smtplib.SMTPServerDisconnected:
+                    self._smtp = None
+                    if not reused or attempt == 2:
+                        raise  # a fresh connection that drops is the server's failure, not a stale one
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"recipient refused: {exc.recipients}", permanent=True) from None
         except smtplib.SMTPAuthenticationError as exc:
+            self.close()
             raise DeliveryError(f"SMTP login refused: {exc.smtp_code}") from None
         except (smtplib.SMTPException, OSError) as exc:
+            self.close()
             raise DeliveryError(f"SMTP: {exc}") from None
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
 
 class Telegram:

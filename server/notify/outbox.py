@@ -56,10 +56,16 @@ class Outbox:
 
     def add_contact(self, *, channel: str, address: str, language: str, consent_version: str, now: dt.datetime,
                     ticket_id: str | None = None, booking_code: str | None = None) -> ContactRef:
-        """Store a contact (replacing the same channel's earlier one for this ticket or booking)."""
+        """Store a contact (replacing the same channel's earlier one for this ticket or booking).
+
+        The same address again (a resent form) is the same contact: its messages are not queued twice."""
         assert (ticket_id is None) != (booking_code is None)
         owner = C.c.ticket_id == ticket_id if ticket_id else C.c.booking_code == booking_code
         with self.store.transaction() as tx:
+            same = tx.conn.execute(select(C.c.id, C.c.language).where(
+                C.c.office == self.office, owner, C.c.channel == channel, C.c.address == address)).first()
+            if same is not None:
+                return ContactRef(int(same[0]), channel, same[1])
             tx.conn.execute(delete(C).where(C.c.office == self.office, owner, C.c.channel == channel))
             res = tx.conn.execute(insert(C).values(
                 office=self.office, ticket_id=ticket_id, booking_code=booking_code, channel=channel, address=address,

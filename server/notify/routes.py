@@ -20,6 +20,7 @@ import hmac
 import os
 import secrets
 import time
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -176,3 +177,56 @@ def documents_ready(request: Request, svc: ServiceDep, account: StaffDep,
     auth.require_role(account, "hall_manager", "operator")
     contacts, queued = notifier_for(request, svc.office).documents_ready(ticket_id)
     return DocumentsReady(contacts=contacts, queued=queued)
+
+
+# --- the booking page's optional contact (server.mirror.booking calls these) -------------------------
+
+def booking_contact_fields(request: Request, office: str, lang: str, typed: dict[str, str] | None = None) -> str:
+    """The optional contact block of the booking form (empty where the office sends nothing)."""
+    notifiers: dict[str, Notifier] = getattr(request.app.state, "notifiers", {}) or {}
+    notifier = notifiers.get(office)
+    if notifier is None or not notifier.enabled:
+        return ""
+    typed = typed or {}
+    t = texts.catalog(lang)
+    office_name = notifier.config.office.names.get(lang)
+    options = "".join(
+        f"<option value='{ch}'{' selected' if typed.get('channel') == ch else ''}>{escape(t['channel_' + ch])}</option>"
+        for ch in notifier.enabled)
+    consent = texts.consent_text(lang, office=office_name, days=notifier.cfg.retention_days)
+    checked = " checked" if typed.get("consent") else ""
+    return (f"<fieldset class=contact><legend>{escape(t['page_title'])}</legend>"
+            f"<label for=contact_channel>{escape(t['channel'])}</label> "
+            f"<select id=contact_channel name=contact_channel style='font:inherit;min-height:44px'>{options}</select>"
+            f"<br><label for=contact_address>{escape(t['address'])}</label><br>"
+            f"<input id=contact_address name=contact_address maxlength=254 autocomplete=off "
+            f"value='{escape(typed.get('address', ''))}' style='font:inherit;min-height:44px;width:100%'>"
+            f"<br><input type=checkbox id=contact_consent name=contact_consent value=yes{checked} "
+            f"style='width:28px;height:28px'> <label for=contact_consent>{escape(consent)}</label></fieldset>")
+
+
+def booking_contact_refusal(request: Request, office: str, lang: str, channel: str, address: str,
+                            consent: str) -> str | None:
+    """Why the typed contact cannot be kept (in ``lang``), or None (also when none was typed)."""
+    if not address.strip():
+        return None
+    notifiers: dict[str, Notifier] = getattr(request.app.state, "notifiers", {}) or {}
+    notifier = notifiers.get(office)
+    if notifier is None:
+        return None
+    from cherga.server.notify.contacts import normalise
+
+    try:
+        normalise(channel, address, enabled=notifier.enabled, consent=bool(consent))
+    except ContactRefused as exc:
+        return texts.catalog(lang)[f"err_{exc.key}"]
+    return None
+
+
+def save_booking_contact(request: Request, office: str, code: str, lang: str, channel: str, address: str,
+                         consent: str) -> None:
+    """Keep a checked contact for the new booking: its confirmation goes now, reminders later."""
+    if not address.strip():
+        return
+    notifier_for(request, office).add_booking_contact(code, channel=channel, address=address, consent=bool(consent),
+                                                      language=lang)

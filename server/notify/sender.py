@@ -1,6 +1,7 @@
 """The sender: takes due messages from the outbox and hands them to the gateways (I/O; the clock comes in).
 
-One pass (:meth:`Sender.run_once`) claims a batch, sends each message, and records each outcome:
+One pass (:meth:`Sender.run_once`) claims a batch, sends each message (each gateway in its own thread),
+and records every outcome in one short transaction:
 sent; tried again later with exponential backoff; failed for good (the gateway refused it, or it
 stayed undeliverable past ``notify.give_up_after_min``, with the reason kept in ``last_error``); or
 cancelled (the booking it reminds of is gone, or retention deleted the contact first).
@@ -17,6 +18,7 @@ and sends it again (at-least-once), with the same message id (the SMS ``{id}``, 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
@@ -30,8 +32,6 @@ from cherga.server.notify.plan import gave_up, next_attempt
 from cherga.server.siteconfig import Notify
 
 log = logging.getLogger("cherga.server.notify")
-
-_FLUSH_EVERY = 25  # outcomes recorded per transaction at most (each is a short write the queue shares)
 
 
 @dataclasses.dataclass
@@ -68,15 +68,25 @@ class Sender:
             claimed = self.outbox.claim(self.clock(), limit=self.batch, lease=self.lease)
             if not claimed:
                 return 0
-            down: dict[str, str] = {}
-            pending: list[tuple[Claimed, str, str | None, dt.datetime | None]] = []
+            groups: dict[str, list[Claimed]] = {}
             for row in claimed:
-                pending.append(self._one(row, down))
-                if len(pending) >= _FLUSH_EVERY:
-                    self.outbox.finish(pending, self.clock())
-                    pending = []
-            self.outbox.finish(pending, self.clock())
+                groups.setdefault(row.channel, []).append(row)
+            if len(groups) == 1:
+                results = self._group(claimed)
+            else:
+                # Each gateway in its own thread: a slow SMTP server does not hold the SMS back.
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
+                    results = [r for part in pool.map(self._group, groups.values()) for r in part]
+            self.outbox.finish(results, self.clock())
+            for name in groups:
+                close = getattr(self.channels.get(name), "close", None)
+                if close is not None:
+                    close()  # a kept connection (SMTP) is not held open between passes
             return len(claimed)
+
+    def _group(self, rows: list[Claimed]) -> list[tuple[Claimed, str, str | None, dt.datetime | None]]:
+        down: dict[str, str] = {}
+        return [self._one(row, down) for row in rows]
 
     def _one(self, row: Claimed, down: dict[str, str]) -> tuple[Claimed, str, str | None, dt.datetime | None]:
         now = self.clock()

@@ -52,7 +52,7 @@ def test_a_sender_killed_after_sending_sends_again_after_the_lease_with_the_same
     notifier = Notifier(svc, lease=dt.timedelta(minutes=5))
     notifier.follower.start()
     t = svc.issue_ticket(command_id="k1", source="kiosk", service="passport", language="uk")
-    notifier.add_ticket_contact(t.token, channel="sms", address="+380501234567", consent=True)
+    notifier.add_ticket_contact(t.token or "", channel="sms", address="+380501234567", consent=True)
     svc.counter_action(command_id="n1", counter="c1", action=A.NEXT, source="test")
     notifier.follower.run_once()  # queued, not sent
 
@@ -60,13 +60,13 @@ def test_a_sender_killed_after_sending_sends_again_after_the_lease_with_the_same
     proc = subprocess.Popen([sys.executable, "-c", _SENDER, str(cfg_path), url, clock().isoformat()],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
     try:
-        assert gateway.arrived.wait(60), proc.stderr.read().decode() if proc.poll() is not None else "no request"
+        assert gateway.arrived.wait(60), proc.communicate()[1].decode() if proc.poll() is not None else "no request"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert b"recorded" not in proc.stdout.read()
+    assert b"recorded" not in proc.communicate()[0]
     gateway.hold.clear()
     gateway.release.set()
     (row,) = notifier.outbox.rows()

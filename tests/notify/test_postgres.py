@@ -35,7 +35,7 @@ def test_two_senders_on_postgresql_deliver_each_message_once_through_an_outage(p
     tickets = [svc.issue_ticket(command_id=f"k{i}", source="kiosk", service="passport", language="ru")
                for i in range(8)]
     for i, t in enumerate(tickets):
-        a.add_ticket_contact(t.token, channel="sms", address=f"+7916123456{i}", consent=True)
+        a.add_ticket_contact(t.token or "", channel="sms", address=f"+7916123456{i}", consent=True)
     gateway.fail_with(503)
     for i in range(4):
         svc.counter_action(command_id=f"n{i}", counter=f"c{i % 2 + 1}", action=A.NEXT, source="test")
@@ -47,10 +47,10 @@ def test_two_senders_on_postgresql_deliver_each_message_once_through_an_outage(p
     gateway.recover()
     clock.advance(120)
     threads = [threading.Thread(target=n.pump) for n in (a, b) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
     refs = [json.loads(r["body"])["ref"] for r in gateway.delivered()]
     assert len(refs) == len(set(refs)) == len(a.outbox.rows())
     called = [json.loads(r["body"])["message"] for r in gateway.delivered() if "пройдите к окну" in r["body"]]

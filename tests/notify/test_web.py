@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -156,3 +157,33 @@ def test_the_contact_form_on_a_360px_phone_in_the_tickets_language(browser: Any,
                 assert box is None or box["height"] >= 44
         finally:
             page.close()
+
+
+def test_the_booking_form_takes_an_optional_contact_only_with_consent_and_confirms_by_email(
+        client: TestClient, app: FastAPI, smtp: tuple[int, list[dict[str, Any]]]) -> None:
+    svc = app.state.service
+    day = svc.now().astimezone(svc.config.office.tz).date()
+    slot = None
+    for k in range(1, 8):
+        free = [s for s in svc.free_slots("passport", day + dt.timedelta(days=k)) if s.free]
+        if free:
+            slot = free[0].start
+            break
+    assert slot is not None
+    page = client.get(f"/office/demo/book?lang=en&service=passport&day={slot.astimezone(svc.config.office.tz).date()}")
+    assert "contact_consent" in page.text and "I agree that" in page.text
+    form = {"service": "passport", "slot": slot.isoformat(), "lang": "en", "contact_channel": "email",
+            "contact_address": "visitor@example.org"}
+    refused = client.post("/office/demo/book", data={**form, "command_id": "book-1"})
+    assert refused.status_code == 422 and "Without your consent" in refused.text
+    assert "visitor@example.org" in refused.text  # what was typed is still in the form
+    assert svc.appointments_on(slot.astimezone(svc.config.office.tz).date()) == []  # and nothing was booked
+    booked = client.post("/office/demo/book", data={**form, "command_id": "book-2", "contact_consent": "yes"})
+    assert booked.status_code == 201
+    again = client.post("/office/demo/book", data={**form, "command_id": "book-2", "contact_consent": "yes"})
+    assert again.status_code == 201  # a double tap: the same booking, the same contact
+    wait_until(lambda: smtp[1], what="the confirmation e-mail")
+    notifier: Notifier = app.state.notifiers["demo"]
+    notifier.pump()
+    confirmations = [m for m in smtp[1] if "Appointment confirmed" in m["message"].get_content()]
+    assert len(confirmations) == 1 and confirmations[0]["to"] == ["visitor@example.org"]
