@@ -24,6 +24,7 @@ from cherga.server.api.deps import get_service
 from cherga.server.dates import FIRST_DAY, day_in_range
 from cherga.server.errors import ServiceError
 from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog, weekday
+from cherga.server.notify.routes import booking_contact_fields, booking_contact_refusal, save_booking_contact
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import Service
 
@@ -84,7 +85,7 @@ def booking_page(request: Request, office: str, lang: str | None = None, service
 
 
 def _booking(request: Request, office: str, lang: str | None, service: str | None, day: dt.date | None,
-             error: str | None) -> HTMLResponse:
+             error: str | None, contact: dict[str, str] | None = None) -> HTMLResponse:
     """The step the visitor is at: services, then days with free time, then the free slots of a day."""
     svc = get_service(request, office)
     lang = _lang(svc, lang)
@@ -125,7 +126,8 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
         parts.append(f"<p>{html.escape(t['no_slots'])}</p>")
     parts.append(f"<form method=post action='{base}'><input type=hidden name=lang value='{lang}'>"
                  f"<input type=hidden name=service value='{service}'>"
-                 f"<input type=hidden name=command_id value='book-{uuid.uuid4().hex[:24]}'>")
+                 f"<input type=hidden name=command_id value='book-{uuid.uuid4().hex[:24]}'>"
+                 + booking_contact_fields(request, svc.office, lang, contact))  # optional, with consent (issue 19)
     for s in slots:
         local = s.start.astimezone(svc.config.office.tz)
         parts.append(f"<button name=slot value='{s.start.isoformat()}'>{local:%H:%M} "
@@ -137,7 +139,9 @@ def _booking(request: Request, office: str, lang: str | None, service: str | Non
 @router.post("/office/{office}/book", response_class=HTMLResponse)
 def book(request: Request, office: str, service: str = Form(..., max_length=40),
          slot_text: str = Form(..., alias="slot", max_length=40),
-         command_id: str = Form(..., max_length=64, pattern=MESSAGE_ID_PATTERN), lang: str = Form("")) -> Response:
+         command_id: str = Form(..., max_length=64, pattern=MESSAGE_ID_PATTERN), lang: str = Form(""),
+         contact_channel: str = Form("", max_length=16), contact_address: str = Form("", max_length=254),
+         contact_consent: str = Form("", max_length=8)) -> Response:
     svc = get_service(request, office)
     lang = _lang(svc, lang)
     t = catalog(lang)
@@ -149,12 +153,20 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
         return _refused(request, office, lang, service, "not_a_slot")
     if not day_in_range(slot):  # far outside any booking horizon (and beyond what dates can count)
         return _refused(request, office, lang, service, "slot_in_past" if slot.date() < FIRST_DAY else "slot_too_far")
+    # A contact that cannot be kept is refused before booking, and what was typed stays in the form.
+    typed = {"channel": contact_channel, "address": contact_address, "consent": contact_consent}
+    if (refusal := booking_contact_refusal(request, svc.office, lang, contact_channel, contact_address,
+                                           contact_consent)) is not None:
+        page = _booking(request, office, lang, service, slot.astimezone(svc.config.office.tz).date(), refusal, typed)
+        page.status_code = 422
+        return page
     try:
         code = svc.book_appointment(service=service, slot=slot, source="web-booking", command_id=command_id)
     except ServiceError as exc:
         # Someone else took the last place meanwhile: back to the day, with the reason.
         return _booking(request, office, lang, service, slot.astimezone(svc.config.office.tz).date(),
                         catalog(lang).get(exc.key, exc.message))
+    save_booking_contact(request, svc.office, code, lang, contact_channel, contact_address, contact_consent)
     cfg = svc.config
     local = slot.astimezone(cfg.office.tz)
     # "A late visitor gets an ordinary ticket" is no promise where the service takes no walk-ins: say
