@@ -226,7 +226,8 @@ class NodeUpdater:
     def run(self) -> Outcome:
         """Check, and install the release for this node when there is a newer one."""
         running = self.layout.version()
-        if self.layout.trial() is not None and self.layout.current() == self.layout.trial()["slot"]:  # type: ignore[index]
+        trial = self.layout.trial()
+        if trial is not None and self.layout.current() == trial["slot"]:
             return Outcome("waiting_trial", running=running, detail="the last release has not reported healthy yet")
         self.root.mkdir(parents=True, exist_ok=True)
         self._clean()
@@ -241,14 +242,15 @@ class NodeUpdater:
             return Outcome("refused", running=running, reason=refusal.reason, detail=refusal.detail)
         failed = self.layout.failed_versions()
         pick = choose(releases, node=self.node, role=self.role, running=running, failed=failed)
-        newer = [r.version for r in releases if running is None or version_key(r.version) > version_key(running)]
         if pick is None:
-            skipped = sorted(set(newer), key=version_key)
-            if releases and not newer:
-                top = max(releases, key=lambda r: version_key(r.version))
-                if running and version_key(top.version) < version_key(running):
-                    return Outcome("refused", running=running, reason="downgrade",
-                                   detail=f"the newest signed release {top.version} is older than {running}")
+            # Newer releases staged for other nodes or roles: said, so a technician sees the stage hold.
+            skipped = sorted({r.version for r in releases if running is None
+                              or version_key(r.version) > version_key(running)}, key=version_key)
+            mine = [r for r in releases if r.offered_to(self.node, self.role)]
+            top = max(mine, key=lambda r: version_key(r.version), default=None)
+            if top is not None and running and version_key(top.version) < version_key(running):
+                return Outcome("refused", running=running, reason="downgrade",
+                               detail=f"the newest signed release for this node, {top.version}, is older than {running}")
             return Outcome("up_to_date", running=running, skipped=skipped)
         try:
             self.install(tuf, pick)
