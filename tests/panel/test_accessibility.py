@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from cherga.broker_bridge.contract import LANGUAGES, CounterAction
 from cherga.server.service import OfficeService
-from tests.panel.conftest import PASSWORD
+from tests.panel.conftest import PASSWORD, Clock
 from tests.support.axe import serious
 from tests.support.browser import serving
 
@@ -65,3 +65,32 @@ def test_every_page_passes_axe_in_every_language_at_tv_and_phone_width(browser: 
         context.close()
     assert found == [], "\n".join(found)
 
+
+
+def test_the_reports_page_after_sign_in_passes_axe_in_every_language_at_desk_and_phone_width(
+        browser: Any, served: str, service: OfficeService, clock: Clock) -> None:
+    """The reports page a hall manager sees once signed in (charts, filters, every table), not only its
+    sign-in form: no serious or critical axe violation in any language at 1920x1080 and 390x844."""
+    service.counter_action(command_id="in", counter="c2", action=CounterAction.SIGN_IN, source="t",
+                           operator="olena", authenticated=True)
+    clock.advance(minutes=10)
+    for action in ("next", "start"):
+        service.counter_action(command_id=action, counter="c2", action=CounterAction(action), source="t")
+    clock.advance(minutes=7)
+    service.counter_action(command_id="finish", counter="c2", action=CounterAction.FINISH, source="t")
+    clock.advance(hours=1)  # a served visit in a past hour: the charts and tables have something to show
+    found: list[str] = []
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{served}/reports/signin?next=/reports/demo")
+    page.fill("input[name=username]", "maria")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    for lang in LANGUAGES:
+        page.goto(f"{served}/reports/demo?lang={lang}&period=day&group=service")
+        assert page.locator("table[data-table=summary]").count() == 1, f"{lang}: not the reports page"
+        assert page.locator("figure.chart").count() >= 2, f"{lang}: no charts"
+        assert page.evaluate("document.documentElement.lang") == lang
+        found += _check_sizes(page, f"/reports/demo {lang}")
+    context.close()
+    assert found == [], "\n".join(found)
