@@ -82,10 +82,11 @@ class _Text:
 
 def _context(request: Request, cfg: SiteConfig, lang: str, title: str, **extra: Any) -> dict[str, Any]:
     languages = list(dict.fromkeys([*cfg.office.languages, *([lang] if lang not in cfg.office.languages else [])]))
+    names: dict[str, str] = {str(k): v for k, v in LANGUAGE_NAMES.items()}
     return {"lang": lang, "t": catalog(lang), "tx": _Text(lang, cfg), "cfg": cfg, "title": title,
             "office_name": cfg.office.names.get(lang, tuple(cfg.office.languages)),
             "base": f"/office/{cfg.office.id}", "path": request.url.path,
-            "languages": [(code, LANGUAGE_NAMES[code]) for code in languages],
+            "languages": [(code, names[code]) for code in languages],
             **extra}
 
 
