@@ -42,7 +42,14 @@ from tuf.api.metadata import TargetFile
 from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
-from cherga.firmware_host.updater.slots import RELEASE, Layout, install_script, version_key, write_json_atomic
+from cherga.firmware_host.updater.slots import (
+    RELEASE,
+    VERSION_RE,
+    Layout,
+    install_script,
+    version_key,
+    write_json_atomic,
+)
 
 log = logging.getLogger("cherga.updater")
 
@@ -92,7 +99,10 @@ def parse_releases(data: Any) -> list[Release]:
 def choose(releases: Sequence[Release], *, node: str, role: str, running: str | None,
            failed: set[str]) -> Release | None:
     """The newest release for this node, newer than ``running`` and not rolled back here before."""
-    floor = version_key(running) if running else (0,)
+    try:
+        floor = version_key(running) if running else (0,)
+    except ValueError:  # a development build ("0.1.0.dev3") from the card: any release is newer
+        floor = (0,)
     offered = [r for r in releases if r.offered_to(node, role) and r.version not in failed
                and version_key(r.version) > floor]
     return max(offered, key=lambda r: version_key(r.version), default=None)
@@ -244,11 +254,11 @@ class NodeUpdater:
         pick = choose(releases, node=self.node, role=self.role, running=running, failed=failed)
         if pick is None:
             # Newer releases staged for other nodes or roles: said, so a technician sees the stage hold.
-            skipped = sorted({r.version for r in releases if running is None
+            skipped = sorted({r.version for r in releases if not running or not VERSION_RE.match(running)
                               or version_key(r.version) > version_key(running)}, key=version_key)
             mine = [r for r in releases if r.offered_to(self.node, self.role)]
             top = max(mine, key=lambda r: version_key(r.version), default=None)
-            if top is not None and running and version_key(top.version) < version_key(running):
+            if top is not None and running and VERSION_RE.match(running) and version_key(top.version) < version_key(running):
                 return Outcome("refused", running=running, reason="downgrade",
                                detail=f"the newest signed release for this node, {top.version}, is older than {running}")
             return Outcome("up_to_date", running=running, skipped=skipped)

@@ -226,6 +226,37 @@ def install_script(layout: Layout) -> Path:
     return dest
 
 
+def adopt(layout: Layout, slot: str, version: str, *, anchor: Path | None = None) -> None:
+    """Make a freshly installed ``slot`` the running release (first boot: Cherga went into slot-a).
+
+    Marks the slot complete with ``version``, points ``current`` at it, puts this script beside
+    the slots and, when given, the office's update trust anchor at ``tuf/root.json`` (never over
+    one already there: the node's trust moves only through signed root metadata).
+    """
+    target = layout.slot(slot)
+    if not (target / RELEASE).exists():
+        write_json_atomic(target / RELEASE, {"version": version})
+    layout.switch(slot)
+    install_script(layout)
+    if anchor is not None:
+        dest = layout.root / "tuf" / "root.json"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(".root.json.tmp")
+            shutil.copyfile(anchor, tmp)
+            os.replace(tmp, dest)
+
+
+def installed_version() -> str:
+    """The version of the Cherga this interpreter has installed (``adopt`` runs in the new venv)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cherga")
+    except PackageNotFoundError:
+        return "0"
+
+
 # --- the small supervisor (no systemd: benches and tests) ----------------------------------------
 
 def supervise(layout: Layout, health_file: Path, command: Sequence[str], *, restart_delay: float = 2.0,
@@ -277,10 +308,12 @@ def _restart_unit(unit: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=SCRIPT, description="Cherga A/B slots: settle a trial, roll back.")
-    parser.add_argument("action", choices=["gate", "check", "status", "supervise"])
+    parser.add_argument("action", choices=["gate", "check", "status", "supervise", "adopt"])
     parser.add_argument("--root", default="/opt/cherga", help="the A/B directory")
     parser.add_argument("--health", default="/var/lib/cherga/" + HEALTH, help="the node's health marker")
     parser.add_argument("--unit", default=None, help="check: the role's systemd unit to restart after a rollback")
+    parser.add_argument("--slot", default="slot-a", help="adopt: the slot just installed")
+    parser.add_argument("--anchor", default=None, help="adopt: the office's update root.json")
     parser.add_argument("--restart-delay", type=float, default=2.0)
     parser.add_argument("--poll", type=float, default=1.0)
     parser.epilog = "supervise: the node program follows '--'; {current} in it is the current slot's path"
@@ -293,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "status":
         print(json.dumps({"current": layout.current(), "version": layout.version(), "trial": layout.trial(),
                           "failed": sorted(layout.failed_versions())}))
+        return 0
+    if args.action == "adopt":
+        adopt(layout, args.slot, installed_version(), anchor=Path(args.anchor) if args.anchor else None)
+        print(f"cherga-slots: {args.slot} ({layout.version()}) is current", file=sys.stderr)
         return 0
     if args.action == "supervise":
         stopping = {"flag": False}

@@ -138,3 +138,37 @@ def test_a_trial_recorded_before_a_switch_that_never_happened_is_dropped(tmp_pat
 def test_the_node_runtime_marker_names_its_own_prefix(tmp_path: Path) -> None:
     path = mark_healthy(tmp_path, version="1.1.0", now=42.0)
     assert json.loads(path.read_text()) == {"prefix": str(Path(sys.prefix).resolve()), "version": "1.1.0", "ts": 42.0}
+
+
+def test_adopt_makes_a_fresh_install_the_current_slot_with_the_trust_anchor(tmp_path: Path) -> None:
+    from cherga.firmware_host.updater.slots import adopt
+
+    root = tmp_path / "opt"
+    (root / "slot-a" / "bin").mkdir(parents=True)
+    anchor = tmp_path / "1.root.json"
+    anchor.write_text('{"signed": {"_type": "root"}}')
+    layout = Layout(root)
+    adopt(layout, "slot-a", "1.0.0", anchor=anchor)
+    assert layout.current() == "slot-a" and layout.version() == "1.0.0" and layout.inactive() == "slot-b"
+    assert (root / "cherga-slots.py").exists() and (root / "tuf" / "root.json").read_text() == anchor.read_text()
+    # A trust anchor already there is never replaced from a card or by hand: trust moves by signed root only.
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    adopt(layout, "slot-a", "1.0.0", anchor=other)
+    assert (root / "tuf" / "root.json").read_text() == anchor.read_text()
+
+
+def test_the_role_unit_gets_the_trial_gate_before_it_starts_and_the_timers_name_the_unit() -> None:
+    from cherga.firmware_host.systemd import render_unit
+    from cherga.firmware_host.updater.units import update_units, with_gate
+
+    unit = with_gate(render_unit("kiosk", "/etc/cherga/node.yaml", cherga="/opt/cherga/current/bin/cherga"))
+    lines = unit.splitlines()
+    gate = next(i for i, line in enumerate(lines) if line.startswith("ExecStartPre="))
+    start = next(i for i, line in enumerate(lines) if line.startswith("ExecStart="))
+    assert gate < start and "cherga-slots.py gate --root /opt/cherga" in lines[gate]
+    assert lines[start] == "ExecStart=/opt/cherga/current/bin/cherga node --config /etc/cherga/node.yaml"
+    units = update_units("kiosk", "/etc/cherga/node.yaml")
+    assert "--unit cherga-kiosk.service" in units["cherga-trial.service"]
+    assert '--restart "systemctl restart cherga-kiosk.service"' in units["cherga-update.service"]
+    assert "OnUnitActiveSec=1min" in units["cherga-trial.timer"] and "OnUnitActiveSec=1h" in units["cherga-update.timer"]
