@@ -16,25 +16,28 @@
   var lastAlert = card ? card.getAttribute("data-alert") : "";
   var audio = null, soundOn = false, es = null, pollTimer = null, opened = false;
 
-  function play() {
+  function play(counted) {
     try {
       audio.currentTime = 0;
       var p = audio.play();
-      if (p && p.catch) { p.catch(function () {}); }
-      return true;
-    } catch (e) { return false; }
+      if (p && p.then) {
+        p.then(function () { if (counted) { state.chimes += 1; } }, function () { /* no sound device */ });
+      } else if (counted) {
+        state.chimes += 1;
+      }
+    } catch (e) { /* the browser refused: vibration and the big words remain */ }
   }
   soundButton.addEventListener("click", function () {
     audio = audio || new Audio("/ticketpage/static/chime.wav");
     soundOn = true;
     soundButton.setAttribute("aria-pressed", "true");
     soundButton.textContent = root.dataset.soundOn;
-    play();
+    play(false);  // this tap is what lets the browser play the chime later, unattended
   });
 
   function alertHolder() {
     state.alerts += 1;
-    if (soundOn && audio && play()) { state.chimes += 1; }
+    if (soundOn && audio) { play(true); }
     if (navigator.vibrate) {
       try { if (navigator.vibrate([400, 200, 400, 200, 400])) { state.vibrations += 1; } } catch (e) { /* not allowed */ }
     }
