@@ -105,6 +105,15 @@ def test_a_failing_gateway_shows_on_the_managers_device_list_and_in_metrics(clie
     row = sms_row()
     assert "503" in row["last_error"] and row["failing_since"] and row["pending"] >= 1
     assert 'cherga_notify_gateway_up{channel="sms",office="demo"} 0.0' in client.get("/metrics").text
+    # The hall manager's page says it in the manager's words, beside the devices.
+    r = client.post("/panel/signin", data={"username": "maria", "password": PASSWORD, "counter": "", "lang": "uk"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get("/panel/manager?lang=uk").text
+    sms = page.split('<li data-channel="sms"', 1)[1].split("</li>", 1)[0]
+    assert 'class="gateway-failing"' in sms and "не працює" in sms and f"очікують відправлення: {row['pending']}" in sms
+    telegram = page.split('<li data-channel="telegram"', 1)[1].split("</li>", 1)[0]
+    assert "працює" in telegram and "не працює" not in telegram
 
 
 def test_a_form_post_without_the_forms_token_or_from_another_site_is_refused_and_stores_nothing(
