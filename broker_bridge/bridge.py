@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 #: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
 LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
                             "node_status", "node_telemetry", "node_alert", "node_enroll")
+# Commands a node sends once: with several server processes each goes to one of their bridges
+# (an MQTT shared subscription). Status, telemetry and alerts reach every bridge: each keeps its device view.
+SHARED: frozenset[str] = frozenset({"kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command", "node_enroll"})
 COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
 
 
@@ -142,13 +145,19 @@ class Bridge:
     :param host, port, username, password, tls: the broker.
     :param client_id: a fixed id with a persistent session, so commands sent while the bridge
         is restarting wait in the broker (QoS 1) instead of being lost.
+    :param instance: this server process's name when several serve the office (``cherga server
+        --instance``): its bridge gets a client id of its own (two bridges with one id knock each other
+        off the broker) and takes node commands through a shared subscription, so each command reaches
+        one process. Each instance needs a broker user of its own where the broker ties client ids to
+        user names (the generated config does; ``server_instances`` in the inventory).
     """
 
     def __init__(self, service: OfficeService, host: str, port: int, *, config: SiteConfig | None = None,
                  username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, client_id: str | None = None,
-                 version: str = "", enrollments: Enrollments | None = None) -> None:
+                 version: str = "", enrollments: Enrollments | None = None, instance: str | None = None) -> None:
         self.service = service
+        self.instance = instance
         self.config: SiteConfig = config if config is not None else service.config
         self.office = self.config.office.id
         self.host, self.port = host, port
@@ -188,7 +197,8 @@ class Bridge:
         if self._nodes is None:
             log.warning("the site config has no nodes: registry; the bridge accepts any node id (development only)")
 
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"cherga-bridge-{self.office}",
+        default_id = f"cherga-bridge-{self.office}" + (f"-{instance}" if instance else "")
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or default_id,
                                   protocol=mqtt.MQTTv311, clean_session=False)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
@@ -616,11 +626,17 @@ class Bridge:
             log.error("bridge: broker refused the connection: %s", reason)
             return
         self._listening.clear()
-        _, self._subscribe_mid = client.subscribe([(contract.subscription(name, self.office), contract.ROUTES[name].qos)
-                                                   for name in LISTENS])
+        _, self._subscribe_mid = client.subscribe([(self._filter(name), contract.ROUTES[name].qos) for name in LISTENS])
         self._connected.set()
         log.info("bridge: connected to %s:%s for office %s", self.host, self.port, self.office)
         self.publish_all_state()
+
+    def _filter(self, route: str) -> str:
+        """The subscription for ``route``: shared among the office's bridges for commands when instances run."""
+        topic = contract.subscription(route, self.office)
+        if self.instance and route in SHARED:
+            return f"$share/cherga-bridge-{self.office}/{topic}"
+        return topic
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
         if mid != self._subscribe_mid:
@@ -644,9 +660,9 @@ class Bridge:
 
 def start_bridge(service: OfficeService, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
-                 wait: float | None = 10.0) -> Bridge:
-    """Build and start the bridge for ``service`` on the broker at ``host:port``."""
+                 wait: float | None = 10.0, instance: str | None = None) -> Bridge:
+    """Build and start the bridge for ``service`` on the broker at ``host:port`` (``instance``: see :class:`Bridge`)."""
     from cherga import __version__
 
     return Bridge(service, host, port, config=config, username=username, password=password, tls=tls,
-                  version=__version__).start(wait=wait)
+                  version=__version__, instance=instance).start(wait=wait)

@@ -3,6 +3,7 @@ FastAPI or pygame can still run ``cherga node``."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -118,10 +119,17 @@ def server(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
     mqtt: str | None = typer.Option(None, help="broker as HOST:PORT; the bridge runs inside the server"),
+    instance: str | None = typer.Option(
+        None, envvar="CHERGA_INSTANCE",
+        help="this process's name when several server processes serve the office (its own MQTT client id; "
+             "node commands are shared among the instances)"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given)."""
     require_extra("server", "cherga server")
     from cherga.server.app import run_server
+
+    if instance:
+        os.environ["CHERGA_INSTANCE"] = instance
 
     run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt)
 

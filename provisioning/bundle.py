@@ -476,7 +476,7 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
     """
     active = {s.node: s for s in state.active()}
     nodes = [n for n in inv.nodes if n.id in active]
-    creds = {inv.server_username: state.server_password}
+    creds = {user: state.server_password for user in inv.server_usernames}
     creds.update({active[n.id].username: active[n.id].password for n in nodes})
     tls_files = None
     files: dict[str, bytes] = {}
@@ -495,9 +495,12 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
             password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl", port=plain_port, tls=tls_files,
             tls_port=inv.broker.tls.port if inv.broker.tls else 8883, fragment=fragment).encode()
     files["passwd"] = render_password_file(creds).encode()
-    files["acl"] = render_acl(inv.office, nodes, inv.server_username).encode()
-    files["server-credentials.yaml"] = yaml.safe_dump(
-        {"username": inv.server_username, "password": state.server_password}).encode()
+    files["acl"] = render_acl(inv.office, nodes, inv.server_usernames).encode()
+    server_creds: dict[str, Any] = {"username": inv.server_username, "password": state.server_password}
+    if inv.server_instances > 1:
+        # Instance N of `cherga server --instance` connects as the N-th user (CHERGA_MQTT_USER).
+        server_creds["instance_usernames"] = inv.server_usernames
+    files["server-credentials.yaml"] = yaml.safe_dump(server_creds).encode()
     files["enrollment.json"] = (json.dumps({
         "office": inv.office,
         "nodes": {s.node: {"username": s.username, "token_sha256": s.token_sha256, "issued_at": s.issued_at}

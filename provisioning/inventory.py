@@ -200,6 +200,9 @@ class Inventory(_Strict):
     office: Ident
     broker: Broker
     server_user: str = Field(default="", description="the server's broker user; default: <office>.server")
+    server_instances: int = Field(default=1, ge=1, le=16, description=(
+        "server processes serving the office (cherga server --instance NAME); each gets a broker user "
+        "of its own: <server_user>, then <server_user>-2, -3, ... (the broker ties client ids to users)"))
     network: Network = Field(default_factory=Network, description="default network of every node (DHCP on Ethernet)")
     admin: Admin | None = None
     timezone: str = "Europe/Kyiv"
@@ -224,6 +227,11 @@ class Inventory(_Strict):
     @property
     def server_username(self) -> str:
         return self.server_user or f"{self.office}.server"
+
+    @property
+    def server_usernames(self) -> list[str]:
+        """One broker user per server process: the first is :attr:`server_username`."""
+        return [self.server_username] + [f"{self.server_username}-{i}" for i in range(2, self.server_instances + 1)]
 
     def network_of(self, node: InventoryNode) -> Network:
         return node.network or self.network

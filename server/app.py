@@ -225,7 +225,8 @@ def _start_bridge(mqtt: str, config: SiteConfig,
             return
         holder["bridge"] = start_bridge(app.state.service, host, port, config=config,
                                         username=os.environ.get("CHERGA_MQTT_USER"),
-                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait)
+                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait,
+                                        instance=os.environ.get("CHERGA_INSTANCE") or None)
         app.state.bridge = holder["bridge"]  # the device monitor for pages and the API
         # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
         if holder["bridge"].connected:

@@ -95,3 +95,15 @@ def test_a_mixed_office_of_58_and_80_mm_kiosks_passes_the_check() -> None:
     text = text.replace("  - id: pad-c1\n", "  - {id: kiosk-2, role: kiosk, hardware: {printer: {dots: 384}}}\n"
                                             "  - id: pad-c1\n")
     assert [n.id for n in parse_inventory(text).nodes][:2] == ["kiosk-1", "kiosk-2"]
+
+
+def test_each_server_instance_gets_a_broker_user_of_its_own_with_the_office_in_the_acl() -> None:
+    from cherga.broker_bridge.broker_config import render_acl
+
+    inv = parse_inventory(INVENTORY.replace("office: prov-test\n", "office: prov-test\nserver_instances: 3\n", 1))
+    assert inv.server_usernames == ["prov-test.server", "prov-test.server-2", "prov-test.server-3"]
+    acl = render_acl(inv.office, [], inv.server_usernames).splitlines()
+    for user in inv.server_usernames:
+        # Two instances on one user would share a client id (the broker ties ids to users) and knock each other off.
+        at = acl.index(f"user {user}")
+        assert acl[at + 1] == "topic readwrite cherga/v1/prov-test/#"
