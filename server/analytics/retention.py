@@ -5,6 +5,8 @@
 Raw events of local days older than ``--days`` are folded into the daily cells (so every report
 keeps its numbers) and deleted, one day per transaction. The server also does this by itself
 every six hours when ``CHERGA_EVENT_RETENTION_DAYS`` is set (see :mod:`server.analytics.routes`).
+It also deletes notification contacts and message texts older than the office's
+``notify.retention_days`` (the notifier does the same every hour while the server runs).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import datetime as dt
 import sys
 
 from cherga.server.analytics.store import prune
+from cherga.server.notify.outbox import Outbox
 from cherga.server.siteconfig import ConfigError, load_site_config
 from cherga.server.store import Store
 
@@ -34,10 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = Store(args.db)
     try:
-        n = prune(store, config.office.id, config.office.tz, retain_days=args.days, now=dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        n = prune(store, config.office.id, config.office.tz, retain_days=args.days, now=now)
+        # Personal data has its own, shorter period (notify.retention_days): contacts and message texts.
+        contacts, texts = Outbox(store, config.office.id).purge(now, retain_days=config.notify.retention_days)
     finally:
         store.close()
     print(f"{config.office.id}: raw events of {n} day(s) folded into the daily cells and deleted")
+    print(f"{config.office.id}: {contacts} notification contact(s) and {texts} message text(s) older than "
+          f"{config.notify.retention_days} days deleted")
     return 0
 
 

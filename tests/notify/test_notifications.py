@@ -271,3 +271,24 @@ def test_retention_deletes_contacts_and_message_texts_but_keeps_the_counts(offic
     (row,) = notifier.outbox.rows()
     assert row["body"] is None and row["contact_id"] is None and row["status"] == "sent"
     assert notifier.counts() == {("sms", "sent"): 1}
+
+
+def test_the_retention_command_deletes_old_contacts_too(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from cherga.server.analytics.retention import main
+    from cherga.server.notify.outbox import Outbox
+    from cherga.server.store import sqlite_url
+    from tests.server.helpers import DEMO
+
+    url = sqlite_url(tmp_path / "office.db")
+    store = Store(url)
+    outbox = Outbox(store, "demo")
+    now = dt.datetime.now(dt.UTC)
+    old = outbox.add_contact(channel="sms", address="+380501111111", language="uk", consent_version="v", ticket_id="t-old",
+                             now=now - dt.timedelta(days=31))
+    outbox.add_contact(channel="sms", address="+380502222222", language="uk", consent_version="v", ticket_id="t-new",
+                       now=now - dt.timedelta(days=1))
+    assert main(["--config", str(DEMO), "--db", url, "--days", "180"]) == 0
+    assert "1 notification contact(s)" in capsys.readouterr().out
+    assert outbox.contacts_for(ticket_id="t-old") == [] and old.id
+    assert len(outbox.contacts_for(ticket_id="t-new")) == 1
+    store.close()
