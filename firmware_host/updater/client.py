@@ -24,6 +24,7 @@ away by the next run. :data:`PAUSE_ENV` lets the tests stop the real updater at 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -111,7 +112,8 @@ def choose(releases: Sequence[Release], *, node: str, role: str, running: str | 
 @dataclass
 class Outcome:
     """What one run did. ``installed``: switched to ``version`` (on trial); ``up_to_date``: nothing
-    newer for this node; ``refused``: nothing installed, ``reason`` says why."""
+    newer for this node; ``waiting_trial``: the last install has not settled; ``busy``: another run
+    holds the slots; ``refused``: nothing installed, ``reason`` says why."""
 
     outcome: str
     version: str | None = None
@@ -227,19 +229,33 @@ class NodeUpdater:
     def _clean(self) -> None:
         """Throw away what a run cut short left behind (never the current slot)."""
         shutil.rmtree(self.root / ".staging", ignore_errors=True)
-        for part in (self.root / "downloads").glob("*.part"):
-            part.unlink(missing_ok=True)
+        downloads = self.root / "downloads"
+        for left in downloads.iterdir() if downloads.is_dir() else []:
+            if left.is_file() and left.name != RELEASES_TARGET:
+                left.unlink(missing_ok=True)  # a bundle (or .part) of a run that was cut short or refused
         inactive = self.layout.slot(self.layout.inactive())
         if inactive.exists() and not (inactive / RELEASE).exists():
             shutil.rmtree(inactive, ignore_errors=True)  # an unpack that never finished
 
     def run(self) -> Outcome:
-        """Check, and install the release for this node when there is a newer one."""
+        """Check, and install the release for this node when there is a newer one.
+
+        One run at a time (the timer and a technician's run share the slots): a second one finds
+        the lock held and says ``busy``. The lock dies with its process, so a power cut frees it.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".update.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return Outcome("busy", running=self.layout.version(), detail="another update is running")
+            return self._run()
+
+    def _run(self) -> Outcome:
         running = self.layout.version()
         trial = self.layout.trial()
         if trial is not None and self.layout.current() == trial["slot"]:
             return Outcome("waiting_trial", running=running, detail="the last release has not reported healthy yet")
-        self.root.mkdir(parents=True, exist_ok=True)
         self._clean()
         try:
             tuf = self._tuf()

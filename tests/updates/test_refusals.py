@@ -127,3 +127,37 @@ def test_the_repository_refuses_to_sign_an_older_or_repeated_version(office: Off
         office.repo.add(bundle, "1.1.0", now=now())
     with pytest.raises(UpdateRepoError, match="digits and dots"):
         office.repo.add(bundle, "1.2.0-beta", now=now())
+
+
+def test_a_signed_bundle_that_reaches_outside_its_slot_is_refused(office: Office, node: Node, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    # Signed by the office, yet built wrong (or by a careless script): an entry climbs out of the slot.
+    bundle = make_bundle(tmp_path / "ok.tar.gz", "1.1.0")
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(bundle) as src, tarfile.open(evil, "w:gz") as dst:
+        for member in src.getmembers():
+            f = src.extractfile(member)
+            dst.addfile(member, f)
+        body = b"owned\n"
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = len(body)
+        dst.addfile(info, io.BytesIO(body))
+    office.repo.add(evil, "1.1.0", now=now())
+    office.repo.publish(office.published)
+    outcome = node.update()
+    assert outcome["outcome"] == "refused" and outcome["reason"] == "bad_bundle"
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert_untouched(node)
+
+
+def test_one_update_at_a_time(office: Office, node: Node) -> None:
+    import fcntl
+
+    office.release("1.1.0")
+    with open(node.root / ".update.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the timer's run, still going
+        assert node.update()["outcome"] == "busy"
+        assert_untouched(node)
+    assert node.update()["outcome"] == "installed"
