@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -24,7 +25,7 @@ from cherga.display.board import split_label
 from cherga.display.voice import FragmentCache, announcement, compose
 from cherga.server.errors import NotFound
 from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog
-from cherga.server.siteconfig import SiteConfig
+from cherga.server.siteconfig import ServiceDetails, SiteConfig
 
 router = APIRouter(include_in_schema=False)
 _STATIC = Path(__file__).resolve().parent / "static"
@@ -40,6 +41,15 @@ def _config(request: Request, office: str) -> SiteConfig:
     raise NotFound("unknown_office", f"office {office!r} is not served here")
 
 
+def _info_json(info: ServiceDetails | None) -> dict[str, Any] | None:
+    """What the web kiosk's "what do I need?" screen shows (issue 18; the full pages are server.informing)."""
+    if info is None:
+        return None
+    texts = {k: v.as_dict() if v else {} for k, v in (("where", info.where), ("fee", info.fee),
+                                                      ("duration", info.duration))}
+    return {**texts, "documents": [d.as_dict() for d in info.documents]}
+
+
 def _office_json(cfg: SiteConfig) -> str:
     """What the pages need about the office, as JSON embedded in the page (no personal data)."""
     data = {
@@ -49,7 +59,7 @@ def _office_json(cfg: SiteConfig) -> str:
         "language_names": LANGUAGE_NAMES,
         "texts": {lang: catalog(lang) for lang in LANGUAGES},
         "services": [{"id": s.id, "prefix": s.prefix, "names": s.names.as_dict(), "purposes": list(s.purposes),
-                      "appointment_only": s.appointment_only} for s in cfg.services],
+                      "appointment_only": s.appointment_only, "info": _info_json(s.info)} for s in cfg.services],
         "bundles": [{"id": b.id, "names": b.names.as_dict(), "services": list(b.services)} for b in cfg.bundles],
         "categories": [{"id": p.id, "names": p.names.as_dict()} for p in cfg.priority_categories],
         "recent_calls": cfg.display.recent_calls,

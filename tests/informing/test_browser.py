@@ -89,3 +89,22 @@ def test_the_start_page_leads_to_the_services_and_the_search_box_finds_one(brows
     assert page.inner_text("h1") == "Регистрация рождения"
     assert "Медицинское свидетельство о рождении (из роддома)" in page.inner_text("main")
     page.close()
+
+
+def test_the_web_kiosk_shows_what_to_bring_before_the_ticket(browser: Any, served: str) -> None:
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(f"{served}/office/demo/kiosk")
+    page.get_by_text("Кыргызча").click()
+    page.get_by_text("D · Төрөлгөндү каттоо").click()
+    page.get_by_role("button", name="Эмне алып келүү керек?").click()
+    assert page.inner_text("h2") == "Эмне алып келүү керек: Төрөлгөндү каттоо"
+    docs = page.locator("ul.docs li").all_inner_texts()
+    assert docs[0] == "Төрөт үйүнөн берилген төрөлгөндүгү тууралуу медициналык күбөлүк" and len(docs) == 3
+    assert "Кайда: 1-кабат, 4–5-терезелер" in page.inner_text("main")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
+    assert serious(page, "web kiosk info ky") == []
+    page.get_by_role("button", name="Талон алуу").click()
+    page.get_by_role("button").first.click()  # no priority category
+    page.locator("#ticket .number").wait_for()
+    assert page.inner_text("#ticket .number").startswith("D-")
+    page.close()
