@@ -34,7 +34,7 @@ class Notifier:
 
     def __init__(self, service: Any, *, channels: Mapping[str, Channel] | None = None,
                  clock: Callable[[], dt.datetime] | None = None, poll_s: float = 1.0,
-                 lease: dt.timedelta = dt.timedelta(minutes=5)) -> None:
+                 lease: dt.timedelta = dt.timedelta(minutes=5), near_every_s: float = 2.0) -> None:
         self.service = service
         self.config = service.config
         self.cfg = service.config.notify
@@ -43,7 +43,9 @@ class Notifier:
         self.outbox = Outbox(service.store, service.office)
         self.channels = dict(channels) if channels is not None else channels_from_config(
             self.cfg, subject=self.config.office.names.get(self.config.office.languages[0]))
+        # In the threads, "near" is checked at most every 2 s (each check is a forecast under the office lock).
         self.follower = Follower(service, self.outbox, self.clock)
+        self._near_every_s = near_every_s
         self.sender = Sender(self.outbox, self.channels, self.cfg, self.clock, lease=lease)
         self._wake_follower = threading.Event()
         self._wake_sender = threading.Event()
@@ -59,6 +61,7 @@ class Notifier:
 
     def start(self) -> None:
         self.follower.start()
+        self.follower.near_every_s = self._near_every_s  # pump() (tests, benches) checks on every pass
         self.service.add_listener(self._on_change)
         for name, target in (("cherga-notify-follow", self._follow_loop), ("cherga-notify-send", self._send_loop)):
             t = threading.Thread(target=target, name=name, daemon=True)

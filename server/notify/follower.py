@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,8 +32,11 @@ _DONE = frozenset({"finished", "no_show", "cancelled"})
 
 
 class Follower:
-    def __init__(self, service: Any, outbox: Outbox, clock: Callable[[], dt.datetime], *, page: int = 500) -> None:
+    def __init__(self, service: Any, outbox: Outbox, clock: Callable[[], dt.datetime], *, page: int = 500,
+                 near_every_s: float = 0.0) -> None:
         self.service = service
+        self.near_every_s = near_every_s
+        self._near_at = float("-inf")
         self.outbox = outbox
         self.config: SiteConfig = service.config
         self.clock = clock
@@ -68,7 +72,10 @@ class Follower:
             if events:
                 self._cursor = int(events[-1]["seq"])
                 self.outbox.set_cursor(self._cursor)
-            self._check_near()
+            if time.monotonic() - self._near_at >= self.near_every_s:
+                # Each check takes the office lock for a forecast: not more often than this, however busy.
+                self._near_at = time.monotonic()
+                self._check_near()
             return len(events)
 
     # --- events -----------------------------------------------------------------------------------
