@@ -10,9 +10,9 @@ Routes (``router``, included by :func:`server.app.create_app`):
   ``CHERGA_REPORT_EMPLOYEE_ROLES`` (default: both manager roles).
 * ``GET /reports/{office}/export.csv?table=NAME`` and ``/export.xlsx`` (all tables), same filters.
 * ``GET /reports/{office}/print`` — a printable summary with the charts.
-* ``GET /load/{office}`` — the public load page (office website, hall screen): per service the
-  people waiting, counters open, average wait of those waiting and the traffic light; it
-  refreshes itself. No personal data. ``GET /load/{office}/feed.json`` and ``GET /load/feed.json``
+* ``GET /load/{office}`` — the public load page (office website, hall screen): per service what a
+  ticket taken now would be told ("≈ 12 min, at most 25", the forecast the kiosk prints), the
+  people waiting, counters open and the traffic light by that forecast; it refreshes itself. No personal data. ``GET /load/{office}/feed.json`` and ``GET /load/feed.json``
   (every office here) are the same numbers for city or national monitoring (CORS open).
 
 Live numbers come from :meth:`server.service.OfficeService.load` (the same figures the hall
@@ -60,6 +60,7 @@ from cherga.server.analytics.report import (
 from cherga.server.analytics.staffing import staffing_table
 from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
 from cherga.server.errors import ServiceError
+from cherga.server.service.results import light_for
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import StaffAccount, Store
 
@@ -433,17 +434,35 @@ def export_csv(request: Request, office: str, table: str = "summary") -> Respons
 
 # --- public load -------------------------------------------------------------------------------------
 
+def forecast_light(waiting: int, counters_open: int, point: int | None, avg_wait_min: float) -> str:
+    """The public traffic light, by what a ticket taken now would be told (its ≈ point).
+
+    People waiting with no counter open are "very high" whatever the numbers say: nobody is calling
+    them. A service without a walk-in forecast (by appointment only) goes by how long those waiting
+    have waited so far, the only figure it has.
+    """
+    if waiting and not counters_open:
+        return "red"
+    return light_for(avg_wait_min if point is None else point)
+
+
 def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
-    """One office's live load, public: aggregate numbers only, never a ticket or a person."""
+    """One office's live load, public: aggregate numbers only, never a ticket or a person.
+
+    Per service: ``forecast_min``/``forecast_max_min``, what a ticket taken now would be told ("≈ 12
+    min, at most 25", the same forecast the kiosk prints); ``waiting``; ``counters_open``; ``light``
+    by that forecast (:func:`forecast_light`). ``avg_wait_min`` is how long those waiting have
+    waited so far, kept in the feed for monitoring and not shown as a wait to expect.
+    """
     cfg: SiteConfig = svc.config
     services = []
     forecasts = svc.forecasts() if hasattr(svc, "forecasts") else {}
     for load in svc.load():
-        # what a ticket taken now would be told: "≈ forecast_min, at most forecast_max_min"
         point, most = forecasts.get(load.service, (None, None))
         services.append({"service": load.service, "names": dict(load.names), "waiting": load.waiting,
                          "counters_open": load.counters_open, "avg_wait_min": load.avg_wait_min,
-                         "light": load.light, "forecast_min": point, "forecast_max_min": most})
+                         "light": forecast_light(load.waiting, load.counters_open, point, load.avg_wait_min),
+                         "forecast_min": point, "forecast_max_min": most})
     return {"office": cfg.office.id, "names": cfg.office.names.as_dict(),
             "territorial_office": cfg.office.territorial_office, "timezone": cfg.office.timezone,
             "updated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),

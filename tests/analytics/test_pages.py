@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from cherga.server.service.results import light_for
 from tests.analytics.office import Clock, make_app, play_morning
 
 
@@ -100,10 +101,12 @@ def test_public_feed_shows_live_load_with_traffic_lights_and_no_personal_data(of
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
     data = r.json()
     by = {s["service"]: s for s in data["services"]}
-    assert (by["passport"]["waiting"], by["passport"]["counters_open"], by["passport"]["light"]) == (1, 1, "red")
-    assert by["passport"]["avg_wait_min"] == 40.0
-    assert (by["foreign-passport"]["light"], by["social"]["light"], by["residence"]["light"]) == (
-        "yellow", "orange", "green")
+    assert (by["passport"]["waiting"], by["passport"]["counters_open"]) == (1, 1)
+    assert by["passport"]["avg_wait_min"] == 40.0  # kept in the feed: how long the one waiting has waited
+    # The light goes by what a ticket taken now would be told, not by how long people have waited:
+    # residence has nobody waiting at an open counter; passports have two ahead at the one open counter.
+    assert by["residence"]["light"] == "green"
+    assert by["passport"]["light"] == light_for(by["passport"]["forecast_min"]) != "green"
     assert data["waiting"] == 3 and data["counters_open"] == 2
     text = r.text
     for private in ("olena", "Олена", "petro", "A-003", "token", "ticket"):
@@ -155,3 +158,17 @@ def test_the_load_page_tells_what_a_ticket_taken_now_would_be_promised(office: t
     assert f"≈ {point} хв, не більше {most}" in page
     # the feed stays free of tickets: asking for the forecast stored nothing
     assert client.get("/load/demo/feed.json").json()["waiting"] == 3
+
+
+def test_people_waiting_with_no_counter_open_are_never_a_green_light(office: tuple[TestClient, Any]) -> None:
+    """Issue 19: six waiting for social payments, no counter open for them: "very high", whatever the
+    average says (the old light went by how long they had waited so far: six just issued read "low")."""
+    client, app = office
+    for i in range(5):
+        app.state.service.issue_ticket(command_id=f"social-{i}", source="kiosk-1", service="social")
+    by = {s["service"]: s for s in client.get("/load/demo/feed.json").json()["services"]}
+    assert (by["social"]["waiting"], by["social"]["counters_open"], by["social"]["light"]) == (6, 0, "red")
+    page = client.get("/load/demo?lang=en").text
+    row = page[page.index('data-service="social"'):]
+    row = row[:row.index("</tr>")]
+    assert "Very high" in row and "Low" not in row

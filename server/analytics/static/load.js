@@ -22,8 +22,10 @@
     data.services.forEach(function (s) {
       var tr = document.createElement("tr");
       tr.dataset.service = s.service;
-      [["name", name(s.names)], ["waiting", s.waiting], ["open", s.counters_open],
-       ["wait", Math.round(s.avg_wait_min) + " " + min], ["forecast", forecast(s)]].forEach(function (c) {
+      // The forecast is what a ticket taken now would be told (the kiosk's words), never how long
+      // those waiting have waited so far.
+      [["name", name(s.names)], ["forecast", forecast(s)], ["waiting", s.waiting],
+       ["open", s.counters_open]].forEach(function (c) {
         var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
       });
       var light = document.createElement("td"); light.className = "light";
