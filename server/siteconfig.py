@@ -630,7 +630,8 @@ def cross_problems(data: Mapping[str, Any], *, complete_languages: bool = False)
             if isinstance(sid, str) and sid not in known:
                 add(("counters", i, "services", j), "unknown_service", owner="counter", owner_id=c.get("id"), value=sid)
     for i, b in _items(data, "bundles"):
-        for j, sid in enumerate(b.get("services") if isinstance(b.get("services"), list) else []):
+        bundle_services = b.get("services")
+        for j, sid in enumerate(bundle_services if isinstance(bundle_services, list) else []):
             if isinstance(sid, str) and sid not in known:
                 add(("bundles", i, "services", j), "unknown_service", owner="bundle", owner_id=b.get("id"), value=sid)
     counter_ids = {c.get("id") for _, c in _items(data, "counters")}
@@ -643,7 +644,8 @@ def cross_problems(data: Mapping[str, Any], *, complete_languages: bool = False)
                 add(("services", i, "id"), "not_served", value=s["id"])
 
     if complete_languages:
-        office = data.get("office") if isinstance(data.get("office"), Mapping) else {}
+        found = data.get("office")
+        office: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         langs = office.get("languages", ["uk", "en"])
         langs = [lang for lang in langs if lang in LANGUAGES] if isinstance(langs, list) else []
         texts: list[tuple[Loc, Any]] = [(("office", "names"), office.get("names"))]

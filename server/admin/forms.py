@@ -174,7 +174,7 @@ def _decode_group(spec: Spec, path: str, form: Mapping[str, Any], base: Mapping[
                     days[day] = ranges
             out[field] = days
         elif kind == "weights":
-            served = []
+            served: list[dict[str, str]] = []
             for sid in _keep_order(services, base.get(field)):
                 weight = str(form.get(f"{name}.{sid}", "")).strip()
                 if weight:
@@ -182,9 +182,12 @@ def _decode_group(spec: Spec, path: str, form: Mapping[str, Any], base: Mapping[
                     served.append({"id": sid, "weight": weight})
             out[field] = served
         elif kind == "model":
-            sub = base.get(field) if isinstance(base.get(field), Mapping) else {}
-            out[field] = _decode_group(arg, name, form, sub, services, aliases, (*loc, field))
+            out[field] = _decode_group(arg, name, form, _mapping(base.get(field)), services, aliases, (*loc, field))
     return out
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _keep_order(ids: list[str], before: Any) -> list[str]:
@@ -222,12 +225,12 @@ def decode(section: str, form: Mapping[str, Any], current: Mapping[str, Any]) ->
     for part in SECTIONS[section]:
         services = _service_ids(form, current, section)
         if not part.many:
-            base = current.get(part.key) if isinstance(current.get(part.key), Mapping) else {}
-            data[part.key] = _decode_group(part.spec, part.key, form, base, services, aliases, (part.key,))
+            data[part.key] = _decode_group(part.spec, part.key, form, _mapping(current.get(part.key)), services,
+                                           aliases, (part.key,))
             continue
         old = {str(i.get("id")): i for i in current.get(part.key) or [] if isinstance(i, Mapping)}
         count = int(str(form.get(f"{part.key}.__count", "0")) or 0)
-        items = []
+        items: list[dict[str, Any]] = []
         for i in range(min(count, 500)):
             path = f"{part.key}.{i}"
             base_id = str(form.get(f"{path}.__base", ""))

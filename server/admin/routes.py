@@ -107,7 +107,7 @@ def _page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -
 
 def _choices(config: SiteConfig, lang: str) -> tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]:
     t = catalog(lang)
-    choices = {"languages": [(code, catalog(code)["lang_name"]) for code in LANGUAGES],
+    choices: dict[str, list[tuple[str, str]]] = {"languages": [(code, catalog(code)["lang_name"]) for code in LANGUAGES],
                "purposes": [(p, t[f"purpose_{p}"]) for p in PURPOSES]}
     services = [(s.id, s.names.get(lang)) for s in config.services]
     return choices, services

@@ -79,7 +79,10 @@ class Sync(Views):
                 self._counters.setdefault(c.id, CounterView())
             if (self._calls.maxlen or 0) < config.display.recent_calls:
                 self._calls = collections.deque(self._calls, maxlen=config.display.recent_calls)
-            self._notify([c.id for c in config.counters], self.now(), hall=True, call=None)
+            # Pages and nodes redraw counters and the hall with the new names (GroupCommit._notify,
+            # the class OfficeService puts over this one).
+            self._notify([c.id for c in config.counters], self.now(), hall=True,  # type: ignore[attr-defined]
+                         call=None)
 
     def _sync_from_log(self) -> None:
         """Shared store only: re-read the tickets other processes touched since we last looked.

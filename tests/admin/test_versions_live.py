@@ -49,7 +49,8 @@ def test_going_back_to_a_version_restores_it_exactly(client: TestClient, service
     original = service.config
     assert save(client, "rules", **{"no_show.recalls": "4"}).status_code == 303
     assert save(client, "display", **{"ticket.footer.en": "Come again!"}).status_code == 303
-    assert service.config.no_show.recalls == 4 and service.config.ticket.footer.get("en") == "Come again!"
+    footer = service.config.ticket.footer
+    assert service.config.no_show.recalls == 4 and footer is not None and footer.get("en") == "Come again!"
     r = client.post("/admin/versions/1/restore", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].endswith("restored=4")
     first, back = versions.version(service.store, service.office, 1), versions.version(service.store, service.office, 4)
