@@ -131,3 +131,10 @@ def test_service_information_must_be_given_in_every_language_the_office_offers()
 def test_an_office_config_without_any_information_is_still_valid() -> None:
     cfg = parse_site_config((EXAMPLES.parent / "tests" / "informing" / "bare-office.yaml").read_text(encoding="utf-8"))
     assert all(s.info is None for s in cfg.services)
+
+
+def test_what_a_visitor_types_is_shown_as_text_never_as_markup(client: TestClient) -> None:
+    r = client.get("/office/demo/services", params={"lang": "en", "q": '<script>alert(1)</script>"'})
+    assert r.status_code == 200
+    assert "<script>alert" not in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
