@@ -263,4 +263,8 @@ def render_mosquitto_conf(
                   f"cafile {tls.cafile}", f"certfile {tls.certfile}", f"keyfile {tls.keyfile}",
                   f"require_certificate {'true' if tls.require_certificate else 'false'}",
                   "tls_version tlsv1.2"]
+        if tls.require_certificate:
+            # The certificate's common name is the user: a node's certificate is bound to its id, so one
+            # node's certificate with another's password acts as nobody but itself.
+            lines.append("use_identity_as_username true")
     return "\n".join(lines) + "\n"

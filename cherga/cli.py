@@ -123,6 +123,8 @@ def server(
         None, envvar="CHERGA_INSTANCE",
         help="this process's name when several server processes serve the office (its own MQTT client id; "
              "node commands are shared among the instances)"),
+    tls_cert: Path | None = typer.Option(None, help="the office's HTTPS certificate (PEM); serves HTTPS with HSTS"),
+    tls_key: Path | None = typer.Option(None, help="the key of --tls-cert (PEM)"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given)."""
     require_extra("server", "cherga server")
@@ -131,7 +133,7 @@ def server(
     if instance:
         os.environ["CHERGA_INSTANCE"] = instance
 
-    run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt)
+    run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt, tls_cert=tls_cert, tls_key=tls_key)
 
 
 @app.command()

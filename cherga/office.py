@@ -411,6 +411,10 @@ def _banner(office: Office) -> str:
         f"  Printed tickets    {office.workdir / 'tickets'}",
         f"  Logs               {office.workdir / 'logs'}",
         "",
+        "  !! DEVELOPMENT MODE, NOT SECURE: plain HTTP and MQTT on this machine, demo accounts with the",
+        "  !! passwords above. An office's hall gets `cherga provision` (TLS broker, node certificates,",
+        "  !! no demo accounts) and `cherga server --tls-cert/--tls-key`: see docs/security.md.",
+        "",
     ])
 
 

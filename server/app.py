@@ -244,9 +244,43 @@ def _start_bridge(mqtt: str, config: SiteConfig,
     return start, stop
 
 
-def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None) -> None:
-    """Serve the office (one uvicorn worker; the service keeps its queue view in memory)."""
+HSTS = "max-age=31536000"  # a year: once a browser has seen the office over HTTPS it never tries plain HTTP
+
+
+def _insecure_warnings(host: str, tls: bool, mqtt: str | None) -> list[str]:
+    """What an office on this set-up should hear loudly: plain HTTP or MQTT beyond this machine."""
+    out = []
+    loopback = host in ("127.0.0.1", "::1", "localhost")
+    if not tls and not loopback:
+        out.append(f"INSECURE: plain HTTP on {host}: passwords and session cookies cross the hall network in "
+                   "clear. Give --tls-cert/--tls-key (the office certificate from `cherga provision`).")
+    if mqtt and mqtt.rpartition(":")[0] not in ("127.0.0.1", "localhost", "::1", ""):
+        out.append(f"INSECURE: the bridge talks plain MQTT to {mqtt}: run the server beside the broker "
+                   "(loopback) and let nodes use its TLS listener (inventory broker.tls).")
+    return out
+
+
+def add_hsts(app: FastAPI) -> None:
+    """Every answer over HTTPS tells the browser to use nothing else for this office (HSTS)."""
+
+    @app.middleware("http")
+    async def hsts(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
+
+
+def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None, *,
+               tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+    """Serve the office (one uvicorn worker; the service keeps its queue view in memory).
+
+    With ``tls_cert``/``tls_key`` it serves HTTPS only, with HSTS; a certificate replaced on disk is
+    taken at the next restart (``systemctl restart cherga-server``), no node is touched.
+    """
     import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        raise SystemExit("cherga server: give both --tls-cert and --tls-key, or neither")
 
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -270,5 +304,10 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
 
     app = create_app(cfg, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
     app.state.config_path = config  # the administration pages write a saved configuration back here
+    if tls_cert is not None:
+        add_hsts(app)
+    for warning in _insecure_warnings(host, tls_cert is not None, mqtt):
+        log.warning("%s", warning)
     uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning",
-                timeout_keep_alive=30)
+                timeout_keep_alive=30, ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None)
