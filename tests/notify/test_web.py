@@ -196,3 +196,21 @@ def test_the_booking_form_takes_an_optional_contact_only_with_consent_and_confir
     notifier.pump()
     confirmations = [m for m in smtp[1] if "Appointment confirmed" in m["message"].get_content()]
     assert len(confirmations) == 1 and confirmations[0]["to"] == ["visitor@example.org"]
+
+
+def test_the_booking_forms_contact_block_fits_a_360px_phone_and_passes_axe(browser: Any, app: FastAPI) -> None:
+    from tests.support.browser import serving
+
+    svc = app.state.service
+    today = svc.now().astimezone(svc.config.office.tz).date()
+    day = next(today + dt.timedelta(days=k) for k in range(1, 8)
+               if any(s.free for s in svc.free_slots("passport", today + dt.timedelta(days=k))))
+    with serving(app) as base:
+        page = browser.new_page(viewport={"width": 360, "height": 740}, bypass_csp=True)
+        try:
+            page.goto(f"{base}/office/demo/book?lang=ky&service=passport&day={day}")
+            assert page.locator("#contact_consent").is_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360
+            assert serious(page, "booking with contact") == []
+        finally:
+            page.close()
