@@ -224,6 +224,8 @@ class NotifyCollector:
         up = GaugeMetricFamily("cherga_notify_gateway_up", "1 while the gateway's last try worked, 0 while it fails",
                                labels=["office", "channel"])
         for office, n in self._notifiers.items():
+            if not n.enabled:
+                continue  # no gateway, no outbox to read
             counts = n.counts()
             for channel in n.enabled:
                 for state in ("pending", "sending", "sent", "failed", "cancelled"):
