@@ -99,14 +99,18 @@ class TimeRange(_Strict):
 
 
 class Hours(_Strict):
-    """Working hours per weekday (a day left out is closed) and the breaks of every working day."""
+    """Working hours per weekday (a day left out is closed), the breaks of every working day, and the
+    public holidays (dates the office is closed, whatever the weekday)."""
 
     days: dict[Weekday, list[TimeRange]] = Field(
         default_factory=lambda: {d: [TimeRange(start="08:00", end="20:00")] for d in WEEKDAYS[:5]}
     )
     breaks: list[TimeRange] = Field(default_factory=list)
+    holidays: list[dt.date] = Field(default_factory=list, description="closed on these dates (YYYY-MM-DD)")
 
     def is_open(self, local: dt.datetime) -> bool:
+        if self.holidays and local.date() in self.holidays:
+            return False
         day = WEEKDAYS[local.weekday()]
         t = local.time()
         if any(b.contains(t) for b in self.breaks):
@@ -496,8 +500,13 @@ class SiteConfig(_Strict):
         return [c for c in self.counters if c.weight_for(service_id) is not None]
 
     def hours_of(self, service_id: str) -> Hours:
-        """The service's own hours, else the office's."""
-        return self.service(service_id).hours or self.hours
+        """The service's own hours, else the office's; the office's public holidays close every service."""
+        own = self.service(service_id).hours
+        if own is None:
+            return self.hours
+        if self.hours.holidays and not set(self.hours.holidays) <= set(own.holidays):
+            return own.model_copy(update={"holidays": sorted({*own.holidays, *self.hours.holidays})})
+        return own
 
     def service_open(self, service_id: str, local: dt.datetime) -> bool:
         return self.hours_of(service_id).is_open(local)

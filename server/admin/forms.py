@@ -21,7 +21,8 @@ from cherga.broker_bridge.contract import LANGUAGES, PURPOSES
 from cherga.server.siteconfig import WEEKDAYS, Loc, Problem
 
 # Field kinds: text (a string, empty = not given), select (one of choices), bool (a checkbox),
-# multi (checkboxes), names (a text per language), ranges ("08:00-13:00, 14:00-18:00"),
+# multi (checkboxes), names (a text per language), ranges ("08:00-13:00, 14:00-18:00"), dates
+# ("2026-01-01, 2026-01-07"),
 # days (ranges per weekday), weights (a weight per service, empty = not served), model (a group).
 Spec = list[tuple[str, str, Any]]
 
@@ -38,7 +39,7 @@ BUNDLE: Spec = [("id", "text", None), ("names", "names", None), ("services", "mu
 COUNTER: Spec = [("id", "text", None), ("number", "text", None), ("names", "names", None),
                  ("services", "weights", None), ("back_office", "bool", None)]
 CATEGORY: Spec = [("id", "text", None), ("names", "names", None), ("weight", "text", None)]
-HOURS: Spec = [("days", "days", None), ("breaks", "ranges", None)]
+HOURS: Spec = [("days", "days", None), ("breaks", "ranges", None), ("holidays", "dates", None)]
 NO_SHOW: Spec = [("recalls", "text", None), ("timeout_s", "text", None)]
 RANGE: Spec = [("first", "text", None), ("last", "text", None)]
 NUMBERING: Spec = [("walk_in", "model", RANGE), ("booked", "model", RANGE), ("offline", "model", RANGE)]
@@ -166,6 +167,8 @@ def _decode_group(spec: Spec, path: str, form: Mapping[str, Any], base: Mapping[
                 out.pop(field, None)
         elif kind == "ranges":
             out[field] = _ranges(str(form.get(name, "")))
+        elif kind == "dates":
+            out[field] = [d for d in re.split(r"[\s,;]+", str(form.get(name, ""))) if d]
         elif kind == "days":
             days = {}
             for day in WEEKDAYS:
@@ -298,6 +301,8 @@ def _make(field: str, kind: str, arg: Any, name: str, value: Any, choices: dict[
                                                   for lang in LANGUAGES])
     if kind == "ranges":
         return Field(name, field, kind, _ranges_text(value))
+    if kind == "dates":
+        return Field(name, field, kind, ", ".join(str(d) for d in value) if isinstance(value, list) else "")
     if kind == "days":
         days = value if isinstance(value, Mapping) else {}
         return Field(name, field, kind, children=[Field(f"{name}.{d}", d, "ranges", _ranges_text(days.get(d)))

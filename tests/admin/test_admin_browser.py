@@ -64,6 +64,7 @@ BAD_INPUT = [
     ("counters", "en", "counters.0.number", "", "e_missing"),
     ("categories", "uk", "priority_categories.0.weight", "11", "e_less_than_equal"),
     ("hours", "ru", "hours.days.mon", "8-18", "e_time_format"),
+    ("hours", "kk", "hours.holidays", "2026-01-01, 2026-13-01", "e_date_from_datetime_parsing"),
     ("rules", "ky", "numbering.booked.first", "500", "e_ranges_overlap"),
     ("rules", "en", "appointments.slot_min", "2", "e_greater_than_equal"),
     ("display", "kk", "display.recent_calls", "lots", "e_int_parsing"),

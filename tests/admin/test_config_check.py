@@ -126,3 +126,29 @@ def test_the_command_prints_every_problem_and_their_count(tmp_path: Path) -> Non
     lines = run.stderr.strip().splitlines()
     assert lines[-1] == f"{bad}: {len(EXPECTED)} problems"
     assert [line.split(": ")[0] for line in lines[:-1]] == [f"{bad}:{n}" for n, _, _ in EXPECTED]
+
+
+def test_a_public_holiday_closes_the_office_and_its_booking_slots() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from cherga.server.core.booking import day_grid
+
+    text = """\
+office: {id: tiny, names: {uk: Тест}}
+services:
+  - {id: passport, prefix: A, names: {uk: Паспорт}}
+  - {id: pension, prefix: P, names: {uk: Пенсія}, hours: {days: {mon: [{start: "09:00", end: "12:00"}]}}}
+counters:
+  - {id: c1, number: "1", services: [passport, pension]}
+hours:
+  days: {mon: [{start: "08:00", end: "18:00"}]}
+  holidays: [2026-03-09]
+"""
+    cfg = parse_site_config(text)
+    kyiv = ZoneInfo("Europe/Kyiv")
+    monday, holiday = dt.date(2026, 3, 2), dt.date(2026, 3, 9)
+    assert cfg.service_open("passport", dt.datetime(2026, 3, 2, 10, tzinfo=kyiv))
+    assert not cfg.service_open("passport", dt.datetime(2026, 3, 9, 10, tzinfo=kyiv))
+    assert not cfg.service_open("pension", dt.datetime(2026, 3, 9, 10, tzinfo=kyiv))  # its own hours too
+    assert day_grid(cfg.hours_of("pension"), monday, kyiv, 15) and not day_grid(cfg.hours_of("pension"), holiday, kyiv, 15)
