@@ -78,7 +78,8 @@ def main() -> None:
                     page.fill("input[name=username]", user)
                     page.fill("input[name=password]", password)
                     if page.locator("select[name=counter]").count():
-                        page.select_option("select[name=counter]", "c1")
+                        # The hall manager works without a counter (c1 is the operator's: taking it is refused).
+                        page.select_option("select[name=counter]", "c1" if name == "counter" else "none")
                     page.click("button.primary")
                     target = path
                 page.goto(f"{base}{target}?lang={lang}")
@@ -88,6 +89,19 @@ def main() -> None:
                     page.wait_for_timeout(150)
                     page.screenshot(path=str(out / f"{name}-{lang}-{w}x{h}.png"), full_page=True)
                     count += 1
+            # The reports page as a hall manager sees it once signed in (charts, filters, tables).
+            context.clear_cookies()
+            page.goto(f"{base}/reports/signin?next=/reports/{o}")
+            page.fill("input[name=username]", "manager")
+            page.fill("input[name=password]", "cherga-manager")
+            page.click("button[type=submit]")
+            page.goto(f"{base}/reports/{o}?lang={lang}")
+            page.wait_for_load_state("networkidle")
+            for w, h in SIZES:
+                page.set_viewport_size({"width": w, "height": h})
+                page.wait_for_timeout(150)
+                page.screenshot(path=str(out / f"reports-{lang}-{w}x{h}.png"), full_page=True)
+                count += 1
             context.close()
         browser.close()
     server.should_exit = True

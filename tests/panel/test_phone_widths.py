@@ -68,3 +68,29 @@ def test_a_ticket_number_never_wraps_on_a_phone(browser: Any, served: str) -> No
     assert _one_line(page, "#calls td.label")
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 360
     page.close()
+
+
+def test_the_staff_pages_do_not_scroll_sideways_on_a_390_px_phone(browser: Any, served: str) -> None:
+    """The counter page with a called visitor and a waiting list, and the hall manager's page: the page
+    stays inside a 390 px screen in every language (a wide table scrolls inside its own box)."""
+    from tests.panel.conftest import PASSWORD
+
+    wide = []
+    for user, counter, path in (("olena", "c5", "/panel/counter/c5"), ("maria", "none", "/panel/manager")):
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.goto(f"{served}/panel/signin?lang=en")
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", PASSWORD)
+        page.select_option("select[name=counter]", counter)
+        page.click("button.primary")
+        for lang in LANGUAGES:
+            page.goto(f"{served}{path}?lang={lang}")
+            page.wait_for_selector("#panel-live h1")
+            width = page.evaluate("document.scrollingElement.scrollWidth")
+            if width > 390:
+                wide.append(f"{path} {lang}: {width} px")
+        if user == "olena":
+            assert page.locator("#current-label").inner_text().strip(), "no visitor called: nothing to test"
+        context.close()
+    assert wide == [], wide
