@@ -368,6 +368,9 @@ class ServiceLoad(BaseModel):
     # optional): "≈ wait_min, at most wait_max_min"; absent with no desk open or by appointment only.
     wait_min: int | None = None
     wait_max_min: int | None = None
+    # closing.waiting_at_close: stop, past the last call: those waiting will not be called today
+    # (the display tells them to book). Optional v1 addition; absent means calls go on.
+    calls_stopped: bool | None = None
 
 
 class HallState(Payload):
