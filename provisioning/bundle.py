@@ -5,7 +5,8 @@ Owns what goes onto a node's SD card and into the office broker's configuration:
 * :func:`node_config` — the node's ``node.yaml`` (the format of :mod:`firmware_host.config`);
 * :func:`build_bundle` — everything under ``/cherga/`` on the boot partition: node config,
   broker password, one-time enrollment token, TLS files, wheels, the first-boot script, the
-  role's systemd unit, a manifest and ``SHA256SUMS``;
+  role's systemd unit (started from the A/B slot ``current``), the update trial and update timers,
+  the office's update trust anchor when there is one, a manifest and ``SHA256SUMS``;
 * :func:`boot_files` — how Raspberry Pi OS runs that first-boot script: cloud-init
   ``user-data`` / ``network-config`` / ``meta-data`` on Trixie images, ``firstrun.sh`` plus a
   ``cmdline.txt`` hook on Bookworm images (what Raspberry Pi Imager does for each);
@@ -39,7 +40,8 @@ from cherga.provisioning.tls import SiteCA
 Flavour = Literal["cloud-init", "firstrun"]
 BOOT_MOUNT = "/boot/firmware"  # where Raspberry Pi OS (Bookworm and later) mounts the FAT partition
 BUNDLE_DIR = "cherga"  # the bundle's folder on the boot partition
-INSTALL_DIR = "/opt/cherga/venv"
+AB_ROOT = "/opt/cherga"  # the A/B layout of signed updates (docs/updates.md)
+INSTALL_DIR = f"{AB_ROOT}/slot-a"  # first boot installs the first release here; `current` points at it
 CONFIG_DIR = "/etc/cherga"
 DATA_DIR = "/var/lib/cherga"
 ROLE_EXTRA = {"kiosk": "kiosk", "display": "display", "pad": "pad"}
@@ -118,10 +120,20 @@ def validate_node_config(text: str, source: str) -> None:
 
 
 def unit_file(role: str) -> str:
-    """The role's systemd unit, as the node runtime renders it, pointed at the bundle's install paths."""
+    """The role's systemd unit, as the node runtime renders it, started from the current A/B slot,
+    with the update trial's gate before it (firmware_host.updater.units)."""
     from cherga.firmware_host.systemd import render_unit
+    from cherga.firmware_host.updater.units import with_gate
 
-    return render_unit(role, f"{CONFIG_DIR}/node.yaml", cherga=f"{INSTALL_DIR}/bin/cherga")
+    return with_gate(render_unit(role, f"{CONFIG_DIR}/node.yaml", cherga=f"{AB_ROOT}/current/bin/cherga"),
+                     root=AB_ROOT, health=f"{DATA_DIR}/health.json")
+
+
+def update_unit_files(role: str) -> dict[str, str]:
+    """The update trial and update services and timers for the card (firmware_host.updater.units)."""
+    from cherga.firmware_host.updater.units import update_units
+
+    return update_units(role, f"{CONFIG_DIR}/node.yaml", root=AB_ROOT, health=f"{DATA_DIR}/health.json")
 
 
 def firstboot_script(node: InventoryNode, secrets: NodeSecrets) -> str:
@@ -202,6 +214,14 @@ else
     "$VENV/bin/python" -m pip install --no-index --find-links "$BUNDLE/wheels" "cherga[$EXTRA]"
 fi
 
+# The A/B layout of signed updates (docs/updates.md): this install is slot-a, `current` points at
+# it; the office's update trust anchor goes to tuf/root.json when the card carries one.
+ANCHOR=()
+TIMERS=(cherga-trial.timer)
+if [ -f update-root.json ]; then ANCHOR=(--anchor "$BUNDLE/update-root.json"); TIMERS+=(cherga-update.timer); fi
+"$VENV/bin/python" -m cherga.firmware_host.updater.slots adopt --root "$(dirname "$VENV")" \
+    --slot "$(basename "$VENV")" "${{ANCHOR[@]}}"
+
 install -d -o root -g cherga -m 0750 "$ETC"
 install -o root -g cherga -m 0640 node.yaml mqtt-password "$ETC/"
 if [ -d tls ]; then
@@ -212,15 +232,18 @@ fi
 install -o cherga -g cherga -m 0600 enroll-token "$DATA/enroll-token"
 install -d -m 0755 "$UNIT_DIR"
 install -o root -g root -m 0644 "$UNIT" "$UNIT_DIR/$UNIT"
+for u in cherga-trial.service cherga-trial.timer cherga-update.service cherga-update.timer; do
+    install -o root -g root -m 0644 "$u" "$UNIT_DIR/$u"
+done
 if [ -z "$ROOT" ]; then systemctl daemon-reload || true; fi
-"${{SYSTEMCTL[@]}}" enable "$UNIT"
+"${{SYSTEMCTL[@]}}" enable "$UNIT" "${{TIMERS[@]}}"
 
 # Take the secrets off the FAT partition, then remember that this ran.
 rm -f enroll-token mqtt-password tls/node.key
 date -Is > "$ETC/firstboot.done"
 sync
 if [ "$MODE" = start ]; then
-    systemctl start --no-block "$UNIT"
+    systemctl start --no-block "$UNIT" "${{TIMERS[@]}}"
 fi
 echo "$(date -Is) cherga first boot done: $UNIT enabled; it enrolls with the server when it connects"
 """
@@ -233,8 +256,13 @@ def build_bundle(
     *,
     ca: SiteCA | None = None,
     wheels: Iterable[Path] = (),
+    update_root: bytes | None = None,
 ) -> Bundle:
-    """Everything a node needs on its SD card, under the bundle folder's relative paths."""
+    """Everything a node needs on its SD card, under the bundle folder's relative paths.
+
+    ``update_root``: the office's update trust anchor (``1.root.json`` of ``cherga provision
+    updates``); without it the node runs but takes no updates until one is put in place.
+    """
     tls = inv.broker.tls is not None
     if tls and ca is None:
         raise ValueError("the inventory asks for TLS: give the site CA")
@@ -257,6 +285,10 @@ def build_bundle(
         wheel_names.append(w.name)
     files["firstboot.sh"] = firstboot_script(node, secrets).encode()
     files[unit_name(node.role)] = unit_file(node.role).encode()
+    for name, text in update_unit_files(node.role).items():
+        files[name] = text.encode()
+    if update_root is not None:
+        files["update-root.json"] = update_root
     manifest = {
         "office": inv.office,
         "node": node.id,

@@ -129,7 +129,11 @@ def _build(inv: Inventory, state: SiteState, directory: Path, node: InventoryNod
         secrets = state.ensure(node.id, rotate=rotate, reinstate=reinstate)
     except StateError as exc:
         raise _fail(str(exc)) from exc
-    return bundle_mod.build_bundle(inv, node, secrets, ca=_ca(directory, inv), wheels=wheels)
+    # The update trust anchor, when the office's update repository lives in the state directory
+    # (cherga provision updates init --workdir <state dir>/updates): the node then takes signed updates.
+    anchor = directory / "updates" / "repository" / "metadata" / "1.root.json"
+    return bundle_mod.build_bundle(inv, node, secrets, ca=_ca(directory, inv), wheels=wheels,
+                                   update_root=anchor.read_bytes() if anchor.is_file() else None)
 
 
 @app.command()

@@ -47,7 +47,8 @@ def init(workdir: Path = WORKDIR,
     except UpdateRepoError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"update repository in {workdir}; root key in {root_key} (store it offline, with a copy)")
-    typer.echo(f"every node needs {workdir / 'repository' / 'metadata' / '1.root.json'} as /opt/cherga/tuf/root.json")
+    typer.echo(f"every node needs {workdir / 'repository' / 'metadata' / '1.root.json'} as /opt/cherga/tuf/root.json; "
+               "cards made with the repository in <state dir>/updates carry it")
 
 
 @app.command()

@@ -10,7 +10,7 @@ minutes — FACTS: the root ~4.5 min, each role's install ~1 min under qemu). St
 3. ``cherga provision bundle`` makes one bundle per role; each goes into its own copy of the root
    under ``/boot/firmware/cherga/`` and its ``firstboot.sh enable-only`` runs there, in a chroot;
 4. the office (Mosquitto + the Cherga server) runs on the host, as :class:`cherga.office.Office`
-   starts it; each node runs ``/opt/cherga/venv/bin/cherga node`` inside its arm64 root (the work
+   starts it; each node runs ``/opt/cherga/current/bin/cherga node`` inside its arm64 root (the work
    folder and the control sockets are bind-mounted at the same paths), with emulated hardware;
 5. a citizen takes a ticket at the kiosk, the operator presses "next" on the pad, the display
    shows the call. The last line of output is one JSON object with the timings.
@@ -141,7 +141,7 @@ class ArmOffice(Office):
         path = self.workdir / "nodes" / f"{nid}.yaml"
         path.write_text(yaml.safe_dump(self.node_config(node), allow_unicode=True, sort_keys=False), encoding="utf-8")
         sock = self.socket_dir / f"{nid}.sock"
-        argv = ["chroot", str(self.roots[nid]), "/opt/cherga/venv/bin/cherga", "node", "--config", str(path)]
+        argv = ["chroot", str(self.roots[nid]), "/opt/cherga/current/bin/cherga", "node", "--config", str(path)]
         env = self._env(CHERGA_TEST_SOCKET=str(sock), PATH="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         proc = _Proc(nid, argv, env, self.workdir / "logs" / f"{nid}.log")
         proc.start()

@@ -108,7 +108,7 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
     boot = _unpack_bundle(card, root / "boot/firmware/cherga")
     env = _env(tmp_path, _stubs(tmp_path), CHERGA_ROOT=str(root))
     assert _run(boot, env).returncode == 0, Path(env["CHERGA_LOG"]).read_text()
-    venv, data = root / "opt/cherga/venv", root / "var/lib/cherga"
+    venv, data = root / "opt/cherga/slot-a", root / "var/lib/cherga"
     assert (data / "enroll-token").exists()
     config = _run_config(root / "etc/cherga/node.yaml", data, "node-run.yaml")
 

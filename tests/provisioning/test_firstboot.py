@@ -91,7 +91,7 @@ def test_first_boot_installs_a_real_venv_offline_enables_the_unit_and_hands_the_
     print(f"first boot with a real venv + pip install of {len(list(pad_wheels.glob('*.whl')))} wheels: {took:.1f} s")
 
     # Cherga and its pad dependencies really are installed, from the card alone (--no-index).
-    venv = root / "opt/cherga/venv"
+    venv = root / "opt/cherga/slot-a"
     probe = subprocess.run([str(venv / "bin/python"), "-c", "import counter_pad.role, gpiozero, paho.mqtt, pydantic_core"],
                            capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
@@ -101,7 +101,13 @@ def test_first_boot_installs_a_real_venv_offline_enables_the_unit_and_hands_the_
 
     # The real systemctl enabled the unit in the fake root, as it would on the Pi.
     unit = root / "etc/systemd/system/cherga-pad.service"
-    assert "ExecStart=/opt/cherga/venv/bin/cherga node --config /etc/cherga/node.yaml" in unit.read_text()
+    assert "ExecStart=/opt/cherga/current/bin/cherga node --config /etc/cherga/node.yaml" in unit.read_text()
+    # The A/B layout of signed updates: slot-a is current and complete, the trial check beside it,
+    # the trial timer enabled (no update trust anchor on this card: no update timer).
+    assert os.readlink(root / "opt/cherga/current") == "slot-a"
+    assert (venv / "RELEASE.json").exists() and (root / "opt/cherga/cherga-slots.py").exists()
+    assert (root / "etc/systemd/system/timers.target.wants/cherga-trial.timer").is_symlink()
+    assert not (root / "etc/systemd/system/timers.target.wants/cherga-update.timer").exists()
     wants = root / "etc/systemd/system/multi-user.target.wants/cherga-pad.service"
     assert wants.is_symlink() and os.readlink(wants) == "/etc/systemd/system/cherga-pad.service"
 
@@ -129,15 +135,17 @@ def test_on_a_running_system_first_boot_starts_the_unit_unless_told_to_only_enab
         tmp_path: Path, wheels_dir: Path) -> None:
     boot, _ = _bundle(tmp_path, "kiosk-1", wheels_dir)
     root = tmp_path / "root"
-    paths = {"CHERGA_ETC": str(root / "etc/cherga"), "CHERGA_VENV": str(root / "opt/cherga/venv"),
+    paths = {"CHERGA_ETC": str(root / "etc/cherga"), "CHERGA_VENV": str(root / "opt/cherga/slot-a"),
              "CHERGA_DATA": str(root / "var/lib/cherga"), "CHERGA_UNIT_DIR": str(root / "etc/systemd/system")}
     env = _env(tmp_path, _stubs(tmp_path, python=True, systemctl=True), **paths)
     assert _run(boot, env).returncode == 0, Path(env["CHERGA_LOG"]).read_text()
     calls = Path(env["CALLS"]).read_text().splitlines()
     pip = next(c for c in calls if c.startswith("venv-python"))
     assert f"{boot}/wheels/pip-24.0-py3-none-any.whl/pip install --no-index --find-links {boot}/wheels cherga[kiosk]" in pip
-    assert calls[-3:] == ["systemctl daemon-reload", "systemctl enable cherga-kiosk.service",
-                          "systemctl start --no-block cherga-kiosk.service"]
+    adopt = next(c for c in calls if "updater.slots adopt" in c)
+    assert adopt == f"venv-python -m cherga.firmware_host.updater.slots adopt --root {root}/opt/cherga --slot slot-a"
+    assert calls[-3:] == ["systemctl daemon-reload", "systemctl enable cherga-kiosk.service cherga-trial.timer",
+                          "systemctl start --no-block cherga-kiosk.service cherga-trial.timer"]
 
     boot2, _ = _bundle(tmp_path / "bookworm", "kiosk-1", wheels_dir)
     env2 = {**env, **{k: v.replace(str(root), str(tmp_path / "bookworm" / "root")) for k, v in paths.items()},

@@ -114,7 +114,8 @@ def test_first_boot_scripts_are_valid_bash(tmp_path: Path) -> None:
         result = subprocess.run(["bash", "-n", str(p)], capture_output=True, text=True)
         assert result.returncode == 0, f"{name}: {result.stderr}"
     unit = bundle_mod.unit_file("pad")
-    assert "ExecStart=/opt/cherga/venv/bin/cherga node --config /etc/cherga/node.yaml" in unit
+    assert "ExecStart=/opt/cherga/current/bin/cherga node --config /etc/cherga/node.yaml" in unit
+    assert unit.index("ExecStartPre=+-/usr/bin/python3 /opt/cherga/cherga-slots.py gate") < unit.index("ExecStart=")
 
 
 def test_image_without_partition_table_gets_a_clear_error(tmp_path: Path) -> None:
