@@ -171,19 +171,20 @@ def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authe
     ``where`` (the counter): wrong PINs there lock PIN sign-in at it for a growing time
     (:data:`~cherga.server.security.throttle.pins`), the right PIN included.
     """
+    named: StaffAccount | None = None
     if operator is not None:
-        account = store.staff(operator)
-        if account is None or not account.active:
+        named = store.staff(operator)
+        if named is None or not named.active:
             raise Unauthorized("unknown_operator", f"no staff account {operator!r}")
         if authenticated:
-            return account
+            return named
     if pin is None:
         raise Unauthorized("pin_required", "signing in needs a PIN")
     at = now or dt.datetime.now(dt.UTC)
     place = where or "?"
     throttle.pins.check(place, at)
-    if operator is not None:
-        found = account if hashing.run(verify_secret, account.pin_hash, pin) else None
+    if named is not None:
+        found = named if hashing.run(verify_secret, named.pin_hash, pin) else None
     else:
         found = next((a for a in store.staff_with_pin_tag(hashing.run(pin_tag, pin))
                       if a.active and hashing.run(verify_secret, a.pin_hash, pin)), None)
