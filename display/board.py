@@ -11,7 +11,9 @@ Rules the hall notices:
 * a call holds the top row at least ``min_visible_s`` (7 s) before the next one pushes it down, so
   calls that come faster wait in a queue (FIFO) and are shown, announced, one after another;
 * a recall of a ticket already on the board moves it back to the top (one row per ticket);
-* waiting counts per service, the clock in the office's time zone, the ticker text;
+* waiting counts per service, with the forecast a ticket taken now would print ("≈ 12 min, at most
+  25", the server's own figures) or, past the office's last call, "no more calls today: book";
+  the clock in the office's time zone, the ticker text;
 * languages alternate every ``alternate_s`` or stand side by side (same size), as configured;
 * when the broker has been gone more than ``offline_after_s`` the last picture stays, with a small
   "no connection" mark.
@@ -104,6 +106,9 @@ class LoadRow:
     names: dict[str, str]
     waiting: int
     light: str
+    wait_min: int | None = None  # what a ticket taken now would be told (the ticket's own forecast)
+    wait_max_min: int | None = None
+    calls_stopped: bool = False  # past the office's last call: those waiting are asked to book
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +276,8 @@ class HallBoard:
         if state:
             names.update({str(k): v for k, v in state.office_names.items()})
         office_name = " / ".join(n for n in (names.get(lang, "") for lang in shown_langs) if n)
-        load = tuple(LoadRow(item.service, {str(k): v for k, v in item.names.items()}, item.waiting, item.light)
+        load = tuple(LoadRow(item.service, {str(k): v for k, v in item.names.items()}, item.waiting, item.light,
+                             item.wait_min, item.wait_max_min, bool(item.calls_stopped))
                      for item in (state.load if state else []))
         return Picture(
             rows=tuple(rows), queued=len(self._pending), load=load, clock=self._clock(now),

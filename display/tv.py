@@ -17,7 +17,7 @@ import os
 from collections import OrderedDict
 from typing import Literal
 
-from cherga.display.board import Picture
+from cherga.display.board import LoadRow, Picture
 from cherga.display.messages import screen_text
 from cherga.firmware_host.fonts import font_path
 
@@ -50,6 +50,17 @@ def is_usable() -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
+class LoadGeometry:
+    """Where a service's load line went: its forecast text (what it says, where, how large)."""
+
+    service: str
+    forecast: str
+    forecast_rect: tuple[int, int, int, int] | None
+    forecast_px: int
+    forecast_color: Color
+
+
+@dataclasses.dataclass(frozen=True)
 class RowGeometry:
     """Where a call row was drawn: its background, its label and the colours used."""
 
@@ -78,6 +89,8 @@ class TvRenderer:
         self._text_cache: OrderedDict[tuple[str, int, bool, Color], pygame.Surface] = OrderedDict()
         self._text_bytes = 0
         self.rows: list[RowGeometry] = []
+        self.load_rows: list[LoadGeometry] = []
+        self.book_rects: list[tuple[str, tuple[int, int, int, int], int]] = []  # "please book" lines: text, rect, px
         self.offline_rect: tuple[int, int, int, int] | None = None
         self._ticker_x = 0.0
 
@@ -194,29 +207,71 @@ class TvRenderer:
             more = self.text(f"+{picture.queued}", int(row_h * 0.3), MUTED, bold=True)
             surface.blit(more, more.get_rect(bottomright=(rect.right - pad, rect.bottom)))
 
+    def forecast_text(self, picture: Picture, item: LoadRow) -> str:
+        """The load line's second row: "≈ 12 min, at most 25" in each shown language (the forecast the
+        ticket prints), "no more calls today" past the last call (the panel's foot asks them to book), or
+        nothing without an estimate."""
+        if item.calls_stopped:
+            return self._joined(picture, "calls_stopped")
+        if item.wait_min is None:
+            return ""
+        n, most = item.wait_min, item.wait_max_min
+        if most is not None and most > n:
+            return " / ".join(screen_text(lang, "wait_range_minutes").format(n=n, m=most) for lang in picture.languages)
+        return " / ".join(screen_text(lang, "wait_minutes").format(n=n) for lang in picture.languages)
+
     def _draw_load(self, surface: pygame.Surface, picture: Picture, rect: pygame.Rect, unit: int) -> None:
         surface.fill(PANEL, rect)
+        self.load_rows = []
         pad = unit // 60
         head_h = int(min(rect.h * 0.1, unit * 0.08))
         head = self.text(self._joined(picture, "waiting"), self._fit(self._joined(picture, "waiting"),
                          int(head_h * 0.55), rect.w - 2 * pad), MUTED)
         surface.blit(head, head.get_rect(midleft=(rect.x + pad, rect.y + head_h // 2)))
         items = picture.load
+        self.book_rects = []
         if not items:
             return
-        line_h = max(min((rect.h - head_h) // len(items), int(unit * 0.07)), 12)
-        px = int(line_h * 0.45)
-        shown = items[: max((rect.h - head_h) // line_h, 1)]
+        if any(item.calls_stopped for item in items):
+            # Past the last call: at the panel's foot, once, one language a line, those waiting are asked to book.
+            line_h = int(min(rect.h * 0.07, unit * 0.05))
+            lines = [screen_text(lang, "calls_stopped_book") for lang in picture.languages]
+            foot = rect.bottom - pad - line_h * len(lines)
+            book_px = min(self._fit(line, int(line_h * 0.8), rect.w - 2 * pad, bold=True) for line in lines)
+            for k, line in enumerate(lines):
+                surf = self.text(line, book_px, BLINK, bold=True)
+                r = surf.get_rect(midleft=(rect.x + pad, foot + k * line_h + line_h // 2))
+                surface.blit(surf, r)
+                self.book_rects.append((line, (r.x, r.y, r.w, r.h), book_px))
+            rect = pygame.Rect(rect.x, rect.y, rect.w, foot - pad - rect.y)
+        # Each service takes two rows: its name and count, then the forecast under the name.
+        block_h = max(min((rect.h - head_h) // len(items), int(unit * 0.11)), 20)
+        px = int(block_h * 0.3)
+        shown = items[: max((rect.h - head_h) // block_h, 1)]
         names = [" / ".join(item.names.get(lang) or item.service for lang in picture.languages) for item in shown]
         avail = rect.w - 5 * pad - px - self.font(px, True).size("000")[0]
         name_px = min(self._fit(name, px, avail) for name in names)  # one size for every line
+        forecasts = [self.forecast_text(picture, item) for item in shown]
+        wide = rect.w - 3 * pad - px
+        # one size for every forecast too, never larger than the names (14 px at the least on a 720p TV)
+        fc_px = min([self._fit(f, int(block_h * 0.26), wide) for f in forecasts if f] or [0])
+        fc_px = max(min(fc_px, name_px), 14) if fc_px else 0
         for i, item in enumerate(shown):
-            y = rect.y + head_h + i * line_h + line_h // 2
+            top = rect.y + head_h + i * block_h
+            y = top + int(block_h * 0.32)
             pygame.draw.circle(surface, LIGHTS.get(item.light, MUTED), (rect.x + pad + px // 2, y), px // 3)
             count = self.text(str(item.waiting), px, TEXT, bold=True)
             surface.blit(count, count.get_rect(midright=(rect.right - pad, y)))
             label = self.text(names[i], name_px, TEXT)
             surface.blit(label, label.get_rect(midleft=(rect.x + 2 * pad + px, y)))
+            where = None
+            color = BLINK if item.calls_stopped else MUTED
+            if forecasts[i]:
+                fc = self.text(forecasts[i], fc_px, color)
+                fc_rect = fc.get_rect(midleft=(rect.x + 2 * pad + px, top + int(block_h * 0.74)))
+                surface.blit(fc, fc_rect)
+                where = (fc_rect.x, fc_rect.y, fc_rect.w, fc_rect.h)
+            self.load_rows.append(LoadGeometry(item.service, forecasts[i], where, fc_px, color))
 
     def _draw_ticker(self, surface: pygame.Surface, picture: Picture, rect: pygame.Rect, t: float) -> None:
         surface.fill(PANEL, rect)

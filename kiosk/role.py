@@ -53,7 +53,16 @@ from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
 from cherga.kiosk.i18n import text
 from cherga.kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
 from cherga.kiosk.ticket import render_ticket
-from cherga.kiosk.ui.state import SETTLE_S, CheckInRequest, Effect, IssueRequest, KioskState, Screen, View
+from cherga.kiosk.ui.state import (
+    SETTLE_S,
+    CheckInRequest,
+    Effect,
+    IssueRequest,
+    KioskState,
+    QueueLoad,
+    Screen,
+    View,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +142,7 @@ class KioskRole:
         self._jobs: queue.Queue[Effect | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._load: dict[str, tuple[int, float | None]] = {}
+        self._load: dict[str, QueueLoad] = {}
         self._verbs: Any = None
         self._office_cache: Path | None = None
 
@@ -320,8 +329,10 @@ class KioskRole:
             self.state.set_load(self._load)
 
     def _on_hall_state(self, hall: HallState) -> None:
-        load: dict[str, tuple[int, float | None]] = {
-            item.service: (item.waiting, item.avg_wait_min) for item in hall.load}
+        # The forecast a ticket taken now would print (never the average wait so far: that is not a
+        # promise anybody can hold the office to). An older server sends none: "estimate unavailable".
+        load: dict[str, QueueLoad] = {
+            item.service: QueueLoad(item.waiting, item.wait_min, item.wait_max_min) for item in hall.load}
         with self.lock:
             self._load = load
             if self.state:

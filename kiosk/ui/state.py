@@ -2,7 +2,8 @@
 
 The citizen's path: language → services (bundles for life situations appear as one choice,
 paged when the list is long) → purpose → optional priority category → a confirmation when the
-queue is long (people ahead and the estimate) → the ticket. Booked visitors check in with the
+queue is long (people ahead and the forecast a ticket taken now would print, "≈ 12 min, at most 25",
+from the hall state) → the ticket. Booked visitors check in with the
 on-screen keypad or a USB QR scanner (it types the code and Enter, like a keyboard).
 
 Inputs: :meth:`KioskState.press` (a button id, from a finger or a mouse), :meth:`KioskState.type_text`
@@ -28,7 +29,7 @@ import dataclasses
 import datetime as dt
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cherga.broker_bridge.contract import PURPOSES, NodeConfig, TicketInfo
 from cherga.kiosk.i18n import pick, reason_text, text
@@ -36,6 +37,15 @@ from cherga.kiosk.ui import info as information
 
 IDLE_S = 15.0
 SETTLE_S = 0.35  # taps this soon after a screen appears are the tail of a double tap
+class QueueLoad(NamedTuple):
+    """One service's queue as the hall state tells it: how many wait, and what a ticket taken now
+    would print ("≈ wait_min, at most wait_max_min"; None: no estimate)."""
+
+    waiting: int
+    wait_min: int | None = None
+    wait_max_min: int | None = None
+
+
 LONG_QUEUE = 10  # people ahead from which the kiosk asks "the queue is long: get a ticket?"
 CODE_KEYS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the server's booking-code alphabet
 
@@ -142,7 +152,7 @@ class KioskState:
         self.long_queue = long_queue
         self.page_size = page_size
         self.large_page_size = large_page_size
-        self.load: dict[str, tuple[int, float | None]] = {}  # service -> (waiting, avg wait min)
+        self.load: dict[str, QueueLoad] = {}  # service -> waiting and the forecast, from the hall state
         self.low_reach = False
         self.large_text = False
         self.configure(config)
@@ -159,8 +169,8 @@ class KioskState:
         self.choices = choices_of(config)
         self.categories = list(config.categories)
 
-    def set_load(self, load: Mapping[str, tuple[int, float | None]]) -> None:
-        """Queue length and mean wait per service, from the retained hall state."""
+    def set_load(self, load: Mapping[str, QueueLoad]) -> None:
+        """Queue length and the forecast a ticket taken now would print, per service (the hall state)."""
         self.load = dict(load)
 
     # --- state ------------------------------------------------------------------------------------
@@ -386,14 +396,14 @@ class KioskState:
             return []
         return self._after_priority()
 
-    def queue_of(self, choice: Choice) -> tuple[int, float | None] | None:
+    def queue_of(self, choice: Choice) -> QueueLoad | None:
         first = choice.services[0] if choice.services else None
         return self.load.get(first) if first else None
 
     def _after_priority(self) -> list[Effect]:
         assert self.choice is not None
         load = self.queue_of(self.choice)
-        if load is not None and load[0] >= self.long_queue:
+        if load is not None and load.waiting >= self.long_queue:
             self._go(Screen.CONFIRM)
             return []
         return self._issue()
@@ -496,8 +506,9 @@ class KioskState:
             return self._v(s, title=self._t("choose_priority"), buttons=tuple(buttons + [back] + self._modes()))
         if s is Screen.CONFIRM:
             assert self.choice is not None
-            waiting, minutes = self.queue_of(self.choice) or (0, None)
-            lines = (self.choice_name(self.choice), self._t("people_ahead", n=waiting), self._wait_text(minutes))
+            load = self.queue_of(self.choice) or QueueLoad(0)
+            lines = (self.choice_name(self.choice), self._t("people_ahead", n=load.waiting),
+                     self._wait_text(load.wait_min, load.wait_max_min))
             return self._v(s, title=self._t("queue_long"), lines=lines,
                         buttons=(Button("confirm", self._t("get_ticket"), "confirm"),
                                  Button("back", self._t("cancel"), "nav"), *self._modes()))

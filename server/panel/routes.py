@@ -398,7 +398,8 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
                     signed_in_since=_signed_in_since(service, states),
                     movable=movable, flash=flash, devices=device_report(request), send_targets=_send_targets(service, states),
-                    bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()))
+                    bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()),
+                    closing=service.closing_rule() if hasattr(service, "closing_rule") else None)
 
 
 SIGN_IN_LOOKBACK = dt.timedelta(hours=36)  # a shift longer than this shows no sign-in time, only its state

@@ -206,11 +206,22 @@ class Counters(CommandRunner):
         self._close_current(tx, cfg, cv, now, op, touched, services)
         if op and cv.operator is None:
             cv.operator = op
+        # closing.waiting_at_close: stop (issue 20): past a service's last call nobody of it is called.
+        stopped = {s.id for s in cfg.services if self._calls_stopped(s.id, now)}
+        if stopped and len(stopped) == len(cfg.services):
+            cv.status = "idle"
+            if touched:  # this press finished the last visitor: that much is done, nobody is called
+                return "empty", None
+            raise Conflict("calls_stopped", f"no more calls today at counter {cfg.number} (the office's closing rule)",
+                           params={"counter": cfg.id, **self._last_call_params(cfg)})
         refreshed = False
         self._sync_from_log()
         lost: set[str] = set()  # tickets another process took (or holds) during this press
         for _ in range(_NEXT_RETRIES):
-            decision = choose_next(cfg, self._view.candidates(cfg, now, lost), now, self.settings)
+            offered = self._view.candidates(cfg, now, lost)
+            if stopped:
+                offered = [t for t in offered if t.service not in stopped]
+            decision = choose_next(cfg, offered, now, self.settings)
             if decision is None:
                 if not refreshed and time.monotonic() - self._last_refresh > 0.2 and self._foreign_changes():
                     # Another process may have issued tickets this view has not seen yet.

@@ -7,8 +7,9 @@ import os
 import pygame
 import pytest
 
+from cherga.broker_bridge.contract import HallState, ServiceLoad
 from cherga.display.board import BoardSettings, HallBoard
-from cherga.display.tv import BLINK, NEWEST, OFFLINE, ROW, RowGeometry, TvRenderer
+from cherga.display.tv import BLINK, NEWEST, OFFLINE, PANEL, ROW, LoadGeometry, RowGeometry, TvRenderer
 from cherga.firmware_host.fonts import font_path
 
 from .conftest import at, call, entry, state
@@ -90,3 +91,71 @@ def test_kyrgyz_and_kazakh_letters_are_drawn_with_real_glyphs() -> None:
     for letter in "ҢӨҮӘҒҚҰҺІЇҐЄ":
         glyph = font.render(letter, True, (255, 255, 255))
         assert pygame.image.tobytes(glyph, "RGBA") != pygame.image.tobytes(missing, "RGBA"), letter
+
+
+def _state_with_load(*load: ServiceLoad) -> HallState:
+    return state(entry("A-005", "5")).model_copy(update={"load": list(load)})
+
+
+def _drawn_text(surface: pygame.Surface, geo: LoadGeometry) -> bytes:
+    assert geo.forecast_rect is not None
+    return region_bytes(surface, geo.forecast_rect)
+
+
+def _expected_text(geo: LoadGeometry, text: str, background: tuple[int, int, int]) -> bytes:
+    assert geo.forecast_rect is not None
+    glyphs = pygame.font.Font(str(font_path()), geo.forecast_px).render(text, True, geo.forecast_color)
+    expected = pygame.Surface(geo.forecast_rect[2:])
+    expected.fill(background)
+    expected.blit(glyphs, (0, 0))
+    return pygame.image.tobytes(expected, "RGB")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_each_service_shows_the_forecast_a_ticket_taken_now_would_print(size: tuple[int, int]) -> None:
+    """GIVEN the server's hall state: passport ≈ 12 min, at most 25; birth by the point alone; land no estimate
+    WHEN the TV draws it with Ukrainian and English side by side
+    THEN each line's forecast is on the screen in the glossary's words, and never the waiting time so far."""
+    hall = _state_with_load(
+        ServiceLoad(service="passport", names={"uk": "Паспорт", "en": "Passport"}, waiting=7, counters_open=2,
+                    avg_wait_min=41.0, light="red", wait_min=12, wait_max_min=25),
+        ServiceLoad(service="birth", names={"uk": "Народження", "en": "Birth"}, waiting=1, counters_open=1,
+                    avg_wait_min=2.0, light="green", wait_min=3, wait_max_min=3),
+        ServiceLoad(service="land", names={"uk": "Земля", "en": "Land"}, waiting=0, counters_open=0,
+                    avg_wait_min=0.0, light="green"))
+    board = HallBoard(BoardSettings(layout="side_by_side"))
+    board.apply_state(hall, at(0))
+    renderer = TvRenderer(size)
+    screen = renderer.draw(board.picture(at(1)))
+    rows = {geo.service: geo for geo in renderer.load_rows}
+    assert rows["passport"].forecast == "≈ 12 хв, не більше 25 / ≈ 12 min, at most 25"
+    assert rows["birth"].forecast == "≈ 3 хв / ≈ 3 min"  # no wider bound: the point alone
+    assert rows["land"].forecast == "" and rows["land"].forecast_rect is None
+    assert "41" not in rows["passport"].forecast
+    shot = _drawn_text(screen, rows["passport"])
+    assert shot == _expected_text(rows["passport"], rows["passport"].forecast, PANEL)
+    assert shot != _expected_text(rows["passport"], "≈ 41 хв / ≈ 41 min", PANEL)
+    x, _, w, _ = rows["passport"].forecast_rect  # type: ignore[misc]
+    assert x + w <= size[0]  # on the screen, not cut at its edge
+
+
+def test_past_the_last_call_the_hall_is_asked_to_book_instead() -> None:
+    hall = _state_with_load(ServiceLoad(service="passport", names={"uk": "Паспорт", "ky": "Паспорт"}, waiting=4,
+                                        counters_open=1, avg_wait_min=30.0, light="orange", calls_stopped=True))
+    hall = hall.model_copy(update={"languages": ["ky"]})
+    board = HallBoard(BoardSettings())
+    board.apply_state(hall, at(0))
+    renderer = TvRenderer((1280, 720))
+    screen = renderer.draw(board.picture(at(1)))
+    geo = renderer.load_rows[0]
+    assert geo.forecast == "Бүгүнкү чакыруулар бүттү"
+    assert geo.forecast_color == BLINK
+    assert _drawn_text(screen, geo) == _expected_text(geo, geo.forecast, PANEL)
+    [(line, rect, px)] = renderer.book_rects  # once, at the foot of the panel
+    assert line == "Дагы күтүп жаткандар: алдын ала жазылыңыз"
+    glyphs = pygame.font.Font(str(font_path(bold=True)), px).render(line, True, BLINK)
+    expected = pygame.Surface(rect[2:])
+    expected.fill(PANEL)
+    expected.blit(glyphs, (0, 0))
+    assert region_bytes(screen, rect) == pygame.image.tobytes(expected, "RGB")
+    assert rect[0] + rect[2] <= 1280 and rect[1] > geo.forecast_rect[1]  # type: ignore[index]

@@ -52,9 +52,10 @@ class FakeKioskServer:
         client.publish(contract.topic("node_config", o, node=self.office.node), self.office.to_bytes(), 1, True)
         client.publish(contract.topic("server_status", o), ServerStatus(state="online").to_bytes(), 1, True)
 
-    def publish_load(self, service: str, waiting: int, avg_wait_min: float) -> None:
+    def publish_load(self, service: str, waiting: int, avg_wait_min: float, wait_min: int | None = None,
+                     wait_max_min: int | None = None) -> None:
         load = ServiceLoad(service=service, names={"en": service}, waiting=waiting, counters_open=2,
-                           avg_wait_min=avg_wait_min, light="red")
+                           avg_wait_min=avg_wait_min, light="red", wait_min=wait_min, wait_max_min=wait_max_min)
         hall = HallState(office=self.office.office, office_names=self.office.office_names,
                          languages=self.office.languages, calls=[], load=[load], updated_at=dt.datetime.now(dt.UTC))
         self.client.publish(contract.topic("hall_state", self.office.office), hall.to_bytes(), 1, True)

@@ -226,11 +226,14 @@ def test_a_scanned_booking_code_checks_in_and_prints(
 
 def test_a_long_queue_from_the_hall_state_asks_before_issuing(
         kiosk: Kiosk, server: FakeKioskServer, emulator: EscPosEmulator) -> None:
-    server.publish_load("passport", waiting=28, avg_wait_min=55.0)
+    server.publish_load("passport", waiting=28, avg_wait_min=55.0, wait_min=84, wait_max_min=112)
     wait_until(lambda: kiosk.role.state is not None and "passport" in kiosk.role.state.load)
     kiosk.tap("lang:uk", "service:passport", "purpose:submit", "priority:none")
     view = kiosk.role.view()
     assert view is not None and view.screen is Screen.CONFIRM and "Перед вами: 28" in view.lines
+    # the forecast the server's hall state carries (the ticket's own range), not the 55 min waited so far
+    assert "Орієнтовний час очікування: ≈ 84 хв, не більше 112" in view.lines
+    assert not any("55" in line for line in view.lines)
     assert server.issues == []
     kiosk.tap("confirm")
     emulator.wait_for_tickets(1)

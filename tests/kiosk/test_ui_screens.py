@@ -21,7 +21,7 @@ from cherga.kiosk.ui.render import (
     _font,
     taps_from_event,
 )
-from cherga.kiosk.ui.state import KioskState, Screen
+from cherga.kiosk.ui.state import KioskState, QueueLoad, Screen
 from tests.kiosk.conftest import FakeClock, demo_office_config, ticket_info
 
 SIZES = [(1280, 800), (1080, 1920), (800, 480)]
@@ -64,7 +64,7 @@ def screens(office: NodeConfig, lang: str, *, low_reach: bool = False, large_tex
     yield "purpose", go(fresh(), f"lang:{lang}", "service:passport")
     yield "priority", go(fresh(), f"lang:{lang}", "service:passport", "purpose:submit")
     s = fresh()
-    s.set_load({"passport": (31, 57.0)})
+    s.set_load({"passport": QueueLoad(31, 57, 84)})
     yield "confirm", go(s, f"lang:{lang}", "service:passport", "purpose:submit", "priority:none")
     s = go(fresh(), f"lang:{lang}", "appointment", "key:K", "key:7")
     yield "checkin", s

@@ -7,7 +7,7 @@ import dataclasses
 from cherga.broker_bridge.contract import NodeConfig
 from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.layout import layout
-from cherga.kiosk.ui.state import SETTLE_S, CheckInRequest, IssueRequest, KioskState, Screen
+from cherga.kiosk.ui.state import SETTLE_S, CheckInRequest, IssueRequest, KioskState, QueueLoad, Screen
 from tests.kiosk.conftest import FakeClock, ticket_info
 
 
@@ -62,7 +62,7 @@ def test_long_service_lists_are_paged_and_every_service_is_reachable(office: Nod
 
 def test_a_long_queue_asks_to_confirm_with_people_ahead_and_the_estimate(office: NodeConfig, clock: FakeClock) -> None:
     s = KioskState(office, clock=clock)
-    s.set_load({"passport": (23, 41.6)})
+    s.set_load({"passport": QueueLoad(23, 42, 61)})
     tap(s, clock, "lang:uk")
     tap(s, clock, "service:passport")
     tap(s, clock, "purpose:consult")
@@ -71,13 +71,13 @@ def test_a_long_queue_asks_to_confirm_with_people_ahead_and_the_estimate(office:
     assert v.screen is Screen.CONFIRM
     assert v.title == text("uk", "queue_long")
     assert "Перед вами: 23" in v.lines
-    assert "Орієнтовний час очікування: ≈ 42 хв" in v.lines
+    assert "Орієнтовний час очікування: ≈ 42 хв, не більше 61" in v.lines  # the ticket's own range
     assert len(tap(s, clock, "confirm")) == 1
 
 
 def test_a_short_queue_issues_without_asking(office: NodeConfig, clock: FakeClock) -> None:
     s = KioskState(office, clock=clock)
-    s.set_load({"passport": (2, 5.0)})
+    s.set_load({"passport": QueueLoad(2, 5, 11)})
     tap(s, clock, "lang:uk")
     tap(s, clock, "service:passport")
     tap(s, clock, "purpose:consult")
@@ -136,7 +136,7 @@ def test_the_printed_ticket_screen_also_returns_to_the_start(office: NodeConfig,
 
 def test_a_double_tap_never_asks_for_two_tickets(office: NodeConfig, clock: FakeClock) -> None:
     s = KioskState(office, clock=clock)
-    s.set_load({"passport": (30, 60.0)})
+    s.set_load({"passport": QueueLoad(30, 60, 80)})
     tap(s, clock, "lang:uk")
     tap(s, clock, "service:passport")
     tap(s, clock, "purpose:consult")
