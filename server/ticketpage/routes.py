@@ -56,7 +56,7 @@ STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives foreve
 KEEPALIVE_S = 15.0
 REFRESH_S = 30.0  # a waiting ticket's forecast moves with time alone: refresh it this often
 ESTIMATE_GAP_S = 5.0  # per page, the forecast (under the office lock) is recomputed at most this often
-BURST_S = 0.3  # changes arriving together (a call updates several counters) are one update
+BURST_S = 0.1  # changes arriving together (a call updates several counters) are one update
 POLL_S, POLL_MIN_S, POLL_MAX_S = 10, 2, 60  # the fallback's polling period (``?poll=`` in seconds)
 
 router = APIRouter(include_in_schema=False, tags=["tickets"])
