@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -38,7 +39,7 @@ from cherga.server.store import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["record", "entries", "prune", "retention_days", "AUDIT_FLOOR_DAYS", "COLUMNS"]
+__all__ = ["record", "entries", "flush", "prune", "retention_days", "AUDIT_FLOOR_DAYS", "COLUMNS"]
 
 AUDIT_FLOOR_DAYS = 30  # migration 0007's triggers keep younger rows whatever the setting
 PRUNE_EVERY_S = 6 * 3600
@@ -58,8 +59,13 @@ def retention_days() -> int:
 
 def record(store: Store, action: str, *, at: dt.datetime, outcome: str = "ok", actor: str | None = None,
            actor_kind: str | None = None, target: str | None = None, office: str | None = None,
-           address: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+           address: str | None = None, data: Mapping[str, Any] | None = None, wait: bool = True) -> None:
     """Append one entry. ``office`` and ``address`` default to the current request's.
+
+    ``wait=False`` (the middleware's record of every staff request, counter presses included): the
+    entry is written by a background writer, many in one transaction, so a press costs no second
+    fsync; :func:`entries` and :func:`flush` wait for what is queued. A crash may lose the last
+    fraction of a second of such entries (the presses themselves are in the event log).
 
     Never raises: an audit failure is logged loudly, the action itself has already happened.
     """
@@ -68,22 +74,76 @@ def record(store: Store, action: str, *, at: dt.datetime, outcome: str = "ok", a
         office = office or ctx.office
         address = address or ctx.address
     kind = actor_kind or ("staff" if actor else "anonymous")
+    row = dict(at=at, office=office, actor=(actor or None) and actor[:64], actor_kind=kind, action=action[:64],
+               target=(target or None) and target[:160], outcome=outcome[:16],
+               address=(address or None) and address[:64], data=dict(data or {}))
+    if not wait:
+        _writer.put(store, row)
+        return
     try:
         with store.transaction() as tx:
-            tx.conn.execute(insert(schema.audit_log).values(
-                at=at, office=office, actor=(actor or None) and actor[:64], actor_kind=kind, action=action[:64],
-                target=(target or None) and target[:160], outcome=outcome[:16], address=(address or None) and address[:64],
-                data=dict(data or {})))
+            tx.conn.execute(insert(schema.audit_log), [row])
     except Exception:
         log.exception("audit: could not record %s by %s", action, actor)
         return
     _maybe_prune(store, at)
 
 
+class _Writer:
+    """Writes queued entries in batches (one transaction per batch) on a daemon thread."""
+
+    BATCH = 500
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[Store, dict[str, Any]]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, store: Store, row: dict[str, Any]) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="cherga-audit", daemon=True)
+                self._thread.start()
+        self._queue.put((store, row))
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            by_store: dict[int, tuple[Store, list[dict[str, Any]]]] = {}
+            for store, row in batch:
+                by_store.setdefault(id(store), (store, []))[1].append(row)
+            for store, rows in by_store.values():
+                try:
+                    with store.transaction() as tx:
+                        tx.conn.execute(insert(schema.audit_log), rows)
+                    _maybe_prune(store, rows[-1]["at"])
+                except Exception:
+                    log.exception("audit: could not record %d entries", len(rows))
+            for _ in batch:
+                self._queue.task_done()
+
+
+_writer = _Writer()
+
+
+def flush() -> None:
+    """Wait until every queued entry is written."""
+    _writer.flush()
+
+
 def entries(store: Store, *, office: str | None = None, since: dt.datetime | None = None,
             until: dt.datetime | None = None, actor: str | None = None, limit: int = 1000,
             before_seq: int | None = None) -> list[dict[str, Any]]:
-    """Entries newest first (at most ``limit``), filtered."""
+    """Entries newest first (at most ``limit``), filtered (queued entries written first)."""
+    flush()
     a = schema.audit_log
     q = select(a).order_by(a.c.seq.desc()).limit(max(1, min(limit, 100_000)))
     if office is not None:

@@ -35,8 +35,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio.to_thread
-
 from cherga.server.errors import ServiceError
 from cherga.server.security import audit, context
 
@@ -236,7 +234,7 @@ class SecurityMiddleware:
         finally:
             context.closed(token)
             if method in UNSAFE and ctx.staff is not None and not ctx.audited and state is not None:
-                await anyio.to_thread.run_sync(self._audit, state, ctx, method, path, status["code"])
+                self._audit(state, ctx, method, path, status["code"])  # queued: no I/O on the event loop
 
     @staticmethod
     def _audit(state: Any, ctx: context.RequestContext, method: str, path: str, code: int) -> None:
@@ -248,7 +246,7 @@ class SecurityMiddleware:
         signout = path.endswith(("/signout", "/auth/logout"))
         audit.record(store, "sign_out" if signout else f"{method} {path}", at=now, actor=ctx.staff.username,
                      office=ctx.office, address=ctx.address, target=path,
-                     outcome="ok" if code < 400 else "refused", data={"status": code})
+                     outcome="ok" if code < 400 else "refused", data={"status": code}, wait=False)
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, exc: ServiceError) -> None:
