@@ -244,24 +244,16 @@ def decode(section: str, form: Mapping[str, Any], current: Mapping[str, Any]) ->
             base = old.get(base_id, {})
             n = len(items)
             item = _decode_group(part.spec, path, form, base, services, aliases, (part.key, n))
-            # Problems are told by the item's place in the saved list (n); the form's names keep the
-            # posted place (i): the aliases and bases map one to the other.
+            # A page shown again is drawn from the decoded data, where the item sits at its saved place
+            # (n, after any removed above it): its weight fields are named by that place too.
             if n != i:
-                _alias_item(part.spec, part.key, n, i, aliases)
+                for loc, shown in list(aliases.items()):
+                    if loc[:2] == (part.key, n):
+                        aliases[loc] = shown.replace(f"{path}.", f"{part.key}.{n}.", 1)
             bases[f"{part.key}.{n}"] = base_id
             items.append(item)
         data[part.key] = items
     return Decoded(data, bases, aliases)
-
-
-def _alias_item(spec: Spec, key: str, n: int, i: int, aliases: dict[Loc, str]) -> None:
-    """An item saved at place ``n`` was posted at place ``i`` (an item above it was removed)."""
-    aliases.setdefault((key, n), f"{key}.{i}")
-    for field, kind, _ in spec:
-        aliases.setdefault((key, n, field), f"{key}.{i}.{field}")
-        if kind == "names":
-            for lang in LANGUAGES:
-                aliases.setdefault((key, n, field, lang), f"{key}.{i}.{field}.{lang}")
 
 
 def _service_ids(form: Mapping[str, Any], current: Mapping[str, Any], section: str) -> list[str]:

@@ -140,3 +140,17 @@ def test_a_saved_change_reaches_a_running_node_and_a_node_that_was_offline(
     finally:
         kiosk.close()
         bridge.stop()
+
+
+def test_a_problem_after_a_removed_item_is_shown_at_the_right_item(client: TestClient, service: OfficeService) -> None:
+    action = "/admin/section/counters"
+    fields = form_fields(client.get(action).text, action)
+    # Remove counter 1 and give counter 3 a bad weight: the page comes back with counter 3's weight marked.
+    bad = changed(fields, **{"counters.0.__remove": "1", "counters.2.services.passport": "500"})
+    r = post_form(client, action, bad)
+    assert r.status_code == 422
+    # The page is drawn again without counter 1: counter 3 is now the second item, its weight marked.
+    marked = re.findall(r'<input name="(counters\.\d+\.services\.passport)" value="500" aria-invalid="true"', r.text)
+    assert marked == ["counters.1.services.passport"], marked
+    assert "At most 100." in r.text
+    assert [c.id for c in service.config.counters][:3] == ["c1", "c2", "c3"]
