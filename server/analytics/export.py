@@ -35,7 +35,10 @@ class Labels:
         if value is None:
             return "—" if key in _LABELLED or key == "operator" else None
         if key in _LABELLED:
-            return self.names.get(key, {}).get(str(value), value)
+            names = self.names.get(key, {})
+            if key == "service" and "+" in str(value):  # a pool of services sharing desks (staffing)
+                return " + ".join(names.get(part, part) for part in str(value).split("+"))
+            return names.get(str(value), value)
         return value
 
     def header(self, table: Table) -> list[str]:

@@ -295,6 +295,8 @@ def _chart_makers(built: _Built) -> list[tuple[str, Callable[[tuple[int, int]], 
     need: dict[str, float] = {}
     have: dict[str, float] = {}
     for r in staffing.as_dicts():
+        if "+" in str(r["service"]):  # a pool's line: its services' own lines are counted already
+            continue
         need[r["hour_of_day"]] = need.get(r["hour_of_day"], 0) + (r["counters_needed"] or 0)
         have[r["hour_of_day"]] = have.get(r["hour_of_day"], 0) + (r["counters_open"] or 0)
     hours = sorted(need)

@@ -10,6 +10,15 @@ signed-in time minus its pauses, credited to the services in proportion to the b
 counter gave each of them in that hour of day (a counter idle all hour is split evenly over the
 services the site configuration gives it). So a counter serving two services half and half
 counts as half a counter for each, which is what Erlang C's "servers" means.
+
+*Pools.* Services that share desks are also staffed together: a shortfall of a group of services
+sharing desks shows in no single service's line (each alone fits its share). For every pool of two
+or more services (:func:`server.core.pools.candidate_pools` over the configured desks: each block of
+services linked by shared desks, out to its component) a line follows the services' lines: its
+``service`` is the pool's service ids joined by ``+`` (the report names each), *needed* is Erlang C
+on the pool's combined arrivals and their arrival-weighted mean visit (as
+:func:`server.core.pools.pool_need`), and *open* is every desk at work that serves any of them,
+whole (Hall's condition: the pool's load must fit on those desks).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from cherga.server.analytics.engine import Cells
 from cherga.server.analytics.report import Column, ReportQuery, Table, select
 from cherga.server.analytics.stats import mean, share_over
 from cherga.server.core.erlang import counters_needed
+from cherga.server.core.pools import candidate_pools
 
 TARGET_WAIT_S = 15 * 60
 TARGET_SHARE = 0.95
@@ -86,6 +96,34 @@ def staffing_table(cells: Cells, query: ReportQuery, *, prior_service_s: Mapping
             over = share_over(waits.get((service, hour), []), target_wait_s)
             rows.append([
                 service, f"{hour:02d}:00", round(per_hour, 2),
+                None if not service_s else round(service_s / 60, 2),
+                needed, round(open_avg, 2),
+                None if needed is None else round(needed - open_avg, 2),
+                None if over is None else round(100 - over, 1),
+            ])
+    pools = [p for p in candidate_pools({c: list(s) for c, s in counter_services.items() if s}) if len(p) > 1]
+    for pool in pools:
+        desks = [c for c, served in counter_services.items() if pool.intersection(served)]
+        for hour in sorted(days):
+            n_days = len(days[hour])
+            lam = sum(arrivals.get((s, hour), 0) for s in pool) / n_days
+            open_avg = sum(available.get((c, hour), 0.0) for c in desks) / (3600 * n_days)
+            if lam == 0 and open_avg == 0:
+                continue
+            visit = {s: mean(durations.get(s, [])) or prior_service_s.get(s) for s in pool}
+            weighted = [(arrivals.get((s, hour), 0), v) for s, v in visit.items() if v]
+            count = sum(n for n, _ in weighted)
+            service_s = sum(n * v for n, v in weighted) / count if count else None
+            needed = None
+            if service_s:
+                try:
+                    needed = counters_needed(lam / 3600, service_s, target_wait_s=target_wait_s,
+                                             target_share=target_share)
+                except ValueError:
+                    needed = None
+            over = share_over([w for s in pool for w in waits.get((s, hour), [])], target_wait_s)
+            rows.append([
+                "+".join(sorted(pool)), f"{hour:02d}:00", round(lam, 2),
                 None if not service_s else round(service_s / 60, 2),
                 needed, round(open_avg, 2),
                 None if needed is None else round(needed - open_avg, 2),
