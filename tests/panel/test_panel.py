@@ -248,3 +248,10 @@ def test_postponing_by_infinite_or_not_a_number_of_minutes_is_refused_in_the_ope
     assert state.ticket is not None and state.ticket.label == label  # still called, not postponed
     act(client, "c1", "postpone", delay_min="2.5")  # a fraction of a minute is a delay like any other
     assert service.counter_state("c1").ticket is None
+
+
+def test_the_sign_in_page_does_not_claim_to_be_live(client: TestClient) -> None:
+    """Nothing updates itself on the sign-in form: no "Live" badge there (the signed-in pages keep theirs)."""
+    for lang, word in (("en", "Live"), ("uk", "Наживо")):
+        page = client.get(f"/panel/signin?lang={lang}").text
+        assert 'id="live"' not in page and word not in text(page)
