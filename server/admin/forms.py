@@ -22,7 +22,7 @@ from cherga.server.siteconfig import WEEKDAYS, Loc, Problem
 
 # Field kinds: text (a string, empty = not given), select (one of choices), bool (a checkbox),
 # multi (checkboxes), names (a text per language), ranges ("08:00-13:00, 14:00-18:00"), dates
-# ("2026-01-01, 2026-01-07"),
+# ("2026-01-01, 2026-01-07"), optional (a service's own hours: empty = the office's),
 # days (ranges per weekday), weights (a weight per service, empty = not served), model (a group).
 Spec = list[tuple[str, str, Any]]
 
@@ -34,7 +34,7 @@ OFFICE: Spec = [("id", "readonly", None), ("names", "names", None), ("country", 
 SERVICE: Spec = [("id", "text", None), ("prefix", "text", None), ("names", "names", None),
                  ("purposes", "multi", "purposes"), ("daily_cap", "text", None), ("appointment_only", "bool", None),
                  ("target_wait_min", "text", None), ("mean_service_min", "text", None),
-                 ("booking_per_slot", "text", None)]
+                 ("booking_per_slot", "text", None), ("hours", "optional", None)]
 BUNDLE: Spec = [("id", "text", None), ("names", "names", None), ("services", "multi", "services")]
 COUNTER: Spec = [("id", "text", None), ("number", "text", None), ("names", "names", None),
                  ("services", "weights", None), ("back_office", "bool", None)]
@@ -186,6 +186,13 @@ def _decode_group(spec: Spec, path: str, form: Mapping[str, Any], base: Mapping[
             out[field] = served
         elif kind == "model":
             out[field] = _decode_group(arg, name, form, _mapping(base.get(field)), services, aliases, (*loc, field))
+        elif kind == "optional":
+            # A service's own hours: given when any day, break or holiday is filled in, else the office's.
+            own = _decode_group(HOURS, name, form, {}, services, aliases, (*loc, field))
+            if own.get("days") or own.get("breaks") or own.get("holidays"):
+                out[field] = own
+            else:
+                out.pop(field, None)
     return out
 
 
@@ -305,7 +312,8 @@ def _make(field: str, kind: str, arg: Any, name: str, value: Any, choices: dict[
         return Field(name, field, kind, children=[
             Field(f"{name}.{sid}", sid, "text", "" if sid not in weights else _number(weights[sid]), choices=[(sid, label)])
             for sid, label in services])
-    if kind == "model":
+    if kind in ("model", "optional"):
+        arg = HOURS if kind == "optional" else arg
         sub = value if isinstance(value, Mapping) else {}
         return Field(name, field, kind, children=[
             _field(f, k, a, f"{name}.{f}", sub.get(f), choices, services) for f, k, a in arg])

@@ -154,3 +154,14 @@ def test_a_problem_after_a_removed_item_is_shown_at_the_right_item(client: TestC
     assert marked == ["counters.1.services.passport"], marked
     assert "At most 100." in r.text
     assert [c.id for c in service.config.counters][:3] == ["c1", "c2", "c3"]
+
+
+def test_a_service_gets_its_own_hours_and_loses_them_again(client: TestClient, service: OfficeService) -> None:
+    r = save(client, "services", **{"services.0.hours.days.sat": "09:00-13:00", "services.0.hours.holidays": "2026-03-09"})
+    assert r.status_code == 303, re.findall(r'class="error"[^>]*>([^<]*)', r.text)
+    own = service.config.services[0].hours
+    assert own is not None and list(own.days) == ["sat"] and [str(d) for d in own.holidays] == ["2026-03-09"]
+    r = save(client, "services", **{"services.0.hours.days.sat": "", "services.0.hours.holidays": ""})
+    assert r.status_code == 303 and service.config.services[0].hours is None  # the office's hours again
+    r = save(client, "services", **{"services.0.hours.days.sat": "13:00-09:00"})
+    assert r.status_code == 422 and "13:00–09:00: the start must be before the end." in r.text
