@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,10 @@ def two_instances(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, list[Off
         broker.stop()
 
 
+def _answer_to(command_id: str) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda topic, data: data.get("id") == command_id
+
+
 def test_two_server_instances_keep_their_sessions_and_answer_each_command_once(
         two_instances: tuple[Broker, SiteConfig, list[OfficeService], list[Bridge]]) -> None:
     broker, site, services, bridges = two_instances
@@ -79,14 +84,14 @@ def test_two_server_instances_keep_their_sessions_and_answer_each_command_once(
         for _ in range(TICKETS):
             issue = command(IssueTicket, "k1", service="passport")
             kiosk.publish(contract.topic("kiosk_issue", office, node="k1"), issue.to_bytes())
-            answer = kiosk.wait_for(lambda t, d, i=issue.id: d.get("id") == i)
+            answer = kiosk.wait_for(_answer_to(issue.id))
             assert answer["status"] == "ok", answer
             ids.append(issue.id)
         presses = []
         for _ in range(TICKETS):
             nxt = command(CounterCommand, "pad-c1", action="next")
             pad.publish(contract.topic("counter_command", office, counter="c1"), nxt.to_bytes())
-            answer = pad.wait_for(lambda t, d, i=nxt.id: d.get("id") == i)
+            answer = pad.wait_for(_answer_to(nxt.id))
             assert answer["status"] == "ok", answer
             presses.append(nxt.id)
         # A press after all that: its answer comes after any duplicate of the earlier ones would have.

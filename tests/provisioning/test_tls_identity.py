@@ -79,7 +79,11 @@ def test_a_nodes_certificate_acts_only_as_its_own_node_whatever_password_comes_w
         server_password = yaml.safe_load((server / "server-credentials.yaml").read_text())["password"]
         office, got = _client("watch", port, ca_file, tmp_path / "server.crt", tmp_path / "server.key",
                               "prov-test.server", server_password)
-        office.on_message = lambda c, u, m: (lock.acquire(), seen.append(m.topic), lock.release())
+        def heard(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+            with lock:
+                seen.append(msg.topic)
+
+        office.on_message = heard
         clients.append(office)
         office.connect("127.0.0.1", port)
         office.loop_start()
