@@ -9,18 +9,20 @@
 * ``POST /t/{token}/rate`` — the rating after service (``score`` 1 = best, as on the pads), through
   the same rate command the pads send, so it lands in the same ratings store.
 
-The event streams must never hold up the queue. There is one stream per open page, fed by the
-operator panel's change hub (:func:`server.panel.routes.hub_for`: the service's change notification
-fanned out to event loops); a change that touches none of the counters serving this ticket is
-ignored; the ticket's own facts are re-read from the store (outside the office lock) and the
-forecast, which takes the office lock, is recomputed at most every :data:`ESTIMATE_GAP_S` seconds
-per page unless the ticket itself moved. At most :data:`STREAMS_MAX` streams are open at once
+The event streams must never hold up the queue. There is one stream per open page, fed by a
+:class:`TicketHub` (the operator panel's change-hub mechanism: the service's change notification
+fanned out to event loops) that also names the tickets a change moved. Only the page of a ticket a
+change names re-reads its ticket (from the store, outside the office lock) at once; for the other
+pages whose service's counters were touched, the forecast (which takes the office lock) is
+recomputed once its gap of :data:`ESTIMATE_GAP_S` seconds is over, and every :data:`REFRESH_S`
+seconds while the ticket waits. At most :data:`STREAMS_MAX` streams are open at once
 (``CHERGA_TICKET_STREAMS_MAX``); beyond that the server answers 503 and the page polls instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -29,6 +31,7 @@ import io
 import json
 import os
 import re
+import threading
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,6 +83,65 @@ def gate_for(app: Any) -> StreamGate:
         gate = StreamGate()
         app.state.ticket_streams = gate
     return gate
+
+
+Touch = tuple[frozenset[str], frozenset[str]]  # (counters, tickets) a change names
+
+
+class TicketHub:
+    """The service's change notifications, fanned out to each open stream's event loop.
+
+    The operator panel's :class:`~cherga.server.panel.routes.ChangeHub` pattern (a listener the
+    service calls from whichever thread applied the change; each stream's queue filled through its own
+    loop), carrying also the tickets a change names (at a counter, or just finished there): a page
+    whose ticket is not named reads nothing until its forecast is due, so a call costs one read for
+    the called ticket's page, not one per open page.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]] = set()
+
+    def __call__(self, change: Any) -> None:
+        states = getattr(change, "counter_states", None) or []
+        counters = frozenset(s.counter for s in states)
+        tickets = frozenset(t for s in states
+                            for t in (s.ticket.ticket_id if s.ticket is not None else None, s.rateable_ticket) if t)
+        with self._lock:
+            streams = list(self._streams)
+        for loop, queue in streams:
+            with contextlib.suppress(RuntimeError):  # a loop that has just closed
+                loop.call_soon_threadsafe(_offer, queue, (counters, tickets))
+
+    def open(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]:
+        entry = (asyncio.get_running_loop(), asyncio.Queue[Touch](maxsize=100))
+        with self._lock:
+            self._streams.add(entry)
+        return entry
+
+    def close(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]) -> None:
+        with self._lock:
+            self._streams.discard(entry)
+
+
+def _offer(queue: asyncio.Queue[Touch], item: Touch) -> None:
+    with contextlib.suppress(asyncio.QueueFull):  # a stream this far behind re-reads anyway
+        queue.put_nowait(item)
+
+
+_hub_lock = threading.Lock()
+
+
+def hub_for(app: Any) -> TicketHub:
+    """The app's ticket hub, registered with every office's service on first use."""
+    with _hub_lock:
+        hub: TicketHub | None = getattr(app.state, "ticket_hub", None)
+        if hub is None:
+            hub = TicketHub()
+            for svc in (getattr(app.state, "services", None) or {}).values():
+                svc.add_listener(hub)
+            app.state.ticket_hub = hub
+    return hub
 
 
 # --- finding the ticket and wording it ---------------------------------------------------------------
@@ -266,10 +328,15 @@ async def ticket_events(request: Request, token: str) -> Response:
     if gate.full():
         return Response(status_code=503, headers={"Retry-After": "60", "Cache-Control": "no-store"})
     lang = _lang(request, found)
-    from cherga.server.panel.routes import hub_for  # the panel's hub: one fan-out of the service's changes
-
-    hub = hub_for(request)
+    hub = hub_for(request.app)
     loop = asyncio.get_running_loop()
+
+    async def render(now_found: Found) -> dict[str, Any]:
+        view = await asyncio.to_thread(_view, now_found, lang)
+        return await asyncio.to_thread(_live_json, token, lang, view, now_found)
+
+    def digest(payload: dict[str, Any]) -> str:
+        return hashlib.sha1(json.dumps({**payload, "updated": ""}, sort_keys=True).encode()).hexdigest()
 
     async def stream() -> AsyncIterator[str]:
         nonlocal found
@@ -278,11 +345,11 @@ async def ticket_events(request: Request, token: str) -> Response:
         queue = entry[1]
         try:
             yield "retry: 3000\n\n"
-            payload = await asyncio.to_thread(_live_json, token, lang, await asyncio.to_thread(_view, found, lang), found)
-            last = hashlib.sha1(json.dumps({**payload, "updated": ""}, sort_keys=True).encode()).hexdigest()
+            payload = await render(found)
+            last = digest(payload)
             yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             estimated_at = loop.time()
-            pending = False  # a change came in while the forecast was fresh: recompute it when the gap is over
+            pending = False  # the queue moved while the forecast was fresh: recompute it when the gap is over
             relevant = _relevant(found)
             deadline = loop.time() + STREAM_MAX_S
             final = payload["final"]
@@ -292,7 +359,8 @@ async def ticket_events(request: Request, token: str) -> Response:
                 else:
                     due = deadline
                 try:
-                    data = await asyncio.wait_for(queue.get(), max(0.05, min(KEEPALIVE_S, due - loop.time())))
+                    counters, tickets = await asyncio.wait_for(
+                        queue.get(), max(0.05, min(KEEPALIVE_S, due - loop.time())))
                 except TimeoutError:
                     if await request.is_disconnected():
                         return
@@ -302,17 +370,20 @@ async def ticket_events(request: Request, token: str) -> Response:
                     full = True
                 else:
                     await asyncio.sleep(BURST_S)
-                    touched = set(json.loads(data).get("counters", []))
+                    named = set(tickets)
+                    touched = set(counters)
                     while not queue.empty():
-                        touched |= set(json.loads(queue.get_nowait()).get("counters", []))
-                    if not touched & relevant:
+                        more = queue.get_nowait()
+                        touched |= more[0]
+                        named |= more[1]
+                    at_its_counter = found.info.status != "waiting" and bool(touched & relevant)
+                    if found.info.ticket_id not in named and not at_its_counter:
+                        # Somebody else moved: only the forecast changes, recomputed when its gap is over.
+                        pending = pending or (found.info.status == "waiting" and bool(touched & relevant))
                         continue
-                    # The ticket's own facts from the store, outside the office lock.
+                    # This ticket itself moved: its facts from the store, outside the office lock.
                     cheap = await asyncio.to_thread(_find, request, token, estimate=False, known=found)
-                    waiting = cheap.info.status == "waiting"
-                    full = waiting and (_moved(found.ticket, cheap.ticket)
-                                        or loop.time() - estimated_at >= ESTIMATE_GAP_S)
-                    pending = waiting and not full
+                    full = cheap.info.status == "waiting" and _moved(found.ticket, cheap.ticket)
                     if not full:
                         found = cheap
                 if full:
@@ -320,12 +391,10 @@ async def ticket_events(request: Request, token: str) -> Response:
                     estimated_at = loop.time()
                     pending = False
                 relevant = _relevant(found)
-                view = await asyncio.to_thread(_view, found, lang)
-                payload = await asyncio.to_thread(_live_json, token, lang, view, found)
+                payload = await render(found)
                 final = payload["final"]
-                digest = hashlib.sha1(json.dumps({**payload, "updated": ""}, sort_keys=True).encode()).hexdigest()
-                if digest != last:
-                    last = digest
+                if digest(payload) != last:
+                    last = digest(payload)
                     yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
             if final:
                 yield "event: end\ndata: {}\n\n"
