@@ -83,10 +83,21 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def ensure_baseline(state: Any, at: Any) -> None:
-    """Record the config the server runs as version 1 when the office has no version yet."""
+    """Record the config the server runs as a version when the store does not hold it yet: the first
+    time ever (version 1), or when the server started from a file edited by hand since the last save
+    (checked once per process), so the next diff shows only the administrator's change."""
     service = state.service
-    if latest(service.store, service.office) is None:
-        save_version(service.store, service.office, config_yaml(service.config), author="", comment=LOADED, at=at)
+    found = latest(service.store, service.office)
+    if found is not None and getattr(state, "config_baseline_checked", False):
+        return
+    state.config_baseline_checked = True
+    if found is not None:
+        try:
+            if parse_version(found) == service.config:
+                return
+        except Exception:  # a stored version the schema no longer takes: the running config is recorded
+            log.warning("config version %s no longer validates; recording the running config", found.version)
+    save_version(service.store, service.office, config_yaml(service.config), author="", comment=LOADED, at=at)
 
 
 def save_and_apply(state: Any, new: SiteConfig, *, author: str, comment: str, text: str | None = None) -> Version:

@@ -165,3 +165,17 @@ def test_a_service_gets_its_own_hours_and_loses_them_again(client: TestClient, s
     assert r.status_code == 303 and service.config.services[0].hours is None  # the office's hours again
     r = save(client, "services", **{"services.0.hours.days.sat": "13:00-09:00"})
     assert r.status_code == 422 and "13:00–09:00: the start must be before the end." in r.text
+
+
+def test_a_server_started_from_a_file_edited_by_hand_records_it_before_the_next_change(
+        client: TestClient, service: OfficeService, app: FastAPI) -> None:
+    assert save(client, "rules", **{"no_show.recalls": "3"}).status_code == 303  # versions 1 (start) and 2
+    # The server restarts from a file someone edited by hand meanwhile (here: the running config swapped).
+    edited = service.config.model_copy(update={"no_show": service.config.no_show.model_copy(update={"recalls": 6})})
+    service.reconfigure(edited)
+    app.state.config_baseline_checked = False  # a new process
+    assert save(client, "rules", **{"no_show.timeout_s": "200"}).status_code == 303
+    found = versions.versions(service.store, service.office)
+    assert [(v.version, v.comment) for v in found][:2] == [(4, ""), (3, "@loaded")]
+    assert "+  recalls: 6" not in versions.diff(found[1], found[0])  # the diff shows only the admin's change
+    assert "timeout_s: 200" in versions.diff(found[1], found[0])
