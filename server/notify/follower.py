@@ -2,9 +2,9 @@
 
 The queue path is untouched: a call, a check-in, a finished ticket are committed as always; the
 follower (its own thread) reads the new events from the store, asks :mod:`.plan` what they cause
-and inserts outbox rows under their unique keys. Its place in the log (``notify_cursor``) is saved
-after the rows: a crash in between reads the same events again, and the unique keys keep it to one
-message each. Several server processes may each follow the log; the keys make that harmless too.
+and inserts outbox rows under their unique keys, with its new place in the log (``notify_cursor``)
+in the same transaction. Were the place lost, the events read again would find their unique keys
+taken: still one message each. Several server processes may each follow the log; the keys make that harmless too.
 
 "Your turn is near" is not an event: after each pass the follower asks the service for the
 forecast of each waiting ticket that has a contact (the same estimate the ticket prints) and
@@ -67,11 +67,13 @@ class Follower:
                 self.start()
             assert self._cursor is not None
             events = self.service.store.events(self.outbox.office, since_seq=self._cursor, limit=self.page)
+            planned: list[plan.Planned] = []
             for event in events:
-                self._handle(event)
+                planned += self._handle(event)
             if events:
+                # The page's messages and the new place in the log in one transaction (one fsync).
+                self.queue(planned, cursor=int(events[-1]["seq"]))
                 self._cursor = int(events[-1]["seq"])
-                self.outbox.set_cursor(self._cursor)
             if time.monotonic() - self._near_at >= self.near_every_s:
                 # Each check takes the office lock for a forecast: not more often than this, however busy.
                 self._near_at = time.monotonic()
@@ -80,7 +82,7 @@ class Follower:
 
     # --- events -----------------------------------------------------------------------------------
 
-    def _handle(self, event: dict[str, Any]) -> None:
+    def _handle(self, event: dict[str, Any]) -> list[plan.Planned]:
         kind, tid = event["kind"], event.get("ticket_id")
         data = event.get("data") or {}
         if kind == "issued" and tid and data.get("appointment"):
@@ -90,12 +92,12 @@ class Follower:
         elif kind in ("called", "recalled") and tid:
             self._watch.pop(tid, None)
             contacts = self.outbox.contacts_for(ticket_id=tid)
-            if contacts:
-                self.queue(plan.messages_for_event(event, contacts), ticket_id=tid)
+            return plan.messages_for_event(event, contacts)
         elif kind in _DONE and tid:
             self._watch.pop(tid, None)
         elif kind in ("transferred", "returned") and tid and self.outbox.contacts_for(ticket_id=tid):
             self._watch[tid] = None  # waiting again, for another service: near may come again later
+        return []
 
     def _check_near(self) -> None:
         cfg = self.config.notify
@@ -119,10 +121,11 @@ class Follower:
     # --- rendering --------------------------------------------------------------------------------
 
     def queue(self, planned: Sequence[plan.Planned], *, ticket_id: str | None = None,
-              booking_code: str | None = None) -> int:
+              booking_code: str | None = None, cursor: int | None = None) -> int:
         """Word each planned message in its contact's language and put it in the outbox."""
         bodies = [texts.message(p.kind, p.contact.language, **self._words(p)) for p in planned]
-        return self.outbox.enqueue(planned, bodies, self.clock(), ticket_id=ticket_id, booking_code=booking_code)
+        return self.outbox.enqueue(planned, bodies, self.clock(), ticket_id=ticket_id, booking_code=booking_code,
+                                   cursor=cursor)
 
     def _words(self, p: plan.Planned) -> dict[str, Any]:
         """The planned values with ids turned into names in the contact's language."""

@@ -106,18 +106,25 @@ class Outbox:
     # --- the outbox -------------------------------------------------------------------------------
 
     def enqueue(self, planned: Sequence[Planned], bodies: Sequence[str], now: dt.datetime, *,
-                ticket_id: str | None = None, booking_code: str | None = None) -> int:
-        """Queue each planned message once (a second enqueue of the same key does nothing); how many are new."""
-        if not planned:
+                ticket_id: str | None = None, booking_code: str | None = None, cursor: int | None = None) -> int:
+        """Queue each planned message once (a second enqueue of the same key does nothing); how many are new.
+
+        ``cursor``: the event seq these messages come from, saved in the same transaction (one fsync)."""
+        if not planned and cursor is None:
             return 0
-        rows = [{"office": self.office, "dedup_key": p.dedup_key, "contact_id": p.contact.id, "ticket_id": ticket_id,
-                 "booking_code": booking_code, "kind": p.kind, "channel": p.contact.channel, "body": body,
-                 "status": "pending", "attempts": 0, "created_at": now, "due_at": p.due_at,
-                 "next_attempt_at": p.due_at} for p, body in zip(planned, bodies, strict=True)]
+        rows = [{"office": self.office, "dedup_key": p.dedup_key, "contact_id": p.contact.id,
+                 "ticket_id": p.ticket_id or ticket_id, "booking_code": booking_code, "kind": p.kind,
+                 "channel": p.contact.channel, "body": body, "status": "pending", "attempts": 0, "created_at": now,
+                 "due_at": p.due_at, "next_attempt_at": p.due_at} for p, body in zip(planned, bodies, strict=True)]
+        new = 0
         with self.store.transaction() as tx:
-            ins = (postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert)(O)
-            res = tx.conn.execute(ins.on_conflict_do_nothing(index_elements=[O.c.dedup_key]), rows)
-        return max(0, int(res.rowcount or 0))
+            if rows:
+                ins = (postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert)(O)
+                res = tx.conn.execute(ins.on_conflict_do_nothing(index_elements=[O.c.dedup_key]), rows)
+                new = max(0, int(res.rowcount or 0))
+            if cursor is not None:
+                self._save_cursor(tx.conn, cursor)
+        return new
 
     def claim(self, now: dt.datetime, *, limit: int, lease: dt.timedelta) -> list[Claimed]:
         """Take up to ``limit`` due messages (and ones whose sender died ``lease`` ago) for sending."""
@@ -130,14 +137,12 @@ class Outbox:
                 .order_by(O.c.next_attempt_at, O.c.id).limit(limit)).all()
         if not rows:
             return []  # the common case: no write transaction at all
-        taken: list[int] = []
         with self.store.transaction() as tx:
-            for rid, status, claimed_at in rows:
-                cond = O.c.claimed_at.is_(None) if claimed_at is None else O.c.claimed_at == claimed_at
-                res = tx.conn.execute(update(O).where(O.c.id == rid, O.c.status == status, cond)
-                                      .values(status="sending", claimed_at=now))
-                if res.rowcount == 1:
-                    taken.append(int(rid))
+            # One statement; RETURNING names exactly the rows this claim changed (another sender's claim of
+            # the same moment changes none of them: the condition is re-checked row by row under the write).
+            taken = [int(r[0]) for r in tx.conn.execute(
+                update(O).where(O.c.id.in_([int(r[0]) for r in rows]), due)
+                .values(status="sending", claimed_at=now).returning(O.c.id)).all()]
             if not taken:
                 return []
             got = tx.conn.execute(
@@ -197,10 +202,14 @@ class Outbox:
 
     def set_cursor(self, seq: int) -> None:
         with self.store.transaction() as tx:
-            ins = (postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert)(K)
-            tx.conn.execute(ins.values(office=self.office, last_seq=seq).on_conflict_do_update(
-                index_elements=[K.c.office], set_={"last_seq": func.max(K.c.last_seq, seq)}
-                if tx.conn.dialect.name == "sqlite" else {"last_seq": func.greatest(K.c.last_seq, seq)}))
+            self._save_cursor(tx.conn, seq)
+
+    def _save_cursor(self, conn: Any, seq: int) -> None:
+        pg = conn.dialect.name == "postgresql"
+        ins = (postgresql.insert if pg else sqlite.insert)(K)
+        conn.execute(ins.values(office=self.office, last_seq=seq).on_conflict_do_update(
+            index_elements=[K.c.office],
+            set_={"last_seq": func.greatest(K.c.last_seq, seq) if pg else func.max(K.c.last_seq, seq)}))
 
     # --- retention --------------------------------------------------------------------------------
 

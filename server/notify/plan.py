@@ -35,6 +35,7 @@ class Planned:
     params: dict[str, Any]
     due_at: dt.datetime
     dedup_key: str
+    ticket_id: str | None = None  # the ticket it is about (none for a booking not yet checked in)
 
 
 def messages_for_event(event: Mapping[str, Any], contacts: Iterable[ContactRef]) -> list[Planned]:
@@ -43,7 +44,8 @@ def messages_for_event(event: Mapping[str, Any], contacts: Iterable[ContactRef])
         return []
     data = event.get("data") or {}
     params = {"ticket": data.get("label", ""), "counter": data.get("counter_number") or event.get("counter") or ""}
-    return [Planned(c, "called", params, event["at"], f"{c.id}:called:{event['seq']}") for c in contacts]
+    return [Planned(c, "called", params, event["at"], f"{c.id}:called:{event['seq']}", event.get("ticket_id"))
+            for c in contacts]
 
 
 def booking_messages(contact: ContactRef, *, code: str, slot: dt.datetime, service: str, tz: dt.tzinfo,
