@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from cherga.server import auth
-from cherga.server.errors import Forbidden, Unauthorized
+from cherga.server.errors import Forbidden, Invalid, Unauthorized
 from cherga.server.panel.error_page import page_language
 from cherga.server.panel.i18n import catalog
 from cherga.server.security import audit
@@ -46,10 +46,21 @@ def _admin(request: Request) -> StaffAccount:
     return account
 
 
+def _moment(value: dt.datetime | None, name: str) -> dt.datetime | None:
+    """A query's time as an aware UTC instant (a time without a zone is read as UTC)."""
+    if value is None:
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise Invalid("bad_time", f"{name}: not a time the log can hold") from None
+
+
 def _rows(request: Request, office: str | None, since: dt.datetime | None, until: dt.datetime | None,
           actor: str | None, limit: int) -> list[dict[str, Any]]:
     store: Store = request.app.state.store
-    return audit.entries(store, office=office, since=since, until=until, actor=actor, limit=limit)
+    return audit.entries(store, office=office, since=_moment(since, "since"), until=_moment(until, "until"),
+                         actor=actor, limit=limit)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
