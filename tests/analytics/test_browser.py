@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.analytics.office import Clock, make_app, play_morning
 from tests.support.browser import serving
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.browser
 LIGHTS = {"green": (0x2E, 0x9E, 0x48), "yellow": (0xF1, 0xC4, 0x0F), "orange": (0xE6, 0x7E, 0x22),
@@ -78,8 +79,11 @@ def test_the_hall_screen_refreshes_by_itself_when_the_queue_moves(
     assert "Жарандын паспорту" in page.inner_text("body")
     assert page.inner_text("tr[data-service=residence] td.waiting") == "0"
     app.state.service.issue_ticket(command_id="browser-refresh", source="kiosk-1", service="residence")
-    page.wait_for_function(
-        "document.querySelector('tr[data-service=residence] td.waiting').textContent === '1'", timeout=15_000)
+    # Polled through page.evaluate: the page's Content-Security-Policy (no 'unsafe-eval') refuses the
+    # string evaluation wait_for_function uses.
+    wait_until(lambda: page.evaluate(
+        "document.querySelector('tr[data-service=residence] td.waiting').textContent === '1'"),
+        timeout=15, what="the load page shows the new ticket")
     assert "мүн" in page.inner_text("tr[data-service=residence]")
 
 
