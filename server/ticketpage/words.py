@@ -61,7 +61,7 @@ def ticket_view(info: TicketInfo, ticket: Ticket | None, config: SiteConfig, t: 
     except KeyError:
         service = ""
     tz = config.office.tz
-    common = {"label": info.label, "service": service}
+    label = info.label
     counter = info.counter_number or _counter_number(config, info.counter)
     status = info.status
     if status == "waiting":
@@ -76,15 +76,15 @@ def ticket_view(info: TicketInfo, ticket: Ticket | None, config: SiteConfig, t: 
             head = t["postponed_title"]
             if ticket.not_before > now:
                 lines.append(t["postponed_until"].format(time=ticket.not_before.astimezone(tz).strftime("%H:%M")))
-            return ViewState("postponed", headline=head, lines=tuple(lines), **common)
+            return ViewState("postponed", headline=head, lines=tuple(lines), label=label, service=service)
         target = _counter_number(config, ticket.target_counter) if ticket is not None else None
         if target:  # sent to one counter (a transfer, or the hall manager's choice): only that one calls
             lines.insert(0, t["transferred_counter"].format(n=target))
         if called_before:
             if not target:
                 lines.insert(0, t["transferred_service"].format(service=service))
-            return ViewState("transferred", headline=t["transferred_title"], lines=tuple(lines), **common)
-        return ViewState("waiting", headline=t["please_wait"], lines=tuple(lines), **common)
+            return ViewState("transferred", headline=t["transferred_title"], lines=tuple(lines), label=label, service=service)
+        return ViewState("waiting", headline=t["please_wait"], lines=tuple(lines), label=label, service=service)
     if status == "called":
         recalls = ticket.recalls if ticket is not None else 0
         called_at = info.issued_at if ticket is None or ticket.called_at is None else ticket.called_at
@@ -92,17 +92,17 @@ def ticket_view(info: TicketInfo, ticket: Ticket | None, config: SiteConfig, t: 
         state = "recalled" if recalls else "called"
         head = t["recalled_title"] if recalls else t["called_title"]
         return ViewState(state, headline=head, counter=counter, lines=(t["go_to_counter"].format(n=counter),),
-                         alert=alert, **common)
+                         alert=alert, label=label, service=service)
     if status == "serving":
-        return ViewState("serving", headline=t["serving_title"].format(n=counter), counter=counter, **common)
+        return ViewState("serving", headline=t["serving_title"].format(n=counter), counter=counter, label=label, service=service)
     if status == "done":
         can_rate = not rated and info.counter is not None
         lines = [t["rate_prompt"]] if can_rate else ([t["rated_thanks"]] if rated else [])
         return ViewState("served", headline=t["served_title"], lines=tuple(lines), can_rate=can_rate, rated=rated,
-                         final=not can_rate, **common)
+                         final=not can_rate, label=label, service=service)
     if status == "no_show":
-        return ViewState("no_show", headline=t["no_show_title"], lines=(t["no_show_what_now"],), final=True, **common)
+        return ViewState("no_show", headline=t["no_show_title"], lines=(t["no_show_what_now"],), final=True, label=label, service=service)
     # cancelled (the hall manager removed it, the visitor left, or the office day ended)
     why = ticket.reason if ticket is not None else None
     what_now = t["cancelled_day_closed"] if why == "day_closed" else t["cancelled_what_now"]
-    return ViewState("cancelled", headline=t["cancelled_title"], lines=(what_now,), final=True, **common)
+    return ViewState("cancelled", headline=t["cancelled_title"], lines=(what_now,), final=True, label=label, service=service)

@@ -18,7 +18,8 @@ KEY = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")  # a catalog key such as no_show 
 INTERNAL = {"waiting", "called", "serving", "done", "no_show", "cancelled", "walk_in"}
 
 
-def view(office: Office, token: str, lang: str, rated: bool = False) -> ViewState:
+def view(office: Office, token: str | None, lang: str, rated: bool = False) -> ViewState:
+    assert token is not None
     svc = office.service
     info = svc.ticket_status(token)
     rec = svc.store.ticket_by_token(token)
@@ -47,7 +48,7 @@ def test_a_ticket_is_told_its_place_forecast_call_and_end_in_its_own_words(offic
     v = view(office, mine.token, lang)
     assert v.state == "waiting" and v.headline == t["please_wait"] and v.label == mine.label
     assert t["people_ahead"].format(n=1) in v.lines
-    info = office.service.ticket_status(mine.token)
+    info = office.service.ticket_status(mine.token or "")
     assert wait_line(lang, info.wait_min, info.wait_max_min) in v.lines  # as printed on the ticket
     assert "A-001" not in words(v)  # the other citizen's number is nowhere
     assert_plain(v, lang)
