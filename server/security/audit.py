@@ -93,6 +93,7 @@ class _Writer:
     """Writes queued entries in batches (one transaction per batch) on a daemon thread."""
 
     BATCH = 500
+    GATHER_S = 0.2
 
     def __init__(self) -> None:
         self._queue: queue.Queue[tuple[Store, dict[str, Any]]] = queue.Queue()
@@ -112,6 +113,8 @@ class _Writer:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            # Gather what arrives meanwhile: under a stream of presses, a few commits a second, not one each.
+            time.sleep(self.GATHER_S)
             while len(batch) < self.BATCH:
                 try:
                     batch.append(self._queue.get_nowait())
