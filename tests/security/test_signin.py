@@ -137,3 +137,19 @@ def test_lock_times_grow_and_stop_at_the_ceiling(free: int) -> None:
     waits = [throttle.lock_seconds(n, free) for n in range(free, free + 12)]
     assert waits[0] == 0 and waits[1] == 30 and waits[2] == 60 and waits[-1] == throttle.MAX_LOCK.total_seconds()
     assert waits == sorted(waits)
+
+
+def test_locks_and_sessions_work_the_same_on_both_databases(any_store: Store, clock: Clock) -> None:
+    from cherga.server.security import sessions
+
+    auth.create_account(any_store, username="olena", role="operator", password=PASSWORD, now=clock())
+    for _ in range(throttle.USER_FREE):
+        assert throttle.failed(any_store, "olena", "10.1.1.1", clock()) is None
+    until = throttle.failed(any_store, "olena", "10.1.1.1", clock())
+    assert until is not None and (until - clock()).total_seconds() == 30
+    with pytest.raises(throttle.TooManyAttempts):
+        auth.login(any_store, "olena", PASSWORD, clock(), address="10.9.9.9")  # the account is locked
+    throttle.succeeded(any_store, "olena")
+    token, _, _ = auth.login(any_store, "olena", PASSWORD, clock(), address="10.9.9.9", office="demo")
+    assert sessions.lookup(any_store, token, clock(), "demo") is not None
+    assert sessions.lookup(any_store, token, clock(), "lviv") is None

@@ -18,8 +18,8 @@ from fastapi import FastAPI
 from cherga.broker_bridge.embedded import free_port
 from cherga.office import start_server_process
 from tests.security.conftest import PASSWORD
-from tests.support.browser import serving
 from tests.server.helpers import always_open_yaml
+from tests.support.browser import serving
 
 FOREIGN = "http://10.0.0.66:8080"  # a laptop on the hall network serving its own page
 
