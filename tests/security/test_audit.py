@@ -86,3 +86,9 @@ def test_a_refused_staff_action_is_recorded_as_refused(client: TestClient, app: 
     assert r.status_code == 403
     row = audit.entries(store, actor="petro", limit=1)[0]
     assert row["action"] == "POST /api/v1/offices/demo/counters/c5/next" and row["outcome"] == "refused"
+
+
+def test_an_administrators_reports_page_links_the_audit_log(client: TestClient) -> None:
+    admin, manager = login(client, "root"), login(client, "maria")
+    assert 'href="/reports/demo/audit?lang=ky"' in client.get("/reports/demo?lang=ky", headers=admin).text
+    assert "/audit" not in client.get("/reports/demo?lang=ky", headers=manager).text
