@@ -144,3 +144,23 @@ def test_lang_in_the_address_comes_first_and_the_other_languages_still_alternate
     expect(page.locator("#h-ticket")).not_to_be_empty()
     assert page.evaluate("document.documentElement.lang") == configured[0]
     page.close()
+
+
+def test_on_a_phone_the_sound_button_covers_nothing(browser: Any, served: str, service: OfficeService) -> None:
+    """At 390x844 the "turn on sound" button sits in the page's flow: no row of the calls or the load list
+    lies under it (fixed at the bottom, it hid a service's row)."""
+    from playwright.sync_api import expect
+
+    _call(service)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{served}/office/demo/hall?lang=ru")
+    expect(page.locator("#load tr").first).to_be_visible()
+    button = page.locator("#sound").bounding_box()
+    assert button is not None and button["height"] >= 44
+    for row in page.locator("#load tr, #calls tr").all():
+        box = row.bounding_box()
+        assert box is not None
+        overlap = min(box["y"] + box["height"], button["y"] + button["height"]) - max(box["y"], button["y"])
+        assert overlap <= 0, f"the sound button covers {row.inner_text()!r}"
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    page.close()
