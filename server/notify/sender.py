@@ -50,13 +50,14 @@ class Sender:
 
     def __init__(self, outbox: Outbox, channels: Mapping[str, Channel], cfg: Notify,
                  clock: Callable[[], dt.datetime], *, lease: dt.timedelta = dt.timedelta(minutes=5),
-                 batch: int = 50) -> None:
+                 batch: int = 50, pace_s: float = 0.0) -> None:
         self.outbox = outbox
         self.channels = dict(channels)
         self.cfg = cfg
         self.clock = clock
         self.lease = lease
         self.batch = batch
+        self.pace_s = pace_s
         self.stats: collections.Counter[tuple[str, str]] = collections.Counter()  # (channel, outcome)
         self.health = {name: GatewayHealth(name) for name in self.channels}
         self.send_seconds: list[float] = []  # per message, for the bench
@@ -86,7 +87,12 @@ class Sender:
 
     def _group(self, rows: list[Claimed]) -> list[tuple[Claimed, str, str | None, dt.datetime | None]]:
         down: dict[str, str] = {}
-        return [self._one(row, down) for row in rows]
+        out = []
+        for row in rows:
+            out.append(self._one(row, down))
+            if self.pace_s:
+                time.sleep(self.pace_s)  # leaves the interpreter to the queue's threads between messages
+        return out
 
     def _one(self, row: Claimed, down: dict[str, str]) -> tuple[Claimed, str, str | None, dt.datetime | None]:
         now = self.clock()
