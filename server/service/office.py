@@ -56,7 +56,7 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
         self._view = WaitingView()
-        self._counters = {c.id: CounterView() for c in config.counters}
+        self._counters = {c.id: CounterView(updated_at=clock()) for c in config.counters}
         self._calls: collections.deque[CallEntry] = collections.deque(maxlen=max(12, config.display.recent_calls))
         self._hall_seq = 0
         self._commands: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()

@@ -64,7 +64,9 @@ class CounterView:
     ticket_id: str | None = None
     rateable_ticket: str | None = None
     seq: int = 0
-    updated_at: dt.datetime = dataclasses.field(default_factory=utc_now)
+    # No default: a counter nobody has used yet is stamped with the service's clock (a test's or a
+    # replay's clock is not the wall clock), and its seq 0 tells pages it has no "since" to show.
+    updated_at: dt.datetime = dataclasses.field(kw_only=True)
 
     def row(self, counter: str) -> CounterRow:
         return CounterRow(counter, self.status, self.operator, self.pause_reason, self.ticket_id,
@@ -73,7 +75,7 @@ class CounterView:
     @classmethod
     def of(cls, row: CounterRow) -> CounterView:
         return cls(row.status, row.operator, row.pause_reason, row.ticket_id,  # type: ignore[arg-type]
-                   row.rateable_ticket, row.seq, row.updated_at)
+                   row.rateable_ticket, row.seq, updated_at=row.updated_at)
 
 
 def light_for(minutes: float) -> Literal["green", "yellow", "orange", "red"]:

@@ -76,7 +76,7 @@ class Sync(Views):
                 self._breaks_planned = None
                 self._seed_predictor()
             for c in config.counters:
-                self._counters.setdefault(c.id, CounterView())
+                self._counters.setdefault(c.id, CounterView(updated_at=self.now()))  # type: ignore[attr-defined]
             if (self._calls.maxlen or 0) < config.display.recent_calls:
                 self._calls = collections.deque(self._calls, maxlen=config.display.recent_calls)
             # Pages and nodes redraw counters and the hall with the new names (GroupCommit._notify,

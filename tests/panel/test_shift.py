@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -184,3 +185,22 @@ def test_the_hall_manager_moves_an_operator_to_another_counter(signed_in: SignIn
                                                  "lang": "en"}, headers={"X-Panel-Fragment": "1"})
     assert r.status_code == 200 and "Moved" in text(r.text)
     assert service.counter_state("c1").operator is None and service.counter_state("c2").operator == "olena"
+
+
+def test_a_counter_nobody_has_used_shows_no_since_time_and_its_state_carries_the_office_clock(
+        signed_in: SignIn, service: OfficeService, clock: Clock) -> None:
+    """GIVEN the office's clock says 10:00 Kyiv time (not the machine's wall clock) and nobody has used
+    counter 3, WHEN the hall manager looks, THEN counter 3's "in this state since" is empty (not the
+    server's start by the wall clock), while counter 2, used at 10:15, says 10:15."""
+    clock.advance(minutes=15)
+    service.counter_action(command_id="i", counter="c2", action=CounterAction.SIGN_IN, source="t",
+                           operator="taras", authenticated=True)
+    client = signed_in("maria", "")
+    for lang in ("uk", "ru", "ky", "kk", "en"):
+        page = client.get(f"/panel/manager?lang={lang}").text
+        rows = {c: next(line for line in page.split("<tr") if f'data-counter="{c}"' in line) for c in ("c2", "c3")}
+        since = {c: re.search(r'<td class="num state-since">([^<]*)</td>', r) for c, r in rows.items()}
+        assert since["c3"] and since["c3"].group(1).strip() == "", rows["c3"]
+        assert since["c2"] and since["c2"].group(1).strip() == "10:15", rows["c2"]
+    # The service's own copy is stamped with the office's clock, which a test or a replay controls.
+    assert service.counter_state("c3").updated_at == clock.now - dt.timedelta(minutes=15)
