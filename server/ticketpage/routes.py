@@ -30,6 +30,7 @@ import html
 import io
 import json
 import os
+import random
 import re
 import threading
 import wave
@@ -100,33 +101,39 @@ class TicketHub:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._streams: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]] = set()
+        self._streams: dict[asyncio.AbstractEventLoop, set[asyncio.Queue[Touch]]] = {}
 
     def __call__(self, change: Any) -> None:
+        # Called inside the service's call (a pad's "next"): one wake-up per event loop, never one per page.
         states = getattr(change, "counter_states", None) or []
         counters = frozenset(s.counter for s in states)
         tickets = frozenset(t for s in states
                             for t in (s.ticket.ticket_id if s.ticket is not None else None, s.rateable_ticket) if t)
         with self._lock:
-            streams = list(self._streams)
-        for loop, queue in streams:
+            loops = [(loop, list(queues)) for loop, queues in self._streams.items() if queues]
+        for loop, queues in loops:
             with contextlib.suppress(RuntimeError):  # a loop that has just closed
-                loop.call_soon_threadsafe(_offer, queue, (counters, tickets))
+                loop.call_soon_threadsafe(_offer, queues, (counters, tickets))
 
     def open(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]:
         entry = (asyncio.get_running_loop(), asyncio.Queue[Touch](maxsize=100))
         with self._lock:
-            self._streams.add(entry)
+            self._streams.setdefault(entry[0], set()).add(entry[1])
         return entry
 
     def close(self, entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[Touch]]) -> None:
         with self._lock:
-            self._streams.discard(entry)
+            queues = self._streams.get(entry[0])
+            if queues is not None:
+                queues.discard(entry[1])
+                if not queues:
+                    del self._streams[entry[0]]
 
 
-def _offer(queue: asyncio.Queue[Touch], item: Touch) -> None:
-    with contextlib.suppress(asyncio.QueueFull):  # a stream this far behind re-reads anyway
-        queue.put_nowait(item)
+def _offer(queues: list[asyncio.Queue[Touch]], item: Touch) -> None:
+    for queue in queues:
+        with contextlib.suppress(asyncio.QueueFull):  # a stream this far behind re-reads anyway
+            queue.put_nowait(item)
 
 
 _hub_lock = threading.Lock()
@@ -348,7 +355,8 @@ async def ticket_events(request: Request, token: str) -> Response:
             payload = await render(found)
             last = digest(payload)
             yield f"event: update\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
-            estimated_at = loop.time()
+            # Pages opened together (a morning's tickets) would recompute together: spread them over a gap.
+            estimated_at = loop.time() + random.uniform(0, ESTIMATE_GAP_S)
             pending = False  # the queue moved while the forecast was fresh: recompute it when the gap is over
             relevant = _relevant(found)
             deadline = loop.time() + STREAM_MAX_S
@@ -388,7 +396,7 @@ async def ticket_events(request: Request, token: str) -> Response:
                         found = cheap
                 if full:
                     found = await asyncio.to_thread(_find, request, token)
-                    estimated_at = loop.time()
+                    estimated_at = loop.time() + random.uniform(0, ESTIMATE_GAP_S / 2)  # keep them spread
                     pending = False
                 relevant = _relevant(found)
                 payload = await render(found)
