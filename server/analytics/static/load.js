@@ -13,6 +13,11 @@
     return "≈ " + s.forecast_min + " " + min;
   }
   var every = Math.max(5, parseInt(root.dataset.refresh, 10) || 15) * 1000;
+  // The column headers, repeated inside each cell where a phone shows the rows as cards.
+  var labels = {};
+  Array.prototype.forEach.call(root.querySelectorAll("tbody tr:first-child td[data-label]"), function (td) {
+    labels[td.className] = td.getAttribute("data-label");
+  });
   function name(names) { return names[lang] || names.en || Object.values(names)[0] || ""; }
   function two(n) { return (n < 10 ? "0" : "") + n; }
   function draw(data) {
@@ -26,9 +31,12 @@
       // those waiting have waited so far.
       [["name", name(s.names)], ["forecast", forecast(s)], ["waiting", s.waiting],
        ["open", s.counters_open]].forEach(function (c) {
-        var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1]; tr.appendChild(td);
+        var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1];
+        if (labels[c[0]]) { td.setAttribute("data-label", labels[c[0]]); }
+        tr.appendChild(td);
       });
       var light = document.createElement("td"); light.className = "light";
+      if (labels.light) { light.setAttribute("data-label", labels.light); }
       var dot = document.createElement("span"); dot.className = "dot " + s.light;
       var word = document.createElement("span"); word.className = "word"; word.textContent = lights[s.light] || s.light;
       light.appendChild(dot); light.appendChild(document.createTextNode(" ")); light.appendChild(word);
