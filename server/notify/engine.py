@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from cherga.broker_bridge.contract import LANGUAGES
 from cherga.server.errors import Conflict, Invalid, NotFound
 from cherga.server.notify import contacts as contact_rules
 from cherga.server.notify import plan, texts
@@ -23,6 +24,7 @@ from cherga.server.notify.follower import Follower
 from cherga.server.notify.outbox import Outbox
 from cherga.server.notify.plan import ContactRef
 from cherga.server.notify.sender import GatewayHealth, Sender
+from cherga.server.store import Tx
 
 log = logging.getLogger("cherga.server.notify")
 
@@ -157,15 +159,13 @@ class Notifier:
                             language: str) -> ContactRef:
         """Keep a contact for a booking and queue its confirmation and reminders."""
         with self.service.store.reading() as conn:
-            from cherga.server.store import Tx
-
             appt = Tx(conn).appointment(self.service.office, code.upper())
         if appt is None:
             raise NotFound("unknown_appointment", f"no appointment with code {code!r}")
         if appt["status"] != "booked":
             raise Conflict("appointment_not_booked", f"appointment {code!r} is {appt['status']}")
-        if language not in self.config.office.languages and language not in ("uk", "ru", "ky", "kk", "en"):
-            raise Invalid("unknown_language", f"language {language!r} is not one of uk, ru, ky, kk, en")
+        if language not in LANGUAGES:
+            raise Invalid("unknown_language", f"language {language!r} is not one of {', '.join(LANGUAGES)}")
         c = contact_rules.normalise(channel, address, enabled=self.enabled, consent=consent)
         now = self.clock()
         ref = self.outbox.add_contact(channel=c.channel, address=c.address, language=language,

@@ -17,7 +17,6 @@ and sends it again (at-least-once), with the same message id (the SMS ``{id}``, 
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -58,7 +57,6 @@ class Sender:
         self.lease = lease
         self.batch = batch
         self.pace_s = pace_s
-        self.stats: collections.Counter[tuple[str, str]] = collections.Counter()  # (channel, outcome)
         self.health = {name: GatewayHealth(name) for name in self.channels}
         self.send_seconds: list[float] = []  # per message, for the bench
         self._lock = threading.Lock()  # one pass at a time per sender
@@ -98,7 +96,6 @@ class Sender:
         now = self.clock()
         channel = self.channels.get(row.channel)
         if row.address is None:
-            self.stats[(row.channel, "cancelled")] += 1
             return row, "cancelled", "contact deleted or booking no longer waiting", None
         if channel is None:
             return self._failed(row, now, f"channel {row.channel} is not configured", permanent=True)
@@ -116,7 +113,6 @@ class Sender:
         self.send_seconds.append(time.perf_counter() - start)
         h = self.health[row.channel]
         h.ok, h.failing_since, h.last_sent_at = True, None, now
-        self.stats[(row.channel, "sent")] += 1
         return row, "sent", None, None
 
     def _failed(self, row: Claimed, now: dt.datetime, error: str,
@@ -129,9 +125,7 @@ class Sender:
             h.last_error = error
         if permanent or gave_up(row.due_at, now, give_up_after_min=self.cfg.give_up_after_min):
             why = error if permanent else f"gave up after {self.cfg.give_up_after_min} min: {error}"
-            self.stats[(row.channel, "failed")] += 1
             log.warning("notify: message %s (%s) failed: %s", row.id, row.kind, why)
             return row, "failed", why, None
-        self.stats[(row.channel, "retried")] += 1
         return row, "retry", error, next_attempt(row.attempts + 1, now, first_s=self.cfg.retry_first_s,
                                                  max_s=self.cfg.retry_max_s)
