@@ -114,7 +114,9 @@ def config_import(path: Path,
 
 @app.command()
 def server(
-    config: Path = typer.Option(..., "--config", "-c", help="site configuration YAML"),
+    config: list[Path] = typer.Option(
+        ..., "--config", "-c",
+        help="site configuration YAML, or a directory of them; repeat for several offices on one server"),
     db: str = typer.Option("sqlite:///var/cherga.db", help="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://..."),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
@@ -126,7 +128,11 @@ def server(
     tls_cert: Path | None = typer.Option(None, help="the office's HTTPS certificate (PEM); serves HTTPS with HSTS"),
     tls_key: Path | None = typer.Option(None, help="the key of --tls-cert (PEM)"),
 ) -> None:
-    """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given)."""
+    """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given).
+
+    Several offices on one server: repeat -c, or give a directory; each office keeps its own
+    numbering, queues, nodes (a bridge each) and staff scope (docs/server.md).
+    """
     require_extra("server", "cherga server")
     from cherga.server.app import run_server
 

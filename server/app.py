@@ -2,7 +2,9 @@
 other components' routers plug into (the live ticket page behind each ticket's QR is ``server.ticketpage``).
 
 :func:`create_app` builds the FastAPI app around one :class:`~server.service.OfficeService` per
-office; :func:`run_server` serves it with uvicorn (and starts the MQTT bridge when asked).
+office (one config, or several: many offices on one server, issue 21); :func:`run_server` serves it
+with uvicorn (and starts one MQTT bridge per office when asked). :func:`load_office_configs` reads
+``-c`` as given: one file, several files, or a directory of ``*.yaml``.
 
 Other components add routers without touching this file: when ``server.panel`` (the operator
 web panel) or ``server.analytics`` (reports) exposes a module attribute ``router``, it is included.
@@ -15,7 +17,7 @@ import importlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +128,27 @@ class _Sweeper:
                     log.exception("sweep of %s failed", svc.office)
 
 
-def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] = utc_now,
+def _office_configs(config: SiteConfig | Sequence[SiteConfig]) -> list[SiteConfig]:
+    configs = [config] if isinstance(config, SiteConfig) else list(config)
+    if not configs:
+        raise ValueError("a server needs at least one office configuration")
+    ids = [c.office.id for c in configs]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"office id given twice: {', '.join(twice)} (each office's config needs its own office.id)")
+    return configs
+
+
+def create_app(config: SiteConfig | Sequence[SiteConfig], store_url: str, *, clock: Callable[[], Any] = utc_now,
                store: Store | None = None, sweep_interval: float | None = 1.0, demo_accounts: bool = False,
                on_start: list[Callable[[FastAPI], None]] | None = None,
                on_stop: list[Callable[[FastAPI], None]] | None = None) -> FastAPI:
     """The office server app for ``config`` on the store at ``store_url`` (migrated on open).
+
+    ``config`` may be several offices' configs: each gets its own service (numbering, queues,
+    events, notifications, sweeps) on the one store; ``app.state.services`` maps office id to
+    service. ``app.state.service``/``app.state.config`` are the first office's, for the pages that
+    serve one office only (docs/server.md, "Several offices on one server").
 
     ``sweep_interval``: seconds between no-show sweeps (``None``: no background sweeper, tests call
     ``sweep()``). ``on_start``/``on_stop``: callables run with the app in its lifespan (the bridge).
@@ -139,8 +157,10 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     store = store or Store(store_url)
     if demo_accounts:
         ensure_demo_accounts(store)
-    service = OfficeService(config, store, clock=clock)
-    services = {config.office.id: service}
+    configs = _office_configs(config)
+    services = {c.office.id: OfficeService(c, store, clock=clock) for c in configs}
+    service = services[configs[0].office.id]
+    config = configs[0]
     starts = list(on_start or [])
     stops = list(on_stop or [])
 
@@ -177,8 +197,10 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     app.state.services = services
     app.state.service = service
     app.state.config = config
+    app.state.configs = {c.office.id: c for c in configs}
     app.state.clock = clock
-    app.state.bridge = None  # set while the MQTT bridge runs (run_server --mqtt)
+    app.state.bridge = None  # the first office's bridge while the MQTT bridges run (run_server --mqtt)
+    app.state.bridges = {}  # every office's bridge by office id
     app.state.metrics = Metrics(lambda: services, bridge=lambda: app.state.bridge)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     _install_error_handlers(app)
@@ -206,8 +228,11 @@ def create_app(config: SiteConfig, store_url: str, *, clock: Callable[[], Any] =
     return app
 
 
-def _start_bridge(mqtt: str, config: SiteConfig,
+def _start_bridge(mqtt: str, config: SiteConfig | Sequence[SiteConfig],
                   wait: float = 10.0) -> tuple[Callable[[FastAPI], None], Callable[[FastAPI], None]]:
+    """Start hooks for one bridge per office on the broker at ``mqtt``: each subscribes to its own
+    office's subtree with its own client id (``cherga-bridge-OFFICE``), so offices never hear each other."""
+    configs = [config] if isinstance(config, SiteConfig) else list(config)
     host, _, port_s = mqtt.rpartition(":")
     if not host:
         host, port_s = port_s, "1883"
@@ -223,23 +248,29 @@ def _start_bridge(mqtt: str, config: SiteConfig,
         except ImportError as exc:
             log.error("MQTT bridge not available (%s): serving REST only, nodes will not be reached", exc)
             return
-        holder["bridge"] = start_bridge(app.state.service, host, port, config=config,
-                                        username=os.environ.get("CHERGA_MQTT_USER"),
-                                        password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait,
-                                        instance=os.environ.get("CHERGA_INSTANCE") or None)
-        app.state.bridge = holder["bridge"]  # the device monitor for pages and the API
-        # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
-        if holder["bridge"].connected:
-            log.info("MQTT bridge connected to %s:%s", host, port)
-        else:
-            log.error("MQTT broker %s:%s not reachable: nodes are not served until the bridge connects "
-                      "(it keeps retrying and logs 'bridge: connected' when it does)", host, port)
+        for cfg in configs:
+            office = cfg.office.id
+            bridge = start_bridge(app.state.services[office], host, port, config=cfg,
+                                  username=os.environ.get("CHERGA_MQTT_USER"),
+                                  password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait,
+                                  instance=os.environ.get("CHERGA_INSTANCE") or None)
+            holder[office] = bridge
+            app.state.bridges[office] = bridge
+            # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
+            if bridge.connected:
+                log.info("MQTT bridge of %s connected to %s:%s", office, host, port)
+            else:
+                log.error("MQTT broker %s:%s not reachable: nodes of %s are not served until the bridge "
+                          "connects (it keeps retrying and logs 'bridge: connected' when it does)", host, port, office)
+        app.state.bridge = holder.get(configs[0].office.id)  # the device monitor for one-office pages
 
     def stop(app: FastAPI) -> None:
-        bridge = holder.pop("bridge", None)
         app.state.bridge = None
-        if bridge is not None and hasattr(bridge, "stop"):
-            bridge.stop()
+        for office in list(holder):
+            bridge = holder.pop(office)
+            app.state.bridges.pop(office, None)
+            if hasattr(bridge, "stop"):
+                bridge.stop()
 
     return start, stop
 
@@ -270,9 +301,46 @@ def add_hsts(app: FastAPI) -> None:
         return response
 
 
-def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None, *,
+def office_config_files(paths: Path | Sequence[Path]) -> list[Path]:
+    """The config files ``-c`` names: each file as given, each directory's ``*.yaml``/``*.yml`` by name."""
+    files: list[Path] = []
+    for path in [paths] if isinstance(paths, Path) else list(paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            if not found:
+                raise SystemExit(f"cherga server: {path} holds no *.yaml office configuration")
+            files += found
+        else:
+            files.append(path)
+    if not files:
+        raise SystemExit("cherga server: give at least one office configuration (-c FILE or -c DIR)")
+    return files
+
+
+def load_office_configs(paths: Path | Sequence[Path]) -> list[tuple[Path, SiteConfig]]:
+    """Every office config ``-c`` names, checked together: a broken file or an office id given twice
+    stops the server with one clear line, before anything listens."""
+    from cherga.server.siteconfig import ConfigError
+
+    loaded: list[tuple[Path, SiteConfig]] = []
+    for path in office_config_files(paths):
+        try:
+            loaded.append((path, load_site_config(path)))
+        except ConfigError as exc:
+            raise SystemExit(f"cherga server: {exc}") from None
+    seen: dict[str, Path] = {}
+    for path, cfg in loaded:
+        if cfg.office.id in seen:
+            raise SystemExit(f"cherga server: office {cfg.office.id!r} is in both {seen[cfg.office.id]} and {path}")
+        seen[cfg.office.id] = path
+    return loaded
+
+
+def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int, mqtt: str | None, *,
                tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
-    """Serve the office (one uvicorn worker; the service keeps its queue view in memory).
+    """Serve the office, or several (one uvicorn worker; the services keep their queue views in memory).
+
+    ``config``: one file, several, or directories of ``*.yaml`` (:func:`office_config_files`).
 
     With ``tls_cert``/``tls_key`` it serves HTTPS only, with HSTS; a certificate replaced on disk is
     taken at the next restart (``systemctl restart cherga-server``), no node is touched.
@@ -284,26 +352,30 @@ def run_server(config: Path, db_url: str, host: str, port: int, mqtt: str | None
 
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = load_site_config(config)
-    if cfg.enrollment_file is not None:
-        # Checked before uvicorn starts: a missing or broken list is one clear line, not a startup traceback.
-        from cherga.server.enrollment import EnrollmentList, EnrollmentListError
+    loaded = load_office_configs(config)
+    cfgs = [cfg for _, cfg in loaded]
+    for cfg in cfgs:
+        if cfg.enrollment_file is not None:
+            # Checked before uvicorn starts: a missing or broken list is one clear line, not a startup traceback.
+            from cherga.server.enrollment import EnrollmentList, EnrollmentListError
 
-        try:
-            EnrollmentList.load(cfg.enrollment_file)
-        except EnrollmentListError as exc:
-            raise SystemExit(f"cherga server: {exc}") from None
+            try:
+                EnrollmentList.load(cfg.enrollment_file)
+            except EnrollmentListError as exc:
+                raise SystemExit(f"cherga server: {exc}") from None
     starts: list[Callable[[FastAPI], None]] = []
     stops: list[Callable[[FastAPI], None]] = []
     if mqtt:
-        start, stop = _start_bridge(mqtt, cfg)
+        start, stop = _start_bridge(mqtt, cfgs)
         starts.append(start)
         stops.append(stop)
     demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
     from cherga.server.clock import clock_from_environment
 
-    app = create_app(cfg, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
-    app.state.config_path = config  # the administration pages write a saved configuration back here
+    app = create_app(cfgs, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
+    # The administration pages write a saved configuration back here (the first office's: they serve one office).
+    app.state.config_path = loaded[0][0]
+    app.state.config_paths = {cfg.office.id: path for path, cfg in loaded}
     if tls_cert is not None:
         add_hsts(app)
     for warning in _insecure_warnings(host, tls_cert is not None, mqtt):

@@ -1,7 +1,8 @@
 """Staff accounts: roles, argon2-hashed passwords and PINs, bearer tokens.
 
 Roles: ``operator`` (works a counter), ``hall_manager`` (also issues tickets on a visitor's
-behalf, cancels tickets), ``admin`` (everything). A password gives a bearer token for the REST
+behalf, cancels tickets), ``admin`` (everything). Each account is for some offices or for every
+office (``staff.offices``, issue 21): :func:`require_office` refuses the others. A password gives a bearer token for the REST
 API (only its SHA-256 is stored); a PIN signs an operator in at a counter pad.
 
 Sign-in is throttled per account and per address (:mod:`cherga.server.security.throttle`), every
@@ -28,6 +29,7 @@ Role = Literal["operator", "hall_manager", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "hall_manager", "admin")
 TOKEN_TTL = sessions.TOKEN_TTL
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+_OFFICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 # Modest cost: a Pi-class server signs people in, it does not stand a password-cracking farm.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -62,8 +64,8 @@ def verify_secret(hashed: str | None, secret: str) -> bool:
 
 def create_account(store: Store, *, username: str, role: str, password: str | None = None,
                    pin: str | None = None, display_name: str | None = None,
-                   now: dt.datetime | None = None) -> StaffAccount:
-    """Create or replace a staff account."""
+                   now: dt.datetime | None = None, offices: tuple[str, ...] | list[str] | None = None) -> StaffAccount:
+    """Create or replace a staff account; ``offices``: the offices it may act on (``None``: every office)."""
     if not _USERNAME.match(username):
         raise Invalid("bad_username", "username: 2–64 lower-case letters, digits, '.', '_' or '-'")
     if role not in ROLES:
@@ -75,7 +77,7 @@ def create_account(store: Store, *, username: str, role: str, password: str | No
     store.put_staff(username=username, display_name=display_name or username, role=role,
                     password_hash=hash_secret(password) if password else None,
                     pin_hash=hash_secret(pin) if pin else None, pin_tag=hashing.run(pin_tag, pin) if pin else None,
-                    at=now or dt.datetime.now(dt.UTC))
+                    at=now or dt.datetime.now(dt.UTC), offices=offices)
     account = store.staff(username)
     assert account is not None
     return account
@@ -141,12 +143,14 @@ def login(store: Store, username: str, password: str, now: dt.datetime, *, addre
 def account_for_token(store: Store, token: str, now: dt.datetime, *, office: str | None = None) -> StaffAccount:
     """The account a bearer token belongs to (one indexed read, no cache: a logout counts at once everywhere).
 
-    ``office`` defaults to the current request's: a token another office's server issued is refused.
+    ``office`` defaults to the current request's: a token another office's server issued is refused
+    (a server that runs several offices takes a token any of them issued: ``ctx.served``).
     """
     ctx = context.current()
+    bound: str | tuple[str, ...] | None = office
     if ctx is not None and office is None:
-        office = ctx.office
-    account = sessions.lookup(store, token, now, office)
+        bound = ctx.served or ctx.office
+    account = sessions.lookup(store, token, now, bound)
     if account is None:
         raise Unauthorized("bad_token", "the bearer token is unknown or expired; sign in again")
     if ctx is not None:
@@ -162,6 +166,26 @@ def forget_token(store: Store, token: str) -> None:
 def require_role(account: StaffAccount, *roles: str) -> None:
     if account.role != "admin" and account.role not in roles:
         raise Forbidden("forbidden", f"role {account.role!r} may not do this")
+
+
+def require_office(account: StaffAccount, office: str) -> None:
+    """Refuse an account acting on an office it is not for (issue 21); an account for every office passes."""
+    if not account.may_act_on(office):
+        raise Forbidden("office_forbidden", f"account {account.username!r} is not for office {office!r}",
+                        params={"office": office})
+
+
+def parse_offices(text: str | None) -> tuple[str, ...] | None:
+    """An account's offices as typed (``"a,b"`` or ``"a b"``; empty, ``"*"`` or ``"all"``: every office)."""
+    if text is None:
+        return None
+    ids = tuple(dict.fromkeys(p for p in re.split(r"[\s,]+", text.strip()) if p))
+    if not ids or ids in (("*",), ("all",)):
+        return None
+    bad = [i for i in ids if not _OFFICE_ID.match(i)]
+    if bad:
+        raise Invalid("bad_office", f"not an office id: {', '.join(bad)}")
+    return ids
 
 
 def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authenticated: bool,

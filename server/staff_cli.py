@@ -16,6 +16,9 @@ def add(username: str, role: str = typer.Option("operator", help="operator, hall
         password: str | None = typer.Option(None, help="for the REST API and panel (8+ characters)"),
         pin: str | None = typer.Option(None, help="4–12 digits, for signing in at a counter pad"),
         name: str | None = typer.Option(None, help="the name shown on the counter and in reports"),
+        office: list[str] | None = typer.Option(
+            None, "--office",
+            help="an office the account is for (repeat or 'a,b'); none: every office (a regional administrator)"),
         db: str = DbOption) -> None:
     """Create or replace a staff account."""
     from cherga.server import auth
@@ -24,14 +27,19 @@ def add(username: str, role: str = typer.Option("operator", help="operator, hall
 
     store = Store(db)
     try:
+        offices = auth.parse_offices(" ".join(office)) if office else None
         account = auth.create_account(store, username=username, role=role, password=password, pin=pin,
-                                      display_name=name)
+                                      display_name=name, offices=offices)
     except ServiceError as exc:
         typer.echo(f"{exc.key}: {exc.message}", err=True)
         raise typer.Exit(1) from exc
     finally:
         store.close()
-    typer.echo(f"{account.username}: {account.role} ({account.display_name})")
+    typer.echo(f"{account.username}: {account.role} ({account.display_name}), {_scope(account.offices)}")
+
+
+def _scope(offices: tuple[str, ...] | None) -> str:
+    return "every office" if offices is None else "office " + ", ".join(offices)
 
 
 @app.command("demo")
@@ -66,7 +74,7 @@ def _run(what: str, fn: object, db: str, *args: object) -> None:
 
 @app.command("list")
 def list_accounts(db: str = DbOption) -> None:
-    """Every account: username, role, active or locked, whether it has a password and a PIN."""
+    """Every account: username, role, active or locked, whether it has a password and a PIN, its offices."""
     from cherga.server.store import Store
 
     store = Store(db)
@@ -76,7 +84,8 @@ def list_accounts(db: str = DbOption) -> None:
         store.close()
     for a in accounts:
         typer.echo(f"{a.username}\t{a.role}\t{'active' if a.active else 'locked'}\t"
-                   f"{'password' if a.password_hash else '-'}\t{'pin' if a.pin_hash else '-'}\t{a.display_name}")
+                   f"{'password' if a.password_hash else '-'}\t{'pin' if a.pin_hash else '-'}\t{a.display_name}\t"
+                   f"{'*' if a.offices is None else ','.join(a.offices)}")
 
 
 @app.command("role")
@@ -86,6 +95,23 @@ def role(username: str, new_role: str = typer.Argument(..., help="operator, hall
     from cherga.server.admin import staff
 
     _run(f"{username}: role {new_role}", staff.set_role, db, username, new_role)
+
+
+@app.command("offices")
+def offices(username: str, new_offices: str = typer.Argument(
+        ..., help="office ids, 'a,b'; '*' or 'all': every office (a regional administrator)"),
+        db: str = DbOption) -> None:
+    """Change the offices an account is for (at once, on every server on this database)."""
+    from cherga.server import auth
+    from cherga.server.admin import staff
+    from cherga.server.errors import ServiceError
+
+    try:
+        scope = auth.parse_offices(new_offices)
+    except ServiceError as exc:
+        typer.echo(f"{exc.key}: {exc.message}", err=True)
+        raise typer.Exit(1) from exc
+    _run(f"{username}: {_scope(scope)}", staff.set_offices, db, username, scope)
 
 
 @app.command("password")

@@ -77,6 +77,20 @@ class StaffAccount:
     password_hash: str | None
     pin_hash: str | None
     active: bool
+    # The offices the account may act on; ``None``: every office (a regional administrator, issue 21).
+    offices: tuple[str, ...] | None = None
+
+    def may_act_on(self, office: str) -> bool:
+        return self.offices is None or office in self.offices
+
+
+def offices_column(offices: tuple[str, ...] | list[str] | None) -> str | None:
+    """``staff.offices`` as stored: ids separated by spaces (office ids have none), null for every office."""
+    return None if offices is None else " ".join(dict.fromkeys(offices))
+
+
+def offices_of(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value.split())
 
 
 _TICKET_FIELDS = [f.name for f in dataclasses.fields(Ticket)]
@@ -625,10 +639,11 @@ class Store:
     # --- staff accounts --------------------------------------------------------------------------
 
     def put_staff(self, *, username: str, display_name: str, role: str, password_hash: str | None,
-                  pin_hash: str | None, at: dt.datetime, pin_tag: str | None = None) -> None:
+                  pin_hash: str | None, at: dt.datetime, pin_tag: str | None = None,
+                  offices: tuple[str, ...] | list[str] | None = None) -> None:
         s = schema.staff
         values = dict(username=username, display_name=display_name, role=role, password_hash=password_hash,
-                      pin_hash=pin_hash, pin_tag=pin_tag, active=True, created_at=at)
+                      pin_hash=pin_hash, pin_tag=pin_tag, active=True, created_at=at, offices=offices_column(offices))
         with self.transaction() as tx:
             stmt = _insert_for(tx.conn)(s).values(**values).on_conflict_do_update(
                 index_elements=[s.c.username],
@@ -640,7 +655,8 @@ class Store:
         with self.reading() as conn:
             row = conn.execute(select(s).where(s.c.username == username)).mappings().first()
         return None if row is None else StaffAccount(row["username"], row["display_name"], row["role"],
-                                                      row["password_hash"], row["pin_hash"], row["active"])
+                                                      row["password_hash"], row["pin_hash"], row["active"],
+                                                      offices_of(row["offices"]))
 
     def staff_with_pin_tag(self, tag: str) -> list[StaffAccount]:
         """Accounts whose PIN carries ``tag``, and older accounts that have no tag yet."""
@@ -649,14 +665,14 @@ class Store:
             rows = conn.execute(select(s).where((s.c.pin_tag == tag) | (s.c.pin_tag.is_(None) & s.c.pin_hash.isnot(None)))
                                 .order_by(s.c.username)).mappings().all()
         return [StaffAccount(r["username"], r["display_name"], r["role"], r["password_hash"], r["pin_hash"],
-                             r["active"]) for r in rows]
+                             r["active"], offices_of(r["offices"])) for r in rows]
 
     def all_staff(self) -> list[StaffAccount]:
         s = schema.staff
         with self.reading() as conn:
             rows = conn.execute(select(s).order_by(s.c.username)).mappings().all()
         return [StaffAccount(r["username"], r["display_name"], r["role"], r["password_hash"], r["pin_hash"],
-                             r["active"]) for r in rows]
+                             r["active"], offices_of(r["offices"])) for r in rows]
 
     def add_session(self, token: str, username: str, at: dt.datetime, expires_at: dt.datetime) -> None:
         with self.transaction() as tx:

@@ -80,6 +80,11 @@ def _admin(request: Request) -> StaffAccount | Response:
         return RedirectResponse(f"{BASE}/signin", status_code=303)
     if account.role != "admin":
         raise HTTPException(403, catalog(_lang(request))["error_forbidden"])
+    # These pages manage the server's staff and config as a whole: an administrator of only some of the
+    # offices served here may not use them (issue 21: they are not office-aware yet).
+    offices = getattr(request.app.state, "services", None) or {}
+    if not all(account.may_act_on(office) for office in offices):
+        raise HTTPException(403, catalog(_lang(request))["error_forbidden"])
     if request.method == "POST":
         _same_origin(request)
     return account

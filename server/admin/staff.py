@@ -14,7 +14,7 @@ from sqlalchemy import update
 from cherga.server import auth
 from cherga.server.db import schema
 from cherga.server.errors import Invalid, NotFound
-from cherga.server.store import StaffAccount, Store
+from cherga.server.store import StaffAccount, Store, offices_column
 
 
 def _account(store: Store, username: str) -> StaffAccount:
@@ -53,6 +53,12 @@ def set_role(store: Store, username: str, role: str) -> None:
         raise Invalid("bad_role", f"role must be one of {', '.join(auth.ROLES)}")
     _update(store, username, role=role)
     _end_sessions(store, username)  # a session carries the role it was opened with
+
+
+def set_offices(store: Store, username: str, offices: tuple[str, ...] | None) -> None:
+    """The offices an account is for (``None``: every office). Checked on every use of its sessions."""
+    _account(store, username)
+    _update(store, username, offices=offices_column(offices))
 
 
 def set_password(store: Store, username: str, password: str) -> None:

@@ -256,6 +256,10 @@ def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccou
         raise HTTPException(401, "sign in as a hall manager or admin", headers={"WWW-Authenticate": "Bearer"})
     if viewer.role not in MANAGER_ROLES:
         raise HTTPException(403, "reports are for hall managers and admins")
+    # The account's office scope (issue 21): its own offices' reports; "all" only if it is for all of them.
+    wanted = list(_services(request)) if office == "all" else [office]
+    if not all(viewer.may_act_on(oid) for oid in wanted):
+        raise HTTPException(403, f"account {viewer.username!r} is not for office {office!r}")
     return viewer
 
 

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routers: the office's service, the caller's staff account."""
+"""Dependencies shared by the routers: the office's service, the caller's staff account (checked
+against the office the route acts on)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,17 @@ def optional_account(request: Request,
     return auth.account_for_token(store, credentials.credentials, svc_clock())
 
 
-def staff_account(account: Annotated[StaffAccount | None, Depends(optional_account)]) -> StaffAccount:
+def staff_account(request: Request, account: Annotated[StaffAccount | None, Depends(optional_account)]) -> StaffAccount:
+    """The caller's account; on a route of one office (``/offices/{office}/...``) only if it is for that office.
+
+    One check for every office route (issue 21): a manager of office A gets 403 ``office_forbidden``
+    on office B of the same server; an account for every office (a regional administrator) passes.
+    """
     if account is None:
         raise Unauthorized("token_required", "this needs a staff bearer token (POST /api/v1/auth/login)")
+    office = request.path_params.get("office")
+    if office is not None:
+        auth.require_office(account, str(office))
     return account
 
 

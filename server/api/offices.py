@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -82,10 +82,20 @@ def cancel_booking(svc: ServiceDep, code: Annotated[str, Path(min_length=4, max_
     svc.cancel_appointment(code=code, source="rest")
 
 
-def device_report(request: Request) -> Devices:
-    """The device monitor as the API and the hall manager's page show it."""
-    bridge = getattr(request.app.state, "bridge", None)
-    gateways = _gateways(request)
+def _bridge_of(request: Request, office: str | None) -> object | None:
+    """The office's MQTT bridge (one per office on a server that runs several), or ``None``."""
+    state = request.app.state
+    bridges = getattr(state, "bridges", None) or {}
+    if office is not None and office in bridges:
+        return bridges[office]
+    first = state.config.office.id
+    return getattr(state, "bridge", None) if office in (None, first) else None
+
+
+def device_report(request: Request, office: str | None = None) -> Devices:
+    """The device monitor as the API and the hall manager's page show it (``office``: default the first)."""
+    bridge: Any = _bridge_of(request, office)
+    gateways = _gateways(request, office)
     if bridge is None:
         return Devices(bridge=False, nodes=[], alerts=[], gateways=gateways)
     rows = [DeviceRow(node=n["node"], role=n["role"], state=n["state"], address=n["address"], version=n["version"],
@@ -94,10 +104,13 @@ def device_report(request: Request) -> Devices:
     return Devices(bridge=True, nodes=rows, alerts=alerts, gateways=gateways)
 
 
-def _gateways(request: Request) -> list[GatewayRow]:
-    """The notification gateways (server.notify) of the offices here: a failing one shows beside the devices."""
+def _gateways(request: Request, office: str | None = None) -> list[GatewayRow]:
+    """The notification gateways (server.notify) of the office: a failing one shows beside the devices."""
     rows = []
-    for notifier in (getattr(request.app.state, "notifiers", None) or {}).values():
+    notifiers = getattr(request.app.state, "notifiers", None) or {}
+    for key, notifier in notifiers.items():
+        if office is not None and key != office:
+            continue
         counts = notifier.counts()
         rows += [GatewayRow(channel=h.channel, ok=h.ok, failing_since=h.failing_since, last_error=h.last_error,
                             pending=counts.get((h.channel, "pending"), 0) + counts.get((h.channel, "sending"), 0),
@@ -111,4 +124,4 @@ def _gateways(request: Request) -> list[GatewayRow]:
             summary="Kiosks, displays and pads: online or not, and the faults someone must see to")
 def devices(request: Request, svc: ServiceDep, account: StaffDep) -> Devices:
     auth.require_role(account, "hall_manager")
-    return device_report(request)
+    return device_report(request, svc.office)

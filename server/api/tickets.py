@@ -43,6 +43,8 @@ def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account
     """
     # The hot path of the kiosks: the office looked up inline and the answer serialised once.
     svc = get_service(request, office)
+    if account is not None:
+        auth.require_office(account, office)  # on a visitor's behalf only at an office the account is for
     command_id = body.command_id or key or f"rest:{uuid.uuid4().hex}"
     source = f"staff:{account.username}" if account else "rest"
     info = svc.issue_ticket(command_id=command_id, source=source, service=body.service, bundle=body.bundle,

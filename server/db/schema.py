@@ -145,6 +145,9 @@ staff = Table(
     Column("pin_tag", String(32), index=True),  # server.auth.pin_tag: a PIN's account in one lookup
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    # The offices the account may act on (issue 21), ids separated by spaces; null: every office this
+    # database serves (a regional administrator, and every account made before 0010 on a one-office server).
+    Column("offices", String(400)),
 )
 
 sessions = Table(

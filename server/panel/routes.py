@@ -12,6 +12,10 @@ fragment again. Forms work without JavaScript too (POST, then 303 back to the pa
 
 Each rendered action form carries a fresh ``command_id``: a double click, or a browser resending
 the form, applies the action once (the service remembers command ids).
+
+A server that runs several offices (issue 21): the sign-in page first asks which office, the
+``cherga_office`` cookie then keeps it, and every page acts on that office's service; an account
+not for that office is refused (``error_office_forbidden``). With one office nothing changes.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ BASE = "/panel"
 TOKEN_COOKIE = "cherga_panel"
 COUNTER_COOKIE = "cherga_counter"
 LANG_COOKIE = "cherga_lang"
+OFFICE_COOKIE = "cherga_office"
 COUNTER_ROLES = ("operator", "hall_manager", "admin")
 MANAGER_ROLES = ("hall_manager", "admin")
 STATIC_FILES = {"panel.js": "text/javascript", "panel.css": "text/css"}
@@ -71,8 +76,25 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 # --- plumbing --------------------------------------------------------------------------------------
 
+def _offices(request: Request) -> dict[str, Any]:
+    services = getattr(request.app.state, "services", None)
+    return services if isinstance(services, dict) else {}
+
+
+def _chosen_office(request: Request) -> str | None:
+    """The office this request acts on when the server runs several: the sign-in form's, else the
+    ``?office=`` of the sign-in page, else the cookie; ``None`` when none of them names one served here."""
+    offices = _offices(request)
+    for value in (getattr(request.state, "office", None), request.query_params.get("office"),
+                  request.cookies.get(OFFICE_COOKIE)):
+        if value and value in offices:
+            return str(value)
+    return None
+
+
 def _service(request: Request) -> Any:
-    service = getattr(request.app.state, "service", None)
+    chosen = _chosen_office(request) if len(_offices(request)) > 1 else None
+    service = _offices(request)[chosen] if chosen else getattr(request.app.state, "service", None)
     if service is None:
         raise HTTPException(503, "the office service is not running")
     return service
@@ -95,7 +117,7 @@ def _staff(request: Request) -> StaffAccount | None:
 
 
 def _lang(request: Request) -> str:
-    service = getattr(request.app.state, "service", None)
+    service = _service(request) if getattr(request.app.state, "service", None) is not None else None
     office_langs = list(service.config.office.languages) if service is not None else []
     return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), *office_langs)
 
@@ -158,11 +180,13 @@ def _error_text(request: Request, t: Catalog, exc: ServiceError) -> str:
 
 def _guard(request: Request, roles: tuple[str, ...]) -> StaffAccount | Response:
     staff = _staff(request)
-    if staff is None:
+    if staff is None or (len(_offices(request)) > 1 and _chosen_office(request) is None):
         return Response(status_code=401) if _wants_fragment(request) else _signin_redirect()
     if staff.role != "admin" and staff.role not in roles:
         t = catalog(_lang(request))
         raise HTTPException(403, t["error_forbidden"])
+    if not staff.may_act_on(_service(request).office):  # another office of this server (issue 21)
+        raise HTTPException(403, catalog(_lang(request))["error_office_forbidden"])
     return staff
 
 
@@ -182,23 +206,43 @@ def home(request: Request) -> Response:
     return _signin_redirect()
 
 
+def _office_choice(request: Request) -> list[tuple[str, str]] | None:
+    """(id, name) of every office here when there are several and none is chosen yet, else ``None``."""
+    offices = _offices(request)
+    if len(offices) < 2 or (_chosen_office(request) is not None and "choose" not in request.query_params):
+        return None
+    lang = _lang(request)
+    return [(oid, str(svc.config.office.names.get(lang))) for oid, svc in offices.items()]
+
+
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request) -> Response:
-    return _page(request, "signin.html", _context(request, None, title=catalog(_lang(request))["sign_in"],
-                                                  error=None, username=None,
-                                                  counter=request.cookies.get(COUNTER_COOKIE)))
+    t = catalog(_lang(request))
+    choice = _office_choice(request)
+    if choice is not None:  # several offices: which one first, then that office's counters
+        return _page(request, "offices.html", _context(request, None, title=t["choose_office"], offices=choice))
+    office = _chosen_office(request) if len(_offices(request)) > 1 else None
+    response = _page(request, "signin.html", _context(request, None, title=t["sign_in"], error=None, username=None,
+                                                      counter=request.cookies.get(COUNTER_COOKIE), office=office))
+    if office is not None:  # the language links keep the office chosen
+        response.set_cookie(OFFICE_COOKIE, office, max_age=365 * 86400, samesite="strict", path=BASE)
+    return response
 
 
 @router.post("/signin")
 def signin(request: Request, username: str = Form(...), password: str = Form(...), counter: str = Form(""),
-           lang: str = Form("")) -> Response:
+           lang: str = Form(""), office: str = Form("")) -> Response:
+    if office in _offices(request):
+        request.state.office = office  # the form's office, for this request's service and pages
     service = _service(request)
+    several = len(_offices(request)) > 1
     lang = pick_language(lang or None, _lang(request))
     t = catalog(lang)
     username = username.strip().lower()
 
     def again(error: str, status: int) -> Response:
-        ctx = _context(request, None, title=t["sign_in"], error=error, username=username, counter=counter)
+        ctx = _context(request, None, title=t["sign_in"], error=error, username=username, counter=counter,
+                       office=service.office if several else None)
         ctx.update(lang=lang, t=t)
         return _page(request, "signin.html", ctx, status)
 
@@ -208,6 +252,11 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         if exc.status in (429, 503):  # locked after wrong passwords, or too many signing in at once
             return again(_error_text(request, t, exc), exc.status)
         return again(t["error_bad_credentials"], 401)
+    if several and office not in _offices(request):
+        return RedirectResponse(f"{BASE}/signin", status_code=303)  # no office chosen: choose one first
+    if not account.may_act_on(service.office):
+        service.store.drop_session(token)  # signed in for nothing: leave no live session behind
+        return again(t["error_office_forbidden"], 403)
     if counter == "none":  # "hall manager (no counter)", chosen on purpose (never the form's default)
         counter = ""
         if account.role not in MANAGER_ROLES:
@@ -234,6 +283,8 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         response.set_cookie(COUNTER_COOKIE, counter, max_age=max_age, samesite="strict", path=BASE)
     else:
         response.delete_cookie(COUNTER_COOKIE, path=BASE)
+    if several:
+        response.set_cookie(OFFICE_COOKIE, service.office, max_age=max_age, samesite="strict", path=BASE)
     return response
 
 
@@ -268,6 +319,7 @@ def signout(request: Request, confirm: str = Form(""), lang: str = Form("")) -> 
     response = _signin_redirect()
     response.delete_cookie(TOKEN_COOKIE, path=BASE)
     response.delete_cookie(COUNTER_COOKIE, path=BASE)
+    response.delete_cookie(OFFICE_COOKIE, path=BASE)
     return response
 
 
@@ -397,7 +449,7 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
         movable.extend(w for w in service.waiting_overview(MOVABLE_MAX) if w.ticket_id not in seen)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
                     signed_in_since=_signed_in_since(service, states),
-                    movable=movable, flash=flash, devices=device_report(request), send_targets=_send_targets(service, states),
+                    movable=movable, flash=flash, devices=device_report(request, service.office), send_targets=_send_targets(service, states),
                     bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()),
                     closing=service.closing_rule() if hasattr(service, "closing_rule") else None)
 
@@ -576,17 +628,25 @@ _hub_lock = threading.Lock()
 
 
 def hub_for(request: Request) -> ChangeHub:
-    """The app's hub, registered with the service on first use."""
+    """The office's hub, registered with its service on first use (``state.panel_hub``: the first
+    office's; the others' in ``state.panel_hubs`` on a server that runs several)."""
     state = request.app.state
+    service = _service(request)
+    first = service is getattr(state, "service", None)
     with _hub_lock:
-        hub: ChangeHub | None = getattr(state, "panel_hub", None)
+        hubs: dict[str, ChangeHub] = getattr(state, "panel_hubs", None) or {}
+        hub: ChangeHub | None = getattr(state, "panel_hub", None) if first else hubs.get(service.office)
         if hub is None:
             hub = ChangeHub()
-            _service(request).add_listener(hub)
-            bridge = getattr(state, "bridge", None)
+            service.add_listener(hub)
+            bridges = getattr(state, "bridges", None) or {}
+            bridge = bridges.get(service.office) or (getattr(state, "bridge", None) if first else None)
             if bridge is not None:  # a printer out of paper, a node gone: the manager's page refreshes
                 bridge.add_device_listener(lambda: hub(None))
-            state.panel_hub = hub
+            if first:
+                state.panel_hub = hub
+            else:
+                state.panel_hubs = {**hubs, service.office: hub}
     return hub
 
 

@@ -21,6 +21,8 @@ __all__ = ["RequestContext", "current", "opened"]
 class RequestContext:
     address: str | None
     office: str | None
+    # Every office this server runs (issue 21): a session issued by any of them is good here.
+    served: tuple[str, ...] | None = None
     staff: Any = None  # the StaffAccount its credential proved (set by auth.account_for_token / login)
     audited: bool = False  # the route wrote its own audit record (sign-in): the middleware adds none
 

@@ -186,6 +186,19 @@ def _policy_for(path: str) -> bytes:
     return (CSP_INLINE_SCRIPT if inline else CSP).encode()
 
 
+# Path segments followed by an office id: the REST API, the citizen pages, the reports.
+_OFFICE_SEGMENTS = frozenset({"offices", "office", "reports"})
+
+
+def office_in_path(path: str, served: tuple[str, ...]) -> str | None:
+    """The office a request's path names, when this server runs it (``/api/v1/offices/B/...`` → ``B``)."""
+    parts = path.split("/")
+    for before, part in zip(parts, parts[1:], strict=False):
+        if before in _OFFICE_SEGMENTS and part in served:
+            return part
+    return None
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.app = app
@@ -202,6 +215,10 @@ class SecurityMiddleware:
         state = getattr(scope.get("app"), "state", None)
         config = getattr(state, "config", None)
         office = config.office.id if config is not None else None
+        services = getattr(state, "services", None)
+        served = tuple(services) if isinstance(services, dict) and services else None
+        if served is not None and len(served) > 1:
+            office = office_in_path(path, served) or office  # the audit names the office acted on
         if state is not None:
             state.rate_limiter = self.limiter  # tests and /metrics read it
         policy = _policy_for(path)
@@ -227,7 +244,7 @@ class SecurityMiddleware:
         if wait:
             await self._refuse(scope, receive, send_secured, RateLimited(wait))
             return
-        ctx = context.RequestContext(address=address, office=office)
+        ctx = context.RequestContext(address=address, office=office, served=served)
         token = context.opened(ctx)
         try:
             await self.app(scope, receive, send_secured)

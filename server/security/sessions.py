@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Collection
 
 from sqlalchemy import insert, select
 
 from cherga.server.db import schema
-from cherga.server.store import StaffAccount, Store
+from cherga.server.store import StaffAccount, Store, offices_of
 
 __all__ = ["TOKEN_TTL", "IDLE_TTL", "create", "lookup", "drop", "digest"]
 
@@ -40,18 +41,23 @@ def create(store: Store, token: str, username: str, now: dt.datetime, office: st
     return expires
 
 
-def lookup(store: Store, token: str, now: dt.datetime, office: str | None) -> StaffAccount | None:
-    """The active account of a live session of ``office`` (any office when ``None``), or ``None``."""
+def lookup(store: Store, token: str, now: dt.datetime, office: str | Collection[str] | None) -> StaffAccount | None:
+    """The active account of a live session of ``office`` (any office when ``None``), or ``None``.
+
+    ``office`` may be the offices of a server that runs several (issue 21): a session any of them
+    issued is good on all of them; what the account may do there is :meth:`StaffAccount.may_act_on`'s.
+    """
     s, st = schema.sessions, schema.staff
     key = digest(token)
     with store.reading() as conn:
         row = conn.execute(
             select(s.c.expires_at, s.c.office, s.c.last_seen_at, st.c.username, st.c.display_name, st.c.role,
-                   st.c.password_hash, st.c.pin_hash, st.c.active)
+                   st.c.password_hash, st.c.pin_hash, st.c.active, st.c.offices)
             .join(st, st.c.username == s.c.username).where(s.c.token_hash == key)).first()
     if row is None or row.expires_at <= now or not row.active:
         return None
-    if office is not None and row.office != office:
+    allowed = (office,) if isinstance(office, str) else office
+    if allowed is not None and row.office not in allowed:
         return None  # another office's token (or one from before sessions were bound to an office)
     seen = row.last_seen_at
     if seen is not None and now - seen > IDLE_TTL:
@@ -60,7 +66,8 @@ def lookup(store: Store, token: str, now: dt.datetime, office: str | None) -> St
     if seen is None or now - seen >= TOUCH_EVERY:
         with store.transaction() as tx:
             tx.conn.execute(s.update().where(s.c.token_hash == key).values(last_seen_at=now))
-    return StaffAccount(row.username, row.display_name, row.role, row.password_hash, row.pin_hash, row.active)
+    return StaffAccount(row.username, row.display_name, row.role, row.password_hash, row.pin_hash, row.active,
+                        offices_of(row.offices))
 
 
 def drop(store: Store, token: str) -> None:
