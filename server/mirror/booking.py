@@ -36,6 +36,12 @@ _STYLE = ("body{font:20px system-ui,sans-serif;margin:1em auto;max-width:40em;pa
           "background:#eef4fb;color:#123;text-decoration:none;font:inherit;cursor:pointer}"
           ".code{font:bold 2.4em monospace;letter-spacing:.1em}.err{color:#a00;font-weight:bold}"
           "nav a{margin-right:.6em}small{color:#555}"
+          # Every target a thumb can hit is at least 44 px (the language links, "back", "cancel a
+          # booking", the code field, the contact fields' check box): padding grows the text link's box.
+          "nav a,p a{display:inline-block;box-sizing:border-box;min-height:44px;min-width:44px;padding:10px 4px}"
+          "input,select{font:inherit;box-sizing:border-box;min-height:44px;max-width:100%}"
+          "input[type=checkbox]{min-width:44px;min-height:44px;vertical-align:middle}"
+          "a.b,button{min-height:44px}"
           # Phones: a long word in a button wraps inside it instead of widening the page.
           "a.b,button{max-width:100%;box-sizing:border-box;overflow-wrap:anywhere}"
           "h1{font-size:clamp(1.4em,7vw,2em);overflow-wrap:anywhere}"
@@ -67,14 +73,15 @@ def _bookable(svc: OfficeService) -> list[Service]:
     return [s for s in svc.config.services if svc.config.booking_capacity(s.id) > 0]
 
 
-def _qr_svg(text: str) -> str:
+def _qr_svg(text: str, label: str) -> str:
+    """``text`` as an inline QR code; ``label`` is what a screen reader says for it."""
     img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
     out = io.BytesIO()
     img.save(out)
     svg = out.getvalue().decode()
     svg = svg[svg.index("<svg"):]  # without the XML declaration: it is inline in the page
     # qrcode sizes it in millimetres (about 75 px for a short code): draw it QR_PX wide instead.
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', f'<svg class="qr" width="{QR_PX}" height="{QR_PX}" role="img"',
+    return re.sub(r'<svg width="[^"]*" height="[^"]*"', f'<svg class="qr" width="{QR_PX}" height="{QR_PX}" role="img" aria-label="{html.escape(label)}"',
                   svg, count=1)
 
 
@@ -172,12 +179,13 @@ def book(request: Request, office: str, service: str = Form(..., max_length=40),
     # "A late visitor gets an ordinary ticket" is no promise where the service takes no walk-ins: say
     # what happens there (the kiosk still checks them in as a walk-in, called between booked visitors).
     words = "how_appointment_only" if cfg.service(service).appointment_only else "how"
+    qr_label = f"QR · {t['your_code']}: {code}"  # what a screen reader says for the code's picture
     how = t[words].format(early=cfg.appointments.early_s // 60, late=cfg.appointments.late_grace_s // 60)
     body = (f"<h2>{html.escape(t['booked'])}</h2>"
             f"<p>{html.escape(t['service'])}: <b>{html.escape(cfg.service(service).names.get(lang))}</b><br>"
             f"{html.escape(t['when'])}: <b>{weekday(t, local)} {local:%d.%m.%Y %H:%M}</b></p>"
             f"<p>{html.escape(t['your_code'])}:</p><p class=code data-code='{code}'>{code}</p>"
-            f"<div class=qrbox>{_qr_svg(code)}</div><p class=how>{html.escape(how)}</p>"
+            f"<div class=qrbox>{_qr_svg(code, qr_label)}</div><p class=how>{html.escape(how)}</p>"
             f"<p><a href='/office/{html.escape(cfg.office.id)}/book/cancel?lang={lang}'>{html.escape(t['cancel_booking'])}</a></p>")
     return _page(svc, lang, body, status=201)
 

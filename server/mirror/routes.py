@@ -74,9 +74,11 @@ def _office_json(cfg: SiteConfig) -> str:
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
 
 
-def _page(name: str, cfg: SiteConfig, title: str) -> HTMLResponse:
+def _page(name: str, cfg: SiteConfig, title: str, lang: str | None = None) -> HTMLResponse:
     body = (_STATIC / name).read_text(encoding="utf-8")
     body = body.replace("__TITLE__", html.escape(title)).replace("__OFFICE_JSON__", _office_json(cfg))
+    if lang:  # the page's script sets lang as the visitor switches; the first paint already says the right one
+        body = body.replace('<html lang="uk">', f'<html lang="{lang}">', 1)
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
@@ -119,7 +121,8 @@ def start_page(request: Request) -> HTMLResponse:
             f"<section><h3>{e(t[title])}</h3><ul>"
             + "".join(f"<li><a href='{href}'>{e(t[label])}</a></li>" for href, label in links)
             + "</ul></section>" for title, links in groups)
-        sections.append(f"<h2>{name} <small>({o})</small></h2><div class=roles>{items}</div>")
+        # The office's name only: its id is an internal key no visitor should read.
+        sections.append(f"<h2>{name}</h2><div class=roles>{items}</div>")
     switch = " ".join(
         f"<a href='/?lang={code}' hreflang={code} lang={code}" + (" aria-current=true" if code == lang else "")
         + f">{e(LANGUAGE_NAMES[code])}</a>" for code in LANGUAGES)
@@ -128,9 +131,12 @@ def start_page(request: Request) -> HTMLResponse:
         "<meta name=viewport content='width=device-width, initial-scale=1'><title>Cherga</title>"
         "<style>body{font:18px/1.5 system-ui,sans-serif;margin:1em;color:#1a1a1a;background:#fff}"
         ".roles{display:flex;flex-wrap:wrap;gap:1em 3em}ul{padding-left:1.2em}"
-        "li a,nav a{display:inline-block;min-height:44px;line-height:44px;color:#0b4ea2}h3{margin:.6em 0 0}"
+        # A list link is a block: an inline-block's baseline is its last line, so a link that wraps
+        # would carry its bullet down to its second line.
+        "li a{display:block;box-sizing:border-box;min-height:44px;padding:8px 0;line-height:28px;color:#0b4ea2}"
+        "nav a{display:inline-block;min-height:44px;line-height:44px;color:#0b4ea2}h3{margin:.6em 0 0}"
         "nav a{margin-right:.8em}nav a[aria-current]{font-weight:bold;color:#1a1a1a}"
-        "small{color:#555}</style>"
+        "</style>"
         f"<nav aria-label='{e(t['start_language'])}'>{switch}</nav>"
         f"<main><h1>Cherga</h1><p>{e(t['start_subtitle'])}</p>{''.join(sections)}</main></html>",
         headers={"Content-Language": lang, "Vary": "Accept-Language"})
@@ -144,8 +150,11 @@ def hall_mirror(request: Request, office: str) -> HTMLResponse:
 
 @router.get("/office/{office}/kiosk", response_class=HTMLResponse)
 def web_kiosk(request: Request, office: str) -> HTMLResponse:
+    """The web kiosk; ``?lang=`` (one of the office's languages, else ignored) starts it in that language."""
     cfg = _config(request, office)
-    return _page("kiosk.html", cfg, cfg.office.names.get(cfg.office.languages[0]))
+    asked = request.query_params.get("lang")
+    lang = asked if asked in cfg.office.languages else cfg.office.languages[0]
+    return _page("kiosk.html", cfg, cfg.office.names.get(lang), lang)
 
 
 @router.get("/office/{office}/hall/call/{call_id}.wav")
