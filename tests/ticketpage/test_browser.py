@@ -107,6 +107,7 @@ def test_a_citizen_follows_one_ticket_to_the_counter_and_rates_it_without_reload
         scores = conn.execute(select(schema.ratings.c.score).where(schema.ratings.c.ticket_id == mine.ticket_id)).all()
     assert [s[0] for s in scores] == [1]
     assert phone.evaluate("window.__buzz.length") == 2  # the end of the visit does not buzz
+    assert phone.evaluate("document.querySelector('.waiting-tools').hidden")  # nothing will ring any more
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

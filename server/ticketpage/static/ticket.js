@@ -45,6 +45,8 @@
 
   function stop() {
     state.final = true;
+    var tools = document.querySelector(".waiting-tools");
+    if (tools) { tools.hidden = true; }  // nothing will ring any more: no sound button, no "keep open"
     if (es) { es.close(); es = null; }
     if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
   }
