@@ -214,3 +214,18 @@ def test_the_booking_forms_contact_block_fits_a_360px_phone_and_passes_axe(brows
             assert serious(page, "booking with contact") == []
         finally:
             page.close()
+
+
+def test_an_office_without_gateways_says_so_and_keeps_no_contact(store: Store, clock: Clock) -> None:
+    from tests.server.helpers import demo_config
+
+    app = create_app(demo_config(), "sqlite://", clock=clock, store=store, sweep_interval=None)
+    with TestClient(app) as client:
+        t = _ticket(app, lang="ru")
+        page = client.get(f"/t/{t.token}/notify")
+        assert page.status_code == 200 and "Этот центр не отправляет уведомлений." in page.text
+        assert "<form" not in page.text
+        r = client.post(f"/api/v1/tickets/{t.token}/contacts",
+                        json={"channel": "sms", "address": "+79161234567", "consent": True})
+        assert r.status_code == 422 and r.json()["key"] == "channel_off"
+        assert app.state.notifiers["demo"].outbox.contacts_for(ticket_id=t.ticket_id) == []
