@@ -102,6 +102,16 @@ def offered_version(releases: list[dict[str, Any]], node: str, role: str | None,
     return max(fits, key=version_key, default=None)
 
 
+def offered_versions(request: Request, nodes: list[Any]) -> dict[str, str]:
+    """The newer release each node may take (node id -> version), as the updates view says, for the
+    hall manager's device table; nodes with nothing newer are left out."""
+    releases = read_record(updates_dir(request))
+    if not releases:
+        return {}
+    offered = {n.node: offered_version(releases, n.node, n.role, n.version or None) for n in nodes}
+    return {node: v for node, v in offered.items() if v}
+
+
 @router.get("/api/v1/offices/{office}/updates", response_model=UpdatesView, tags=["updates"],
             responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
             summary="Releases and their staged rollout, and the version each node runs")

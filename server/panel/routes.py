@@ -54,6 +54,7 @@ from cherga.server.panel.i18n import Catalog, catalog, pick_language
 from cherga.server.panel.reasons import why_text
 from cherga.server.panel.refusals import refusal_text
 from cherga.server.store import StaffAccount
+from cherga.server.updates import offered_versions
 
 HERE = Path(__file__).resolve().parent
 BASE = "/panel"
@@ -447,9 +448,11 @@ def _manager_ctx(request: Request, staff: StaffAccount, flash: dict[str, str] | 
         # waiting that took seconds under the office lock and stalled ticket issue; bench/manager_page.py).
         seen = {m.ticket_id for m in movable}
         movable.extend(w for w in service.waiting_overview(MOVABLE_MAX) if w.ticket_id not in seen)
+    devices = device_report(request, service.office)
     return _context(request, staff, title=t["manager_title"], load=service.load(), counter_states=states,
                     signed_in_since=_signed_in_since(service, states),
-                    movable=movable, flash=flash, devices=device_report(request, service.office), send_targets=_send_targets(service, states),
+                    movable=movable, flash=flash, devices=devices, send_targets=_send_targets(service, states),
+                    offered_versions=offered_versions(request, devices.nodes),
                     bookings=service.appointments_on(service.now().astimezone(service.config.office.tz).date()),
                     closing=service.closing_rule() if hasattr(service, "closing_rule") else None)
 

@@ -97,6 +97,7 @@ def test_the_manager_sees_each_nodes_version_and_what_it_is_offered(office: Offi
         assert view["releases"][0]["version"] == "1.1.0" and view["releases"][0]["nodes"] == ["kiosk-1"]
         offered = {n["node"]: (n["running"], n["offered"]) for n in view["nodes"]}
         assert offered == {"kiosk-1": ("1.0.0", "1.1.0"), "kiosk-2": ("1.0.0", None), "pad-1": ("0.9.0", None)}
+        manager_page_shows_versions(office)
     finally:
         for s in sessions:
             s.close()
@@ -117,3 +118,36 @@ def test_the_server_serves_the_signed_repository_and_nothing_else(office: Office
                  "metadata/notes.txt", "targets/.hidden", "targets/bundles/..%2fsecret.txt"):
         assert httpx.get(f"{base}/{path}", timeout=30).status_code == 404, path
     assert httpx.get(f"{office.url}/api/v1/offices/demo/updates", timeout=30).status_code == 401
+
+
+# The device table's version column in each staff language: its heading and "1.1.0 offered".
+VERSION_WORDS = {"uk": ("Версія", "пропонується 1.1.0"), "ru": ("Версия", "предлагается 1.1.0"),
+                 "ky": ("Версия", "1.1.0 сунушталат"), "kk": ("Нұсқа", "1.1.0 ұсынылады"),
+                 "en": ("Version", "1.1.0 offered")}
+
+
+def manager_page_shows_versions(office: Office) -> None:
+    """The hall manager's page (real Chromium) shows each node's running version and the newer one it is
+    offered, in the manager's language, and the table passes axe-core."""
+    from tests.support.axe import serious
+    from tests.support.browser import chromium
+
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{office.url}/panel/signin?lang=uk")
+        page.fill("input[name=username]", "maria")
+        page.fill("input[name=password]", PASSWORD)
+        page.select_option("select[name=counter]", "none")
+        page.click("button.primary")
+        page.wait_for_url("**/panel/manager**")
+        for lang, (heading, offered) in VERSION_WORDS.items():
+            page.goto(f"{office.url}/panel/manager?lang={lang}")
+            table = page.locator("#device-table")
+            assert heading in table.locator("thead").inner_text(), lang
+            cells = {n: table.locator(f"tr[data-node='{n}'] td.version").inner_text().strip()
+                     for n in ("kiosk-1", "kiosk-2", "pad-1")}
+            assert cells == {"kiosk-1": f"1.0.0 ({offered})", "kiosk-2": "1.0.0", "pad-1": "0.9.0"}, (lang, cells)
+        assert serious(page, "manager page") == []
+        context.close()
