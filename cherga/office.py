@@ -240,6 +240,8 @@ class Office:
             data["hours"] = {"days": dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), day), "breaks": []}
             for service in data.get("services", []):
                 service.pop("hours", None)
+            # Round the clock has no real closing: midnight must not turn walk-ins away at night.
+            data.setdefault("closing", {}).setdefault("warn_walk_ins", False)
         self.site_path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
     def _env(self, **extra: str) -> dict[str, str]:

@@ -276,9 +276,9 @@ class Closing(_Strict):
 
     waiting_at_close: Literal["serve_all", "stop"] = "serve_all"
     stop_after_min: int = Field(default=0, ge=0, le=240, description="with stop: last call this long after closing")
-    # Off until the kiosk screen offers "book instead / take a ticket anyway" (issue 20): refusing
-    # before that would show a citizen only "could not issue a ticket".
-    warn_walk_ins: bool = False
+    # On since the kiosk's question ("closes at HH:MM; earliest booking; take a ticket anyway?") was
+    # tried through the real bridge (tests/hil/test_closing.py, issue 20).
+    warn_walk_ins: bool = True
 
 
 class Display(_Strict):

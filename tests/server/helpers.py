@@ -48,6 +48,7 @@ def demo_dict(**overrides: Any) -> dict[str, Any]:
 
 def always_open_yaml(path: Path, **overrides: Any) -> Path:
     """The demo office open around the clock, without daily caps (servers run on the real clock)."""
+    overrides.setdefault("closing", {"warn_walk_ins": False})  # round the clock: 23:59 is no closing
     data = demo_dict(hours={"days": ALL_DAY, "breaks": []}, **overrides)
     for s in data["services"]:
         s.pop("daily_cap", None)
@@ -63,6 +64,6 @@ def wide_config(services: int = 20, counters: int = 20) -> SiteConfig:
     ctr = [{"id": f"c{i}", "number": str(i + 1), "services": [s["id"] for s in svc]} for i in range(counters)]
     return SiteConfig.model_validate({
         "office": {"id": "wide", "names": {"uk": "Широкий ЦНАП"}},
-        "services": svc, "counters": ctr, "hours": {"days": ALL_DAY},
+        "services": svc, "counters": ctr, "hours": {"days": ALL_DAY}, "closing": {"warn_walk_ins": False},
         "priority_categories": [{"id": "veteran", "names": {"uk": "Ветеран"}, "weight": 2}],
     })

@@ -22,6 +22,7 @@ EVENING = OPEN_TIME.replace(hour=17, minute=50)  # 19:50 in Kyiv, ten minutes be
 
 
 def _office(store: Store, clock: Clock, **closing: Any) -> OfficeService:
+    closing.setdefault("warn_walk_ins", False)  # tickets are taken minutes before closing on purpose
     svc = OfficeService(SiteConfig.model_validate(demo_dict(closing=closing)), store, clock=clock)
     auth.create_account(store, username="olena", role="operator", pin="1234")
     auth.create_account(store, username="taras", role="operator", pin="5678")
@@ -93,7 +94,7 @@ def test_a_counter_of_two_services_keeps_calling_the_one_still_open(sqlite_store
     """GIVEN certificates open until 22:00 while driver licences close at 20:00 (stop at once)
     WHEN counter 9, serving both, presses next at 20:10
     THEN it calls the certificates visitor, though the driver-licence one waited longer."""
-    data = demo_dict(closing={"waiting_at_close": "stop"})
+    data = demo_dict(closing={"waiting_at_close": "stop", "warn_walk_ins": False})
     late = {d: [{"start": "08:00", "end": "22:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}
     next(s for s in data["services"] if s["id"] == "certificates")["hours"] = {"days": late}
     svc = OfficeService(SiteConfig.model_validate(data), sqlite_store, clock=evening)
