@@ -258,7 +258,7 @@ def _start_bridge(mqtt: str, config: SiteConfig | Sequence[SiteConfig],
             app.state.bridges[office] = bridge
             # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
             if bridge.connected:
-                log.info("MQTT bridge of %s connected to %s:%s", office, host, port)
+                log.info("MQTT bridge connected to %s:%s (office %s)", host, port, office)
             else:
                 log.error("MQTT broker %s:%s not reachable: nodes of %s are not served until the bridge "
                           "connects (it keeps retrying and logs 'bridge: connected' when it does)", host, port, office)

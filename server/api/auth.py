@@ -36,7 +36,8 @@ def login(body: LoginRequest, store: StoreDep, request: Request) -> LoginRespons
 
 @router.get("/me", response_model=Me, responses={401: {"model": ErrorResponse}}, summary="Who the token is")
 def me(account: StaffDep) -> Me:
-    return Me(username=account.username, role=account.role, display_name=account.display_name)
+    return Me(username=account.username, role=account.role, display_name=account.display_name,
+              offices=None if account.offices is None else list(account.offices))
 
 
 @router.post("/logout", status_code=204, responses={401: {"model": ErrorResponse}},

@@ -134,6 +134,7 @@ class Me(BaseModel):
     username: str
     role: str
     display_name: str
+    offices: list[str] | None = Field(None, description="the offices the account may act on; null: every office")
 
 
 class FieldError(BaseModel):

@@ -5,7 +5,9 @@ ticket at the other, and each hall display gets only its own office's state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,10 @@ from tests.bridge.conftest import Watcher, command, office_clock, site_config
 from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.mosquitto
+
+
+def _answer_to(command_id: str) -> Callable[[str, dict[str, Any]], bool]:
+    return lambda topic, data: data.get("id") == command_id
 
 
 def test_each_office_of_one_server_has_its_own_bridge_and_hears_only_its_own_nodes(
@@ -33,11 +39,11 @@ def test_each_office_of_one_server_has_its_own_bridge_and_hears_only_its_own_nod
         assert app.state.bridge is bridges["mo-north"]
         assert all(b.wait_connected(10) for b in bridges.values())
         assert len({b.client._client_id for b in bridges.values()}) == 2  # neither knocks the other off
-        labels = {}
+        labels: dict[str, list[str]] = {}
         for office in ("mo-north", "mo-south", "mo-north"):
             issue = command(IssueTicket, "k1", service="passport")
             kiosks[office].publish(contract.topic("kiosk_issue", office, node="k1"), issue.to_bytes())
-            answer = kiosks[office].wait_for(lambda t, d, i=issue.id: d.get("id") == i)
+            answer = kiosks[office].wait_for(_answer_to(issue.id))
             assert answer["status"] == "ok", answer
             labels.setdefault(office, []).append(answer["ticket"]["label"])
         assert labels == {"mo-north": ["A-001", "A-002"], "mo-south": ["A-001"]}

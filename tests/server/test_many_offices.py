@@ -258,3 +258,9 @@ def test_the_administration_pages_are_for_an_administrator_of_every_office_here(
                         follow_redirects=False)
         assert signed.status_code == 303, signed.text
         assert c.get("/admin/", params={"lang": "en"}).status_code == status, user
+
+
+def test_me_says_which_offices_the_account_is_for(two_offices: TestClient) -> None:
+    c = two_offices
+    assert c.get("/api/v1/auth/me", headers=_token(c, "north.manager")).json()["offices"] == ["demo"]
+    assert c.get("/api/v1/auth/me", headers=_token(c, "regional")).json()["offices"] is None
