@@ -14,13 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials
 from cherga.server import auth
 from cherga.server.api.deps import StaffDep, StoreDep, _bearer
 from cherga.server.api.models import ErrorResponse, LoginRequest, LoginResponse, Me
-from cherga.server.errors import ServiceError
+from cherga.server.errors import Forbidden, ServiceError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/login", response_model=LoginResponse,
-             responses={401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+             responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 429: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
              summary="Exchange a staff password for a bearer token")
 def login(body: LoginRequest, store: StoreDep, request: Request) -> LoginResponse | JSONResponse:
     try:
@@ -30,6 +30,11 @@ def login(body: LoginRequest, store: StoreDep, request: Request) -> LoginRespons
             raise
         return JSONResponse(exc.as_dict(), status_code=exc.status,
                             headers={"Retry-After": str(exc.params.get("retry_after_s", 1))})
+    offices = list(getattr(request.app.state, "services", None) or [])
+    if offices and not any(account.may_act_on(o) for o in offices):
+        auth.forget_token(store, token)  # the account is for offices this server does not run (issue 21)
+        raise Forbidden("office_forbidden", f"account {account.username!r} is for none of the offices here: "
+                        f"{', '.join(offices)}")
     return LoginResponse(token=token, username=account.username, role=account.role,
                          display_name=account.display_name, expires_at=expires)
 

@@ -25,7 +25,7 @@ from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.staff_cli import app as staff_cli
 from cherga.server.store import Store, sqlite_url
-from tests.server.helpers import DEMO, Clock, demo_dict, wide_config
+from tests.server.helpers import DEMO, Clock, always_open_yaml, demo_dict, wide_config
 
 NORTH, SOUTH = "/api/v1/offices/demo", "/api/v1/offices/south"
 PASSWORD = "office-secret-1"
@@ -264,3 +264,50 @@ def test_me_says_which_offices_the_account_is_for(two_offices: TestClient) -> No
     c = two_offices
     assert c.get("/api/v1/auth/me", headers=_token(c, "north.manager")).json()["offices"] == ["demo"]
     assert c.get("/api/v1/auth/me", headers=_token(c, "regional")).json()["offices"] is None
+
+
+def test_an_account_for_no_office_here_gets_no_token(two_offices: TestClient) -> None:
+    c = two_offices
+    auth.create_account(c.app.state.store, username="east.op", role="operator",  # type: ignore[attr-defined]
+                        password=PASSWORD, offices=["east"])
+    r = c.post("/api/v1/auth/login", json={"username": "east.op", "password": PASSWORD})
+    assert r.status_code == 403 and r.json()["key"] == "office_forbidden" and "demo, south" in r.json()["message"]
+    assert "token" not in r.json()
+
+
+def test_cherga_server_serves_every_office_of_a_directory_and_refuses_one_id_twice(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.support.mosquitto import free_port
+    from tests.support.wait import wait_until
+
+    offices = tmp_path / "offices"
+    offices.mkdir()
+    for office in ("north", "south"):  # open round the clock: the server runs on the real clock
+        always_open_yaml(offices / f"{office}.yaml", office={**demo_dict()["office"], "id": office})
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    twice = subprocess.run([sys.executable, "-m", "cherga", "server", "-c", str(offices), "-c",
+                            str(_write(tmp_path / "again.yaml", "north")), "--db", db, "--port", "1"],
+                           capture_output=True, text=True, timeout=60)
+    assert twice.returncode == 1 and "office 'north' is in both" in twice.stderr and "Traceback" not in twice.stderr
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "cherga", "server", "-c", str(offices), "--db", db,
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def listed() -> list[str] | None:
+            try:
+                return [o["id"] for o in httpx.get(f"http://127.0.0.1:{port}/api/v1/offices", timeout=2).json()]
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else "the server exited"
+                return None
+
+        assert wait_until(listed, 60, what="the server answering") == ["north", "south"]
+        for office in ("north", "south"):  # each office numbers its own visitors
+            r = httpx.post(f"http://127.0.0.1:{port}/api/v1/offices/{office}/tickets", json={"service": "passport"})
+            assert r.status_code == 201 and r.json()["label"] == "A-001", r.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
