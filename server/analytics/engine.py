@@ -22,6 +22,9 @@ Definitions (what a manager reads):
 * **busy**: a counter's time from a call to the visit's end (finished, no-show, transfer,
   postponement, cancellation). **open**: time an operator was signed in at the counter.
   **pause**: paused time, by reason. **idle** = open − pause − busy.
+* **closed by the hall manager** (``counter_closed`` … ``counter_opened``): per counter, the times
+  it was closed and the time it stayed closed (the counter's cell, no operator: the operator there
+  was signed out, so this time is in nobody's open, pause or idle).
 * durations are kept to 0.1 s (so stored cells and a fresh fold agree to the digit).
 * **ratings**: counts per score (1 = best face), credited to the visit the ticket had last.
 * **punctuality**: for booked visitors, check-in time minus the booked slot.
@@ -71,6 +74,8 @@ class Cell:
     pauses: dict[str, float] = dataclasses.field(default_factory=dict)  # reason -> seconds
     pause_count: dict[str, int] = dataclasses.field(default_factory=dict)  # reason -> times
     booked_missed: int = 0  # booked visitors who never checked in (logged when the late grace ran out)
+    closed_count: int = 0  # times the hall manager closed the counter
+    closed_s: float = 0.0  # seconds the counter stood closed by the hall manager
 
     def merge(self, other: Cell) -> None:
         self.issued += other.issued
@@ -80,6 +85,8 @@ class Cell:
         self.cancelled += other.cancelled
         self.transferred += other.transferred
         self.booked_missed += other.booked_missed
+        self.closed_count += other.closed_count
+        self.closed_s += other.closed_s
         if other.waits:
             self.waits.extend(other.waits)
         if other.services:
@@ -99,15 +106,19 @@ class Cell:
         """The cell as a compact JSON-ready list (the daily aggregate table stores these)."""
         return [self.issued, self.booked, self.served, self.no_show, self.cancelled, self.transferred,
                 self.waits, self.services, self.punctuality, sorted(self.ratings.items()), self.busy_s,
-                self.open_s, sorted(self.pauses.items()), sorted(self.pause_count.items()), self.booked_missed]
+                self.open_s, sorted(self.pauses.items()), sorted(self.pause_count.items()), self.booked_missed,
+                self.closed_count, self.closed_s]
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Cell:
         (issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality, ratings, busy_s,
          open_s, pauses, pause_count) = row[:14]
-        booked_missed = row[14] if len(row) > 14 else 0  # days stored before the field existed
+        # Days stored before a field existed have a shorter row: the field counts nothing there.
+        booked_missed = row[14] if len(row) > 14 else 0
+        closed_count, closed_s = (row[15], row[16]) if len(row) > 16 else (0, 0.0)
         return cls(issued, booked, served, no_show, cancelled, transferred, waits, services, punctuality,
-                   dict(ratings), busy_s, open_s, dict(pauses), dict(pause_count), booked_missed)
+                   dict(ratings), busy_s, open_s, dict(pauses), dict(pause_count), booked_missed,
+                   closed_count, closed_s)
 
 
 Cells = dict[CellKey, Cell]
@@ -148,6 +159,7 @@ class _Folder:
         self.cells: Cells = {}
         self.tickets: dict[str, _Track] = {}
         self.desks: dict[tuple[str, str], _Desk] = {}
+        self.closed: dict[tuple[str, str], dt.datetime] = {}  # (office, counter) -> closed by the manager at
         self._local: dict[tuple[int, int, int, int], tuple[dt.datetime, tuple[dt.date, int]]] = {}
         self._dispatch = {
             EventKind.ISSUED.value: self.on_issued, EventKind.CALLED.value: self.on_called,
@@ -159,6 +171,8 @@ class _Folder:
             EventKind.OPERATOR_SIGNED_OUT.value: self.on_signed_out,
             EventKind.COUNTER_PAUSED.value: self.on_paused, EventKind.COUNTER_RESUMED.value: self.on_resumed,
             EventKind.BOOKING_MISSED.value: self.on_booking_missed,
+            EventKind.COUNTER_CLOSED.value: self.on_counter_closed,
+            EventKind.COUNTER_OPENED.value: self.on_counter_opened,
         }
 
     # --- cells --------------------------------------------------------------------------------
@@ -325,6 +339,17 @@ class _Folder:
     def on_resumed(self, ev: EventRecord) -> None:
         self.close_pause(ev, self.desk(ev))
 
+    def on_counter_closed(self, ev: EventRecord) -> None:
+        key = (ev.office, ev.counter or "")
+        if key not in self.closed:  # closed twice without an opening (not logged today): one closing
+            self.closed[key] = ev.at
+            self.cell(ev.office, ev.at, None, ev.counter, None).closed_count += 1
+
+    def on_counter_opened(self, ev: EventRecord) -> None:
+        since = self.closed.pop((ev.office, ev.counter or ""), None)
+        if since is not None:  # closed before the range: its closed time is not known, nor counted
+            self.spread(ev.office, since, ev.at, None, ev.counter, None, "closed_s")
+
     def desk(self, ev: EventRecord) -> _Desk:
         key = (ev.office, ev.counter or "")
         found = self.desks.get(key)
@@ -345,12 +370,15 @@ class _Folder:
         desk.signed_in_at = None
 
     def finish(self, until: dt.datetime | None) -> None:
-        """Close what is still running at ``until`` (the end of the range): sessions, pauses, visits."""
+        """Close what is still running at ``until`` (the end of the range): sessions, pauses, closed
+        counters, visits."""
         if until is None:
             return
         for (office, counter), desk in self.desks.items():
             end = EventRecord(kind="end", at=until, office=office, counter=counter, operator=desk.operator)
             self.close_session(end, desk)
+        for (office, counter), since in self.closed.items():
+            self.spread(office, since, until, None, counter, None, "closed_s")
         for t in self.tickets.values():
             if t.called_at is not None and t.called_at < until:
                 self.spread(self.office, t.called_at, until, t.service, t.counter, t.operator, "busy_s")

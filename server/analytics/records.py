@@ -16,6 +16,8 @@ kind                   data keys read
 ``returned``           ``to_service`` (the service it returns to; else the event's service)
 ``rated``              ``score`` (1 = best face)
 ``counter_paused``     ``reason`` / ``pause_reason``
+``counter_closed``     nothing (the counter and the time: closed by the hall manager until
+                       ``counter_opened``)
 =====================  ===================================================================
 """
 

@@ -259,6 +259,14 @@ def pauses_table(cells: Cells, query: ReportQuery, ctx: Context) -> Table:
                             Column("pause_min", "min")], rows)
 
 
+def closures_table(cells: Cells, query: ReportQuery, ctx: Context) -> Table:
+    """Per counter: the times the hall manager closed it and the minutes it stood closed (no employee data)."""
+    closed = {k: c for k, c in cells.items() if c.closed_count or c.closed_s}
+    return _grouped_table("counter_closures", closed, query, ctx, ("counter",),
+                          [Column("closed_times"), Column("closed_min", "min")],
+                          lambda c: [c.closed_count, round(c.closed_s / 60, 2)], period="total")
+
+
 def _ratings_table(name: str, cells: Cells, ctx: Context, dim: str) -> Table:
     groups: dict[Any, Tally[int]] = {}
     for key, cell in cells.items():
@@ -299,6 +307,7 @@ def build_report(cells: Cells, query: ReportQuery, ctx: Context | None = None, *
     tables = [summary_table(chosen, query, ctx)]
     if query.show_employees:
         tables += [staff_table(chosen, query, ctx), pauses_table(chosen, query, ctx)]
+    tables.append(closures_table(chosen, query, ctx))
     tables.append(_ratings_table("ratings_service", chosen, ctx, "service"))
     if query.show_employees:
         tables.append(_ratings_table("ratings_staff", {k: c for k, c in chosen.items() if k.operator}, ctx,
