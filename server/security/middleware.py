@@ -199,6 +199,17 @@ def office_in_path(path: str, served: tuple[str, ...]) -> str | None:
     return None
 
 
+def _panel_office(scope: Scope, path: str, served: tuple[str, ...]) -> str | None:
+    """The operator panel's office on a server that runs several: its ``cherga_office`` cookie."""
+    if not path.startswith("/panel"):
+        return None
+    for part in (_header(scope, b"cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "cherga_office" and value in served:
+            return value
+    return None
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, limiter: RateLimiter | None = None) -> None:
         self.app = app
@@ -217,8 +228,8 @@ class SecurityMiddleware:
         office = config.office.id if config is not None else None
         services = getattr(state, "services", None)
         served = tuple(services) if isinstance(services, dict) and services else None
-        if served is not None and len(served) > 1:
-            office = office_in_path(path, served) or office  # the audit names the office acted on
+        if served is not None and len(served) > 1:  # the audit names the office acted on
+            office = office_in_path(path, served) or _panel_office(scope, path, served) or office
         if state is not None:
             state.rate_limiter = self.limiter  # tests and /metrics read it
         policy = _policy_for(path)

@@ -16,6 +16,7 @@ from cherga.broker_bridge.contract import LANGUAGES
 from cherga.server import auth
 from cherga.server.app import create_app
 from cherga.server.panel.i18n import catalog
+from cherga.server.security import audit
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import Store
 from tests.panel.conftest import OPEN, PASSWORD, Clock
@@ -92,6 +93,9 @@ def test_the_pages_act_on_the_office_chosen_at_sign_in(c: TestClient, two: FastA
     called = south.counter_state("c1").ticket
     assert called is not None and called.label == "A-001"
     assert sum(x.waiting for x in north.load()) == 2 and sum(x.waiting for x in south.load()) == 0
+    # The audit log names the office acted on, not the server's first office.
+    pressed = [e for e in audit.entries(two.state.store, office="south") if e["action"].endswith("/action")]
+    assert [(e["actor"], e["office"]) for e in pressed] == [("south.boss", "south")]
     # The cookie names south: a hand-made cookie for north is refused, the account is for south only.
     c.cookies.set("cherga_office", "demo", path="/panel")
     refused = c.get("/panel/manager?lang=en")

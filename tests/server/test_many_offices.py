@@ -121,6 +121,12 @@ def test_a_regional_administrator_acts_on_every_office(two_offices: TestClient) 
         r = c.post(f"{api}/tickets/{ticket['ticket_id']}/cancel", headers=regional)
         assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
         assert _waiting(c, api) == 0
+    from cherga.server.security import audit
+
+    for office in ("demo", "south"):  # each cancel is in the audit log under the office it acted on
+        cancels = [e for e in audit.entries(c.app.state.store, office=office)  # type: ignore[attr-defined]
+                   if (e["target"] or "").endswith("/cancel")]
+        assert [(e["actor"], e["office"]) for e in cancels] == [("regional", office)]
 
 
 def test_a_scope_change_counts_at_once_on_open_sessions(two_offices: TestClient) -> None:
