@@ -60,7 +60,7 @@ from cherga.server.analytics.report import (
 from cherga.server.analytics.staffing import staffing_table
 from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
 from cherga.server.errors import ServiceError
-from cherga.server.service.results import light_for
+from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import StaffAccount, Store
 
@@ -439,18 +439,6 @@ def export_csv(request: Request, office: str, table: str = "summary") -> Respons
 
 
 # --- public load -------------------------------------------------------------------------------------
-
-def forecast_light(waiting: int, counters_open: int, point: int | None, avg_wait_min: float) -> str:
-    """The public traffic light, by what a ticket taken now would be told (its ≈ point).
-
-    People waiting with no counter open are "very high" whatever the numbers say: nobody is calling
-    them. A service without a walk-in forecast (by appointment only) goes by how long those waiting
-    have waited so far, the only figure it has.
-    """
-    if waiting and not counters_open:
-        return "red"
-    return light_for(avg_wait_min if point is None else point)
-
 
 def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
     """One office's live load, public: aggregate numbers only, never a ticket or a person.

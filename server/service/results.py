@@ -87,3 +87,17 @@ def light_for(minutes: float) -> Literal["green", "yellow", "orange", "red"]:
     if minutes <= 30:
         return "orange"
     return "red"
+
+
+def forecast_light(waiting: int, counters_open: int, point: int | None,
+                   avg_wait_min: float) -> Literal["green", "yellow", "orange", "red"]:
+    """The public traffic light (load page, its feed, the hall display), by what a ticket taken now
+    would be told (its ≈ point).
+
+    People waiting with no counter open are "very high" whatever the numbers say: nobody is calling
+    them. A service without a walk-in forecast (by appointment only) goes by how long those waiting
+    have waited so far, the only figure it has.
+    """
+    if waiting and not counters_open:
+        return "red"
+    return light_for(avg_wait_min if point is None else point)

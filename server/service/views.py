@@ -22,7 +22,7 @@ from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import Ticket, TicketStatus, issue
 from cherga.server.errors import Conflict, NotFound
 from cherga.server.service.learning import Learning
-from cherga.server.service.results import light_for
+from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import WEEKDAYS, Counter
 from cherga.server.store import TicketRecord
 
@@ -102,7 +102,8 @@ class Views(Learning):
             point, most = forecasts.get(s.id, (None, None))
             stopped = self._calls_stopped(s.id, now)  # then no forecast: "please book" instead
             out.append(ServiceLoad(service=s.id, names=s.names.as_dict(), waiting=n,  # type: ignore[arg-type]
-                                   counters_open=open_, avg_wait_min=round(avg, 1), light=light_for(avg),
+                                   counters_open=open_, avg_wait_min=round(avg, 1),
+                                   light=forecast_light(n, open_, point, avg),
                                    wait_min=point, wait_max_min=most, calls_stopped=stopped or None))
         return out
 

@@ -110,3 +110,23 @@ def test_a_ticket_behind_a_busy_single_counter_is_promised_a_range(sqlite_store:
     with TestClient(app) as client:
         page = client.get(f"/t/{ticket.token}").text
     assert f"≈ {ticket.wait_min} хв, не більше {ticket.wait_max_min}" in page
+
+
+def test_the_hall_light_is_red_while_people_wait_at_no_open_counter_and_follows_the_forecast_once_one_opens(
+        sqlite_store: Store, clock: Clock) -> None:
+    svc = OfficeService(demo_config(), sqlite_store, clock=clock)
+    for i in range(6):
+        svc.issue_ticket(command_id=f"light-{i}", source="kiosk", service="passport")
+    by = {s.service: s for s in svc.hall_state().load}
+    # Six waiting, nobody at any passport counter: the hall must not say "low" (it said green before).
+    assert by["passport"].waiting == 6 and by["passport"].counters_open == 0
+    assert by["passport"].light == "red"
+    auth.create_account(sqlite_store, username="olena", role="operator", pin="1111")
+    svc.counter_action(command_id="light-in", counter="c1", action=A.SIGN_IN, source="test", operator="olena",
+                       authenticated=True)
+    by = {s.service: s for s in svc.hall_state().load}
+    assert by["passport"].counters_open == 1 and by["passport"].wait_min is not None
+    # One desk open: the light is what a ticket taken now is told, the same forecast the ticket prints.
+    from cherga.server.service.results import light_for
+
+    assert by["passport"].light == light_for(by["passport"].wait_min)
