@@ -357,8 +357,14 @@ def _staff_page(request: Request, account: StaffAccount, *, errors: dict[str, st
                 form: dict[str, str] | None = None, flash: str | None = None, status: int = 200) -> Response:
     service = _service(request)
     t = catalog(_lang(request))
+    lang = _lang(request)
+    services = getattr(request.app.state, "services", None) or {}
+    # The office scope (issue 21) is offered only where there is a choice: a server that runs several offices.
+    offices = [(oid, str(svc.config.office.names.get(lang))) for oid, svc in services.items()] \
+        if len(services) > 1 else []
     ctx = _context(request, account, accounts=service.store.all_staff(), roles=auth.ROLES, errors=errors or {},
-                   form=form or {}, flash=flash, title=t["section_staff"])
+                   form=form or {}, flash=flash, title=t["section_staff"], offices=offices,
+                   office_names=dict(offices))
     return _page(request, "staff.html", ctx, status)
 
 
@@ -372,7 +378,14 @@ def staff_page(request: Request) -> Response:
     return _staff_page(request, account, flash=t[f"staff_done_{done}"] if done in STAFF_DONE else None)
 
 
-STAFF_DONE = ("added", "role", "password", "pin", "lock", "unlock")
+STAFF_DONE = ("added", "role", "password", "pin", "lock", "unlock", "offices")
+
+
+def _offices_ticked(request: Request, raw: list[str]) -> tuple[str, ...] | None:
+    """The offices ticked on the form, of those this server runs; none ticked: every office."""
+    served = getattr(request.app.state, "services", None) or {}
+    ticked = tuple(o for o in dict.fromkeys(raw) if o in served)
+    return ticked or None
 # Which field of which form a refusal belongs beside.
 _FIELD_OF = {"bad_username": "username", "account_exists": "username", "bad_role": "role",
              "weak_password": "password", "bad_pin": "pin", "no_secret": "password", "unknown_account": "username"}
@@ -383,12 +396,14 @@ async def staff_add(request: Request) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
         return account
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    posted = await request.form()
+    form = {k: str(v) for k, v in posted.items()}
     t = catalog(_lang(request))
     try:
         staff.add(_service(request).store, username=form.get("username", "").strip().lower(),
                   role=form.get("role", ""), display_name=form.get("display_name", "").strip(),
-                  password=form.get("password") or None, pin=form.get("pin", "").strip() or None, now=_now(request))
+                  password=form.get("password") or None, pin=form.get("pin", "").strip() or None, now=_now(request),
+                  offices=_offices_ticked(request, [str(v) for v in posted.getlist("offices")]))
     except ServiceError as exc:
         errors = {f"add.{_FIELD_OF.get(exc.key, 'username')}": t[f"staff_error_{exc.key}"]}
         form.pop("password", None)  # never sent back into a page
@@ -402,7 +417,8 @@ async def staff_change(request: Request, username: str, action: str) -> Response
     if isinstance(account, Response):
         return account
     store = _service(request).store
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    posted = await request.form()
+    form = {k: str(v) for k, v in posted.items()}
     t = catalog(_lang(request))
     if action in ("lock", "role") and username == account.username:
         # An administrator never locks themselves out, nor demotes themselves, from this page.
@@ -417,6 +433,8 @@ async def staff_change(request: Request, username: str, action: str) -> Response
             staff.set_pin(store, username, form.get("pin", "").strip())
         elif action in ("lock", "unlock"):
             staff.set_active(store, username, action == "unlock")
+        elif action == "offices":
+            staff.set_offices(store, username, _offices_ticked(request, [str(v) for v in posted.getlist("offices")]))
         else:
             raise HTTPException(404, t["error_not_found"])
     except ServiceError as exc:

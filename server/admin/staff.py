@@ -37,14 +37,14 @@ def _end_sessions(store: Store, username: str) -> None:
 
 
 def add(store: Store, *, username: str, role: str, display_name: str | None, password: str | None,
-        pin: str | None, now: dt.datetime) -> StaffAccount:
+        pin: str | None, now: dt.datetime, offices: tuple[str, ...] | None = None) -> StaffAccount:
     """A new account; an existing username is refused (the CLI's ``add`` replaces on purpose)."""
     if store.staff(username) is not None:
         raise Invalid("account_exists", f"staff account {username!r} exists already")
     if not password and not pin:
         raise Invalid("no_secret", "give a password, a PIN or both")
     return auth.create_account(store, username=username, role=role, password=password or None, pin=pin or None,
-                               display_name=display_name or None, now=now)
+                               display_name=display_name or None, now=now, offices=offices)
 
 
 def set_role(store: Store, username: str, role: str) -> None:

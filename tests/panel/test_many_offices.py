@@ -38,6 +38,7 @@ def two(site: SiteConfig, store: Store, clock: Clock) -> FastAPI:
     auth.create_account(store, username="north.op", role="operator", password=PASSWORD, offices=["demo"], now=OPEN)
     auth.create_account(store, username="south.boss", role="hall_manager", password=PASSWORD, offices=["south"],
                         now=OPEN)
+    auth.create_account(store, username="regional", role="admin", password=PASSWORD, now=OPEN)  # every office
     return create_app([site, _south(site)], "sqlite://", clock=clock, store=store, sweep_interval=None)
 
 
@@ -116,5 +117,24 @@ def test_the_office_choice_passes_axe_in_every_language(browser: Any, two: FastA
             links = page.locator("ul.offices a")
             assert links.count() == 2
             assert all(links.nth(i).bounding_box()["height"] >= 44 for i in range(2))  # type: ignore[index]
+        page.close()
+    assert found == [], "\n".join(found)
+
+
+@pytest.mark.browser
+def test_the_staff_page_with_office_choices_passes_axe_in_every_language(browser: Any, two: FastAPI) -> None:
+    found: list[str] = []
+    with serving(two) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/admin/signin?lang=en")
+        page.fill("input[name=username]", "regional")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button.primary")
+        for lang in LANGUAGES:
+            page.goto(f"{url}/admin/staff?lang={lang}")
+            assert page.locator("input[type=checkbox][name=offices]").count() >= 2
+            for w, h in ((1920, 1080), (390, 844)):
+                page.set_viewport_size({"width": w, "height": h})
+                found += serious(page, f"staff page {lang} {w}x{h}")
         page.close()
     assert found == [], "\n".join(found)

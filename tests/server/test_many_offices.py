@@ -317,3 +317,22 @@ def test_cherga_server_serves_every_office_of_a_directory_and_refuses_one_id_twi
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_staff_page_sets_an_accounts_offices_by_name(two_offices: TestClient) -> None:
+    c = two_offices
+    store: Store = c.app.state.store  # type: ignore[attr-defined]
+    c.post("/admin/signin", data={"username": "regional", "password": PASSWORD, "lang": "en"})
+    page = c.get("/admin/staff", params={"lang": "en"}).text
+    assert "Offices (none ticked: every office)" in page and 'value="south"' in page
+    r = c.post("/admin/staff/add", data={"username": "vira", "role": "hall_manager", "password": PASSWORD,
+                                         "offices": ["south"]}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    vira = store.staff("vira")
+    assert vira is not None and vira.offices == ("south",)
+    r = c.post("/admin/staff/vira/offices", data={"offices": ["demo", "south"]}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=offices")
+    assert store.staff("vira").offices == ("demo", "south")  # type: ignore[union-attr]
+    r = c.post("/admin/staff/vira/offices", data={}, follow_redirects=False)  # none ticked: every office
+    assert r.status_code == 303 and store.staff("vira").offices is None  # type: ignore[union-attr]
+    assert "Offices changed." in c.get("/admin/staff", params={"lang": "en", "done": "offices"}).text
