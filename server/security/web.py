@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from cherga.server import auth
-from cherga.server.errors import Forbidden, Invalid, Unauthorized
+from cherga.server.errors import Forbidden, Invalid, NotFound, Unauthorized
 from cherga.server.panel.error_page import page_language
 from cherga.server.panel.i18n import catalog
 from cherga.server.security import audit
@@ -35,7 +35,11 @@ def _now(request: Request) -> dt.datetime:
     return clock() if callable(clock) else dt.datetime.now(dt.UTC)
 
 
-def _admin(request: Request) -> StaffAccount:
+def _admin(request: Request, office: str = "all") -> StaffAccount:
+    """An administrator's account, for ``office`` ("all": every office of this server, issue 21)."""
+    services = getattr(request.app.state, "services", None) or {}
+    if office != "all" and services and office not in services:
+        raise NotFound("unknown_office", "no such office here")  # never echo the path: it may be anything
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(REPORTS_COOKIE)
     if not token:
@@ -43,6 +47,8 @@ def _admin(request: Request) -> StaffAccount:
     account = auth.account_for_token(request.app.state.store, token, _now(request))
     if account.role != "admin":
         raise Forbidden("forbidden", "only administrators read the audit log")
+    if not all(account.may_act_on(o) for o in (list(services) if office == "all" else [office])):
+        raise Forbidden("office_forbidden", f"account {account.username!r} is not for office {office!r}")
     return account
 
 
@@ -83,7 +89,7 @@ def audit_json(request: Request, since: Since = None, until: Until = None, actor
 @router.get("/reports/{office}/audit.csv", include_in_schema=False)
 def audit_csv(request: Request, office: str, since: Since = None, until: Until = None, actor: Actor = None,
               limit: Limit = 100_000) -> Response:
-    _admin(request)
+    _admin(request, office)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(audit.COLUMNS)
@@ -97,12 +103,13 @@ def audit_csv(request: Request, office: str, since: Since = None, until: Until =
 @router.get("/reports/{office}/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(request: Request, office: str, actor: Actor = None) -> Response:
     try:
-        _admin(request)
+        _admin(request, office)
     except Unauthorized:
         return RedirectResponse(f"/reports/signin?next=/reports/{office}/audit", status_code=303)
     lang = page_language(request)
     t = catalog(lang)
-    config = request.app.state.config
+    services = getattr(request.app.state, "services", None) or {}
+    config = services[office].config if office in services else request.app.state.config
     tz = config.office.tz
     rows = _rows(request, None if office == "all" else office, None, None, actor, 500)
     e = html.escape

@@ -336,3 +336,17 @@ def test_the_staff_page_sets_an_accounts_offices_by_name(two_offices: TestClient
     r = c.post("/admin/staff/vira/offices", data={}, follow_redirects=False)  # none ticked: every office
     assert r.status_code == 303 and store.staff("vira").offices is None  # type: ignore[union-attr]
     assert "Offices changed." in c.get("/admin/staff", params={"lang": "en", "done": "offices"}).text
+
+
+def test_the_audit_log_of_an_office_is_for_its_administrators_and_all_for_a_regional_one(
+        two_offices: TestClient) -> None:
+    c = two_offices
+    auth.create_account(c.app.state.store, username="north.admin", role="admin",  # type: ignore[attr-defined]
+                        password=PASSWORD, offices=["demo"])
+    north, regional = _token(c, "north.admin"), _token(c, "regional")
+    assert c.get("/reports/demo/audit.csv", headers=north).status_code == 200
+    for office in ("south", "all"):
+        r = c.get(f"/reports/{office}/audit.csv", headers=north)
+        assert r.status_code == 403 and r.json()["key"] == "office_forbidden"
+        assert c.get(f"/reports/{office}/audit.csv", headers=regional).status_code == 200
+    assert c.get("/reports/atlantis/audit.csv", headers=regional).status_code == 404
