@@ -27,6 +27,7 @@ MEANING: dict[str, str] = {
     # who is at the counter
     "not_signed_in": "sign_in", "pin_required": "sign_in",
     "bad_pin": "bad_pin", "pin_too_short": "bad_pin", "unknown_operator": "bad_pin", "bad_credentials": "bad_pin",
+    "office_forbidden": "bad_pin",  # a PIN of another office's account is no PIN here (issue 21)
     "too_many_attempts": "locked",  # wrong PINs locked PIN sign-in at this counter for a while (issue 23)
     "counter_taken": "taken",
     "counter_closed_by_manager": "closed",

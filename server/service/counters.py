@@ -394,6 +394,7 @@ class Counters(CommandRunner):
                     pin: str | None = None, authenticated: bool = False, **kw: Any) -> tuple[str, HallCall | None]:
         account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated,
                                       where=f"{self.office}/{cfg.id}", now=now)
+        auth.require_office(account, self.office)  # every door: a pad's PIN too (issue 21)
         if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
             raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
                            params={"counter": cfg.id})

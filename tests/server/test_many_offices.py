@@ -350,3 +350,22 @@ def test_the_audit_log_of_an_office_is_for_its_administrators_and_all_for_a_regi
         assert r.status_code == 403 and r.json()["key"] == "office_forbidden"
         assert c.get(f"/reports/{office}/audit.csv", headers=regional).status_code == 200
     assert c.get("/reports/atlantis/audit.csv", headers=regional).status_code == 404
+
+
+def test_a_pin_of_another_offices_operator_signs_in_at_no_counter_here(two_offices: TestClient) -> None:
+    from cherga.counter_pad.words import refusal_text
+    from cherga.server.errors import Forbidden
+
+    c = two_offices
+    services = c.app.state.services  # type: ignore[attr-defined]
+    auth.create_account(c.app.state.store, username="north.pin", role="operator", pin="7391",  # type: ignore[attr-defined]
+                        offices=["demo"])
+    with pytest.raises(Forbidden) as refused:
+        services["south"].counter_action(command_id="pad-south-1", counter="c1", action=CounterAction.SIGN_IN,
+                                         source="pad", pin="7391")
+    assert refused.value.key == "office_forbidden"
+    assert services["south"].counter_state("c1").operator is None
+    assert refusal_text("en", "office_forbidden") == refusal_text("en", "bad_pin")  # the pad's board says so
+    services["demo"].counter_action(command_id="pad-north-1", counter="c1", action=CounterAction.SIGN_IN,
+                                    source="pad", pin="7391")
+    assert services["demo"].counter_state("c1").operator == "north.pin"
