@@ -77,6 +77,11 @@ def _font(size: int, bold: bool) -> pygame.font.Font:
     return pygame.font.Font(str(font_path(bold=bold)), size)
 
 
+# A font outlives nothing: after pygame.quit() every cached one is dead ("font module quit since font
+# created"), so a screen drawn after pygame starts again (a restarted UI, the next test) needs new ones.
+pygame.register_quit(_font.cache_clear)
+
+
 def _wrap(value: str, fnt: pygame.font.Font, width: int) -> list[str] | None:
     lines: list[str] = []
     current = ""
