@@ -228,11 +228,35 @@ def create_app(config: SiteConfig | Sequence[SiteConfig], store_url: str, *, clo
     return app
 
 
+def bridge_credentials(configs: Sequence[SiteConfig]) -> dict[str, tuple[str | None, str | None]]:
+    """Each office's broker user and password: ``$CHERGA_MQTT_CREDENTIALS/<office>.yaml`` (an office's
+    ``server-credentials.yaml`` from ``cherga provision``, copied under its office id) when present, else
+    ``CHERGA_MQTT_USER``/``CHERGA_MQTT_PASSWORD``. A broken file stops the server with one line."""
+    import yaml
+
+    default = (os.environ.get("CHERGA_MQTT_USER"), os.environ.get("CHERGA_MQTT_PASSWORD"))
+    folder = os.environ.get("CHERGA_MQTT_CREDENTIALS")
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for cfg in configs:
+        out[cfg.office.id] = default
+        path = Path(folder) / f"{cfg.office.id}.yaml" if folder else None
+        if path is None or not path.exists():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            out[cfg.office.id] = (str(data["username"]), str(data["password"]))
+        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+            raise SystemExit(f"cherga server: {path}: not a server-credentials.yaml with username and password "
+                             f"({type(exc).__name__}: {exc})") from None
+    return out
+
+
 def _start_bridge(mqtt: str, config: SiteConfig | Sequence[SiteConfig],
                   wait: float = 10.0) -> tuple[Callable[[FastAPI], None], Callable[[FastAPI], None]]:
     """Start hooks for one bridge per office on the broker at ``mqtt``: each subscribes to its own
     office's subtree with its own client id (``cherga-bridge-OFFICE``), so offices never hear each other."""
     configs = [config] if isinstance(config, SiteConfig) else list(config)
+    credentials = bridge_credentials(configs)
     host, _, port_s = mqtt.rpartition(":")
     if not host:
         host, port_s = port_s, "1883"
@@ -250,9 +274,9 @@ def _start_bridge(mqtt: str, config: SiteConfig | Sequence[SiteConfig],
             return
         for cfg in configs:
             office = cfg.office.id
-            bridge = start_bridge(app.state.services[office], host, port, config=cfg,
-                                  username=os.environ.get("CHERGA_MQTT_USER"),
-                                  password=os.environ.get("CHERGA_MQTT_PASSWORD"), wait=wait,
+            username, password = credentials[office]
+            bridge = start_bridge(app.state.services[office], host, port, config=cfg, username=username,
+                                  password=password, wait=wait,
                                   instance=os.environ.get("CHERGA_INSTANCE") or None)
             holder[office] = bridge
             app.state.bridges[office] = bridge
