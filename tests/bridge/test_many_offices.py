@@ -5,8 +5,8 @@ ticket at the other, and each hall display gets only its own office's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
