@@ -399,7 +399,8 @@ class Bridge:
         assert isinstance(msg, IssueTicket)
         out = self._call(decoded, self.service.issue_ticket, command_id=self._command_id(msg), source=node,
                          service=msg.service, bundle=msg.bundle, purpose=msg.purpose, priority=msg.priority,
-                         language=msg.language, after_closing_ok=bool(msg.after_closing_ok))
+                         language=msg.language, after_closing_ok=bool(msg.after_closing_ok),
+                         asks_before_closing=bool(msg.asks_before_closing))
         return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
 
     def _check_in(self, decoded: Decoded, node: str) -> Reply:

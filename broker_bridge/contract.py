@@ -247,6 +247,10 @@ class IssueTicket(Command):
     # the service closes and wants it anyway. Added within v1; sent only when true, so an older
     # server never sees it from a kiosk that was not told.
     after_closing_ok: bool | None = None
+    # The kiosk can put the closing question to the citizen (added within v1). Only then does the
+    # server answer not_before_closing; a client that cannot ask (an older kiosk, a third-party
+    # client) gets its ticket as before, with the forecast printed on it.
+    asks_before_closing: bool | None = None
 
 
 class CheckIn(Command):

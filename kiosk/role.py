@@ -367,7 +367,8 @@ class KioskRole:
         assert session is not None
         cmd = session.command(IssueTicket, service=req.service, bundle=req.bundle, purpose=req.purpose,
                               priority=req.priority, language=req.language,
-                              after_closing_ok=True if req.after_closing_ok else None)
+                              after_closing_ok=True if req.after_closing_ok else None,
+                              asks_before_closing=True)
         try:
             reply = session.request("kiosk_issue", cmd, timeout=self.issue_timeout_s)
         except (Offline, RequestTimeout) as exc:

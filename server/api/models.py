@@ -39,6 +39,9 @@ class IssueRequest(_Body):
     command_id: CommandId | None = Field(default=None, description="repeat it to get the same ticket, never a second")
     after_closing_ok: bool = Field(default=False, description="issue even when the forecast says the visitor will "
                                    "not be seen before the service closes (the 409 not_before_closing was shown)")
+    asks_before_closing: bool = Field(default=False, description="the client can ask the visitor: answer 409 "
+                                      "not_before_closing (closing.warn_walk_ins) instead of issuing a ticket "
+                                      "the forecast says will not be called before the service closes")
 
 
 class OfflineTicketRequest(_Body):

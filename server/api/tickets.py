@@ -51,7 +51,7 @@ def issue_ticket(body: IssueRequest, request: Request, office: OfficeId, account
                             purpose=body.purpose, priority=body.priority, language=body.language,
                             appointment_code=body.appointment_code,
                             operator=account.username if account else None,
-                            after_closing_ok=body.after_closing_ok)
+                            after_closing_ok=body.after_closing_ok, asks_before_closing=body.asks_before_closing)
     return Response(info.model_dump_json(), status_code=201, media_type="application/json")
 
 

@@ -38,12 +38,13 @@ class Issuing(CommandRunner):
     def issue_ticket(self, *, command_id: str, source: str, service: str | None = None, bundle: str | None = None,
                      purpose: str = "consult", priority: str | None = None, language: str = "uk",
                      appointment_code: str | None = None, operator: str | None = None,
-                     after_closing_ok: bool = False) -> TicketInfo:
+                     after_closing_ok: bool = False, asks_before_closing: bool = False) -> TicketInfo:
         """Issue a walk-in ticket (or check a booked visitor in when ``appointment_code`` is given).
 
         ``operator``: a hall manager issuing on a visitor's behalf (kept in the event log).
 
-        With ``closing.warn_walk_ins`` (off by default), a walk-in the forecast says will not be seen
+        With ``closing.warn_walk_ins`` and a client that ``asks_before_closing`` (the touchscreen kiosk),
+        a walk-in the forecast says will not be seen
         before the service closes is refused with ``not_before_closing`` before anything is printed;
         its params name the closing time and the earliest free booking (``slot``: ISO time, or
         absent). The kiosk says so in the citizen's language and offers that booking; a citizen who
@@ -75,7 +76,8 @@ class Issuing(CommandRunner):
             rec = TicketRecord(ticket, first, tuple(plan[1:]), 1, source)
             tx.insert_ticket(rec)
             info = self.info(rec, now)
-            if self.config.closing.warn_walk_ins and not after_closing_ok and operator is None:
+            if (self.config.closing.warn_walk_ins and asks_before_closing and not after_closing_ok
+                    and operator is None):
                 self._check_seen_before_closing(tx, first, info, now)
             self._event(tx, EventKind.ISSUED, ticket, now, operator=operator, number=number,
                         label=ticket.label, origin=ticket.origin.value, purpose=purpose, priority=priority,

@@ -86,7 +86,8 @@ class FakeKioskServer:
             assert isinstance(cmd, IssueTicket | CheckIn | OfflineTicket)
             if self.refuse and not isinstance(cmd, OfflineTicket):
                 reply = Reply(id=cmd.id, status="error", error=ErrorBody(key=self.refuse, message="refused"))
-            elif isinstance(cmd, IssueTicket) and self.closing is not None and not cmd.after_closing_ok:
+            elif (isinstance(cmd, IssueTicket) and self.closing is not None and cmd.asks_before_closing
+                  and not cmd.after_closing_ok):
                 reply = Reply(id=cmd.id, status="error",
                               error=ErrorBody(key="not_before_closing", message="past closing", params=self.closing))
             elif isinstance(cmd, IssueTicket):

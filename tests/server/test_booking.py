@@ -205,14 +205,19 @@ def test_a_walk_in_who_would_not_be_seen_before_closing_is_told_before_printing(
     issued = []
     with pytest.raises(Conflict) as exc:
         for i in range(10):
-            issued.append(svc.issue_ticket(command_id=f"w{i}", source="kiosk", service="passport"))
+            issued.append(svc.issue_ticket(command_id=f"w{i}", source="kiosk", service="passport",
+                                           asks_before_closing=True))
     assert exc.value.key == "not_before_closing"
     assert issued and all(t.wait_min is not None and t.wait_min < 25 for t in issued)
     assert exc.value.params["closing"] == "11:00"
     assert exc.value.params["slot"] == _at(WED + dt.timedelta(days=1), 10).isoformat()  # Wednesday's slots are past
     # Nothing was issued for the refused request; the citizen who insists gets a ticket.
-    ticket = svc.issue_ticket(command_id="insists", source="kiosk", service="passport", after_closing_ok=True)
+    ticket = svc.issue_ticket(command_id="insists", source="kiosk", service="passport", after_closing_ok=True,
+                              asks_before_closing=True)
     assert ticket.number == len(issued) + 1
+    # A client that cannot put the question (an older kiosk, a third-party client) still gets a ticket.
+    plain = svc.issue_ticket(command_id="third-party", source="kiosk", service="passport")
+    assert plain.number == len(issued) + 2 and plain.wait_min is not None and plain.wait_min >= 25
 
 
 def test_the_rest_issue_answers_409_not_before_closing_with_its_facts_and_issues_when_the_visitor_insists(
@@ -225,7 +230,11 @@ def test_the_rest_issue_answers_409_not_before_closing_with_its_facts_and_issues
     app = create_app(SiteConfig.model_validate(data), sqlite_url(tmp_path / "c.db"), clock=Clock(start=_at(WED, 10, 35)),
                      sweep_interval=None)
     with TestClient(app) as client:
-        answers = [client.post("/api/v1/offices/tiny/tickets", json={"service": "passport"}) for _ in range(10)]
+        # A client that cannot ask the visitor is never refused: it gets the ticket with its forecast.
+        plain = client.post("/api/v1/offices/tiny/tickets", json={"service": "passport"})
+        assert plain.status_code == 201
+        answers = [client.post("/api/v1/offices/tiny/tickets", json={"service": "passport", "asks_before_closing": True})
+                   for _ in range(10)]
         refused = next(r for r in answers if r.status_code != 201)
         assert refused.status_code == 409
         body = refused.json()
@@ -235,4 +244,4 @@ def test_the_rest_issue_answers_409_not_before_closing_with_its_facts_and_issues
         assert body["params"]["wait_min"] >= 25
         insisted = client.post("/api/v1/offices/tiny/tickets", json={"service": "passport", "after_closing_ok": True})
         assert insisted.status_code == 201
-        assert insisted.json()["number"] == sum(r.status_code == 201 for r in answers) + 1
+        assert insisted.json()["number"] == sum(r.status_code == 201 for r in answers) + 2
