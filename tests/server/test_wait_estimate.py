@@ -130,3 +130,18 @@ def test_the_hall_light_is_red_while_people_wait_at_no_open_counter_and_follows_
     from cherga.server.service.results import light_for
 
     assert by["passport"].light == light_for(by["passport"].wait_min)
+
+
+def test_a_booked_visitor_is_told_the_bookings_ahead_not_the_walk_in_queue(sqlite_store: Store, clock: Clock) -> None:
+    svc = OfficeService(demo_config(), sqlite_store, clock=clock)
+    for i in range(28):
+        svc.issue_ticket(command_id=f"walk-{i}", source="kiosk", service="passport")
+    day = clock.now.astimezone(svc.config.office.tz).date()
+    slot = svc.free_slots("passport", day)[0].start
+    code = svc.book_appointment(service="passport", slot=slot, source="web")
+    clock.advance((slot - clock.now).total_seconds() - 60)
+    booked = svc.issue_ticket(command_id="in", source="kiosk", appointment_code=code)
+    # 28 walk-ins wait, but a due booking goes first: the ticket must not read "28 ahead" beside a short wait.
+    assert booked.people_ahead == 0 and booked.wait_min is not None and booked.wait_min < 15
+    walk_in = svc.issue_ticket(command_id="walk-late", source="kiosk", service="passport")
+    assert walk_in.people_ahead is not None and walk_in.people_ahead >= 28
