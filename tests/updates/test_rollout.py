@@ -126,6 +126,11 @@ VERSION_WORDS = {"uk": ("Версія", "пропонується 1.1.0"), "ru":
                  "en": ("Version", "1.1.0 offered")}
 
 
+ROLE_WORDS = {"uk": {"kiosk-1": "Кіоск", "pad-1": "Пульт"}, "ru": {"kiosk-1": "Киоск", "pad-1": "Пульт"},
+              "ky": {"kiosk-1": "Киоск", "pad-1": "Пульт"}, "kk": {"kiosk-1": "Киоск", "pad-1": "Пульт"},
+              "en": {"kiosk-1": "Kiosk", "pad-1": "Counter pad"}}
+
+
 def manager_page_shows_versions(office: Office) -> None:
     """The hall manager's page (real Chromium) shows each node's running version and the newer one it is
     offered, in the manager's language, and the table passes axe-core."""
@@ -149,5 +154,8 @@ def manager_page_shows_versions(office: Office) -> None:
             cells = {n: table.locator(f"tr[data-node='{n}'] td.version").inner_text().strip()
                      for n in ("kiosk-1", "kiosk-2", "pad-1")}
             assert cells == {"kiosk-1": f"1.0.0 ({offered})", "kiosk-2": "1.0.0", "pad-1": "0.9.0"}, (lang, cells)
+            # The role in the manager's words, never the internal id ("pad", "kiosk").
+            roles = {n: table.locator(f"tr[data-node='{n}'] td").nth(1).inner_text().strip() for n in ("kiosk-1", "pad-1")}
+            assert roles == ROLE_WORDS[lang], (lang, roles)
         assert serious(page, "manager page") == []
         context.close()
