@@ -10,7 +10,8 @@ sentences, so an office can replace any fragment with a human recording:
   pre-rendered once with espeak-ng into ``<cache>/<lang>/<key>-<hash>.wav``;
 * :func:`compose` — concatenates the fragments of a call into one WAV (volume applied);
 * :class:`Announcer` — a queue and one worker thread: announcements never overlap, quiet hours
-  silence them (the call is shown all the same), players are pygame.mixer, aplay or a recorder.
+  silence them (the call is shown all the same), players are pygame.mixer, aplay or a recorder
+  (:mod:`cherga.firmware_host.speech`, shared with the kiosk, as are the espeak-ng voices).
 
 Numbers are composed of words (hundreds, tens, units) so ~40 recordings per language cover
 1..999; Ukrainian and Russian numbers are said after "номер" (nominative), Kyrgyz and Kazakh
@@ -37,7 +38,6 @@ import time
 import wave
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from cherga.display.messages import (
@@ -47,13 +47,26 @@ from cherga.display.messages import (
     VOICE_TEMPLATES,
     VOICE_WORDS,
 )
+from cherga.firmware_host.speech import (  # one place for the voices and players (the kiosk uses them too)
+    CHANNELS,
+    ESPEAK_VOICES,
+    RATE,
+    SAMPWIDTH,
+    Player,
+    make_player,
+)
+from cherga.firmware_host.speech import (  # re-exported: tests, the bench and older imports name them here
+    AplayPlayer as AplayPlayer,
+)
+from cherga.firmware_host.speech import (
+    PygamePlayer as PygamePlayer,
+)
+from cherga.firmware_host.speech import (
+    RecordingPlayer as RecordingPlayer,
+)
 
 log = logging.getLogger(__name__)
 
-RATE = 22050
-CHANNELS = 1
-SAMPWIDTH = 2
-ESPEAK_VOICES = {"uk": "uk", "ru": "ru", "ky": "ky", "kk": "kk", "en": "en-gb"}
 PAUSES_MS = {"_pause": 250, "_after_chime": 300, "_between_languages": 700}
 WORD_LANGS = ("ky", "kk")  # languages whose number words come from the catalog, not from espeak
 
@@ -368,74 +381,7 @@ def compose(fragments: list[Fragment], cache: FragmentCache, out_path: Path, vol
 
 
 # --- playing ------------------------------------------------------------------------------------
-
-class Player(Protocol):
-    def play(self, path: Path) -> None:
-        """Play a WAV and return when it has finished."""
-
-
-class RecordingPlayer:
-    """Plays nothing; keeps what it was asked to play (``played``), taking ``seconds`` each (tests)."""
-
-    def __init__(self, seconds: float = 0.0) -> None:
-        self.seconds = seconds
-        self.played: list[Path] = []
-        self.intervals: list[tuple[float, float]] = []
-
-    def play(self, path: Path) -> None:
-        start = time.monotonic()
-        self.played.append(path)
-        if self.seconds:
-            time.sleep(self.seconds)
-        self.intervals.append((start, time.monotonic()))
-
-
-class PygamePlayer:
-    """pygame.mixer (SDL picks ALSA/PulseAudio; ``firmware_host.hardware.select_audio_output`` chose the device)."""
-
-    def __init__(self) -> None:
-        import pygame
-
-        self._pygame = pygame
-        if not pygame.mixer.get_init():
-            pygame.mixer.init(frequency=RATE, size=-16, channels=1)
-
-    def play(self, path: Path) -> None:
-        sound = self._pygame.mixer.Sound(str(path))
-        channel = sound.play()
-        deadline = time.monotonic() + sound.get_length() + 1.0
-        while channel is not None and channel.get_busy() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-class AplayPlayer:
-    """ALSA's ``aplay`` (no pygame needed)."""
-
-    def __init__(self, device: str | None = None) -> None:
-        self.device = device
-
-    def play(self, path: Path) -> None:
-        cmd = ["aplay", "-q", *(["-D", self.device] if self.device else []), str(path)]
-        subprocess.run(cmd, check=False, timeout=120)
-
-
-def make_player(kind: str | None = None, device: str | None = None) -> Player:
-    """``CHERGA_AUDIO`` or ``kind``: ``pygame`` (default), ``aplay`` or ``none``; dummy SDL audio → none."""
-    kind = kind or os.environ.get("CHERGA_AUDIO") or "pygame"
-    with contextlib.suppress(ImportError):
-        from cherga.firmware_host.hardware import select_audio_output
-
-        if select_audio_output(device) == "dummy" and kind != "aplay":
-            kind = "pygame"  # SDL's dummy driver: mixer works, nothing is heard
-    if kind == "none":
-        return RecordingPlayer()
-    if kind == "aplay":
-        return AplayPlayer(device)
-    try:
-        return PygamePlayer()
-    except Exception as exc:  # no sound card must not stop the display from showing calls
-        log.warning("no audio output (%s): announcements are shown only", exc)
-        return RecordingPlayer()
+# The players live in firmware_host/speech.py (the kiosk reads aloud too); imported above.
 
 
 # --- the announcer ------------------------------------------------------------------------------

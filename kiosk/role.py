@@ -20,6 +20,10 @@ and prints the ticket. Nothing acknowledged is lost:
 :meth:`KioskRole.run` is the pygame loop (it owns the main thread); headless users (tests, the
 bench, the HIL harness) drive the same role with :meth:`press`, :meth:`type_text` and
 :meth:`enter`.
+
+Reading aloud (``hardware.voice: true``, espeak-ng installed): the info screen's "Listen" gives a
+:class:`~kiosk.ui.state.SpeakRequest`; the :class:`~kiosk.speaker.InfoSpeaker` renders and plays
+it on its own thread, and the role silences it when the citizen taps again or leaves the page.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import logging
 import queue
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -50,8 +55,10 @@ from cherga.broker_bridge.contract import (
 from cherga.firmware_host.config import NodeConfig
 from cherga.firmware_host.role import HealthValue
 from cherga.firmware_host.session import NodeSession, Offline, RequestTimeout
+from cherga.firmware_host.speech import Player
 from cherga.kiosk.i18n import text
 from cherga.kiosk.printer import PrinterConfig, PrinterFault, PrinterHealth, PrinterState, TicketPrinter
+from cherga.kiosk.speaker import InfoSpeaker
 from cherga.kiosk.ticket import render_ticket
 from cherga.kiosk.ui.state import (
     SETTLE_S,
@@ -61,6 +68,8 @@ from cherga.kiosk.ui.state import (
     KioskState,
     QueueLoad,
     Screen,
+    SpeakRequest,
+    StopSpeaking,
     View,
 )
 
@@ -115,13 +124,22 @@ class KioskRole:
     :param wall_clock: the time printed on tickets and given to offline tickets.
     :param issue_timeout_s: how long to wait for the server before issuing offline.
     :param screen_size: the pygame window size; default: the whole display.
+    :param voice: read the "what do I need?" screen aloud; default: the node config's ``hardware.voice``
+        (off). Needs espeak-ng: without it the kiosk stays silent and says so once in its log.
+    :param player: how speech reaches the speaker (default: ``firmware_host.speech.make_player``).
     """
 
     def __init__(self, *, printer: TicketPrinter | None = None, office: OfficeConfig | None = None,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], dt.datetime] = utcnow,
                  issue_timeout_s: float = ISSUE_TIMEOUT_S, health_poll_s: float = HEALTH_POLL_S,
-                 screen_size: tuple[int, int] | None = None) -> None:
+                 screen_size: tuple[int, int] | None = None, voice: bool | None = None,
+                 player: Player | None = None, voice_dir: Path | None = None) -> None:
         self.printer = printer
+        self.voice = voice
+        self._voice_dir = voice_dir
+        self.speaker = InfoSpeaker(voice_dir or Path(tempfile.gettempdir()) / "cherga-kiosk-voice", player=player,
+                                   on_done=self._spoke)
+        self._saying = 0  # the SpeakRequest the speaker is on (0: silent)
         self.office = office
         self.clock = clock
         self.wall_clock = wall_clock
@@ -130,7 +148,7 @@ class KioskRole:
         self.screen_size = screen_size
         self.session: NodeSession | None = None
         self.local: NodeConfig | None = None
-        self.state: KioskState | None = KioskState(office, clock=clock) if office else None
+        self.state: KioskState | None = KioskState(office, clock=clock, voice=self._voice_on()) if office else None
         self.lock = threading.RLock()
         self.numbers: OfflineNumbers | None = None
         self.issued: list[TicketInfo] = []  # every ticket this kiosk handed out, in order
@@ -161,6 +179,11 @@ class KioskRole:
             width, height = screen.lower().split("x") if isinstance(screen, str) else screen  # "1080x1920" or [w, h]
             self.screen_size = (int(width), int(height))
         self.numbers = OfflineNumbers(config.data_dir / "kiosk-offline-numbers.json")
+        if self._voice_dir is None:
+            self.speaker.out_dir = config.data_dir / "voice"
+        with self.lock:
+            if self.state is not None:
+                self.state.voice = self._voice_on()
         self._office_cache = config.data_dir / "kiosk-office-config.json"
         if self.office is None and self._office_cache.is_file():
             # after a reboot with the server (and its broker) away, the kiosk still knows its office
@@ -195,6 +218,7 @@ class KioskRole:
         if self._verbs is not None:
             self._verbs.stop()
         self._stop.set()
+        self.speaker.stop()
         self._jobs.put(None)
         for t in self._threads:
             t.join(timeout=3)
@@ -288,6 +312,7 @@ class KioskRole:
         with self.lock:
             effects = self.state.press(button_id) if self.state else []
         self._submit(effects)
+        self._hush_if_left()
 
     def type_text(self, chars: str) -> None:
         with self.lock:
@@ -303,10 +328,44 @@ class KioskRole:
         with self.lock:
             if self.state:
                 self.state.tick()
+        self._hush_if_left()
 
     def _submit(self, effects: list[Effect]) -> None:
         for effect in effects:
-            self._jobs.put(effect)
+            if isinstance(effect, SpeakRequest):
+                with self.lock:
+                    self._saying = effect.ident
+                self.speaker.say(effect.ident, effect.text, effect.language)  # its own thread
+            elif isinstance(effect, StopSpeaking):
+                with self.lock:
+                    self._saying = 0
+                self.speaker.stop()
+            else:
+                self._jobs.put(effect)
+
+    # --- reading aloud --------------------------------------------------------------------------
+
+    def _voice_on(self) -> bool:
+        """The kiosk reads aloud: asked for (``voice=`` or ``hardware.voice``) and espeak-ng is here."""
+        wanted = self.voice if self.voice is not None else bool(
+            self.local is not None and self.local.hardware.option("voice", False) is True)  # YAML true only
+        return wanted and self.speaker.available()
+
+    def _hush_if_left(self) -> None:
+        """The citizen left the page being read (back, ticket, idle timeout): silence."""
+        with self.lock:
+            left = bool(self._saying) and (self.state is None or self.state.speaking != self._saying)
+            if left:
+                self._saying = 0
+        if left:
+            self.speaker.stop()
+
+    def _spoke(self, ident: int) -> None:
+        with self.lock:
+            if self._saying == ident:
+                self._saying = 0
+            if self.state is not None:
+                self.state.spoke(ident)
 
     # --- messages from the office ---------------------------------------------------------------
 
@@ -323,7 +382,7 @@ class KioskRole:
         with self.lock:
             self.office = office
             if self.state is None:
-                self.state = KioskState(office, clock=self.clock)
+                self.state = KioskState(office, clock=self.clock, voice=self._voice_on())
             else:
                 self.state.configure(office)
             self.state.set_load(self._load)

@@ -8,9 +8,9 @@ and "back".
 
 What a line says, in order: where to go, then one line per document (``•``), then the fee and
 the time to result. A life situation lists each of its services by name (``▸``), each followed by
-its own place and documents, then the documents the situation itself adds. Spoken aloud: the
-kiosk has no voice of its own yet (the display owns the espeak-ng fragments); :func:`speech` gives
-the same text as one string per screen for a voice hook to read.
+its own place and documents, then the documents the situation itself adds. Spoken aloud:
+:func:`speech` gives the same text as one string per screen, which a kiosk with a voice
+(``hardware.voice``) reads with espeak-ng when "Listen" is tapped (``kiosk/speaker.py``).
 """
 
 from __future__ import annotations

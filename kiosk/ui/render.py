@@ -79,7 +79,12 @@ def _font(size: int, bold: bool) -> pygame.font.Font:
 
 # A font outlives nothing: after pygame.quit() every cached one is dead ("font module quit since font
 # created"), so a screen drawn after pygame starts again (a restarted UI, the next test) needs new ones.
-pygame.register_quit(_font.cache_clear)
+def _forget_fonts() -> None:
+    _font.cache_clear()
+    pygame.register_quit(_forget_fonts)  # pygame drops its quit hooks once it has run them: stay for the next quit
+
+
+pygame.register_quit(_forget_fonts)
 
 
 def _wrap(value: str, fnt: pygame.font.Font, width: int) -> list[str] | None:

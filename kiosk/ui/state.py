@@ -10,7 +10,9 @@ Inputs: :meth:`KioskState.press` (a button id, from a finger or a mouse), :meth:
 and :meth:`KioskState.enter` (keyboard / scanner), :meth:`KioskState.tick` (the clock moved), and
 results from the role (:meth:`issued`, :meth:`refused`). Outputs: :meth:`view` (what to draw: a
 title, lines and buttons with their labels in the chosen language) and *effects* returned by
-``press``/``enter`` (:class:`IssueRequest`, :class:`CheckInRequest`) for the role to carry out.
+``press``/``enter`` (:class:`IssueRequest`, :class:`CheckInRequest`, and on a kiosk with a voice
+:class:`SpeakRequest`/:class:`StopSpeaking` from the "Listen" button of the info screen) for the
+role to carry out. ``speaking`` is the request being read aloud; leaving the page clears it.
 
 Two guards make a double tap harmless: a screen ignores taps for :data:`SETTLE_S` after it
 appears (a second tap cannot land on the next screen's button), and once a request is out the
@@ -110,7 +112,21 @@ class CheckInRequest:
     language: str
 
 
-Effect = IssueRequest | CheckInRequest
+@dataclasses.dataclass(frozen=True)
+class SpeakRequest:
+    """Read the "what do I need?" screen aloud: ``text`` in ``language`` (``ident`` tells this one apart)."""
+
+    ident: int
+    text: str
+    language: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StopSpeaking:
+    """Stop reading aloud (a second tap on "Listen", or the citizen left the page)."""
+
+
+Effect = IssueRequest | CheckInRequest | SpeakRequest | StopSpeaking
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,11 +159,16 @@ class KioskState:
     :param idle_s: back to the start screen after this long without a touch.
     :param long_queue: people ahead from which the citizen is asked to confirm.
     :param page_size: services per page (``large_page_size`` in large-text and low-reach modes).
+    :param voice: the kiosk can read aloud: the "what do I need?" screen offers "Listen".
     """
 
     def __init__(self, config: NodeConfig, *, clock: Callable[[], float], idle_s: float = IDLE_S,
-                 long_queue: int = LONG_QUEUE, page_size: int = 6, large_page_size: int = 4) -> None:
+                 long_queue: int = LONG_QUEUE, page_size: int = 6, large_page_size: int = 4,
+                 voice: bool = False) -> None:
         self.clock = clock
+        self.voice = voice
+        self.speaking = 0  # the SpeakRequest being read aloud (0: silent)
+        self._spoken = 0  # SpeakRequest ids handed out
         self.idle_s = idle_s
         self.long_queue = long_queue
         self.page_size = page_size
@@ -200,6 +221,7 @@ class KioskState:
         return Screen.LANGUAGE if len(self.languages) > 1 else Screen.SERVICES
 
     def _go(self, screen: Screen) -> None:
+        self.speaking = 0  # reading stops with the page it read (the role stops the sound)
         self.screen = screen
         self.changed_at = self.clock()
 
@@ -239,7 +261,7 @@ class KioskState:
             elif arg == "large_text":
                 self.large_text = not self.large_text
                 self.page = 0
-            return []
+            return [StopSpeaking()] if self._silence() else []  # the page it read is cut anew
         if kind == "lang":
             self.lang = arg
             self.page = 0
@@ -272,7 +294,14 @@ class KioskState:
         if kind == "infopage":
             self.info_page += 1 if arg == "next" else -1
             self.changed_at = now
-            return []
+            return [StopSpeaking()] if self._silence() else []
+        if kind == "listen":
+            if self._silence():  # a second tap stops it
+                return [StopSpeaking()]
+            view = self._info_view()
+            self._spoken += 1
+            self.speaking = self._spoken
+            return [SpeakRequest(self.speaking, information.speech(view.title, view.lines), self.lang)]
         if kind == "take":  # "get a ticket" under the list of documents: they are brought to submit them
             assert self.choice is not None
             self.purpose = "submit" if "submit" in self.choice.purposes else self.choice.purposes[0]
@@ -368,6 +397,15 @@ class KioskState:
         self._go(previous)
         return []
 
+    def spoke(self, ident: int) -> None:
+        """The role finished (or stopped) reading ``ident`` aloud: "Listen" is offered again."""
+        if self.speaking == ident:
+            self.speaking = 0
+
+    def _silence(self) -> bool:
+        was, self.speaking = self.speaking, 0
+        return bool(was)
+
     def has_info(self, choice: Choice) -> bool:
         return information.has_info(self.config, choice.kind, choice.id, choice.services)
 
@@ -387,6 +425,8 @@ class KioskState:
             nav.append(Button("infopage:prev", self._t("page_prev"), "nav", icon="◀"))
         if self.info_page < len(pages) - 1:
             nav.append(Button("infopage:next", self._t("page_next"), "nav", icon="▶"))
+        if self.voice:
+            nav.append(Button("listen", self._t("listen_stop" if self.speaking else "listen"), "nav", icon="♪"))
         return self._v(Screen.INFO, title=f"{self._t('info_title')}: {self.choice_name(c)}",
                        lines=tuple(pages[self.info_page]), buttons=tuple(nav + self._modes()))
 
