@@ -50,6 +50,7 @@ from cherga.server.api.offices import device_report
 from cherga.server.core.tickets import EventKind
 from cherga.server.db import schema
 from cherga.server.errors import ServiceError, Unauthorized
+from cherga.server.notify.routes import notifier_for
 from cherga.server.panel.i18n import Catalog, catalog, pick_language
 from cherga.server.panel.reasons import why_text
 from cherga.server.panel.refusals import refusal_text
@@ -341,7 +342,26 @@ def _counter_ctx(request: Request, staff: StaffAccount, counter: str, flash: dic
     waiting: list[TicketInfo] = service.waiting_list(counter)
     t = catalog(_lang(request))
     return _context(request, staff, title=f"{t['counter']} {state.number}", state=state, waiting=waiting,
-                    flash=flash, transfer_targets=_transfer_targets(service, state))
+                    flash=flash, transfer_targets=_transfer_targets(service, state),
+                    documents_ticket=_documents_ticket(request, state))
+
+
+def _documents_ticket(request: Request, state: CounterState) -> TicketInfo | None:
+    """The ticket the "Documents ready" button marks: the one at the counter, else the one just finished here;
+    None (no button) where the office sends no messages. The button shows whether or not the visitor left a
+    contact: a clerk pressing it for one who did not is told so, rather than wondering where the button went."""
+    notifiers = getattr(request.app.state, "notifiers", {}) or {}
+    notifier = notifiers.get(_service(request).office)
+    if notifier is None or not notifier.enabled:
+        return None
+    if state.ticket is not None:
+        return state.ticket
+    if state.rateable_ticket is None:
+        return None
+    try:
+        return _service(request).ticket(state.rateable_ticket)
+    except ServiceError:
+        return None
 
 
 def _transfer_targets(service: Any, here: CounterState) -> Any:
@@ -429,6 +449,29 @@ def counter_act(request: Request, counter: str, command_id: str = Form(...), act
             flash = {"kind": "ok", "text": f"{t[act.value]}{label}: {t['ok']}"}
     except ValueError:
         flash = {"kind": "error", "text": t["error_generic"]}
+    except ServiceError as exc:
+        flash = {"kind": "error", "text": _error_text(request, t, exc)}
+    if not _wants_fragment(request):
+        return RedirectResponse(f"{BASE}/counter/{counter}", status_code=303)
+    return _page(request, "_counter.html", _counter_ctx(request, staff, counter, flash))
+
+
+@router.post("/counter/{counter}/documents-ready")
+def counter_documents_ready(request: Request, counter: str, ticket_id: str = Form(..., max_length=40),
+                            lang: str = Form("")) -> Response:
+    """Issue 19: the clerk says the visitor's documents are ready; the REST endpoint's code tells each contact
+    once (pressing it twice tells nobody twice, so it needs no command id)."""
+    staff = _guard(request, COUNTER_ROLES)
+    if isinstance(staff, Response):
+        return staff
+    service = _service(request)
+    t = catalog(pick_language(lang or None, _lang(request)))
+    try:
+        label = service.ticket(ticket_id).label
+        contacts, queued = notifier_for(request, service.office).documents_ready(ticket_id)
+        key = "documents_ready_no_contact" if not contacts else "documents_ready_sent" if queued else \
+            "documents_ready_again"
+        flash = {"kind": "ok" if contacts else "info", "text": t[key].format(ticket=label)}
     except ServiceError as exc:
         flash = {"kind": "error", "text": _error_text(request, t, exc)}
     if not _wants_fragment(request):
