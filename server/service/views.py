@@ -129,6 +129,10 @@ class Views(Learning):
                                                    stop_after_min=rule.stop_after_min)) is not None]
         return {"last_call": f"{max(stops).astimezone(tz):%H:%M}"} if stops else {}
 
+    def calls_stopped(self, service: str) -> bool:
+        """Whether the closing rule ``stop`` has stopped calls for ``service`` now (the live ticket page says so)."""
+        return self._calls_stopped(service, self.now())
+
     def closing_rule(self) -> dict[str, Any]:
         """The office's rule for those waiting at closing, for the hall manager's line: ``rule``
         (``serve_all`` or ``stop``), ``stop_after_min``, and per service today's closing and last call

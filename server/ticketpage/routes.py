@@ -55,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 STATIC_FILES = {"ticket.css": "text/css", "ticket.js": "text/javascript"}
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # what secrets.token_urlsafe makes; anything else is unknown
 NOTIFY_PATH = "/t/{token}/notify"  # the notifications' contact form (server/notify), linked when it exists
+BOOK_PATH = "/office/{office}/book"  # the citizens' booking page (server/mirror), offered when calls stopped
 STREAMS_MAX = int(os.environ.get("CHERGA_TICKET_STREAMS_MAX", "500") or 500)
 STREAM_MAX_S = 300.0  # the browser reconnects by itself; no stream lives forever
 KEEPALIVE_S = 15.0
@@ -212,8 +213,14 @@ def _notify_url(request: Request, token: str, lang: str) -> str | None:
 
 def _view(found: Found, lang: str, *, rated: bool | None = None) -> ViewState:
     svc = found.service
+    stopped = found.info.status == "waiting" and svc.calls_stopped(found.info.service)
     return ticket_view(found.info, found.ticket, svc.config, catalog(lang), lang, svc.now(),
-                       rated=_rated(found) if rated is None else rated)
+                       rated=_rated(found) if rated is None else rated, calls_stopped=stopped)
+
+
+def _book_url(found: Found, lang: str) -> str:
+    """The office's booking page for the ticket's service, in the page's language."""
+    return f"/office/{found.service.office}/book?lang={lang}&service={found.info.service}"
 
 
 def _updated(found: Found) -> str:
@@ -223,7 +230,8 @@ def _updated(found: Found) -> str:
 def _live_context(token: str, lang: str, view: ViewState, found: Found, error: str | None = None) -> dict[str, Any]:
     t = catalog(lang)
     return {"t": t, "lang": lang, "token": token, "v": view, "scores": RATING_SCORES, "error": error,
-            "updated": t["updated_at"].format(time=_updated(found))}
+            "updated": t["updated_at"].format(time=_updated(found)),
+            "book_url": _book_url(found, lang) if view.offer_booking else None}
 
 
 def _live_json(token: str, lang: str, view: ViewState, found: Found, error: str | None = None) -> dict[str, Any]:

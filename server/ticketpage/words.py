@@ -8,7 +8,8 @@ its own: the routes pass ``now`` and whether the visit was rated.
 The states a citizen sees (``ViewState.state``), never the internal status words:
 
 ``waiting`` · ``postponed`` (sent away for a while, keeps the place) · ``transferred`` (sent on to
-another service or counter) · ``called`` · ``recalled`` · ``serving`` · ``served`` (with the
+another service or counter) · ``calls_stopped`` (still waiting, but the closing rule "stop" has
+stopped calls for its service today: it will not be called; the page offers booking) · ``called`` · ``recalled`` · ``serving`` · ``served`` (with the
 rating while it is not rated) · ``no_show`` (with what to do now) · ``cancelled``.
 """
 
@@ -42,6 +43,7 @@ class ViewState:
     final: bool = False  # nothing will change any more (the live stream may end)
     # Changes exactly when the holder must be alerted again (a new call or a recall): the page chimes on it.
     alert: str = ""
+    offer_booking: bool = False  # the page links to the office's booking page (calls stopped for today)
 
 
 def _counter_number(config: SiteConfig, counter: str | None) -> str | None:
@@ -54,8 +56,9 @@ def _counter_number(config: SiteConfig, counter: str | None) -> str | None:
 
 
 def ticket_view(info: TicketInfo, ticket: Ticket | None, config: SiteConfig, t: Catalog, lang: str,
-                now: dt.datetime, *, rated: bool = False) -> ViewState:
-    """The words for ``info`` (and the facts of ``ticket``, when known) in ``lang``'s catalog ``t``."""
+                now: dt.datetime, *, rated: bool = False, calls_stopped: bool = False) -> ViewState:
+    """The words for ``info`` (and the facts of ``ticket``, when known) in ``lang``'s catalog ``t``;
+    ``calls_stopped``: the closing rule has stopped calls for the ticket's service today (issue 20)."""
     try:
         service = config.service(info.service).names.get(lang)
     except KeyError:
@@ -64,6 +67,10 @@ def ticket_view(info: TicketInfo, ticket: Ticket | None, config: SiteConfig, t: 
     label = info.label
     counter = info.counter_number or _counter_number(config, info.counter)
     status = info.status
+    if status == "waiting" and calls_stopped:
+        # No forecast and no place in the queue to speak of: waiting on would be for nothing today.
+        return ViewState("calls_stopped", headline=t["calls_stopped_title"], lines=(t["calls_stopped_what_now"],),
+                         offer_booking=True, label=label, service=service)
     if status == "waiting":
         lines: list[str] = []
         if info.people_ahead is not None:
