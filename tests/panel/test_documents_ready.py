@@ -55,6 +55,7 @@ def test_pressing_documents_ready_queues_one_message_for_that_ticket_and_says_so
     service: OfficeService = notify_app.state.service
     notifier: Notifier = notify_app.state.notifiers["demo"]
     told = service.issue_ticket(command_id="d1", source="kiosk-1", service="passport", language="ky")
+    assert told.token is not None  # a kiosk ticket always has its page's token
     notifier.add_ticket_contact(told.token, channel="telegram", address="777", consent=True, language="ky")
     silent = service.issue_ticket(command_id="d2", source="kiosk-1", service="passport", language="uk")
     with serving(notify_app) as base:
@@ -103,6 +104,7 @@ def test_a_form_of_another_site_cannot_press_documents_ready(notify_app: FastAPI
     service: OfficeService = notify_app.state.service
     notifier: Notifier = notify_app.state.notifiers["demo"]
     t = service.issue_ticket(command_id="x1", source="kiosk-1", service="passport", language="en")
+    assert t.token is not None
     notifier.add_ticket_contact(t.token, channel="sms", address="+380501234567", consent=True, language="en")
     with TestClient(notify_app, base_url="http://127.0.0.1") as client:
         r = client.post("/panel/signin", data={"username": "olena", "password": PASSWORD, "counter": "c1",
