@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -24,6 +25,7 @@ from cherga.server import auth
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import Store, sqlite_url
+from tests.support.mosquitto import Broker, free_port
 from tests.support.mqtt import subscribe_and_wait
 from tests.support.wait import WAIT_S, wait_until
 
@@ -83,6 +85,24 @@ def write_broker_credentials(site: SiteConfig, workdir: Path, passwords: Mapping
     (workdir / "passwd").write_text(broker_config.render_password_file(creds))
     (workdir / "acl").write_text(broker_config.render_acl(office, nodes, server_user))
     return server_user
+
+
+def start_provisioned_broker(workdir: Path) -> Broker:
+    """A real Mosquitto on the generated ``mosquitto.conf`` (users tied to client ids), reading the
+    ``passwd`` and ``acl`` already written in ``workdir``; started, the caller stops it."""
+    port = free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(broker_config.render_mosquitto_conf(
+        password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl"), port=port, bind="127.0.0.1",
+        persistence_location=f"{workdir}/", log_dest="stderr") + ("user root\n" if os.geteuid() == 0 else ""))
+    broker = Broker(workdir, "127.0.0.1", port, config_file=conf)
+    broker.start()
+    return broker
+
+
+def answer_to(command_id: str) -> Callable[[str, dict[str, Any]], bool]:
+    """A :meth:`Watcher.wait_for` predicate: the reply to ``command_id``."""
+    return lambda topic, data: data.get("id") == command_id
 
 
 class Watcher:

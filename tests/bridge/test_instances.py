@@ -10,10 +10,8 @@ through one MQTT shared subscription, so each command goes to one of them.
 from __future__ import annotations
 
 import collections
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,8 +21,15 @@ from cherga.broker_bridge.contract import CounterCommand, IssueTicket
 from cherga.server.core.tickets import TicketStatus
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, make_service, site_config
-from tests.support.mosquitto import Broker, free_port
+from tests.bridge.conftest import (
+    Watcher,
+    answer_to,
+    command,
+    make_service,
+    site_config,
+    start_provisioned_broker,
+)
+from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.mosquitto
 PASSWORD = "server-secret"
@@ -44,13 +49,7 @@ def two_instances(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, list[Off
     creds.update({u: PASSWORD for u in users})
     (workdir / "passwd").write_text(broker_config.render_password_file(creds))
     (workdir / "acl").write_text(broker_config.render_acl(office, nodes, users))
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(broker_config.render_mosquitto_conf(
-        password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl"), port=port, bind="127.0.0.1",
-        persistence_location=f"{workdir}/", log_dest="stderr") + ("user root\n" if os.geteuid() == 0 else ""))
-    broker = Broker(workdir, "127.0.0.1", port, config_file=conf)
-    broker.start()
+    broker = start_provisioned_broker(workdir)
     services = [make_service(site, tmp_path / "office.db") for _ in users]
     bridges: list[Bridge] = []
     try:
@@ -62,10 +61,6 @@ def two_instances(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, list[Off
         for b in bridges:
             b.stop()
         broker.stop()
-
-
-def _answer_to(command_id: str) -> Callable[[str, dict[str, Any]], bool]:
-    return lambda topic, data: data.get("id") == command_id
 
 
 def test_two_server_instances_keep_their_sessions_and_answer_each_command_once(
@@ -84,14 +79,14 @@ def test_two_server_instances_keep_their_sessions_and_answer_each_command_once(
         for _ in range(TICKETS):
             issue = command(IssueTicket, "k1", service="passport")
             kiosk.publish(contract.topic("kiosk_issue", office, node="k1"), issue.to_bytes())
-            answer = kiosk.wait_for(_answer_to(issue.id))
+            answer = kiosk.wait_for(answer_to(issue.id))
             assert answer["status"] == "ok", answer
             ids.append(issue.id)
         presses = []
         for _ in range(TICKETS):
             nxt = command(CounterCommand, "pad-c1", action="next")
             pad.publish(contract.topic("counter_command", office, counter="c1"), nxt.to_bytes())
-            answer = pad.wait_for(_answer_to(nxt.id))
+            answer = pad.wait_for(answer_to(nxt.id))
             assert answer["status"] == "ok", answer
             presses.append(nxt.id)
         # A press after all that: its answer comes after any duplicate of the earlier ones would have.

@@ -5,10 +5,7 @@ ticket at the other, and each hall display gets only its own office's state.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,14 +13,17 @@ from cherga.broker_bridge import broker_config, contract
 from cherga.broker_bridge.contract import IssueTicket
 from cherga.server.app import _start_bridge, create_app
 from cherga.server.store import sqlite_url
-from tests.bridge.conftest import Watcher, command, office_clock, site_config
-from tests.support.mosquitto import Broker, free_port
+from tests.bridge.conftest import (
+    Watcher,
+    answer_to,
+    command,
+    office_clock,
+    site_config,
+    start_provisioned_broker,
+)
+from tests.support.mosquitto import Broker
 
 pytestmark = pytest.mark.mosquitto
-
-
-def _answer_to(command_id: str) -> Callable[[str, dict[str, Any]], bool]:
-    return lambda topic, data: data.get("id") == command_id
 
 
 def test_each_office_of_one_server_has_its_own_bridge_and_hears_only_its_own_nodes(
@@ -44,7 +44,7 @@ def test_each_office_of_one_server_has_its_own_bridge_and_hears_only_its_own_nod
         for office in ("mo-north", "mo-south", "mo-north"):
             issue = command(IssueTicket, "k1", service="passport")
             kiosks[office].publish(contract.topic("kiosk_issue", office, node="k1"), issue.to_bytes())
-            answer = kiosks[office].wait_for(_answer_to(issue.id))
+            answer = kiosks[office].wait_for(answer_to(issue.id))
             assert answer["status"] == "ok", answer
             labels.setdefault(office, []).append(answer["ticket"]["label"])
         assert labels == {"mo-north": ["A-001", "A-002"], "mo-south": ["A-001"]}
@@ -81,13 +81,8 @@ def test_each_offices_bridge_uses_that_offices_broker_user_where_the_broker_conf
         (creds_dir / f"{office}.yaml").write_text(f"username: {server_user}\npassword: secret-of-{office}\n")
     (workdir / "passwd").write_text(broker_config.render_password_file(passwords))
     (workdir / "acl").write_text(acl)
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(broker_config.render_mosquitto_conf(
-        password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl"), port=port, bind="127.0.0.1",
-        persistence_location=f"{workdir}/", log_dest="stderr") + ("user root\n" if os.geteuid() == 0 else ""))
-    broker = Broker(workdir, "127.0.0.1", port, config_file=conf)
-    broker.start()
+    broker = start_provisioned_broker(workdir)
+    port = broker.port
     monkeypatch.setenv("CHERGA_MQTT_CREDENTIALS", str(creds_dir))
     monkeypatch.delenv("CHERGA_MQTT_USER", raising=False)
     app = create_app(list(sites.values()), sqlite_url(tmp_path / "office.db"), clock=office_clock(),
@@ -101,7 +96,7 @@ def test_each_offices_bridge_uses_that_offices_broker_user_where_the_broker_conf
         for office, kiosk in kiosks.items():
             issue = command(IssueTicket, "k1", service="passport")
             kiosk.publish(contract.topic("kiosk_issue", office, node="k1"), issue.to_bytes())
-            answer = kiosk.wait_for(_answer_to(issue.id))
+            answer = kiosk.wait_for(answer_to(issue.id))
             assert answer["status"] == "ok" and answer["ticket"]["label"] == "A-001", answer
     finally:
         stop(app)

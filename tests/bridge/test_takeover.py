@@ -3,7 +3,6 @@ client id to its user), so no command is lost to a client-id takeover."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +14,15 @@ from cherga.broker_bridge.bridge import Bridge, start_bridge
 from cherga.broker_bridge.contract import IssueTicket
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import SiteConfig
-from tests.bridge.conftest import Watcher, command, make_service, site_config, write_broker_credentials
-from tests.support.mosquitto import Broker, free_port
+from tests.bridge.conftest import (
+    Watcher,
+    command,
+    make_service,
+    site_config,
+    start_provisioned_broker,
+    write_broker_credentials,
+)
+from tests.support.mosquitto import Broker
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.mosquitto
@@ -29,13 +35,7 @@ def production_broker(tmp_path: Path) -> Iterator[tuple[Broker, SiteConfig, Offi
     site = site_config("takeover")
     workdir = tmp_path / "broker"
     server_user = write_broker_credentials(site, workdir, PASSWORDS)
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(broker_config.render_mosquitto_conf(
-        password_file=str(workdir / "passwd"), acl_file=str(workdir / "acl"), port=port, bind="127.0.0.1",
-        persistence_location=f"{workdir}/", log_dest="stderr") + ("user root\n" if os.geteuid() == 0 else ""))
-    broker = Broker(workdir, "127.0.0.1", port, config_file=conf)
-    broker.start()
+    broker = start_provisioned_broker(workdir)
     try:
         service = make_service(site, tmp_path / "office.db")
         bridge = start_bridge(service, broker.host, broker.port, username=server_user, password=PASSWORDS["server"])
