@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygame
 import pytest
 import yaml
 
@@ -52,6 +54,19 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+SIZES = [(1280, 800), (1080, 1920), (800, 480)]  # the touch panels a kiosk screen is drawn for
+
+
+@pytest.fixture(scope="module")
+def pygame_headless() -> Iterator[None]:
+    """pygame on the dummy video driver for one test module (a module asks with ``usefixtures``)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    pygame.display.init()
+    pygame.font.init()
+    yield
+    pygame.quit()
 
 
 @pytest.fixture

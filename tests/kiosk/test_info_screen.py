@@ -4,8 +4,6 @@ citizen's language, before the ticket. The office config is the one the server s
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygame
@@ -19,20 +17,11 @@ from cherga.kiosk.ui.info import speech
 from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, Renderer
 from cherga.kiosk.ui.state import IssueRequest, KioskState, Screen
 from cherga.server.siteconfig import Names, Node, ServiceDetails, SiteConfig, load_site_config
-from tests.kiosk.conftest import FakeClock, demo_office_config
+from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config
 from tests.kiosk.test_ui_screens import is_bold, pixels_show
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
-SIZES = [(1280, 800), (1080, 1920), (800, 480)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pygame_headless() -> Iterator[None]:
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
+pytestmark = pytest.mark.usefixtures("pygame_headless")
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ The button is drawn by real pygame (dummy driver) in every language, panel size 
 
 from __future__ import annotations
 
-import os
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygame
@@ -26,21 +24,12 @@ from cherga.kiosk.ui.info import speech
 from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, Renderer
 from cherga.kiosk.ui.state import KioskState, Screen, SpeakRequest, StopSpeaking
 from cherga.server.siteconfig import Node, load_site_config
-from tests.kiosk.conftest import FakeClock
+from tests.kiosk.conftest import SIZES, FakeClock
 from tests.kiosk.test_ui_screens import is_bold, pixels_show
 from tests.support.wait import wait_until
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
-SIZES = [(1280, 800), (1080, 1920), (800, 480)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pygame_headless() -> Iterator[None]:
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
+pytestmark = pytest.mark.usefixtures("pygame_headless")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,18 +21,9 @@ from cherga.kiosk.ui.render import (
     taps_from_event,
 )
 from cherga.kiosk.ui.state import KioskState, QueueLoad, Screen
-from tests.kiosk.conftest import FakeClock, demo_office_config, ticket_info
+from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config, ticket_info
 
-SIZES = [(1280, 800), (1080, 1920), (800, 480)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def pygame_headless() -> Iterator[None]:
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    pygame.display.init()
-    pygame.font.init()
-    yield
-    pygame.quit()
+pytestmark = pytest.mark.usefixtures("pygame_headless")
 
 
 def screens(office: NodeConfig, lang: str, *, low_reach: bool = False, large_text: bool = False
