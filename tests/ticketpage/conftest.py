@@ -3,7 +3,6 @@ clock the test moves, and the app served by uvicorn on loopback for the browser.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +16,9 @@ from cherga.server.app import create_app
 from cherga.server.service import OfficeService
 from cherga.server.siteconfig import load_site_config
 from cherga.server.store import sqlite_url
+from tests.panel.conftest import Clock  # the demo office open, a clock moved by hand
 
 REPO = Path(__file__).resolve().parents[2]
-# A Monday, 10:00 in Kyiv: the demo office is open.
-OPEN = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self, start: dt.datetime = OPEN) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += dt.timedelta(**kw)
-
-
 class Office:
     """The office's buttons, as kiosks and counter pads press them (through the real service)."""
 
