@@ -138,10 +138,7 @@ class CommandRunner(GroupCommit):
         old = self._counters[counter]
         self._counters[counter] = CounterView.of(row)
         ids = sorted({i for i in (row.ticket_id, row.rateable_ticket, old.ticket_id, old.rateable_ticket) if i})
-        for rec in self.store.tickets_by_id(ids):
-            known = self._view.get(rec.ticket.id)
-            if known is None or known.version < rec.version:
-                self._view.put(rec)  # a final ticket leaves the view
+        self._take_newer(self.store.tickets_by_id(ids))
 
     # --- ticket writes shared by the commands ------------------------------------------------------
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Iterable
 
 from cherga.broker_bridge.contract import CallEntry
 from cherga.server.core.tickets import EventKind
 from cherga.server.service.results import CounterView
 from cherga.server.service.views import Views
 from cherga.server.siteconfig import SiteConfig
+from cherga.server.store import TicketRecord
 
 _LOG_WINDOW = 500  # event seqs: how far back the log sync looks now and then, and how many it keeps
 
@@ -106,12 +108,17 @@ class Sync(Views):
             floor = self._high_seq - 2 * _LOG_WINDOW
             self._seen = {s for s in self._seen if s > floor}
         if ids:
-            for rec in self.store.tickets_by_id(sorted(ids)):
-                known = self._view.get(rec.ticket.id)
-                if known is None or known.version < rec.version:
-                    self._view.put(rec)
-                elif known.version == rec.version and rec.ticket.status.is_final:
-                    self._view.remove(rec.ticket.id)
+            self._take_newer(self.store.tickets_by_id(sorted(ids)))
+
+    def _take_newer(self, records: Iterable[TicketRecord]) -> None:
+        """Put into the view each stored ticket it holds an older version of, or not at all (a final
+        one leaves the view): what another process wrote wins over what this one last saw."""
+        for rec in records:
+            known = self._view.get(rec.ticket.id)
+            if known is None or known.version < rec.version:
+                self._view.put(rec)
+            elif known.version == rec.version and rec.ticket.status.is_final:
+                self._view.remove(rec.ticket.id)
 
     def _become_shared(self) -> None:
         if not self._shared:
@@ -136,10 +143,7 @@ class Sync(Views):
                 fresh = self.store.ticket(tid)
                 if fresh is not None and fresh.version > mine.version:
                     self._view.put(fresh)
-        for rec in stored.values():
-            known = self._view.get(rec.ticket.id)
-            if known is None or known.version < rec.version:
-                self._view.put(rec)
+        self._take_newer(stored.values())
         for row in self.store.counter_rows(self.office):
             cv = self._counters.get(row.counter)
             if cv is not None and row.seq > cv.seq:
