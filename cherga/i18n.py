@@ -13,6 +13,7 @@ a node or the server may use it alone; which languages exist is the contract's f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,14 @@ class Catalogs:
         """The message ``key`` in ``lang`` with ``{name}`` placeholders filled from ``values``."""
         template = self.catalog(lang)[key]
         return template.format(**values) if values else template
+
+
+def browser_language(accept_language: str | None, among: Iterable[str]) -> str | None:
+    """The first language of an ``Accept-Language`` header that is in ``among`` (by its two-letter
+    code, in the browser's order; weights are not re-sorted), or None."""
+    allowed = set(among)
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in allowed:
+            return code
+    return None

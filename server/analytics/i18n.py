@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from cherga.broker_bridge.contract import LANGUAGES
-from cherga.i18n import Catalogs
+from cherga.i18n import Catalogs, browser_language
 
 CATALOGS = Catalogs(Path(__file__).resolve().parent / "locales")
 catalog = CATALOGS.catalog
@@ -31,8 +31,7 @@ def pick_lang(requested: str | None, accept_language: str | None = None, default
     """The page language: ``?lang=``, else the browser's first known language, else the office's."""
     if requested in LANGUAGES:
         return str(requested)
-    for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGUAGES:
-            return code
+    browser = browser_language(accept_language, LANGUAGES)
+    if browser is not None:
+        return browser
     return default if default in LANGUAGES else "uk"

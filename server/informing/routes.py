@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from cherga.broker_bridge.contract import LANGUAGES
+from cherga.i18n import browser_language
 from cherga.server.errors import NotFound
 from cherga.server.informing.i18n import catalog
 from cherga.server.informing.search import Hit, SearchIndex
@@ -62,11 +63,7 @@ def page_language(request: Request, cfg: SiteConfig) -> str:
     if asked in LANGUAGES:
         return str(asked)
     offered = [str(lang) for lang in cfg.office.languages]
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in offered:
-            return code
-    return offered[0]
+    return browser_language(request.headers.get("accept-language"), offered) or offered[0]
 
 
 class _Text:

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from cherga.broker_bridge.contract import LANGUAGES
 from cherga.display.board import split_label
 from cherga.display.voice import FragmentCache, announcement, compose
+from cherga.i18n import browser_language
 from cherga.server.errors import NotFound
 from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog
 from cherga.server.siteconfig import ServiceDetails, SiteConfig
@@ -87,10 +88,9 @@ def start_language(request: Request) -> str:
     asked = request.query_params.get("lang")
     if asked in LANGUAGES:
         return str(asked)
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGUAGES:
-            return code
+    browser = browser_language(request.headers.get("accept-language"), LANGUAGES)
+    if browser is not None:
+        return browser
     for svc in request.app.state.services.values():
         for lang in svc.config.office.languages:
             if lang in LANGUAGES:

@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from cherga.broker_bridge.contract import LANGUAGES
+from cherga.i18n import browser_language
 from cherga.server.errors import ServiceError
 from cherga.server.panel.i18n import catalog
 from cherga.server.panel.refusals import refusal_text
@@ -40,10 +41,9 @@ def page_language(request: Request) -> str:
     for candidate in (request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)):
         if candidate in LANGUAGES:
             return str(candidate)
-    for part in request.headers.get("accept-language", "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGUAGES:
-            return code
+    browser = browser_language(request.headers.get("accept-language"), LANGUAGES)
+    if browser is not None:
+        return browser
     config = getattr(request.app.state, "config", None)
     offered = [lang for lang in (config.office.languages if config is not None else []) if lang in LANGUAGES]
     return offered[0] if offered else "uk"
