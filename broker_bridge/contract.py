@@ -423,6 +423,61 @@ class ServerStatus(Payload):
     ts: dt.datetime | None = None
 
 
+# --- the region (issue 21): an office server and its region, over bridged brokers --------------
+
+MAX_REGION_PAYLOAD = 1024 * 1024  # a batch of the event log or an office's whole config
+
+
+class LoggedEvent(BaseModel):
+    """One entry of an office's append-only event log, as the office wrote it."""
+
+    model_config = ConfigDict(extra="forbid")
+    seq: int = Field(ge=1)  # the office database's event sequence number (increasing, not always contiguous)
+    kind: str = Field(min_length=1, max_length=32)
+    ticket_id: str | None = Field(default=None, max_length=40)
+    service: str | None = Field(default=None, max_length=40)
+    counter: str | None = Field(default=None, max_length=40)
+    operator: str | None = Field(default=None, max_length=64)
+    at: dt.datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventBatch(Payload):
+    """Office → region: the next events of the office's log, oldest first.
+
+    ``after`` is the ``seq`` of the office's event just before ``events[0]`` (0: the log's start),
+    so the region sees a gap even though sequence numbers are not contiguous: it stores a batch only
+    when ``after`` is the last ``seq`` it holds for the office (events it holds already are skipped),
+    and otherwise answers with the ``seq`` to resend after."""
+
+    office: Ident
+    after: int = Field(ge=0)
+    events: list[LoggedEvent] = Field(min_length=1, max_length=1000)
+    sent_at: dt.datetime
+
+
+class UploadAck(Payload):
+    """Region → office, retained: the office's log is held in order up to ``upto`` (0: nothing yet).
+    ``gap`` is true when the last batch did not follow on: the office resends from ``upto``."""
+
+    office: Ident
+    upto: int = Field(ge=0)
+    gap: bool = False
+    at: dt.datetime
+
+
+class RegionConfigPush(Payload):
+    """Region → office, retained: what the region decides for the office (the shared service
+    catalogue, staff accounts and the office's configuration), applied in ``version`` order; an
+    office that was offline finds the newest retained push when it reconnects."""
+
+    office: Ident
+    version: int = Field(ge=1)
+    config: dict[str, Any] | None = None  # the office's whole site configuration (SiteConfig as JSON)
+    staff: list[dict[str, Any]] | None = None  # staff accounts (password hashes only) for this office
+    at: dt.datetime
+
+
 Reply.model_rebuild()
 
 
@@ -433,11 +488,13 @@ class Route:
     name: str
     pattern: str  # relative to cherga/v1/{office}/, with {param} segments
     model: type[Payload]
-    publisher: Literal["node", "kiosk", "pad", "server"]  # "node": any node, about itself
+    # "node": any node, about itself; "server": the office server (its bridge); "region": the regional server
+    publisher: Literal["node", "kiosk", "pad", "server", "region"]
     retained: bool
     qos: int
     doc: str
     answer: str | None = None  # a request's route: the route its Reply comes back on
+    max_bytes: int = MAX_PAYLOAD
 
     @property
     def params(self) -> list[str]:
@@ -486,6 +543,15 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
           "A call or recall just happened: blink, chime and announce it."),
     Route("server_status", "server/status", ServerStatus, "server", True, 1,
           "The bridge's availability (last will offline)."),
+    Route("region_events", "region/events", EventBatch, "server", False, 1,
+          "The office's event log going up to the region, in order, exactly once (after + events).",
+          max_bytes=MAX_REGION_PAYLOAD),
+    Route("region_ack", "region/ack", UploadAck, "region", True, 1,
+          "How far the region holds the office's log; on a gap, where to resend from.",
+          max_bytes=MAX_REGION_PAYLOAD),
+    Route("region_config", "region/config", RegionConfigPush, "region", True, 1,
+          "The catalogue, staff accounts and configuration the region sets for the office.",
+          max_bytes=MAX_REGION_PAYLOAD),
 ]}
 
 #: where the answer to each request route comes back (request route -> response route)
@@ -532,8 +598,8 @@ def match(topic_name: str) -> tuple[Route, str, dict[str, str]]:
 def decode(topic_name: str, payload: bytes) -> Decoded:
     """Validate a received message against the contract."""
     route, office, params = match(topic_name)
-    if len(payload) > MAX_PAYLOAD:
-        raise ContractError("too_large", f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    if len(payload) > route.max_bytes:
+        raise ContractError("too_large", f"payload of {len(payload)} bytes exceeds {route.max_bytes}")
     # UTF-8 only: json.loads(bytes) would also take UTF-16/32 and a BOM, which no Cherga side writes.
     if payload.startswith(b"\xef\xbb\xbf"):
         raise ContractError("bad_encoding", "payload starts with a byte-order mark: send UTF-8 JSON without one")
@@ -570,7 +636,7 @@ def _validate(route: Route, data: dict[str, Any]) -> Payload:
         return route.model.model_validate(data)
     except ValidationError as exc:
         problems = exc.errors()
-        if route.publisher != "server" or any(p["type"] != "extra_forbidden" for p in problems):
+        if route.publisher not in ("server", "region") or any(p["type"] != "extra_forbidden" for p in problems):
             raise
         for p in problems:
             _drop(data, p["loc"])
