@@ -233,9 +233,78 @@ class NodeConfig(Payload):
     ticket: dict[str, Any] = Field(default_factory=dict)  # paper_mm, footer, languages
     display: dict[str, Any] = Field(default_factory=dict)  # recent_calls, blink_s, ticker, layout
     voice: dict[str, Any] = Field(default_factory=dict)  # languages, volume, quiet_hours
+    # A kiosk's offer "tell me when my turn is near" (issue 19): absent where the office sends no
+    # notifications (no gateway configured), so the kiosk shows no such screen. Added within v1.
+    notify: NotifyOffer | None = None
 
 
 # --- kiosk ---------------------------------------------------------------------------------------
+
+#: how a citizen may be told (``notify.*`` gateways in the site config)
+ContactChannel = Literal["sms", "email", "telegram"]
+CONTACT_CHANNELS: tuple[ContactChannel, ...] = get_args(ContactChannel)
+
+_PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
+_EMAIL = re.compile(r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+_CHAT = re.compile(r"^-?\d{1,20}$")
+
+
+class ContactProblem(ValueError):
+    """Why an address cannot be a contact: ``key`` is ``bad_phone``, ``bad_email`` or ``bad_telegram``."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def contact_address(channel: str, address: str) -> str:
+    """``address`` as it is kept and sent for ``channel``, or :class:`ContactProblem`.
+
+    One rule for every side: the kiosk checks what was typed before sending, the server
+    (``server.notify.contacts``) before storing. A phone is international, ``+`` and 8–15 digits
+    (spaces, dashes, brackets and a leading ``00`` are forgiven); an e-mail has a domain with a dot;
+    a Telegram chat id is a number (a group's is negative)."""
+    value = address.strip()
+    if channel == "sms":
+        value = re.sub(r"[\s()\-.]", "", value)
+        if value.startswith("00"):
+            value = "+" + value[2:]
+        if not _PHONE.match(value):
+            raise ContactProblem("bad_phone", "a phone number in the international form: + and 8 to 15 digits")
+    elif channel == "email":
+        if len(value) > 254 or not _EMAIL.match(value):
+            raise ContactProblem("bad_email", "not an e-mail address")
+    elif channel == "telegram":
+        if not _CHAT.match(value):
+            raise ContactProblem("bad_telegram", "a Telegram chat id is a number")
+    else:
+        raise ContactProblem("channel_off", f"channel {channel!r} is not one of {', '.join(CONTACT_CHANNELS)}")
+    return value
+
+
+class NotifyOffer(BaseModel):
+    """What a kiosk may offer (``NodeConfig.notify``): the channels the office has a gateway for and
+    the consent the citizen agrees to, in the office's languages, as the server stores it."""
+
+    model_config = ConfigDict(extra="forbid")
+    channels: list[ContactChannel] = Field(min_length=1)
+    retention_days: int = Field(ge=1)
+    consent: Texts = Field(default_factory=dict)  # "I agree that ... only for ... deleted after N days"
+
+
+class Contact(BaseModel):
+    """A citizen's contact for one ticket (the same fields as REST ``/api/v1/tickets/{token}/contacts``).
+
+    The schema takes any short address and either consent, so a wrong contact never costs the ticket
+    it travels with: the server checks it (:func:`contact_address`, consent) and answers
+    ``bad_phone``, ``bad_email``, ``bad_telegram``, ``channel_off`` or ``consent_required``,
+    storing nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: ContactChannel
+    address: str = Field(min_length=1, max_length=254)
+    consent: bool  # the citizen ticked the consent (NotifyOffer.consent); false: nothing is stored
+    language: Lang | None = None  # the messages' language; default: the ticket's
 
 class IssueTicket(Command):
     service: Ident | None = None
@@ -251,6 +320,17 @@ class IssueTicket(Command):
     # server answer not_before_closing; a client that cannot ask (an older kiosk, a third-party
     # client) gets its ticket as before, with the forecast printed on it.
     asks_before_closing: bool | None = None
+    # A contact for "your turn is near" (issue 19), added within v1. It is kept after the ticket is
+    # issued; a refused contact is answered in ``Reply.contact_error`` beside the ticket, never instead.
+    contact: Contact | None = None
+
+
+class LeaveContact(Command):
+    """A contact for a ticket already issued (the kiosk asks after printing): ``token`` is the
+    ticket's unguessable status token, as for ``/t/{token}/notify``."""
+
+    token: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    contact: Contact
 
 
 class CheckIn(Command):
@@ -280,6 +360,8 @@ class Reply(Payload):
     error: ErrorBody | None = None
     ticket: TicketInfo | None = None
     counter: CounterState | None = None
+    # IssueTicket.contact refused (consent_required, bad_phone, ...): the ticket stands. Added within v1.
+    contact_error: ErrorBody | None = None
 
 
 # --- counter -------------------------------------------------------------------------------------
@@ -375,6 +457,20 @@ class ServiceLoad(BaseModel):
     # closing.waiting_at_close: stop, past the last call: those waiting will not be called today
     # (the display tells them to book). Optional v1 addition; absent means calls go on.
     calls_stopped: bool | None = None
+    # In a network (issue 21, optional v1 addition): another office with the same service and a
+    # shorter forecast for a ticket taken now; absent when none is faster by a clear margin.
+    faster_at: FasterAt | None = None
+
+
+class FasterAt(BaseModel):
+    """Another office of the network where the same service is forecast to be quicker."""
+
+    model_config = ConfigDict(extra="forbid")
+    office: Ident
+    names: Texts  # the office's name
+    address: Texts
+    wait_min: int
+    wait_max_min: int | None = None
 
 
 class HallState(Payload):
@@ -478,7 +574,39 @@ class RegionConfigPush(Payload):
     at: dt.datetime
 
 
+class NetworkService(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    service: Ident
+    names: Texts
+    waiting: int
+    counters_open: int
+    wait_min: int | None = None  # the forecast for a ticket taken now; None: no desk open, by appointment only
+    wait_max_min: int | None = None
+
+
+class NetworkOffice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    office: Ident
+    names: Texts
+    address: Texts
+    open_now: bool
+    services: list[NetworkService]
+    updated_at: dt.datetime  # when the region last heard the office's load
+
+
+class NetworkLoad(Payload):
+    """Region → office, retained: the load of every other office of the network, per service, so the
+    office can tell its citizens "the same service is faster at office X" (an office never reads
+    another office's topics: the region sums them up for it)."""
+
+    region: Ident
+    offices: list[NetworkOffice]
+    at: dt.datetime
+
+
+ServiceLoad.model_rebuild()
 Reply.model_rebuild()
+NodeConfig.model_rebuild()
 
 
 # --- the topic table -----------------------------------------------------------------------------
@@ -525,6 +653,9 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
           "Issue a ticket for a service or a life-situation bundle.", answer="kiosk_response"),
     Route("kiosk_checkin", "kiosk/{node}/request/checkin", CheckIn, "kiosk", False, 1,
           "Check in a booked visitor by booking code.", answer="kiosk_response"),
+    Route("kiosk_contact", "kiosk/{node}/request/contact", LeaveContact, "kiosk", False, 1,
+          "Leave a citizen's contact (with consent) for a ticket already issued: 'your turn is near'.",
+          answer="kiosk_response"),
     Route("kiosk_offline", "kiosk/{node}/request/offline", OfflineTicket, "kiosk", False, 1,
           "Hand over a ticket issued while the server was unreachable (from the kiosk's outbox).",
           answer="kiosk_response"),
@@ -548,6 +679,9 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
           max_bytes=MAX_REGION_PAYLOAD),
     Route("region_ack", "region/ack", UploadAck, "region", True, 1,
           "How far the region holds the office's log; on a gap, where to resend from.",
+          max_bytes=MAX_REGION_PAYLOAD),
+    Route("region_network", "region/network", NetworkLoad, "region", True, 1,
+          "The other offices' load per service, for 'the same service is faster at office X'.",
           max_bytes=MAX_REGION_PAYLOAD),
     Route("region_config", "region/config", RegionConfigPush, "region", True, 1,
           "The catalogue, staff accounts and configuration the region sets for the office.",
