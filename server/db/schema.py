@@ -311,3 +311,27 @@ config_versions = Table(
     Column("comment", Text, nullable=False),
     Column("yaml", Text, nullable=False),
 )
+
+# The region's downward configuration (server.region.downward, issue 21), kept in the region's database:
+# per office, the version of the last push and a hash of its content. The version grows by one only when
+# the content changes, so a push made again without a change keeps its number and offices ignore it.
+region_config_pushes = Table(
+    "region_config_pushes", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("pushed_at", UTCDateTime, nullable=False),
+)
+
+# What an office took from the region (server.region.apply), kept in the office's database: the
+# newest push applied (older or equal ones are ignored, also after a restart), the config version it
+# saved, and the staff accounts the region manages here (a later push that drops one disables it;
+# accounts made at the office itself are not in this list and are never touched).
+region_config_applied = Table(
+    "region_config_applied", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+    Column("config_version", Integer),  # the config_versions number it saved; null: the config was unchanged
+    Column("staff", JSON, nullable=False),  # usernames the region manages at this office
+)
