@@ -7,6 +7,7 @@ region:
   id: kryvyi-rih
   names: {uk: "ЦНАП Кривого Рогу", en: "Kryvyi Rih service centres"}
 broker: {host: region.example, port: 8883, tls: true}   # the regional Mosquitto
+catalogue: catalogue.yaml        # optional: the services every office takes by id (server.region.downward)
 offices:
   - id: kr-central
     config: kr-central.yaml      # relative to this file
@@ -63,6 +64,8 @@ class RegionOffice(_Strict):
 class RegionFile(_Strict):
     region: RegionInfo
     broker: RegionBroker = RegionBroker()
+    catalogue: Path | None = Field(
+        default=None, description="the shared service catalogue, relative to this file (server.region.downward)")
     offices: list[RegionOffice] = Field(min_length=1)
 
     @model_validator(mode="after")
