@@ -14,12 +14,13 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from cherga.broker_bridge.contract import CounterState, HallState, ServiceLoad, TicketInfo
+from cherga.broker_bridge.contract import CounterState, HallState, NetworkLoad, ServiceLoad, TicketInfo
 from cherga.server.core import closing
 from cherga.server.core.numbering import office_day
 from cherga.server.core.pools import components
 from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import Ticket, TicketStatus, issue
+from cherga.server.region.network import with_faster_at
 from cherga.server.errors import Conflict, NotFound
 from cherga.server.service.learning import Learning
 from cherga.server.service.results import forecast_light
@@ -44,6 +45,9 @@ class Views(Learning):
     _forecast_groups: list[tuple[tuple[str, ...], tuple[str, ...]]] | None = None  # (services, desks)
     _forecast_basis: tuple[object, object] | None = None  # (config, predictor) the caches were made for
     forecasts_computed = 0  # groups recomputed (tests and benches read it)
+    # The other offices' load (issue 21): the retained region_network an office server receives, or
+    # the region server's own summary for the offices it runs; each service's faster_at comes from it.
+    network: NetworkLoad | None = None
 
     def info(self, rec: TicketRecord | Ticket, now: dt.datetime, *, estimate: bool = True,
              public: bool = False) -> TicketInfo:
@@ -105,7 +109,16 @@ class Views(Learning):
                                    counters_open=open_, avg_wait_min=round(avg, 1),
                                    light=forecast_light(n, open_, point, avg),
                                    wait_min=point, wait_max_min=most, calls_stopped=stopped or None))
+        if self.network is not None:
+            out = with_faster_at(self.office, out, self.network, now,
+                                 appointment_only=[s.id for s in self.config.services if s.appointment_only])
         return out
+
+    def set_network(self, network: NetworkLoad | None) -> None:
+        """Take the network's newest load (the other offices'); the next hall state names faster offices."""
+        if network is not None and network.offices and all(o.office == self.office for o in network.offices):
+            network = None  # only ourselves: nothing to compare with
+        self.network = network
 
     def _opening(self, service: str, now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
         """The service's opening ranges on the office day of ``now``, as aware datetimes."""
