@@ -20,8 +20,8 @@ from cherga.server.core.numbering import office_day
 from cherga.server.core.pools import components
 from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import Ticket, TicketStatus, issue
-from cherga.server.region.network import with_faster_at
 from cherga.server.errors import Conflict, NotFound
+from cherga.server.region.network import with_faster_at
 from cherga.server.service.learning import Learning
 from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import WEEKDAYS, Counter
