@@ -212,6 +212,7 @@ class TlsFiles:
     certfile: str
     keyfile: str
     require_certificate: bool = False  # True: clients must also present a certificate from the CA
+    crlfile: str | None = None  # the CA's revocation list: a revoked node's certificate is refused at the handshake
 
 
 def render_mosquitto_conf(
@@ -220,6 +221,7 @@ def render_mosquitto_conf(
     acl_file: str,
     port: int | None = 1883,
     bind: str = "",
+    plain_bind: str | None = None,
     persistence: bool = True,
     persistence_location: str = "/var/lib/mosquitto/",
     tls: TlsFiles | None = None,
@@ -233,7 +235,8 @@ def render_mosquitto_conf(
     The stock file already sets ``persistence``, ``persistence_location``, ``log_dest`` and the pid
     file, and Mosquitto refuses to start when ``conf.d`` repeats ``persistence_location``
     ("Duplicate persistence_location"), so a fragment leaves those to it.
-    ``port=None`` leaves out the plain listener (TLS only). Authentication is per listener, so
+    ``port=None`` leaves out the plain listener (TLS only); ``plain_bind`` gives it an address of its
+    own (``127.0.0.1``: the office server beside the broker, while nodes use TLS). Authentication is per listener, so
     each listener repeats the password and ACL files; anonymous clients are always refused, and
     each client's id is its user name (one credential, one session: nobody can take another's).
     """
@@ -257,12 +260,15 @@ def render_mosquitto_conf(
     auth = ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}",
             "use_username_as_clientid true"]
     if port is not None:
-        lines += ["", f"listener {port}{' ' + bind if bind else ''}", *auth]
+        pbind = bind if plain_bind is None else plain_bind
+        lines += ["", f"listener {port}{' ' + pbind if pbind else ''}", *auth]
     if tls is not None:
         lines += ["", f"listener {tls_port}{' ' + bind if bind else ''}", *auth,
                   f"cafile {tls.cafile}", f"certfile {tls.certfile}", f"keyfile {tls.keyfile}",
                   f"require_certificate {'true' if tls.require_certificate else 'false'}",
                   "tls_version tlsv1.2"]
+        if tls.crlfile:
+            lines.append(f"crlfile {tls.crlfile}")
         if tls.require_certificate:
             # The certificate's common name is the user: a node's certificate is bound to its id, so one
             # node's certificate with another's password acts as nobody but itself.
