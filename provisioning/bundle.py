@@ -456,7 +456,7 @@ def boot_files(inv: Inventory, node: InventoryNode, flavour: Flavour, *, instanc
 # --- the server's side ---------------------------------------------------------------------------
 
 #: The files install.sh puts into the broker's folder, readable by the ``mosquitto`` user only.
-BROKER_SECRET_FILES = ("passwd", "acl", "tls/ca.crt", "tls/server.crt", "tls/server.key")
+BROKER_SECRET_FILES = ("passwd", "acl", "tls/ca.crt", "tls/server.crt", "tls/server.key", "tls/crl.pem")
 
 
 def broker_install_script(conf_dir: str, include_dir: str, files: Iterable[str]) -> str:
@@ -519,13 +519,20 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
         files["tls/ca.crt"] = ca.cert_pem
         files["tls/server.crt"] = issued.cert_pem
         files["tls/server.key"] = issued.key_pem
+        # The certificates of revoked nodes (and of cards whose credentials were rotated): with the
+        # certificate's name as the user, Mosquitto never reads the password file on this listener, so
+        # only the CRL shuts a revoked node's card out (tests/provisioning/test_tls_default.py).
+        files["tls/crl.pem"] = ca.crl(state.revoked_certs)
         tls_files = TlsFiles(f"{conf_dir}/tls/ca.crt", f"{conf_dir}/tls/server.crt", f"{conf_dir}/tls/server.key",
-                             require_certificate=inv.broker.tls.require_certificate)
-    plain_port = None if (inv.broker.tls and not inv.broker.tls.plain_listener) else inv.broker.port
+                             require_certificate=inv.broker.tls.require_certificate, crlfile=f"{conf_dir}/tls/crl.pem")
+    # Under TLS the plain listener stays for the office server beside the broker, on loopback only,
+    # unless the inventory opens it to the hall (tls.plain_listener) or turns TLS off (tls: false).
+    plain_bind = "127.0.0.1" if (inv.broker.tls and not inv.broker.tls.plain_listener) else None
     for name, fragment in (("mosquitto.conf", False), ("cherga.conf", True)):
         files[name] = render_mosquitto_conf(
-            password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl", port=plain_port, tls=tls_files,
-            tls_port=inv.broker.tls.port if inv.broker.tls else 8883, fragment=fragment).encode()
+            password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl", port=inv.broker.port, tls=tls_files,
+            plain_bind=plain_bind, tls_port=inv.broker.tls.port if inv.broker.tls else 8883,
+            fragment=fragment).encode()
     files["passwd"] = render_password_file(creds).encode()
     files["acl"] = render_acl(inv.office, nodes, inv.server_usernames).encode()
     server_creds: dict[str, Any] = {"username": inv.server_username, "password": state.server_password}

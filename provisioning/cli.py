@@ -44,7 +44,7 @@ from cherga.provisioning.inventory import (
     load_inventory,
 )
 from cherga.provisioning.state import SiteState, StateError
-from cherga.provisioning.tls import SiteCA
+from cherga.provisioning.tls import SiteCA, certificate_serial
 
 app = typer.Typer(help="Site inventory to ready SD cards.", no_args_is_help=True)
 app.add_typer(updates_cli.app, name="updates")  # signed node updates: keys, releases, rollout
@@ -59,9 +59,12 @@ def _fail(message: str) -> typer.Exit:
 
 def _inventory(path: Path) -> Inventory:
     try:
-        return load_inventory(path)
+        inv = load_inventory(path)
     except InventoryError as exc:
         raise _fail(str(exc)) from exc
+    if inv.insecure_warning:  # every command says it, so no card or broker file is made plain unnoticed
+        err.print(f"[bold red reverse] {inv.insecure_warning} [/]", highlight=False)
+    return inv
 
 
 def _state_dir(inventory_path: Path, inv: Inventory, state_dir: Path | None) -> Path:
@@ -132,8 +135,11 @@ def _build(inv: Inventory, state: SiteState, directory: Path, node: InventoryNod
     # The update trust anchor, when the office's update repository lives in the state directory
     # (cherga provision updates init --workdir <state dir>/updates): the node then takes signed updates.
     anchor = directory / "updates" / "repository" / "metadata" / "1.root.json"
-    return bundle_mod.build_bundle(inv, node, secrets, ca=_ca(directory, inv), wheels=wheels,
-                                   update_root=anchor.read_bytes() if anchor.is_file() else None)
+    b = bundle_mod.build_bundle(inv, node, secrets, ca=_ca(directory, inv), wheels=wheels,
+                                update_root=anchor.read_bytes() if anchor.is_file() else None)
+    if "tls/node.crt" in b.files:  # revoking the node (or rotating its credentials) revokes this certificate
+        state.record_certificate(node.id, certificate_serial(b.files["tls/node.crt"]))
+    return b
 
 
 @app.command()
@@ -155,7 +161,7 @@ def check(
             raise _fail("\n".join(problems))
     roles = {r: sum(1 for n in inv.nodes if n.role == r) for r in ("kiosk", "display", "pad")}
     console.print(f"{inventory}: OK — office {inv.office}: " + ", ".join(f"{v} {k}" for k, v in roles.items() if v)
-                  + f"; broker {inv.broker.host}:{inv.broker.node_port}" + (" (TLS)" if inv.broker.tls else ""))
+                  + f"; broker {inv.broker.host}:{inv.broker.node_port}" + (" (TLS)" if inv.broker.tls else " (PLAIN)"))
 
 
 @app.command()

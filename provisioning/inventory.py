@@ -7,7 +7,7 @@ reporting the site configuration uses, :mod:`cherga.yamlerrors`).
 Example::
 
     office: demo
-    broker: {host: 192.168.10.2, port: 1883}
+    broker: {host: 192.168.10.2}   # TLS on 8883 with a certificate per node; `tls: false` opts out
     network:                       # the default for every node; a node may override it
       wifi: {ssid: CNAP-Staff, psk: "long passphrase", country: UA}
     nodes:
@@ -119,15 +119,35 @@ class Network(_Strict):
 
 
 class TlsSettings(_Strict):
+    """The broker's TLS listener, on by default (issue 23): nodes reach the broker only through it."""
+
     port: int = Field(default=8883, ge=1, le=65535)
-    require_certificate: bool = Field(default=False, description="nodes must present a certificate from the site CA")
-    plain_listener: bool = Field(default=False, description="keep the unencrypted listener open as well")
+    require_certificate: bool = Field(default=True, description=(
+        "nodes must present a certificate from the site CA, whose name is their user (bound to the node id)"))
+    plain_listener: bool = Field(default=False, description=(
+        "keep the unencrypted listener open to the hall network as well (default: loopback only, for the "
+        "office server beside the broker)"))
 
 
 class Broker(_Strict):
     host: str = Field(min_length=1, description="the office broker's address as the nodes reach it")
-    port: int = Field(default=1883, ge=1, le=65535)
-    tls: TlsSettings | None = None
+    port: int = Field(default=1883, ge=1, le=65535, description=(
+        "the plain MQTT port: on loopback only for the office server while TLS is on; for everyone with tls: false"))
+    tls: TlsSettings | None = Field(default_factory=TlsSettings, description=(
+        "TLS for the nodes, on unless `tls: false` (plain MQTT: passwords and tokens cross the hall network in clear)"))
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_switch(cls, value: Any) -> Any:
+        # Only an explicit `false` turns TLS off: a stray `tls:` (null) must not make a production office plain.
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if value is None:
+            raise ValueError("tls is empty: leave it out (TLS, the default), give its settings, "
+                             "or write `tls: false` for plain MQTT")
+        return value
 
     @property
     def node_port(self) -> int:
@@ -223,6 +243,15 @@ class Inventory(_Strict):
                 raise ValueError(f"nodes {taken[ip]!r} and {node_id!r} both have the static address {ip}")
             taken[ip] = node_id
         return self
+
+    @property
+    def insecure_warning(self) -> str | None:
+        """What ``cherga provision`` says loudly when the inventory turns TLS off, else ``None``."""
+        if self.broker.tls is not None:
+            return None
+        return (f"INSECURE: broker.tls is false for office {self.office}: the nodes speak plain MQTT on port "
+                f"{self.broker.port}, so their passwords, enrollment tokens and every ticket cross the hall "
+                "network in clear and anyone there can pose as a node. Remove `tls: false` (TLS is the default).")
 
     @property
     def server_username(self) -> str:

@@ -2,7 +2,10 @@
 
 Owns ``<state dir>/state.json`` (mode 0600: it holds broker passwords). Every password and
 enrollment token comes from :mod:`secrets`; a fingerprint of each one ever issued is kept so a
-value is never handed out twice, even after a node is revoked and re-added.
+value is never handed out twice, even after a node is revoked and re-added. The serial of every
+node certificate is kept too: revoking a node (or rotating its credentials) puts its certificates
+on the site CA's revocation list, since a broker that takes the certificate's name as the user
+never looks at the password file.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class NodeSecrets:
     password: str
     token: str
     issued_at: str
+    cert_serials: list[str] = field(default_factory=list)  # hex serials of the node certificates issued
 
     @property
     def token_sha256(self) -> str:
@@ -52,6 +56,7 @@ class SiteState:
     nodes: dict[str, NodeSecrets] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)  # node id -> when
     issued: set[str] = field(default_factory=set)  # fingerprints of every secret ever issued
+    revoked_certs: dict[str, str] = field(default_factory=dict)  # certificate serial (hex) -> when revoked
 
     @classmethod
     def load(cls, state_dir: Path, office: str) -> SiteState:
@@ -70,6 +75,7 @@ class SiteState:
             nodes={k: NodeSecrets(**v) for k, v in data.get("nodes", {}).items()},
             revoked=dict(data.get("revoked", {})),
             issued=set(data.get("issued", [])),
+            revoked_certs=dict(data.get("revoked_certs", {})),
         )
 
     def save(self) -> None:
@@ -80,6 +86,7 @@ class SiteState:
             "nodes": {k: asdict(v) for k, v in sorted(self.nodes.items())},
             "revoked": self.revoked,
             "issued": sorted(self.issued),
+            "revoked_certs": dict(sorted(self.revoked_certs.items())),
         }
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -104,6 +111,8 @@ class SiteState:
                                  "pass --reinstate to give it fresh credentials")
             del self.revoked[node_id]
         current = self.nodes.get(node_id)
+        if current is not None and rotate:
+            self._revoke_certificates(current)  # the old card's certificate goes with its password
         if current is None or rotate:
             current = NodeSecrets(
                 node=node_id,
@@ -119,8 +128,19 @@ class SiteState:
         """Forget the node's credentials; the next server files leave it out."""
         if node_id not in self.nodes and node_id not in self.revoked:
             raise StateError(f"node {node_id!r} has no credentials to revoke")
-        self.nodes.pop(node_id, None)
+        gone = self.nodes.pop(node_id, None)
+        if gone is not None:
+            self._revoke_certificates(gone)
         self.revoked.setdefault(node_id, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    def record_certificate(self, node_id: str, serial: str) -> None:
+        """Remember a certificate issued to the node, so that revoking the node revokes it too."""
+        self.nodes[node_id].cert_serials.append(serial)
+
+    def _revoke_certificates(self, secrets_: NodeSecrets) -> None:
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        for serial in secrets_.cert_serials:
+            self.revoked_certs.setdefault(serial, when)
 
     def active(self) -> list[NodeSecrets]:
         return [s for k, s in sorted(self.nodes.items()) if k not in self.revoked]

@@ -1,4 +1,5 @@
-"""An office's own TLS certificate authority: the broker's certificate and one client certificate per node.
+"""An office's own TLS certificate authority: the broker's certificate, one client certificate per
+node, and the list of certificates it no longer honours (the CRL the broker reads).
 
 Owns ``<state dir>/ca/`` (``ca.key`` mode 0600 never leaves the laptop). Uses ``cryptography``
 only, so the technician needs no openssl. Keys are ECDSA P-256: small, fast on a Pi, and
@@ -20,12 +21,24 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_DAYS = 3650
 LEAF_DAYS = 825
+# The broker checks the CRL's own dates (OpenSSL refuses every client once next_update has passed),
+# so the list is valid for as long as a leaf certificate and is rewritten with every set of broker files.
+CRL_DAYS = LEAF_DAYS
 
 
 @dataclass(frozen=True)
 class Issued:
     cert_pem: bytes
     key_pem: bytes
+
+    @property
+    def serial(self) -> str:
+        return certificate_serial(self.cert_pem)
+
+
+def certificate_serial(cert_pem: bytes) -> str:
+    """A certificate's serial number in hex: what the CRL names."""
+    return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "x")
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -103,3 +116,17 @@ class SiteCA:
             builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
         return Issued(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+    def crl(self, revoked: dict[str, str]) -> bytes:
+        """The CRL (PEM) naming ``revoked``: serial in hex -> when (ISO 8601). An empty list is still
+        a CRL: a broker with ``crlfile`` refuses every client when the file holds none for its CA."""
+        now = dt.datetime.now(dt.UTC)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.cert.subject)
+                   .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=CRL_DAYS))
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                                  critical=False))
+        for serial, when in sorted(revoked.items()):
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(int(serial, 16))
+                .revocation_date(dt.datetime.fromisoformat(when)).build())
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

@@ -165,7 +165,9 @@ def main() -> int:
     port = free_port()
     inventory = WORK / "office.yaml"
     inventory.write_text(yaml.safe_dump({
-        "office": "demo", "broker": {"host": "127.0.0.1", "port": port}, "timezone": "Europe/Kyiv",
+        # tls: false on purpose: the nodes join the development office's own plain broker (cherga office);
+        # what this proves is the arm64 install, TLS is proven in tests/provisioning.
+        "office": "demo", "broker": {"host": "127.0.0.1", "port": port, "tls": False}, "timezone": "Europe/Kyiv",
         "network": {}, "nodes": [{"id": n["id"], "role": n["role"], **({"counter": n["counter"]} if "counter" in n else {})}
                                   for n in LAYOUT.nodes()]}, sort_keys=False))
     state = WORK / "state"

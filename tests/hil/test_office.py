@@ -234,6 +234,16 @@ def test_unknown_office_status_is_404_not_a_crash(office: Office) -> None:
     assert err.value.code == 404
 
 
+def test_the_development_office_says_loudly_that_it_is_plain_and_not_secure(office: Office) -> None:
+    """`cherga office` stays plain MQTT and HTTP on purpose (issue 23): its banner says so and points
+    to what a real hall gets (TLS by default from `cherga provision`)."""
+    from cherga.office import _banner
+
+    banner = _banner(office)
+    assert "NOT SECURE" in banner and "plain HTTP and MQTT" in banner and "cherga provision" in banner
+    assert office.url.startswith("http://")
+
+
 def test_layout_nodes_match_the_site_registry(office_factory: Callable[..., Office]) -> None:
     layout = Layout(kiosks=["kiosk-a"], displays=[], pads={"pad-x": "c3"})
     with office_factory(layout=layout) as office:

@@ -7,12 +7,19 @@ keeps there, and an ext4 ``rootfs`` partition.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+
+from tests.support.mosquitto import Broker
 
 BOOT_START = 2048  # sectors
 BOOT_SECTORS = 73728  # 36 MiB: the smallest comfortable FAT32
@@ -107,16 +114,90 @@ nodes:
 """
 
 
+#: The same office with TLS turned off (the opt-out `cherga provision` warns about).
+PLAIN_INVENTORY = INVENTORY.replace("broker: {host: 127.0.0.1, port: 1883}",
+                                    "broker: {host: 127.0.0.1, port: 1883, tls: false}")
+
+
 @pytest.fixture
 def inventory_file(tmp_path: Path) -> Callable[..., Path]:
-    def make(text: str = INVENTORY, *, port: int | None = None) -> Path:
+    """Write an inventory; ``port`` is the broker's plain (loopback) port, ``tls_port`` its TLS one."""
+    def make(text: str = INVENTORY, *, port: int | None = None, tls_port: int | None = None) -> Path:
         if port is not None:
             text = text.replace("port: 1883", f"port: {port}")
+        if tls_port is not None:
+            text = text.replace("broker: {host: 127.0.0.1,", f"broker: {{host: 127.0.0.1, tls: {{port: {tls_port}}},", 1)
         p = tmp_path / "office.yaml"
         p.write_text(text)
         return p
 
     return make
+
+
+AS_ROOT = "user root\n" if os.geteuid() == 0 else ""  # root Mosquitto would drop to a user that cannot read tmp
+
+
+@contextlib.contextmanager
+def generated_broker(inventory: Path, state: Path, workdir: Path, *, plain_port: int) -> Iterator[Broker]:
+    """A real Mosquitto on the broker files `cherga provision server` writes (its ``cherga.conf`` with
+    both listeners, passwd, acl, TLS files and CRL), put where the conf names them, as ``install.sh``
+    does on a broker host. ``plain_port``: the inventory's plain port (the listener waited for)."""
+    from typer.testing import CliRunner
+
+    from cherga.provisioning.cli import app
+
+    result = CliRunner().invoke(app, ["server", str(inventory), "--state-dir", str(state),
+                                      "--mosquitto-dir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    shutil.copytree(state / "server", workdir / "cherga", dirs_exist_ok=True)
+    conf = workdir / "test.conf"
+    conf.write_text(f"persistence false\nlog_dest stderr\n{AS_ROOT}" + (workdir / "cherga" / "cherga.conf").read_text())
+    broker = Broker(workdir, "127.0.0.1", plain_port, config_file=conf)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+def reload_broker(broker: Broker, inventory: Path, state: Path, workdir: Path) -> None:
+    """After a change on the laptop (revoke...): the new files in place and SIGHUP, what
+    `systemctl reload mosquitto` does."""
+    from typer.testing import CliRunner
+
+    from cherga.provisioning.cli import app
+
+    result = CliRunner().invoke(app, ["server", str(inventory), "--state-dir", str(state),
+                                      "--mosquitto-dir", str(workdir)])
+    assert result.exit_code == 0, result.output
+    shutil.copytree(state / "server", workdir / "cherga", dirs_exist_ok=True)
+    assert broker.process is not None
+    broker.process.send_signal(signal.SIGHUP)
+
+
+def try_connect(port: int, user: str, password: str | None, *, tls: Path | None = None,
+                ca: Path | None = None) -> bool:
+    """Whether the broker on loopback ``port`` lets this client in: a CONNACK with success. ``tls``: a
+    folder holding the client's ``node.crt`` and ``node.key``; ``ca``: the site CA certificate. A
+    handshake the broker breaks off (a revoked certificate) is a refusal."""
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if ca is not None:
+        c.tls_set(ca_certs=str(ca), certfile=str(tls / "node.crt") if tls else None,
+                  keyfile=str(tls / "node.key") if tls else None)
+    c.username_pw_set(user, password)
+    answers: list[bool] = []
+    c.on_connect = lambda cl, u, f, rc, p: answers.append(not rc.is_failure)
+    try:
+        c.connect("127.0.0.1", port)
+        for _ in range(60):  # until the broker answers or closes the connection (each loop waits up to 1 s)
+            if answers or c.loop(timeout=1.0) != mqtt.MQTT_ERR_SUCCESS:
+                break
+    except (ssl.SSLError, OSError):
+        return False  # refused during the handshake
+    finally:
+        with contextlib.suppress(Exception):
+            c.disconnect()
+    return bool(answers) and answers[0]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cherga.provisioning.cli import app
-from tests.provisioning.test_flow import _try_connect
+from tests.provisioning.conftest import try_connect
 from tests.support.mosquitto import free_port
 from tests.support.wait import wait_until
 
@@ -69,9 +69,11 @@ def broker_host() -> Iterator[Path]:
 @pytest.mark.mosquitto
 def test_installed_broker_files_start_debians_stock_mosquitto_and_let_the_nodes_in(
         tmp_path: Path, broker_host: Path, inventory_file: Callable[..., Path]) -> None:
-    port = free_port()
-    inv = inventory_file(port=port)
+    port, tls_port = free_port(), free_port()
+    inv = inventory_file(port=port, tls_port=tls_port)
     state = tmp_path / "state"
+    made = CliRunner().invoke(app, ["bundle", str(inv), "kiosk-1", "--state-dir", str(state)])
+    assert made.exit_code == 0, made.output
     result = CliRunner().invoke(app, ["server", str(inv), "--state-dir", str(state),
                                       "--mosquitto-dir", str(broker_host / "etc")])
     assert result.exit_code == 0, result.output
@@ -101,8 +103,13 @@ def test_installed_broker_files_start_debians_stock_mosquitto_and_let_the_nodes_
         creds = yaml.safe_load((copied / "server-credentials.yaml").read_text())
         wait_until(lambda: proc.poll() is not None or _port_open(port), what="the cherga listener")
         assert proc.poll() is None, f"Mosquitto stopped: {why()}"
-        assert _try_connect("127.0.0.1", port, creds["username"], creds["password"]), why()
-        assert not _try_connect("127.0.0.1", port, creds["username"], "wrong"), "a wrong password got in"
+        assert try_connect(port, creds["username"], creds["password"]), why()
+        assert not try_connect(port, creds["username"], "wrong"), "a wrong password got in"
+        # The nodes' TLS listener: the user mosquitto reads the installed key, certificate and CRL.
+        kiosk = state / "bundles" / "kiosk-1"
+        wait_until(lambda: proc.poll() is not None or _port_open(tls_port), what="the TLS listener")
+        assert try_connect(tls_port, "prov-test.kiosk-1", (kiosk / "mqtt-password").read_text().strip(),
+                           tls=kiosk / "tls", ca=kiosk / "tls" / "ca.crt"), why()
     finally:
         proc.terminate()
         proc.wait(10)

@@ -23,10 +23,9 @@ from cherga.broker_bridge.bridge import Bridge
 from cherga.provisioning import image as image_mod
 from cherga.provisioning.cli import app
 from tests.bridge.conftest import make_service, site_config
-from tests.provisioning.conftest import build_image
+from tests.provisioning.conftest import build_image, generated_broker, reload_broker, try_connect
 from tests.provisioning.test_firstboot import SYSTEMCTL, _env, _run, _stubs
-from tests.provisioning.test_flow import _try_connect
-from tests.support.mosquitto import free_port, running_broker
+from tests.support.mosquitto import free_port
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.mosquitto,
@@ -95,8 +94,8 @@ def _run_config(installed: Path, data_dir: Path, name: str) -> Path:
 def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_out(
         tmp_path: Path, inventory_file: Callable[..., Path], pad_wheels: Path,
         processes: list[NodeProcess]) -> None:
-    port = free_port()
-    inv = inventory_file(port=port)
+    port, tls_port = free_port(), free_port()
+    inv = inventory_file(port=port, tls_port=tls_port)  # nodes on TLS (the default), the server on loopback
     state = tmp_path / "state"
     card = tmp_path / "pad-c1.img"
     out = _cli("image", str(inv), "pad-c1", "--image", str(build_image(tmp_path / "raspios-bookworm.img", "bookworm")),
@@ -118,8 +117,8 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
                                       {"id": "pad-c1", "role": "pad", "counter": "c1"}])
     site = site.model_copy(update={"enrollment_file": server_files / "enrollment.json"})
     service = make_service(site, tmp_path / "office.db")
-    extra = f"allow_anonymous false\npassword_file {server_files / 'passwd'}\nacl_file {server_files / 'acl'}"
-    with running_broker(tmp_path / "broker", extra=extra, port=port) as broker:
+    host = tmp_path / "broker-host"
+    with generated_broker(inv, state, host, plain_port=port) as broker:
         bridge = Bridge(service, broker.host, broker.port, config=site, username=creds["username"],
                         password=creds["password"]).start()
         try:
@@ -155,17 +154,21 @@ def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_
             wait_until(lambda: bridge.metrics.refused["revoked"] >= 1, what="the revoked node refused")  # its next heartbeat
             assert overview()["state"] == "revoked"
             wait_until(lambda: "revoked" in node.text(), what="the node told")  # told on its error topic, and logged
-            # ... and the broker once it reloads its files (`systemctl reload mosquitto`).
-            assert broker.process is not None
-            broker.process.send_signal(signal.SIGHUP)
+            # ... and the broker once it reloads its files (`systemctl reload mosquitto`): the CRL
+            # now names the card's certificate, refused at the TLS handshake.
+            reload_broker(broker, inv, state, host)
             password = (root / "etc/cherga/mqtt-password").read_text().strip()
-            wait_until(lambda: not _try_connect(broker.host, broker.port, f"{OFFICE}.pad-c1", password),
+            card_tls = root / "etc/cherga/tls"
+            wait_until(lambda: not try_connect(tls_port, f"{OFFICE}.pad-c1", password, tls=card_tls,
+                                               ca=card_tls / "ca.crt"),
                        what="the broker refusing the revoked node")
             node.stop()
+            broker_log = host / "mosquitto.log"
+            refusals = broker_log.read_text(errors="replace").count("certificate verify failed")
             again = NodeProcess(venv, config, tmp_path / "pad-c1-after.log")
             processes.append(again)
-            wait_until(lambda: "broker refused the connection" in again.text(),
-                       what=lambda: f"the refusal logged; the log: {again.text()[-3000:]}")
+            wait_until(lambda: broker_log.read_text(errors="replace").count("certificate verify failed") > refusals,
+                       what=lambda: f"the broker refusing the node's certificate; the node's log: {again.text()[-3000:]}")
             assert "connected to" not in again.text()
         finally:
             bridge.stop()

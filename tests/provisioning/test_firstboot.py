@@ -18,6 +18,7 @@ import pytest
 from cherga.provisioning import bundle as bundle_mod
 from cherga.provisioning.inventory import parse_inventory
 from cherga.provisioning.state import NodeSecrets, SiteState
+from cherga.provisioning.tls import SiteCA
 from tests.provisioning.conftest import INVENTORY
 
 STUB = """#!/bin/bash
@@ -60,7 +61,7 @@ def _stubs(tmp_path: Path, *, python: bool = False, systemctl: bool = False) -> 
 def _bundle(tmp_path: Path, node_id: str, wheels: Path) -> tuple[Path, NodeSecrets]:
     inv = parse_inventory(INVENTORY)
     secrets = SiteState.load(tmp_path / "state", inv.office).ensure(node_id)
-    b = bundle_mod.build_bundle(inv, inv.node(node_id), secrets, wheels=sorted(wheels.glob("*.whl")))
+    b = bundle_mod.build_bundle(inv, inv.node(node_id), secrets, ca=SiteCA(tmp_path / "ca", inv.office), wheels=sorted(wheels.glob("*.whl")))
     boot = tmp_path / "root" / "boot" / "firmware" / "cherga"
     b.write_to(boot)
     return boot, secrets

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +16,16 @@ from cherga.broker_bridge.broker_config import parse_password_file, verify_passw
 from cherga.firmware_host.config import load_node_config
 from cherga.provisioning import image as image_mod
 from cherga.provisioning.cli import app
-from tests.provisioning.conftest import CMDLINE, build_image, mdir, mtype
-from tests.support.mosquitto import free_port, running_broker
+from tests.provisioning.conftest import (
+    CMDLINE,
+    build_image,
+    generated_broker,
+    mdir,
+    mtype,
+    reload_broker,
+    try_connect,
+)
+from tests.support.mosquitto import free_port
 from tests.support.wait import WAIT_S, wait_until
 
 runner = CliRunner()
@@ -33,9 +39,9 @@ def _invoke(*args: str) -> str:
 
 
 def _install_from_image(img: Path, dest: Path) -> Path:
-    """What first boot does with the bundle: node.yaml and secrets into the config folder."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("node.yaml", "mqtt-password"):
+    """What first boot does with the bundle: node.yaml, secrets and TLS files into the config folder."""
+    (dest / "tls").mkdir(parents=True, exist_ok=True)
+    for name in ("node.yaml", "mqtt-password", "tls/ca.crt", "tls/node.crt", "tls/node.key"):
         (dest / name).write_bytes(image_mod.read_file(img, f"/cherga/{name}"))
     return dest / "node.yaml"
 
@@ -56,32 +62,11 @@ def _server_watch(host: str, port: int, user: str, password: str) -> tuple[mqtt.
     return c, statuses
 
 
-def _try_connect(host: str, port: int, user: str, password: str) -> bool:
-    done = threading.Event()
-    ok: list[bool] = []
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    c.username_pw_set(user, password)
-
-    def on_connect(cl: mqtt.Client, u: object, f: object, rc: mqtt.ReasonCode, p: object) -> None:
-        ok.append(not rc.is_failure)
-        done.set()
-
-    c.on_connect = on_connect
-    c.connect(host, port)
-    c.loop_start()
-    try:
-        assert done.wait(5), "no CONNACK"
-        return ok[0]
-    finally:
-        c.loop_stop()
-        c.disconnect()
-
-
 @pytest.mark.mosquitto
-def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
+def test_card_image_brings_a_kiosk_online_over_tls_and_revocation_shuts_it_out(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    port = free_port()
-    inv = inventory_file(port=port)
+    port, tls_port = free_port(), free_port()
+    inv = inventory_file(port=port, tls_port=tls_port)  # TLS is the default: only its port is chosen here
     state = tmp_path / "state"
     base = build_image(tmp_path / "raspios-trixie.img")
     card = tmp_path / "kiosk-1.img"
@@ -111,12 +96,14 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
     assert mtype(tmp_path / "hall.img", "cherga/enroll-token") != mtype(card, "cherga/enroll-token")
 
     server_user = json.loads((state / "state.json").read_text())
-    extra = f"allow_anonymous false\npassword_file {server / 'passwd'}\nacl_file {server / 'acl'}"
-    with running_broker(tmp_path / "broker", extra=extra, port=port) as broker:
-        watch, statuses = _server_watch(broker.host, broker.port, "prov-test.server", server_user["server_password"])
+    host = tmp_path / "broker-host"
+    with generated_broker(inv, state, host, plain_port=port) as broker:
+        # The office server beside the broker: the loopback listener, its password.
+        watch, statuses = _server_watch(broker.host, port, "prov-test.server", server_user["server_password"])
         config_path = _install_from_image(card, tmp_path / "etc-cherga")
         config = load_node_config(config_path)
-        assert config.broker.port == port and config.broker.resolved_password() == card_password
+        assert config.broker.port == tls_port and config.broker.tls is not None
+        assert config.broker.resolved_password() == card_password
         assert config.timezone == "Europe/Kyiv"  # the node checks it has the zone's data before it starts
 
         from cherga.firmware_host.session import NodeSession
@@ -132,17 +119,23 @@ def test_card_image_brings_a_kiosk_online_and_revocation_shuts_it_out(
             session.stop()
         wait_until(lambda: statuses.get(status_topic, {}).get("state") == "offline", what="the node offline")
 
+        ca = config_path.parent / "tls" / "ca.crt"
+        card_tls = config_path.parent / "tls"
+        assert try_connect(tls_port, "prov-test.kiosk-1", card_password, tls=card_tls, ca=ca)
         out = _invoke("revoke", str(inv), "kiosk-1", "--state-dir", str(state))
         assert "revoked" in out
         assert "prov-test.kiosk-1" not in parse_password_file((server / "passwd").read_text())
         assert "kiosk-1" not in (server / "acl").read_text()
-        assert broker.process is not None
-        broker.process.send_signal(signal.SIGHUP)  # what `systemctl reload mosquitto` does
-        wait_until(lambda: not _try_connect(broker.host, broker.port, "prov-test.kiosk-1", card_password),
+        reload_broker(broker, inv, state, host)  # the new files in place, `systemctl reload mosquitto`
+        # The broker takes the certificate's name as the user and never reads the password file on
+        # its TLS listener: only the CRL keeps the lost card out.
+        wait_until(lambda: not try_connect(tls_port, "prov-test.kiosk-1", card_password, tls=card_tls, ca=ca),
                    what="the broker refusing the revoked card")
         # The other node is unaffected.
+        hall_etc = tmp_path / "etc-hall"
+        _install_from_image(tmp_path / "hall.img", hall_etc)
         hall_pw = mtype(tmp_path / "hall.img", "cherga/mqtt-password").strip()
-        assert _try_connect(broker.host, broker.port, "prov-test.hall-1", hall_pw)
+        assert try_connect(tls_port, "prov-test.hall-1", hall_pw, tls=hall_etc / "tls", ca=ca)
         watch.loop_stop()
         watch.disconnect()
 
@@ -172,10 +165,7 @@ def test_inventory_error_is_shown_with_its_line(tmp_path: Path, inventory_file: 
 
 def test_tls_inventory_gives_nodes_certificates_and_the_broker_a_tls_listener(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    from tests.provisioning.conftest import INVENTORY
-
-    inv = inventory_file(INVENTORY.replace("broker: {host: 127.0.0.1, port: 1883}",
-                                           "broker: {host: 127.0.0.1, port: 1883, tls: {require_certificate: true}}"))
+    inv = inventory_file()  # no `tls:` at all: TLS is the default
     state = tmp_path / "state"
     _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
     b = state / "bundles" / "pad-c1"
@@ -183,44 +173,64 @@ def test_tls_inventory_gives_nodes_certificates_and_the_broker_a_tls_listener(
     cfg = load_node_config(b / "node.yaml")
     assert cfg.broker.port == 8883 and cfg.broker.tls is not None and cfg.broker.tls.cert_file is not None
     conf = (state / "server" / "mosquitto.conf").read_text()
-    assert "listener 8883" in conf and "require_certificate true" in conf and "listener 1883" not in conf
+    assert "listener 8883\n" in conf and "require_certificate true" in conf and "use_identity_as_username true" in conf
+    assert "crlfile /etc/mosquitto/cherga/tls/crl.pem" in conf and (state / "server" / "tls" / "crl.pem").is_file()
+    # The plain listener is for the office server beside the broker only.
+    assert "listener 1883 127.0.0.1\n" in conf and "listener 1883\n" not in conf
     assert (state / "ca" / "ca.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_plain_mqtt_only_when_the_inventory_says_tls_false_and_then_loudly(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    from tests.provisioning.conftest import PLAIN_INVENTORY
+
+    inv = inventory_file(PLAIN_INVENTORY)
+    state = tmp_path / "state"
+    checked = _invoke("check", str(inv))
+    assert "INSECURE" in checked and "tls: false" in checked and "(PLAIN)" in checked
+    out = _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    assert "INSECURE" in out and "in clear" in out
+    cfg = load_node_config(state / "bundles" / "pad-c1" / "node.yaml")
+    assert cfg.broker.port == 1883 and cfg.broker.tls is None
+    assert not (state / "bundles" / "pad-c1" / "tls").exists() and not (state / "ca").exists()
+    conf = (state / "server" / "mosquitto.conf").read_text()
+    assert "listener 1883\n" in conf and "8883" not in conf
+    # The default says nothing of the kind.
+    assert "INSECURE" not in _invoke("check", str(inventory_file()))
+
+
+def test_an_empty_tls_key_is_refused_rather_than_read_as_plain(
+        tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    from tests.provisioning.conftest import INVENTORY
+
+    inv = inventory_file(INVENTORY.replace("broker: {host: 127.0.0.1, port: 1883}",
+                                           "broker: {host: 127.0.0.1, port: 1883, tls: null}"))
+    result = runner.invoke(app, ["check", str(inv)])
+    assert result.exit_code == 1
+    assert "office.yaml:2" in result.output and "broker.tls" in result.output and "tls: false" in result.output
 
 
 @pytest.mark.mosquitto
 def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    from cherga.broker_bridge.broker_config import TlsFiles, render_mosquitto_conf
     from cherga.firmware_host.session import NodeSession
-    from tests.provisioning.conftest import INVENTORY
-    from tests.support.mosquitto import Broker
 
-    port = free_port()
-    inv = inventory_file(INVENTORY.replace(
-        "broker: {host: 127.0.0.1, port: 1883}",
-        f"broker: {{host: 127.0.0.1, port: 1883, tls: {{port: {port}, require_certificate: true}}}}"))
+    port, tls_port = free_port(), free_port()
+    inv = inventory_file(port=port, tls_port=tls_port)
     state = tmp_path / "state"
     _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
-    server = state / "server"
-    conf = server / "test.conf"
-    # The generated conf names /etc/mosquitto/cherga/...; the same files, at their test paths:
-    conf.write_text(render_mosquitto_conf(
-        password_file=str(server / "passwd"), acl_file=str(server / "acl"), port=None, tls_port=port,
-        tls=TlsFiles(str(server / "tls/ca.crt"), str(server / "tls/server.crt"), str(server / "tls/server.key"),
-                     require_certificate=True),
-        persistence=False, log_dest="stderr") + AS_ROOT)
-    broker = Broker(tmp_path, "127.0.0.1", port, config_file=conf)
-    broker.start()
-    try:
+    with generated_broker(inv, state, tmp_path / "broker-host", plain_port=port):
         config = load_node_config(state / "bundles" / "pad-c1" / "node.yaml")
         session = NodeSession(config.model_copy(update={"data_dir": tmp_path / "var"}))
         session.start()
         try:
-            assert session.wait_connected(WAIT_S), (tmp_path / "mosquitto.log").read_text()[-1500:]
+            assert session.wait_connected(WAIT_S), (tmp_path / "broker-host" / "mosquitto.log").read_text()[-1500:]
         finally:
             session.stop()
-    finally:
-        broker.stop()
+        # Without a certificate the node's own password does not open the TLS listener.
+        password = (state / "bundles" / "pad-c1" / "mqtt-password").read_text().strip()
+        assert not try_connect(tls_port, "prov-test.pad-c1", password,
+                               ca=state / "bundles" / "pad-c1" / "tls" / "ca.crt")
 
 
 def test_output_equal_to_the_source_image_is_refused(tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
@@ -230,3 +240,22 @@ def test_output_equal_to_the_source_image_is_refused(tmp_path: Path, inventory_f
                                  "--state-dir", str(tmp_path / "s")])
     assert result.exit_code == 1 and "source image itself" in result.output
     assert base.read_bytes() == before
+
+
+def test_rotating_a_nodes_credentials_puts_its_old_certificate_on_the_revocation_list(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    from cryptography import x509
+
+    inv = inventory_file()
+    state = tmp_path / "state"
+    cert = state / "bundles" / "kiosk-1" / "tls" / "node.crt"
+    _invoke("bundle", str(inv), "kiosk-1", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    old = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+    _invoke("bundle", str(inv), "kiosk-1", "--rotate", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    new = x509.load_pem_x509_certificate(cert.read_bytes()).serial_number
+    crl = x509.load_pem_x509_crl((state / "server" / "tls" / "crl.pem").read_bytes())
+    ca = x509.load_pem_x509_certificate((state / "ca" / "ca.crt").read_bytes())
+    assert crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    # The old card's certificate goes with its password; the new card's is honoured.
+    assert crl.get_revoked_certificate_by_serial_number(old) is not None
+    assert crl.get_revoked_certificate_by_serial_number(new) is None

@@ -14,6 +14,7 @@ from cherga.provisioning import bundle as bundle_mod
 from cherga.provisioning import image as image_mod
 from cherga.provisioning.inventory import parse_inventory
 from cherga.provisioning.state import SiteState
+from cherga.provisioning.tls import SiteCA
 from tests.provisioning.conftest import BOOT_START, CMDLINE, INVENTORY, build_image, fsck_boot, mdir, mtype
 
 
@@ -22,7 +23,7 @@ def _bundle_for(tmp_path: Path, node_id: str, wheels: list[Path] | None = None) 
     state = SiteState.load(tmp_path / "state", inv.office)
     secrets = state.ensure(node_id)
     node = inv.node(node_id)
-    return bundle_mod.build_bundle(inv, node, secrets, wheels=wheels or []), {}, secrets.password
+    return bundle_mod.build_bundle(inv, node, secrets, ca=SiteCA(tmp_path / "ca", inv.office), wheels=wheels or []), {}, secrets.password
 
 
 def test_partition_table_is_read_and_the_fat_partition_found(tmp_path: Path) -> None:
@@ -40,7 +41,7 @@ def test_trixie_image_gets_cloud_init_seed_and_the_bundle(tmp_path: Path, wheels
     state = SiteState.load(tmp_path / "state", inv.office)
     node = inv.node("kiosk-1")
     secrets = state.ensure(node.id)
-    b = bundle_mod.build_bundle(inv, node, secrets, wheels=sorted(wheels_dir.glob("*.whl")))
+    b = bundle_mod.build_bundle(inv, node, secrets, ca=SiteCA(tmp_path / "ca", inv.office), wheels=sorted(wheels_dir.glob("*.whl")))
     boot = bundle_mod.boot_files(inv, node, "cloud-init", instance="abc")
     seen: list[int] = []
     report = image_mod.write_bundle(img, b, boot, flavour="cloud-init", progress=lambda d, t: seen.append(d))
@@ -80,7 +81,7 @@ def test_bookworm_image_gets_firstrun_hook_and_static_address(tmp_path: Path) ->
     inv = parse_inventory(INVENTORY)
     node = inv.node("pad-c1")
     secrets = SiteState.load(tmp_path / "state", inv.office).ensure(node.id)
-    b = bundle_mod.build_bundle(inv, node, secrets)
+    b = bundle_mod.build_bundle(inv, node, secrets, ca=SiteCA(tmp_path / "ca", inv.office))
     image_mod.write_bundle(img, b, bundle_mod.boot_files(inv, node, "firstrun", instance="x"), flavour="firstrun")
     cmdline = mtype(img, "cmdline.txt")
     assert cmdline.count("\n") == 1 and cmdline.startswith(CMDLINE.strip() + " ")
