@@ -198,6 +198,8 @@ if sys.argv[1:2] not in (["node"], ["update"]):
     _add_group("staff", "cherga.server.staff_cli", "server", "Staff accounts of the office server.")
     _add_group("enrollment", "cherga.server.enrollment_cli", "server", "Re-admit enrolled nodes after a database change.")
     _add_group("provision", "cherga.provisioning.cli", "provisioning", "Site inventory to ready SD cards.")
+    _add_group("mobile", "cherga.server.region.mobile_cli", "server",
+               "The mobile office kit: run it, its systemd unit, the home bookings, the region's conflict report.")
 
 
 def main() -> None:

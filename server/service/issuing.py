@@ -18,6 +18,7 @@ from cherga.server.core import tickets as core
 from cherga.server.core.numbering import NumbersExhausted, booked_draw_order, office_day
 from cherga.server.core.tickets import CheckIn, EventKind, Origin, Ticket, TicketStatus
 from cherga.server.errors import Conflict, Invalid, NotFound
+from cherga.server.region.mobile import home_office_of
 from cherga.server.service.commands import Applied, CommandRunner
 from cherga.server.siteconfig import WEEKDAYS
 from cherga.server.store import TicketRecord, Tx
@@ -100,6 +101,12 @@ class Issuing(CommandRunner):
             svc = self.config.service(appt["service"])
             verdict = core.check_in(slot=appt["slot"], now=now, early_s=self.config.appointments.early_s,
                                     late_grace_s=self.config.appointments.late_grace_s)
+            home = home_office_of(appt["source"])
+            if home is not None:
+                # A booking copied from the home office onto a mobile office (issue 21): its slot is a
+                # time at home, not here, so the visitor is taken whenever they come, as a walk-in;
+                # the event names the home office and the region reports the double booking.
+                verdict = CheckIn.LATE
             if verdict is CheckIn.TOO_EARLY:
                 raise Conflict("too_early", f"check-in opens {self.config.appointments.early_s // 60} min before the slot",
                                params={"minutes": self.config.appointments.early_s // 60})
@@ -115,7 +122,8 @@ class Issuing(CommandRunner):
             info = self.info(rec, now)
             self._event(tx, EventKind.ISSUED, ticket, now, number=number, label=ticket.label,
                         origin=ticket.origin.value, source=source, appointment=appt["code"],
-                        check_in=verdict.value, slot=appt["slot"].isoformat(), language=language)
+                        check_in=verdict.value, slot=appt["slot"].isoformat(), language=language,
+                        booked_at=home)
             return Applied(info, {"ticket": info.model_dump(mode="json")}, lambda: self._issued(rec, now))
 
         return self._run_command(command_id, "check_in", operation, _ticket_answer)
