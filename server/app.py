@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 # Routers other components own; each is included when its module exists and exposes ``router``.
 PLUGIN_ROUTERS = ("cherga.server.panel", "cherga.server.analytics", "cherga.server.mirror", "cherga.server.updates",
-                  "cherga.server.ticketpage", "cherga.server.informing", "cherga.server.admin")
+                  "cherga.server.ticketpage", "cherga.server.informing", "cherga.server.admin",
+                  "cherga.server.region.pages")
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc)
@@ -224,6 +225,10 @@ def create_app(config: SiteConfig | Sequence[SiteConfig], store_url: str, *, clo
 
     # Opt-in notifications (issue 19): a Notifier per office; its outbox threads run beside the queue.
     attach_notifications(app, services, starts, stops)
+    # The network's load (issue 21): /network, and each office told the others' load (its faster_at).
+    from cherga.server.region.pages import attach_network
+
+    attach_network(app, starts, stops)
     _include_plugins(app)
     return app
 

@@ -445,7 +445,8 @@ def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
 
     Per service: ``forecast_min``/``forecast_max_min``, what a ticket taken now would be told ("≈ 12
     min, at most 25", the same forecast the kiosk prints); ``waiting``; ``counters_open``; ``light``
-    by that forecast (:func:`forecast_light`). ``avg_wait_min`` is how long those waiting have
+    by that forecast (:func:`forecast_light`); ``faster_at`` (issue 21), another office of the network
+    where the same service is forecast clearly quicker (``server/region/network.py``), or None. ``avg_wait_min`` is how long those waiting have
     waited so far, kept in the feed for monitoring and not shown as a wait to expect.
     """
     cfg: SiteConfig = svc.config
@@ -456,7 +457,9 @@ def office_load(svc: Any, now: dt.datetime) -> dict[str, Any]:
         services.append({"service": load.service, "names": dict(load.names), "waiting": load.waiting,
                          "counters_open": load.counters_open, "avg_wait_min": load.avg_wait_min,
                          "light": forecast_light(load.waiting, load.counters_open, point, load.avg_wait_min),
-                         "forecast_min": point, "forecast_max_min": most})
+                         "forecast_min": point, "forecast_max_min": most,
+                         # in a network (issue 21): the other office where it is clearly quicker, or None
+                         "faster_at": load.faster_at.model_dump(mode="json") if load.faster_at else None})
     return {"office": cfg.office.id, "names": cfg.office.names.as_dict(),
             "territorial_office": cfg.office.territorial_office, "timezone": cfg.office.timezone,
             "updated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),

@@ -16,7 +16,8 @@ of 20 minutes" is not worth a bus ride and would send people back and forth on e
 while "20 instead of 60" is. Where no desk of the service is open here (no forecast, people would
 wait for a desk to open), any open office with a forecast is named. Never named: an office closed
 now, a reading older than :data:`STALE_AFTER` (an office whose link is down may be full by now), a
-service without a forecast there (no desk open, or taken by appointment only), and the office itself.
+service without a forecast there (taken by appointment only) or with no desk open there now (its
+forecast counts on a desk opening later), and the office itself.
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ def _best_by_service(network: NetworkLoad, exclude: str, now: dt.datetime) -> di
         if office.office == exclude or not usable(office, now):
             continue
         for s in office.services:
-            if s.wait_min is None:
-                continue
+            if s.wait_min is None or s.counters_open == 0:
+                continue  # no forecast, or nobody at a desk there now: the forecast counts on one opening
             held = best.get(s.service)
             if held is None or (s.wait_min, office.office) < (held.wait_min, held.office.office):
                 best[s.service] = _Candidate(s.wait_min, office, s)

@@ -91,7 +91,8 @@ LIMITS = (
     Limit("signin", 20, 1 / 2, frozenset({"POST"}), ("/panel/signin", "/reports/signin", "/api/v1/auth/login")),
     Limit("public", 120, 4.0, frozenset({"GET", "HEAD"}),
           ("/t/*", "/api/v1/tickets/*", "/load/*", "/api/v1/offices/*/load", "/api/v1/offices/*/hall",
-           "/api/v1/offices/*/appointments/slots", "/office/*/book", "/office/*/book/*")),
+           "/api/v1/offices/*/appointments/slots", "/office/*/book", "/office/*/book/*",
+           "/network", "/network.json", "/network/*")),
 )
 
 

@@ -75,6 +75,9 @@ def test_closed_stale_or_appointment_only_offices_are_never_named() -> None:
     booked = _network(("south", [_load("notary", 5)]))
     assert booked.offices[0].services[0].wait_min is None
     assert faster_at("north", [_load("notary", 90)], booked, NOW) == {}
+    # a forecast with no desk open there now (the predictor counts on one opening) is not a promise
+    unstaffed = _network(("south", [_load("passport", 5, open_=0)]))
+    assert faster_at("north", [_load("passport", 90)], unstaffed, NOW) == {}
     # and an appointment-only service here, or one whose calls stopped, gets no suggestion
     open_south = _network(("south", [_load("passport", 5)]))
     assert faster_at("north", [_load("passport", 90)], open_south, NOW, appointment_only=["passport"]) == {}

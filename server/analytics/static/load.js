@@ -33,6 +33,12 @@
        ["open", s.counters_open]].forEach(function (c) {
         var td = document.createElement("td"); td.className = c[0]; td.textContent = c[1];
         if (labels[c[0]]) { td.setAttribute("data-label", labels[c[0]]); }
+        if (c[0] === "name" && s.faster_at) {  // the same service is clearly quicker at another office (issue 21)
+          var faster = document.createElement("span"); faster.className = "faster";
+          faster.textContent = root.dataset.faster.replace("{office}", name(s.faster_at.names))
+            .replace("{address}", name(s.faster_at.address)).replace("{n}", s.faster_at.wait_min);
+          td.appendChild(faster);
+        }
         tr.appendChild(td);
       });
       var light = document.createElement("td"); light.className = "light";
