@@ -153,6 +153,59 @@ class UpdateRepo:
     def releases(self) -> list[dict[str, Any]]:
         return read_releases(self.targets_dir / RELEASES)
 
+    def rotate_root(self, old_root_key: Path, new_root_key: Path, *, now: dt.datetime,
+                    old_passphrase: str | None = None, new_passphrase: str | None = None,
+                    online: bool = False) -> int:
+        """Replace the root key without touching a node: root metadata version N+1 names the new key and
+        is signed by the old root key and the new one (``N+1.root.json``). A node that trusts version N
+        checks N+1 against N's root key and against its own, then trusts N+1 and forgets the old key;
+        a root signed by anyone else is refused. ``online`` also replaces the targets, snapshot and
+        timestamp keys (an office server that may have been taken over) and re-signs that chain with
+        the new keys. Returns the new root version."""
+        if new_root_key.exists():
+            raise UpdateRepoError(f"{new_root_key} exists: refusing to overwrite a root key")
+        root_md: Metadata[Root] = self._load("root")
+        try:
+            old_pem = serialization.load_pem_private_key(
+                old_root_key.read_bytes(), password=old_passphrase.encode() if old_passphrase else None)
+        except FileNotFoundError:
+            raise UpdateRepoError(f"{old_root_key} is missing: the current root key is needed to sign its "
+                                  "successor") from None
+        except (TypeError, ValueError) as exc:
+            raise UpdateRepoError(f"{old_root_key}: cannot read the root key ({exc}); give its passphrase "
+                                  f"in {PASSPHRASE_ENV}") from None
+        old_signer = CryptoSigner(old_pem)  # type: ignore[arg-type]
+        root = root_md.signed
+        if old_signer.public_key.keyid not in root.roles["root"].keyids:
+            raise UpdateRepoError(f"{old_root_key} is not the root key the nodes trust (root version "
+                                  f"{root.version}): a root it signs would be refused")
+        new_signer = CryptoSigner.generate_ed25519()
+        for keyid in list(root.roles["root"].keyids):
+            root.revoke_key(keyid, "root")
+        root.add_key(new_signer.public_key, "root")
+        online_signers = {}
+        if online:
+            for role in ONLINE_ROLES:
+                online_signers[role] = CryptoSigner.generate_ed25519()
+                for keyid in list(root.roles[role].keyids):
+                    root.revoke_key(keyid, role)
+                root.add_key(online_signers[role].public_key, role)
+        root.version += 1
+        root.expires = self._expires(now, self.expiry.root_days)
+        root_md.signatures.clear()
+        root_md.sign(old_signer, append=True)  # the link from what the nodes trust now
+        root_md.sign(new_signer, append=True)  # and the new root's own threshold
+        # Keys first: a failure after this leaves the new keys beside an unchanged repository.
+        _write_key(new_root_key, new_signer, new_passphrase)
+        for role, signer in online_signers.items():
+            self.key_path(role).unlink(missing_ok=True)
+            _write_key(self.key_path(role), signer, None)
+        self._write(root_md, f"{root.version}.root.json")
+        self._write(root_md, "root.json")
+        if online:  # the chain the nodes will now check against the new keys
+            self._sign_chain(self._load("targets"), now)
+        return root.version
+
     def add(self, bundle: Path, version: str, *, now: dt.datetime, roles: list[str] | None = None,
             nodes: list[str] | None = None) -> dict[str, Any]:
         """Add a release: the bundle (a tarball, a wheel or a directory of wheels) under its version."""

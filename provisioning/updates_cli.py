@@ -7,6 +7,7 @@ The work is in :mod:`provisioning.updates`; this module owns the wording and the
     cherga provision updates publish /var/lib/cherga/updates           # (or copy to the server)
     cherga provision updates rollout 1.4.0 --all                        # the rest of the nodes
     cherga provision updates refresh                                   # the server's daily timer
+    cherga provision updates rotate-root --root-key OLD.pem --new-root-key NEW.pem [--online]
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 import typer
 
 from cherga.provisioning.updates import PASSPHRASE_ENV, ROLES, UpdateRepo, UpdateRepoError
+
+NEW_PASSPHRASE_ENV = "CHERGA_UPDATES_NEW_ROOT_PASSPHRASE"  # the new root key's; default: the old one's
 
 app = typer.Typer(help="Signed updates for the nodes: keys, releases, staged rollout.", no_args_is_help=True)
 
@@ -49,6 +52,27 @@ def init(workdir: Path = WORKDIR,
     typer.echo(f"update repository in {workdir}; root key in {root_key} (store it offline, with a copy)")
     typer.echo(f"every node needs {workdir / 'repository' / 'metadata' / '1.root.json'} as /opt/cherga/tuf/root.json; "
                "cards made with the repository in <state dir>/updates carry it")
+
+
+@app.command("rotate-root")
+def rotate_root(
+    workdir: Path = WORKDIR,
+    root_key: Path = typer.Option(..., "--root-key", help="the root key the nodes trust now"),
+    new_root_key: Path = typer.Option(..., "--new-root-key", help="where to write the new root key (offline)"),
+    online: bool = typer.Option(False, "--online", help="also replace the targets, snapshot and timestamp keys "
+                                "(the office server may have been taken over)"),
+) -> None:
+    """Replace the root key: the next root, signed by the old and the new key; nodes follow by themselves."""
+    old_pass = os.environ.get(PASSPHRASE_ENV) or None
+    new_pass = os.environ.get(NEW_PASSPHRASE_ENV) or old_pass
+    try:
+        version = UpdateRepo(workdir).rotate_root(root_key, new_root_key, now=_now(), old_passphrase=old_pass,
+                                                  new_passphrase=new_pass, online=online)
+    except UpdateRepoError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"root version {version} signed by the old and the new root key; new root key in {new_root_key} "
+               "(store it offline, with a copy). Publish the repository: each node takes the new root at its "
+               f"next update check, also one that checks in months later. {root_key} is no longer needed.")
 
 
 @app.command()
