@@ -627,7 +627,9 @@ class Bridge:
             log.error("bridge: broker refused the connection: %s", reason)
             return
         self._listening.clear()
-        _, self._subscribe_mid = client.subscribe([(self._filter(name), contract.ROUTES[name].qos) for name in LISTENS])
+        # and the region's retained summary of the other offices' load (issue 21), read, never answered
+        _, self._subscribe_mid = client.subscribe([(self._filter(name), contract.ROUTES[name].qos) for name in LISTENS]
+                                                  + [(contract.topic("region_network", self.office), 1)])
         self._connected.set()
         log.info("bridge: connected to %s:%s for office %s", self.host, self.port, self.office)
         self.publish_all_state()
@@ -654,16 +656,36 @@ class Bridge:
             log.warning("bridge: lost the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == contract.topic("region_network", self.office):
+            self.take_network(bytes(msg.payload))
+            return
         if not msg.payload and msg.retain:
             return  # a retained topic being cleared
         self.handle(msg.topic, bytes(msg.payload))
 
+    def take_network(self, payload: bytes) -> bool:
+        """The region's ``region_network`` (the other offices' load): the office's hall state then names a
+        faster office per service (``server/region/network.py``). An empty payload (the region cleared
+        it) forgets it; a malformed one is logged and changes nothing. Returns whether it was taken."""
+        if not payload:
+            self.service.set_network(None)
+            return True
+        try:
+            decoded = contract.decode(contract.topic("region_network", self.office), payload)
+        except ContractError as exc:
+            log.warning("bridge: refused the region's network load: %s: %s", exc.reason, exc.message)
+            return False
+        assert isinstance(decoded.message, contract.NetworkLoad)
+        self.service.set_network(decoded.message)
+        self._publish("hall_state", self.service.hall_state())  # kiosks and displays see it now
+        return True
+
 
 def start_bridge(service: OfficeService, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
-                 wait: float | None = 10.0, instance: str | None = None) -> Bridge:
+                 wait: float | None = 10.0, instance: str | None = None, notifier: Notifier | None = None) -> Bridge:
     """Build and start the bridge for ``service`` on the broker at ``host:port`` (``instance``: see :class:`Bridge`)."""
     from cherga import __version__
 
     return Bridge(service, host, port, config=config, username=username, password=password, tls=tls,
-                  version=__version__, instance=instance).start(wait=wait)
+                  version=__version__, instance=instance, notifier=notifier).start(wait=wait)
