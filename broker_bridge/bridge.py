@@ -683,9 +683,9 @@ class Bridge:
 
 def start_bridge(service: OfficeService, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
-                 wait: float | None = 10.0, instance: str | None = None, notifier: Notifier | None = None) -> Bridge:
+                 wait: float | None = 10.0, instance: str | None = None) -> Bridge:
     """Build and start the bridge for ``service`` on the broker at ``host:port`` (``instance``: see :class:`Bridge`)."""
     from cherga import __version__
 
     return Bridge(service, host, port, config=config, username=username, password=password, tls=tls,
-                  version=__version__, instance=instance, notifier=notifier).start(wait=wait)
+                  version=__version__, instance=instance).start(wait=wait)
