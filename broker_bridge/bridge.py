@@ -40,6 +40,7 @@ from cherga.broker_bridge.contract import (
     ErrorBody,
     ErrorNotice,
     IssueTicket,
+    LeaveContact,
     NodeAlert,
     NodeStatus,
     OfflineTicket,
@@ -53,16 +54,18 @@ from cherga.server.siteconfig import SiteConfig
 
 if TYPE_CHECKING:
     from cherga.server.enrollment import Enrollments
+    from cherga.server.notify.engine import Notifier
     from cherga.server.service import Change, OfficeService
 
 log = logging.getLogger(__name__)
 
 #: Routes the bridge listens to (what nodes publish). Others are refused if they ever arrive.
-LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command",
+LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "kiosk_contact", "counter_command",
                             "node_status", "node_telemetry", "node_alert", "node_enroll")
 # Commands a node sends once: with several server processes each goes to one of their bridges
 # (an MQTT shared subscription). Status, telemetry and alerts reach every bridge: each keeps its device view.
-SHARED: frozenset[str] = frozenset({"kiosk_issue", "kiosk_checkin", "kiosk_offline", "counter_command", "node_enroll"})
+SHARED: frozenset[str] = frozenset({"kiosk_issue", "kiosk_checkin", "kiosk_offline", "kiosk_contact", "counter_command",
+                                    "node_enroll"})
 COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
 
 
@@ -150,13 +153,17 @@ class Bridge:
         off the broker) and takes node commands through a shared subscription, so each command reaches
         one process. Each instance needs a broker user of its own where the broker ties client ids to
         user names (the generated config does; ``server_instances`` in the inventory).
+    :param notifier: the office's notifications (``server.notify``): a kiosk's contact is kept through
+        it, the same door as ``/t/{token}/notify``. Without one a contact is refused ``notifications_off``.
     """
 
     def __init__(self, service: OfficeService, host: str, port: int, *, config: SiteConfig | None = None,
                  username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, client_id: str | None = None,
-                 version: str = "", enrollments: Enrollments | None = None, instance: str | None = None) -> None:
+                 version: str = "", enrollments: Enrollments | None = None, instance: str | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.service = service
+        self.notifier = notifier
         self.instance = instance
         self.config: SiteConfig = config if config is not None else service.config
         self.office = self.config.office.id
@@ -188,6 +195,7 @@ class Bridge:
             "kiosk_issue": self._issue,
             "kiosk_checkin": self._check_in,
             "kiosk_offline": self._offline_ticket,
+            "kiosk_contact": self._leave_contact,
             "counter_command": self._counter_command,
             "node_status": self._node_status,
             "node_telemetry": self._node_telemetry,
@@ -401,7 +409,36 @@ class Bridge:
                          service=msg.service, bundle=msg.bundle, purpose=msg.purpose, priority=msg.priority,
                          language=msg.language, after_closing_ok=bool(msg.after_closing_ok),
                          asks_before_closing=bool(msg.asks_before_closing))
-        return out if isinstance(out, Reply) else Reply(id=msg.id, status="ok", ticket=out)
+        if isinstance(out, Reply):
+            return out
+        # The ticket is committed: the contact is kept after it, outside the queue's transaction, and a
+        # refused contact is told beside the ticket, never instead of it.
+        contact_error = self._keep_contact(out.token, msg.contact) if msg.contact is not None and out.token else None
+        return Reply(id=msg.id, status="ok", ticket=out, contact_error=contact_error)
+
+    def _leave_contact(self, decoded: Decoded, node: str) -> Reply:
+        msg = decoded.message
+        assert isinstance(msg, LeaveContact)
+        error = self._keep_contact(msg.token, msg.contact)
+        return Reply(id=msg.id, status="error", error=error) if error else Reply(id=msg.id, status="ok")
+
+    def _keep_contact(self, token: str, contact: contract.Contact) -> ErrorBody | None:
+        """Keep ``contact`` for the ticket with ``token`` through the notifier (the path of ``/t/{token}/notify``);
+        None when kept, else why not (consent_required, bad_phone, channel_off, unknown_ticket, ...).
+
+        Safe to repeat (a QoS 1 resend): the same address for the same ticket is the same contact."""
+        if self.notifier is None or not self.notifier.enabled:
+            return ErrorBody(key="notifications_off", message="this office sends no notifications")
+        from cherga.server.notify.contacts import ContactRefused
+
+        try:
+            self.notifier.add_ticket_contact(token, channel=contact.channel, address=contact.address,
+                                             consent=contact.consent, language=contact.language)
+        except ContactRefused as exc:
+            return ErrorBody(key=exc.key, message=str(exc))
+        except self._service_errors as exc:
+            return ErrorBody(key=getattr(exc, "key", "error"), message=getattr(exc, "message", str(exc)))
+        return None
 
     def _check_in(self, decoded: Decoded, node: str) -> Reply:
         msg = decoded.message
@@ -683,9 +720,9 @@ class Bridge:
 
 def start_bridge(service: OfficeService, host: str, port: int, *, username: str | None = None, password: str | None = None,
                  tls: TlsSettings | Mapping[str, Any] | None = None, config: SiteConfig | None = None,
-                 wait: float | None = 10.0, instance: str | None = None) -> Bridge:
+                 wait: float | None = 10.0, instance: str | None = None, notifier: Notifier | None = None) -> Bridge:
     """Build and start the bridge for ``service`` on the broker at ``host:port`` (``instance``: see :class:`Bridge`)."""
     from cherga import __version__
 
     return Bridge(service, host, port, config=config, username=username, password=password, tls=tls,
-                  version=__version__, instance=instance).start(wait=wait)
+                  version=__version__, instance=instance, notifier=notifier).start(wait=wait)

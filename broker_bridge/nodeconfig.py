@@ -14,11 +14,14 @@ import logging
 from typing import Any, Literal, cast
 
 from cherga.broker_bridge.contract import (
+    CONTACT_CHANNELS,
     MAX_PAYLOAD,
     BundleInfo,
     CategoryInfo,
+    ContactChannel,
     CounterInfo,
     NodeConfig,
+    NotifyOffer,
     ServiceInfo,
     ServiceText,
     Texts,
@@ -124,4 +127,20 @@ def _node_config(site: SiteConfig, node: Node, detail: InfoDetail) -> NodeConfig
         counter=counter,
         offline_range=offline_range(site, node.id) if node.role == "kiosk" else None,
         ticket=ticket, display=display, voice=voice,
+        notify=notify_offer(site) if node.role == "kiosk" else None,
     )
+
+
+def notify_offer(site: SiteConfig) -> NotifyOffer | None:
+    """What the kiosk may offer: the channels with a gateway and the consent as the server stores it
+    (``server.notify.texts``, the same words as ``/t/{token}/notify``), or None: no notifications here."""
+    cfg = site.notify
+    channels: list[ContactChannel] = [ch for ch in CONTACT_CHANNELS if getattr(cfg, ch) is not None]
+    if not channels:
+        return None
+    from cherga.server.notify import texts
+
+    names = site.office.names
+    consent = {lang: texts.consent_text(lang, office=names.get(lang) or "", days=cfg.retention_days)
+               for lang in site.office.languages}
+    return NotifyOffer(channels=channels, retention_days=cfg.retention_days, consent=cast(Texts, consent))
