@@ -282,7 +282,9 @@ def _start_bridge(mqtt: str, config: SiteConfig | Sequence[SiteConfig],
             username, password = credentials[office]
             bridge = start_bridge(app.state.services[office], host, port, config=cfg, username=username,
                                   password=password, wait=wait,
-                                  instance=os.environ.get("CHERGA_INSTANCE") or None)
+                                  instance=os.environ.get("CHERGA_INSTANCE") or None,
+                                  # a kiosk's contact is kept through the office's notifier (issue 19)
+                                  notifier=(getattr(app.state, "notifiers", None) or {}).get(office))
             holder[office] = bridge
             app.state.bridges[office] = bridge
             # Say what is true: the bridge keeps retrying in the background and logs when it gets through.
