@@ -1,0 +1,127 @@
+"""``cherga mobile``: the kit starts only on the numbering reserved for it, prints its systemd unit,
+and takes its processes along when it is killed (issue 21)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.mosquitto import free_port
+from tests.support.wait import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = REPO / "examples" / "region"
+ENV = {**os.environ, "CHERGA_LOG_LEVEL": "WARNING"}
+
+
+def _cherga(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cherga", *args], capture_output=True, text=True, env=ENV, timeout=120)
+
+
+def _bus_with(tmp_path: Path, **numbering: dict[str, int]) -> Path:
+    data = yaml.safe_load((REGION / "kr-mobile.yaml").read_text(encoding="utf-8"))
+    data["numbering"].update(numbering)
+    path = tmp_path / "kr-mobile.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_the_kit_on_its_reserved_numbering_passes_the_check() -> None:
+    out = _cherga("mobile", "check", "-c", str(REGION / "kr-mobile.yaml"), "--region", str(REGION / "region.yaml"))
+    assert out.returncode == 0, out.stderr
+    assert "kr-mobile (mobile office of kr-central)" in out.stdout and "850-919" in out.stdout
+
+
+@pytest.mark.parametrize("home", ["--home", "--region"])
+def test_the_kit_refuses_to_start_on_numbers_its_home_office_gives(tmp_path: Path, home: str) -> None:
+    # A technician copies the central office's numbering onto the bus: A-012 would exist twice.
+    bus = _bus_with(tmp_path, walk_in={"first": 1, "last": 599})
+    workdir = tmp_path / "kit"
+    if home == "--home":
+        where = REGION / "kr-central.yaml"
+    else:  # the region file beside the spoiled bus config
+        for name in ("region.yaml", "kr-central.yaml", "kr-north.yaml"):
+            shutil.copy(REGION / name, tmp_path / name)
+        where = tmp_path / "region.yaml"
+    out = _cherga("mobile", "run", "-c", str(bus), home, str(where), "--workdir", str(workdir),
+                  "--port", str(free_port()), "--broker-port", str(free_port()))
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()  # one line, saying what meets what
+    assert "numbering.walk_in 1-599 of 'kr-mobile' meets numbering.walk_in 1-599 of 'kr-central'" in line
+    assert not (workdir / "cherga.db").exists(), "nothing may start on a refused numbering"
+
+
+def test_the_kit_refuses_an_office_the_region_does_not_call_mobile(tmp_path: Path) -> None:
+    out = _cherga("mobile", "check", "-c", str(REGION / "kr-north.yaml"), "--region", str(REGION / "region.yaml"))
+    assert out.returncode == 2
+    assert out.stderr.strip() == (f"cherga mobile: {REGION / 'region.yaml'}: office 'kr-north' is not a mobile "
+                                  "office (no mobile_of)")
+    neither = _cherga("mobile", "check", "-c", str(REGION / "kr-mobile.yaml"))
+    assert neither.returncode == 2 and "--home FILE" in neither.stderr
+
+
+def test_the_unit_runs_the_kit_with_its_numbering_check_and_takes_every_child_along() -> None:
+    out = _cherga("mobile", "unit", "-c", "/etc/cherga/kr-mobile.yaml", "--region", "/etc/cherga/region.yaml",
+                  "--node", "/etc/cherga/kiosk.yaml", "--node", "/etc/cherga/display.yaml")
+    assert out.returncode == 0, out.stderr
+    unit = out.stdout
+    assert ("ExecStart=/opt/cherga/current/bin/cherga mobile run --config /etc/cherga/kr-mobile.yaml --region "
+            "/etc/cherga/region.yaml --workdir /var/lib/cherga --node /etc/cherga/kiosk.yaml "
+            "--node /etc/cherga/display.yaml") in unit
+    for line in ("Restart=always", "KillMode=control-group", "RestartPreventExitStatus=2 3", "Type=notify",
+                 "WantedBy=multi-user.target"):
+        assert line in unit.splitlines()
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _dead(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "State:\tZ" in status.read_text()
+
+
+def _healthy(port: int) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+        return r.status == 200
+    return False
+
+
+@pytest.mark.mosquitto
+def test_a_killed_kit_leaves_no_process_behind_and_starts_again_on_the_same_ports(tmp_path: Path) -> None:
+    port, broker_port = free_port(), free_port()
+    argv = [sys.executable, "-m", "cherga", "mobile", "run", "-c", str(REGION / "kr-mobile.yaml"),
+            "--home", str(REGION / "kr-central.yaml"), "--workdir", str(tmp_path / "kit"), "--host", "127.0.0.1",
+            "--port", str(port), "--broker-port", str(broker_port)]
+    log = tmp_path / "kit.log"
+
+    def tail() -> str:
+        logs = [log, *sorted((tmp_path / "kit" / "logs").glob("*.log"))]
+        return "\n".join(p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
+
+    for _ in range(2):
+        with open(log, "ab") as out:
+            kit = subprocess.Popen(argv, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: _healthy(port), timeout=60, what=lambda: f"the kit's server answering:\n{tail()}")
+            parts = _children(kit.pid)
+            assert len(parts) == 2  # the broker and the server
+            os.kill(kit.pid, signal.SIGKILL)  # the kit alone: its parts must not outlive it
+            kit.wait(10)
+            wait_until(lambda p=parts: all(_dead(c) for c in p), timeout=30, what="the kit's parts gone with it")
+        finally:
+            if kit.poll() is None:
+                kit.kill()
+                kit.wait()
