@@ -40,7 +40,8 @@ SALT_BYTES = 12
 HASH_BYTES = 64
 
 #: What each role reads, besides nothing else. Route names only: topics come from the contract.
-COMMON_READS: tuple[str, ...] = ("node_config", "node_error", "server_status", "node_enroll_response")
+COMMON_READS: tuple[str, ...] = ("node_config", "node_error", "server_status", "node_enroll_response",
+                                 "node_credentials")
 READS: dict[str, tuple[str, ...]] = {
     "kiosk": (*COMMON_READS, "kiosk_response", "hall_state"),
     "pad": (*COMMON_READS, "counter_response", "counter_state"),

@@ -513,6 +513,23 @@ class Enroll(Command):
     token: Annotated[str, Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
+class NodeCredentials(Payload):
+    """A node's new TLS client certificate and key from the site CA (``cherga provision tls rotate``).
+
+    Published retained by the office server on the node's own topic, which only that node may read
+    (ACL), over the node's already authenticated TLS connection: a node that was off during the
+    rotation finds it when it comes back. The node checks that the key fits the certificate and the
+    certificate names it, writes both atomically beside its data and reconnects with them; its old
+    certificate keeps working until the technician ends the overlap (the CRL then names it).
+    """
+
+    node: Ident
+    serial: Annotated[str, Field(pattern=r"^[0-9a-f]{1,40}$")]  # the certificate's serial, hex
+    cert_pem: Annotated[str, Field(min_length=32, max_length=8192)]
+    key_pem: Annotated[str, Field(min_length=32, max_length=8192)]
+    issued_at: dt.datetime
+
+
 class ServerStatus(Payload):
     state: Literal["online", "offline"]
     version: str = ""
@@ -649,6 +666,8 @@ ROUTES: dict[str, Route] = {r.name: r for r in [
           answer="node_enroll_response"),
     Route("node_enroll_response", "node/{node}/enroll/response", Reply, "server", False, 1,
           "The answer to an enrollment: ok, or why not (unknown_node, wrong_token, token_spent, revoked)."),
+    Route("node_credentials", "node/{node}/credentials", NodeCredentials, "server", True, 1,
+          "A new TLS client certificate and key for this node (certificate rotation without a new SD card)."),
     Route("kiosk_issue", "kiosk/{node}/request/issue", IssueTicket, "kiosk", False, 1,
           "Issue a ticket for a service or a life-situation bundle.", answer="kiosk_response"),
     Route("kiosk_checkin", "kiosk/{node}/request/checkin", CheckIn, "kiosk", False, 1,
