@@ -391,7 +391,8 @@ class KioskRole:
         # The forecast a ticket taken now would print (never the average wait so far: that is not a
         # promise anybody can hold the office to). An older server sends none: "estimate unavailable".
         load: dict[str, QueueLoad] = {
-            item.service: QueueLoad(item.waiting, item.wait_min, item.wait_max_min) for item in hall.load}
+            item.service: QueueLoad(item.waiting, item.wait_min, item.wait_max_min, item.faster_at)
+            for item in hall.load}
         with self.lock:
             self._load = load
             if self.state:

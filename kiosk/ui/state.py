@@ -33,7 +33,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
-from cherga.broker_bridge.contract import PURPOSES, NodeConfig, TicketInfo
+from cherga.broker_bridge.contract import PURPOSES, FasterAt, NodeConfig, TicketInfo
 from cherga.kiosk.i18n import pick, reason_text, text
 from cherga.kiosk.ui import info as information
 
@@ -46,6 +46,7 @@ class QueueLoad(NamedTuple):
     waiting: int
     wait_min: int | None = None
     wait_max_min: int | None = None
+    faster: FasterAt | None = None  # the same service clearly quicker at another office (issue 21)
 
 
 LONG_QUEUE = 10  # people ahead from which the kiosk asks "the queue is long: get a ticket?"
@@ -443,7 +444,9 @@ class KioskState:
     def _after_priority(self) -> list[Effect]:
         assert self.choice is not None
         load = self.queue_of(self.choice)
-        if load is not None and load.waiting >= self.long_queue:
+        # A long queue, or another office of the network where the same service is clearly quicker:
+        # ask before issuing, so the citizen can choose to go there instead.
+        if load is not None and (load.waiting >= self.long_queue or load.faster is not None):
             self._go(Screen.CONFIRM)
             return []
         return self._issue()
@@ -485,6 +488,11 @@ class KioskState:
         if most is not None and most > round(minutes):
             return f"{self._t('estimated_wait')}: {self._t('wait_range_minutes', n=round(minutes), m=most)}"
         return f"{self._t('estimated_wait')}: {self._t('wait_minutes', n=round(minutes))}"
+
+    def _faster_text(self, faster: FasterAt) -> str:
+        """"Faster at <office>, <address>: ≈ N min" in the kiosk's language (names from the region file)."""
+        return self._t("faster_at", office=pick(faster.names, self.lang), address=pick(faster.address, self.lang),
+                       n=faster.wait_min)
 
     def _slot_text(self, slot: object) -> str | None:
         """The server's ISO booking time as the office's clock reads it: "26.11 10:00"."""
@@ -549,6 +557,8 @@ class KioskState:
             load = self.queue_of(self.choice) or QueueLoad(0)
             lines = (self.choice_name(self.choice), self._t("people_ahead", n=load.waiting),
                      self._wait_text(load.wait_min, load.wait_max_min))
+            if load.faster is not None:
+                lines += (self._faster_text(load.faster),)
             return self._v(s, title=self._t("queue_long"), lines=lines,
                         buttons=(Button("confirm", self._t("get_ticket"), "confirm"),
                                  Button("back", self._t("cancel"), "nav"), *self._modes()))
