@@ -127,6 +127,10 @@ def server(
              "node commands are shared among the instances)"),
     tls_cert: Path | None = typer.Option(None, help="the office's HTTPS certificate (PEM); serves HTTPS with HSTS"),
     tls_key: Path | None = typer.Option(None, help="the key of --tls-cert (PEM)"),
+    from_region: bool = typer.Option(
+        False, "--from-region",
+        help="apply the configuration and staff accounts the region pushes (the office broker is bridged to the "
+             "region; docs/region.md)"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given).
 
@@ -139,7 +143,8 @@ def server(
     if instance:
         os.environ["CHERGA_INSTANCE"] = instance
 
-    run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt, tls_cert=tls_cert, tls_key=tls_key)
+    run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt, tls_cert=tls_cert, tls_key=tls_key,
+               from_region=from_region)
 
 
 @app.command()
@@ -198,6 +203,7 @@ if sys.argv[1:2] not in (["node"], ["update"]):
     _add_group("staff", "cherga.server.staff_cli", "server", "Staff accounts of the office server.")
     _add_group("enrollment", "cherga.server.enrollment_cli", "server", "Re-admit enrolled nodes after a database change.")
     _add_group("provision", "cherga.provisioning.cli", "provisioning", "Site inventory to ready SD cards.")
+    _add_group("region", "cherga.server.region.push_cli", "server", "The network of offices: push the region's config.")
     _add_group("mobile", "cherga.server.region.mobile_cli", "server",
                "The mobile office kit: run it, its systemd unit, the home bookings, the region's conflict report.")
 

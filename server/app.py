@@ -368,7 +368,7 @@ def load_office_configs(paths: Path | Sequence[Path]) -> list[tuple[Path, SiteCo
 
 
 def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int, mqtt: str | None, *,
-               tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
+               tls_cert: Path | None = None, tls_key: Path | None = None, from_region: bool = False) -> None:
     """Serve the office, or several (one uvicorn worker; the services keep their queue views in memory).
 
     ``config``: one file, several, or directories of ``*.yaml`` (:func:`office_config_files`).
@@ -398,6 +398,16 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
     stops: list[Callable[[FastAPI], None]] = []
     if mqtt:
         start, stop = _start_bridge(mqtt, cfgs)
+        starts.append(start)
+        stops.append(stop)
+    if from_region:
+        # The region's retained configuration and staff, which the broker's bridge to the region brings in (issue 21).
+        if not mqtt:
+            raise SystemExit("cherga server: --from-region needs --mqtt (the office broker bridged to the region)")
+        from cherga.server.region.apply import hooks as region_config_hooks
+
+        mqtt_host, _, mqtt_port = mqtt.rpartition(":")
+        start, stop = region_config_hooks(mqtt_host or "127.0.0.1", int(mqtt_port), bridge_credentials(cfgs))
         starts.append(start)
         stops.append(stop)
     demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
