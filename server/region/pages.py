@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ def _lang(request: Request) -> str:
     return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"), "uk")
 
 
-def _name(names: dict[str, str], lang: str) -> str:
+def _name(names: Mapping[str, str], lang: str) -> str:
     return names.get(lang) or names.get("en") or next(iter(names.values()), "")
 
 
@@ -179,12 +180,12 @@ def _context(request: Request, lang: str) -> dict[str, Any]:
     for o in load.offices:
         fresh = abs(now - o.updated_at) <= STALE_AFTER
         services = [{
-            "id": s.service, "name": _name(dict(s.names), lang), "waiting": s.waiting, "open": s.counters_open,
+            "id": s.service, "name": _name(s.names, lang), "waiting": s.waiting, "open": s.counters_open,
             "wait_min": s.wait_min, "wait_max_min": s.wait_max_min,
             "light": forecast_light(s.waiting, s.counters_open, s.wait_min, 0.0),
         } for s in o.services] if fresh else []
         tz = region.configs[o.office].office.tz if region is not None else request.app.state.services[o.office].config.office.tz
-        offices.append({"id": o.office, "name": _name(dict(o.names), lang), "address": _name(dict(o.address), lang),
+        offices.append({"id": o.office, "name": _name(o.names, lang), "address": _name(o.address, lang),
                         "open": o.open_now, "fresh": fresh, "services": services,
                         "heard": o.updated_at.astimezone(tz).strftime("%H:%M") if o.updated_at.year > 1970 else None})
     title = _name(region.file.region.names.as_dict(), lang) if region is not None else ""
