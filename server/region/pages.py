@@ -168,7 +168,7 @@ def _lang(request: Request) -> str:
     return pick_lang(request.query_params.get("lang"), request.headers.get("accept-language"), "uk")
 
 
-def _name(names: Mapping[str, str], lang: str) -> str:
+def _name(names: Mapping[Any, str], lang: str) -> str:
     return names.get(lang) or names.get("en") or next(iter(names.values()), "")
 
 
