@@ -6,7 +6,9 @@ given as ``printer=``.
 
 The happy path: a tap ends in an :class:`~kiosk.ui.state.IssueRequest`; a worker thread sends
 :class:`~broker_bridge.contract.IssueTicket` with ``session.request`` and, on the reply, draws
-and prints the ticket. Nothing acknowledged is lost:
+and prints the ticket. Where the office sends notifications, the ticket screen then offers "tell me
+when my turn is near"; the contact goes as :class:`~broker_bridge.contract.LeaveContact` on its own
+(``kiosk_contact``), after the ticket is printed. Nothing acknowledged is lost:
 
 * **Printer fault** (paper out, cover open, printer silent): the ticket stays issued; the screen
   shows the number large with the status-page QR for a phone, and a ``node_alert`` goes out
@@ -43,8 +45,10 @@ from typing import Any
 from cherga.broker_bridge.contract import (
     LANGUAGES,
     CheckIn,
+    Contact,
     HallState,
     IssueTicket,
+    LeaveContact,
     OfflineTicket,
     Reply,
     TicketInfo,
@@ -63,6 +67,7 @@ from cherga.kiosk.ticket import render_ticket
 from cherga.kiosk.ui.state import (
     SETTLE_S,
     CheckInRequest,
+    ContactRequest,
     Effect,
     IssueRequest,
     KioskState,
@@ -416,6 +421,8 @@ class KioskRole:
                     self._issue(job)
                 elif isinstance(job, CheckInRequest):
                     self._check_in(job)
+                elif isinstance(job, ContactRequest):
+                    self._leave_contact(job)
             except Exception:
                 log.exception("kiosk job %r failed", job)
                 with self.lock:
@@ -464,6 +471,29 @@ class KioskRole:
             with self.lock:
                 assert self.state is not None
                 self.state.refused(reply.error.key if reply.error else None, reply.error.params if reply.error else None)
+
+    def _leave_contact(self, req: ContactRequest) -> None:
+        """The citizen's contact for the ticket just printed, as its own request: the ticket never waits
+        for it. Not kept in the outbox: personal data does not wait on a kiosk for a server that may
+        not come back today; without the server the screen says so (and the QR on the ticket leads
+        to the same form on the citizen's phone)."""
+        session = self.session
+        assert session is not None
+        contact = Contact.model_validate({"channel": req.channel, "address": req.address, "consent": req.consent,
+                                          "language": req.language})
+        cmd = session.command(LeaveContact, token=req.token, contact=contact)
+        try:
+            reply = session.request("kiosk_contact", cmd, timeout=self.issue_timeout_s)
+        except (Offline, RequestTimeout):
+            reply = None
+        with self.lock:
+            assert self.state is not None
+            if reply is None:
+                self.state.contact_refused("offline")
+            elif reply.status == "ok":
+                self.state.contact_saved()
+            else:
+                self.state.contact_refused(reply.error.key if reply.error else None)
 
     def _issue_offline(self, req: IssueRequest, replaces: str | None = None) -> None:
         session, office, numbers = self.session, self.office, self.numbers

@@ -95,7 +95,7 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
     # The mode switches share the navigation row on the keypad, and in low-reach mode when the
     # row has room (half the height is precious); otherwise they get a row of their own.
     row_shares = sum(2 if b.wide else 1 for b in navs) + len(modes)
-    share_row = view.screen is Screen.CHECKIN or (view.low_reach and row_shares <= 4)
+    share_row = view.screen in (Screen.CHECKIN, Screen.CONTACT) or (view.low_reach and row_shares <= 4)
     if modes and not share_row:
         mode_h = max(MIN_TARGET, ah // 12)
         mode_w = min(inner_w, max(480, width // 2))  # small switches in the corner, out of the way
@@ -128,11 +128,14 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
         y += big_h + gap // 2
 
     line_h = max(room(view, 1) - 10, ah // (12 if view.large_text else 16))
-    if view.screen is Screen.INFO and view.lines:
-        # A list to read (documents, where to go): its lines share the room left, up to two text
-        # lines each, so a long document name wraps instead of shrinking below the minimum.
+    choice_cols = 1 if (view.large_text and not view.low_reach) or len(choices) <= 2 else 2
+    if view.screen in (Screen.INFO, Screen.NOTIFY) and view.lines:
+        # Text to read (documents, where to go; what a notification is for): its lines share the room
+        # left, up to two text lines each, so a long line wraps instead of shrinking below the minimum.
+        # The choices below keep a finger's height each.
         two = 2 * (LINE_LARGE if view.large_text else LINE) + 16
-        line_h = max(line_h, min(two, (bottom - y) // len(view.lines)))
+        left = bottom - y - math.ceil(len(choices) / choice_cols) * (MIN_TARGET + gap)
+        line_h = max(line_h, min(two, left // len(view.lines)))
     lines_w = inner_w - (qr[2] + gap if qr else 0)
     lines: Rect = (x, y, lines_w, line_h * len(view.lines))
     y += lines[3] + (gap if view.lines else 0)
@@ -141,9 +144,10 @@ def layout(view: View, size: tuple[int, int]) -> Layout:
         cols = 12 if width >= height else 8
         placed += _grid(keys, x, y, inner_w, bottom - y, cols=cols, gap=gap // 2, max_row_h=ah // 6)
     if choices:
-        cols = 1 if (view.large_text and not view.low_reach) or len(choices) <= 2 else 2
         max_row = max(MIN_TARGET, ah // (4 if view.large_text else 5))
-        placed += _grid(choices, x, y, inner_w, bottom - y, cols=cols, gap=gap, max_row_h=max_row)
+        if view.screen is Screen.CONSENT:
+            max_row = bottom - y  # the tick box carries the whole consent text: it gets the room there is
+        placed += _grid(choices, x, y, inner_w, bottom - y, cols=choice_cols, gap=gap, max_row_h=max_row)
     return Layout(size, area, title, lines, big, qr, tuple(placed))
 
 

@@ -22,7 +22,7 @@ import qrcode
 
 from cherga.firmware_host.fonts import font_path
 from cherga.kiosk.ui.layout import Layout, Rect, layout
-from cherga.kiosk.ui.state import View
+from cherga.kiosk.ui.state import Screen, View
 
 MIN_LABEL_PX = 18
 MIN_LARGE_PX = 26
@@ -199,8 +199,10 @@ class Renderer:
             pygame.draw.rect(surface, fill, rect, border_radius=12)
             pygame.draw.rect(surface, theme.border, rect, width=3, border_radius=12)
             start = int(min(rect.height * 0.36, 44) * scale) if b.kind != "mode" else int(rect.height * 0.38 * scale)
+            # The consent's tick box says the whole consent: a paragraph, not a label.
+            lines = 6 if view.screen is Screen.CONSENT and b.kind == "choice" else 3
             self._text(surface, out, b.id, b.label, placed.rect, start=max(start, minimum), minimum=minimum,
-                       bold=b.kind != "mode", color=fg, background=fill, pad=10, icon=b.icon)
+                       bold=b.kind != "mode", color=fg, background=fill, pad=10, icon=b.icon, max_lines=lines)
         return Frame(view, lay, tuple(out))
 
     @staticmethod

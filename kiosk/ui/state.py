@@ -14,6 +14,14 @@ title, lines and buttons with their labels in the chosen language) and *effects*
 :class:`SpeakRequest`/:class:`StopSpeaking` from the "Listen" button of the info screen) for the
 role to carry out. ``speaking`` is the request being read aloud; leaving the page clears it.
 
+After the ticket prints, where the office sends notifications (``NodeConfig.notify``), the ticket
+screen offers "Tell me when my turn is near": the channel (SMS, e-mail, Telegram: only those
+configured; skipped when there is one), the address on an on-screen keyboard (digits and ``+`` for a
+phone, letters for an e-mail), the consent in words (purpose and retention, as the server stores it),
+then :class:`ContactRequest` for the role. A citizen who does not want it does nothing: the ticket
+screen goes back to the start after the idle timeout, as before, and "No, thanks" on each step ends
+it at once. Nothing typed outlives the visit (the reset clears it); nothing leaves without consent.
+
 Two guards make a double tap harmless: a screen ignores taps for :data:`SETTLE_S` after it
 appears (a second tap cannot land on the next screen's button), and once a request is out the
 screen is "issuing" with no buttons at all, so a second request cannot be made.
@@ -34,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 from cherga.broker_bridge.contract import PURPOSES, FasterAt, NodeConfig, TicketInfo
-from cherga.kiosk.i18n import pick, reason_text, text
+from cherga.kiosk.i18n import catalog, pick, reason_text, text
 from cherga.kiosk.ui import info as information
 
 IDLE_S = 15.0
@@ -51,6 +59,10 @@ class QueueLoad(NamedTuple):
 
 LONG_QUEUE = 10  # people ahead from which the kiosk asks "the queue is long: get a ticket?"
 CODE_KEYS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # the server's booking-code alphabet
+# The contact keyboards: a phone and a Telegram chat id are digits (and + or -); an e-mail needs letters.
+CONTACT_KEYS = {"sms": "1234567890+", "telegram": "1234567890-",
+                "email": "abcdefghijklmnopqrstuvwxyz0123456789@._-+"}
+CONTACT_MAX = 64
 
 
 class Screen(enum.StrEnum):
@@ -61,6 +73,9 @@ class Screen(enum.StrEnum):
     CONFIRM = "confirm"
     CLOSING = "closing"  # not_before_closing: "closes at 17:00, likely not called today; take one anyway?"
     INFO = "info"  # "what do I need?": the documents and where to go (issue 18, kiosk/ui/info.py)
+    NOTIFY = "notify"  # "tell me when my turn is near": how (SMS, e-mail, Telegram), after the ticket
+    CONTACT = "contact"  # the address, on the on-screen keyboard
+    CONSENT = "consent"  # the consent in words, a tick, confirm
     CHECKIN = "checkin"
     ISSUING = "issuing"
     TICKET = "ticket"
@@ -114,6 +129,17 @@ class CheckInRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContactRequest:
+    """Keep ``address`` for the ticket with ``token`` (``consent`` is always true: the kiosk sends nothing else)."""
+
+    token: str
+    channel: str
+    address: str
+    consent: bool
+    language: str
+
+
+@dataclasses.dataclass(frozen=True)
 class SpeakRequest:
     """Read the "what do I need?" screen aloud: ``text`` in ``language`` (``ident`` tells this one apart)."""
 
@@ -127,7 +153,7 @@ class StopSpeaking:
     """Stop reading aloud (a second tap on "Listen", or the citizen left the page)."""
 
 
-Effect = IssueRequest | CheckInRequest | SpeakRequest | StopSpeaking
+Effect = IssueRequest | CheckInRequest | ContactRequest | SpeakRequest | StopSpeaking
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +239,10 @@ class KioskState:
         self.message_key: str | None = None
         self.message_text = ""
         self.closing: Mapping[str, str | int] = {}  # not_before_closing's params
+        self.channel: str | None = None  # the contact being left (cleared with the visit)
+        self.address = ""
+        self.consent = False
+        self.contact_error: str | None = None  # why the last try was refused (a key of "contact.*")
         self.info_page = 0
         self.last_input = self.clock()
         self._go(self.start_screen)
@@ -325,14 +355,42 @@ class KioskState:
             elif len(self.code) < 12:
                 self.code += arg
             return []
-        if kind == "done":
+        if kind == "done" or kind == "nothanks":
             self._reset()
             return []
+        if kind == "notify":
+            return self._offer()
+        if kind == "channel":
+            self._start_contact(arg)
+            return []
+        if kind == "ckey":
+            if arg == "edit":  # back from the consent to the keyboard, with what was typed
+                self._go(Screen.CONTACT)
+                return []
+            if arg == "del":
+                self.address = self.address[:-1]
+            elif arg == "ok":
+                return self._contact_typed()
+            elif len(self.address) < CONTACT_MAX:
+                self.address += arg
+            self.contact_error = None
+            return []
+        if kind == "agree":
+            self.consent = not self.consent
+            self.contact_error = None
+            return []
+        if kind == "save":
+            return self._save_contact()
         return []
 
     def type_text(self, chars: str) -> None:
         """Keyboard or scanner characters (a scanner types the booking code, then Enter)."""
         self._touch()
+        if self.screen is Screen.CONTACT and self.channel is not None:
+            allowed = CONTACT_KEYS[self.channel]
+            typed = "".join(ch for ch in chars.lower() if ch in allowed)
+            self.address = (self.address + typed)[:CONTACT_MAX]
+            return
         for ch in chars.upper():
             if ch.isalnum() or ch == "-":
                 if self.screen is Screen.CHECKIN:
@@ -345,6 +403,8 @@ class KioskState:
         self._touch()
         if self.screen is Screen.CHECKIN:
             return self._check_in(self.code)
+        if self.screen is Screen.CONTACT:
+            return self._contact_typed()
         code, self.scan_buffer = self.scan_buffer, ""
         if self.busy or len(code) < 3:
             return []
@@ -371,6 +431,113 @@ class KioskState:
             self._go(Screen.CLOSING)
             return
         self._message(reason)
+
+    def contact_saved(self) -> None:
+        """The server keeps the contact: say so; the visit ends with "Done" or the idle timeout."""
+        self._touch()
+        self.address, self.consent = "", False  # said once, not kept on screen
+        self.message_key, self.message_text = "contact_saved", self._t("contact_saved")
+        self._go(Screen.MESSAGE)
+
+    def contact_refused(self, key: str | None) -> None:
+        """The server (or no server) refused the contact; the ticket stands. A typing mistake goes
+        back to the keyboard with what was typed; anything else is said and ends the offer."""
+        self._touch()
+        self.contact_error = key
+        if key in ("bad_phone", "bad_email", "bad_telegram"):
+            self._go(Screen.CONTACT)
+        elif key == "consent_required":
+            self.consent = False
+            self._go(Screen.CONSENT)
+        else:
+            self.address, self.consent = "", False
+            self.message_key = "contact_failed"
+            self.message_text = self._contact_error_text(key)
+            self._go(Screen.MESSAGE)
+
+    # --- the contact ("tell me when my turn is near") -------------------------------------------
+
+    @property
+    def contact_channels(self) -> list[str]:
+        """The channels this office sends by, or [] (then the kiosk offers nothing)."""
+        offer = self.config.notify
+        return list(offer.channels) if offer is not None else []
+
+    def offers_contact(self) -> bool:
+        t = self.ticket
+        return bool(self.contact_channels) and t is not None and bool(t.token) and not self.offline \
+            and t.status == "waiting"
+
+    def _offer(self) -> list[Effect]:
+        channels = self.contact_channels
+        if len(channels) == 1:
+            self._start_contact(channels[0])
+        else:
+            self._go(Screen.NOTIFY)
+        return []
+
+    def _start_contact(self, channel: str) -> None:
+        if channel not in self.contact_channels:
+            return
+        if channel != self.channel:
+            self.address = "+" if channel == "sms" else ""  # the international form starts with +
+        self.channel, self.contact_error = channel, None
+        self._go(Screen.CONTACT)
+
+    def _contact_typed(self) -> list[Effect]:
+        """OK on the keyboard: the same check the server makes, so a slip is shown at once."""
+        from cherga.broker_bridge.contract import ContactProblem, contact_address
+
+        assert self.channel is not None
+        try:
+            contact_address(self.channel, self.address)
+        except ContactProblem as exc:
+            self.contact_error = exc.key
+            return []
+        self.contact_error = None
+        self._go(Screen.CONSENT)
+        return []
+
+    def _save_contact(self) -> list[Effect]:
+        if not self.consent:
+            self.contact_error = "consent_required"  # nothing leaves the kiosk without the tick
+            return []
+        assert self.ticket is not None and self.ticket.token and self.channel is not None
+        self._go(Screen.ISSUING)
+        return [ContactRequest(token=self.ticket.token, channel=self.channel, address=self.address,
+                               consent=True, language=self.lang)]
+
+    def _contact_error_text(self, key: str | None) -> str:
+        found = f"contact.{key}"
+        return self._t(found) if key and found in catalog(self.lang) else self._t("contact.generic")
+
+    def _consent_text(self) -> str:
+        """The consent as the server words it and stores it with the contact (NodeConfig.notify.consent)."""
+        offer = self.config.notify
+        return (pick(offer.consent, self.lang) if offer is not None else "") or self._t("consent_agree")
+
+    def _contact_view(self, s: Screen) -> View:
+        no_thanks = Button("nothanks", self._t("no_thanks"), "nav")
+        error = (self._contact_error_text(self.contact_error),) if self.contact_error else ()
+        label = self.ticket.label if self.ticket is not None else ""
+        if s is Screen.NOTIFY:
+            buttons = [Button(f"channel:{ch}", self._t(f"channel.{ch}")) for ch in self.contact_channels]
+            return self._v(s, title=self._t("notify_title"), lines=(self._t("notify_intro", ticket=label),),
+                           buttons=tuple(buttons + [no_thanks] + self._modes()))
+        assert self.channel is not None
+        if s is Screen.CONTACT:
+            keys = [Button(f"ckey:{k}", k, "key") for k in CONTACT_KEYS[self.channel]]
+            keys += [Button("ckey:del", self._t("delete"), "nav"), Button("ckey:ok", self._t("ok_next"), "confirm")]
+            back = [Button("notify", self._t("back"), "nav")] if len(self.contact_channels) > 1 else []
+            hint = () if self.low_reach and not error else (self._t(f"hint.{self.channel}"),)
+            return self._v(s, title=self._t(f"enter.{self.channel}"), lines=error or hint, big=self.address or "_",
+                           buttons=tuple(keys + back + [no_thanks] + self._modes()))
+        # The tick box says the whole consent (purpose and retention, the server's words): what is ticked is what is read.
+        shown = f"{self._t(f'channel.{self.channel}')}: {self.address}"
+        agree = Button("agree", f"{'☑' if self.consent else '☐'} {self._consent_text()}", "choice", active=self.consent)
+        return self._v(s, title=self._t("consent_title"), lines=error or (shown,),
+                       buttons=(agree, Button("save", self._t("confirm"), "confirm"),
+                                Button("ckey:edit", self._t("back"), "nav"), no_thanks, *self._modes()))
 
     # --- transitions ------------------------------------------------------------------------------
 
@@ -596,10 +763,16 @@ class KioskState:
             title = self._t("take_ticket") if self.printed else self._t("printer_fault")
             if not self.printed and t.status_url:
                 info.append(self._t("scan_to_follow"))
+            done = Button("done", self._t("ok"), "confirm")
+            offer = (Button("notify", self._t("notify_offer"), "nav", wide=True),) if self.offers_contact() else ()
             return self._v(s, title=title, lines=tuple(info), big=t.label,
                         qr=None if self.printed else t.status_url, alert=not self.printed,
-                        buttons=(Button("done", self._t("ok"), "confirm"),))
+                        buttons=(*offer, done))
+        if s in (Screen.NOTIFY, Screen.CONTACT, Screen.CONSENT):
+            return self._contact_view(s)
         # MESSAGE
+        if self.message_key in ("contact_saved", "contact_failed"):  # the ticket is in hand: the visit ends
+            return self._v(s, title=self.message_text, buttons=(Button("done", self._t("ok"), "confirm"),))
         buttons = [back]
         if self.message_key == "appointment_only":
             buttons.append(Button("appointment", self._t("appointment"), "nav"))
