@@ -722,8 +722,8 @@ class KioskState:
         if s is Screen.CONFIRM:
             assert self.choice is not None
             load = self.queue_of(self.choice) or QueueLoad(0)
-            lines = (self.choice_name(self.choice), self._t("people_ahead", n=load.waiting),
-                     self._wait_text(load.wait_min, load.wait_max_min))
+            lines: tuple[str, ...] = (self.choice_name(self.choice), self._t("people_ahead", n=load.waiting),
+                                      self._wait_text(load.wait_min, load.wait_max_min))
             if load.faster is not None:
                 lines += (self._faster_text(load.faster),)
             return self._v(s, title=self._t("queue_long"), lines=lines,
