@@ -101,9 +101,14 @@ events = Table(
     Column("operator", String(64)),
     Column("at", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False),
+    # The seq the event had in its own office's database, for an event that came up from an office with
+    # its own server (server.region.intake, issue 21); null for an event written here. Unique per office:
+    # a batch delivered twice can never store an event twice.
+    Column("origin_seq", Integer),
 )
 Index("ix_events_office_at", events.c.office, events.c.at)
 Index("ix_events_ticket", events.c.ticket_id)
+Index("uq_events_office_origin_seq", events.c.office, events.c.origin_seq, unique=True)
 
 commands = Table(
     "commands", metadata,
@@ -334,4 +339,13 @@ region_config_applied = Table(
     Column("applied_at", UTCDateTime, nullable=False),
     Column("config_version", Integer),  # the config_versions number it saved; null: the config was unchanged
     Column("staff", JSON, nullable=False),  # usernames the region manages at this office
+)
+
+# How far the region holds each uploading office's event log (server.region.intake): the office's own
+# seq of the last event stored in order. Updated in the same transaction as the events it covers.
+region_cursors = Table(
+    "region_cursors", metadata,
+    Column("office", String(40), primary_key=True),
+    Column("upto", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
