@@ -120,7 +120,8 @@ def test_a_killed_kit_leaves_no_process_behind_and_starts_again_on_the_same_port
             assert len(parts) == 2  # the broker and the server
             os.kill(kit.pid, signal.SIGKILL)  # the kit alone: its parts must not outlive it
             kit.wait(10)
-            wait_until(lambda p=parts: all(_dead(c) for c in p), timeout=30, what="the kit's parts gone with it")
+            wait_until(lambda: all(_dead(c) for c in parts), timeout=30,  # noqa: B023 - waited for here
+                       what="the kit's parts gone with it")
         finally:
             if kit.poll() is None:
                 kit.kill()

@@ -190,7 +190,8 @@ def test_the_kit_loses_no_printed_ticket_and_repeats_no_number_through_kill_9_ro
                 time.sleep(rng.uniform(0.0, 0.01))
             kit.wait(10)
             kiosk.wait(10)
-            wait_until(lambda v=victims: all(_gone(p) for p in v), timeout=30, what="every kit process gone after the cut")
+            wait_until(lambda: all(_gone(pid) for pid in victims), timeout=30,  # noqa: B023 - waited for here
+                       what="every kit process gone after the cut")
             cuts += 1
     finally:
         for p in procs:
@@ -216,10 +217,10 @@ def test_the_kit_loses_no_printed_ticket_and_repeats_no_number_through_kill_9_ro
     # Every printed ticket is stored, under the label on the paper; a command printed twice (the
     # kiosk died between printing and noting it) is the same ticket both times.
     by_cmd: dict[str, set[str]] = {}
-    for p in printed:
-        by_cmd.setdefault(str(p["cmd"]), set()).add(str(p["ticket_id"]))
-        prefix, number = tickets[str(p["ticket_id"])][:2]
-        assert p["label"] == f"{prefix}-{number:03d}" and p["number"] == number
+    for paper in printed:
+        by_cmd.setdefault(str(paper["cmd"]), set()).add(str(paper["ticket_id"]))
+        prefix, number = tickets[str(paper["ticket_id"])][:2]
+        assert paper["label"] == f"{prefix}-{number:03d}" and paper["number"] == number
     assert all(len(ids) == 1 for ids in by_cmd.values()), "one request got two tickets"
     # Nothing issued twice: at most the last request of the last round was applied and never answered.
     assert len(by_cmd) <= len(tickets) <= len(by_cmd) + 1
