@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import socket
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -35,11 +36,13 @@ from cherga.broker_bridge.contract import (
     ErrorBody,
     ErrorNotice,
     NodeAlert,
+    NodeCredentials,
     NodeStatus,
     Payload,
     Reply,
     ServerStatus,
 )
+from cherga.firmware_host import credentials
 from cherga.firmware_host.config import NodeConfig
 from cherga.firmware_host.outbox import Outbox
 
@@ -113,10 +116,19 @@ class NodeSession:
         broker = config.broker
         if broker.username:
             self.client.username_pw_set(broker.username, broker.resolved_password())
+        # Our own TLS context (paho wraps every new connection with it), so a rotated client
+        # certificate can be loaded into it and the next connection presents it.
+        self._ssl: ssl.SSLContext | None = None
+        self.cert_serial: str | None = None  # the client certificate presented (hex), if any
         if broker.tls is not None:
-            self.client.tls_set(ca_certs=str(broker.tls.ca_file),
-                                certfile=str(broker.tls.cert_file) if broker.tls.cert_file else None,
-                                keyfile=str(broker.tls.key_file) if broker.tls.key_file else None)
+            self._ssl = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(broker.tls.ca_file))
+            card = (broker.tls.cert_file, broker.tls.key_file) if broker.tls.cert_file and broker.tls.key_file else None
+            pair = credentials.client_pair(card, config.data_dir, username=broker.username, ca_file=broker.tls.ca_file)
+            if pair is not None:
+                self._ssl.load_cert_chain(str(pair[0]), str(pair[1]))
+                with contextlib.suppress(credentials.CredentialsError):
+                    self.cert_serial = credentials.serial_of(pair[0])
+            self.client.tls_set_context(self._ssl)
             self.client.tls_insecure_set(broker.tls.insecure)
         self.client.will_set(self._topic("node_status"), self._status("offline").to_bytes(), qos=1, retain=True)
         self.client.on_socket_open = self._on_socket_open
@@ -129,6 +141,7 @@ class NodeSession:
         self._internal("node_enroll_response", self._on_reply)  # firmware_host.enrollment
         self._internal("node_error", self._on_error_notice)
         self._internal("server_status", self._on_server_status)
+        self._internal("node_credentials", self._on_credentials)  # certificate rotation (issue 23)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -376,6 +389,36 @@ class NodeSession:
         except ValueError:
             return  # the refused id was not a valid message id: nothing of ours waits for it
         self._on_reply(reply)
+
+    def _on_credentials(self, new: NodeCredentials) -> None:
+        """A new client certificate from the site CA: check it, keep it, reconnect with it."""
+        tls = self.config.broker.tls
+        if self._ssl is None or tls is None:
+            log.warning("new TLS credentials %s ignored: this node does not use TLS (broker.tls)", new.serial)
+            return
+        if new.node != self.node:
+            log.error("new TLS credentials for %r ignored: this node is %r", new.node, self.node)
+            return
+        if new.serial == self.cert_serial:
+            return  # the retained message again after a reconnect: already in use
+        try:
+            cert, key = credentials.store(new, self.config.data_dir, username=self.config.broker.username,
+                                          ca_file=tls.ca_file)
+        except (credentials.CredentialsError, OSError) as exc:
+            log.error("new TLS credentials %s refused: %s; the node keeps its certificate", new.serial, exc)
+            return
+        self._ssl.load_cert_chain(str(cert), str(key))
+        self.cert_serial = new.serial
+        log.warning("new TLS client certificate %s kept in %s: reconnecting with it", new.serial, cert.parent)
+        # Not from this (the network) thread: paho acknowledges the message after the handler returns.
+        threading.Thread(target=self._drop_connection, name="cherga-tls-reconnect", daemon=True).start()
+
+    def _drop_connection(self) -> None:
+        """Break the connection off: paho reconnects by itself, through the context's new certificate."""
+        sock = self.client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _on_server_status(self, status: ServerStatus) -> None:
         if status.state == "online":

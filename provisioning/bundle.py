@@ -17,6 +17,7 @@ Nothing here touches a disk image (see :mod:`provisioning.image`) or asks anythi
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shlex
@@ -522,7 +523,7 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
         # The certificates of revoked nodes (and of cards whose credentials were rotated): with the
         # certificate's name as the user, Mosquitto never reads the password file on this listener, so
         # only the CRL shuts a revoked node's card out (tests/provisioning/test_tls_default.py).
-        files["tls/crl.pem"] = ca.crl(state.revoked_certs)
+        files["tls/crl.pem"] = ca.crl(state.crl_entries(dt.datetime.now(dt.UTC)))
         tls_files = TlsFiles(f"{conf_dir}/tls/ca.crt", f"{conf_dir}/tls/server.crt", f"{conf_dir}/tls/server.key",
                              require_certificate=inv.broker.tls.require_certificate, crlfile=f"{conf_dir}/tls/crl.pem")
     # Under TLS the plain listener stays for the office server beside the broker, on loopback only,

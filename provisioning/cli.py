@@ -15,6 +15,7 @@ Typical session::
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -345,3 +346,135 @@ def revoke(
     out = write_server_files(inv, state, directory)
     console.print(f"{node_id}: revoked. Copy {out} to the broker host and reload Mosquitto "
                   "(`systemctl reload mosquitto`) to shut it out.")
+
+
+# --- certificate rotation without a new card (issue 23) -------------------------------------------
+
+tls_app = typer.Typer(help="Node certificates: rotate them without a new SD card.", no_args_is_help=True)
+app.add_typer(tls_app, name="tls")
+ROTATION_DIR = "rotation"  # in <state>/server/: the node_credentials messages `tls push` publishes
+
+
+def _tls_ca(directory: Path, inv: Inventory) -> SiteCA:
+    ca = _ca(directory, inv)
+    if ca is None:
+        raise _fail("the inventory turns TLS off (broker.tls: false): there are no certificates to rotate")
+    return ca
+
+
+@tls_app.command("rotate")
+def tls_rotate(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    nodes: list[str] = typer.Argument(None, help="node ids; with --all: every node with credentials"),
+    all_nodes: bool = typer.Option(False, "--all", help="every node that holds credentials and is not revoked"),
+    overlap_days: float = typer.Option(14.0, "--overlap-days", min=0,
+                                       help="how long the old certificates keep working (nodes that are off fetch later)"),
+    state_dir: Path | None = typer.Option(None, "--state-dir"),
+) -> None:
+    """Issue new node certificates from the site CA (and a new broker certificate); nodes fetch theirs over MQTT."""
+    import datetime as dt
+
+    from cherga.broker_bridge.contract import NodeCredentials
+
+    if bool(nodes) == all_nodes:
+        raise _fail("name the nodes, or give --all")
+    inv = _inventory(inventory)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    ca = _tls_ca(directory, inv)
+    targets = [s.node for s in state.active()] if all_nodes else nodes
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(days=overlap_days)
+    out = directory / "server" / ROTATION_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for node_id in targets:
+        _node(inv, node_id)
+        secrets = state.nodes.get(node_id)
+        if secrets is None or node_id in state.revoked:
+            raise _fail(f"node {node_id!r} holds no credentials (never provisioned, or revoked): make its card instead")
+        issued = ca.issue(secrets.username)
+        state.rotate_certificate(node_id, issued.serial, until=until)
+        message = NodeCredentials(node=node_id, serial=issued.serial, cert_pem=issued.cert_pem.decode(),
+                                  key_pem=issued.key_pem.decode(), issued_at=now.replace(microsecond=0))
+        path = out / f"{node_id}.json"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the node's new private key
+        with os.fdopen(fd, "wb") as f:
+            f.write(message.to_bytes())
+        console.print(f"{node_id}: new certificate {issued.serial}")
+    state.save()
+    server_dir = write_server_files(inv, state, directory)
+    console.print(f"The old certificates work until {until:%Y-%m-%d %H:%M} UTC. Copy {server_dir} to the broker host, "
+                  "run `sudo sh install.sh` there (the broker's new certificate), then, in that folder, "
+                  "`cherga provision tls push .`: each node takes its new certificate and reconnects. "
+                  "After the overlap: `cherga provision tls retire`.", highlight=False)
+
+
+@tls_app.command("push")
+def tls_push(
+    server_dir: Path = typer.Argument(..., help="the copied <state>/server folder (with rotation/ and server-credentials.yaml)"),
+    mqtt_address: str = typer.Option("127.0.0.1:1883", "--mqtt", help="the broker's plain loopback listener"),
+    clear: bool = typer.Option(False, "--clear", help="remove the published certificates (after the overlap)"),
+) -> None:
+    """On the broker host: publish each rotated certificate, retained, to its node's own topic."""
+    import json
+
+    import paho.mqtt.client as mqtt
+    import yaml
+
+    from cherga.broker_bridge import contract
+
+    try:
+        creds = yaml.safe_load((server_dir / "server-credentials.yaml").read_text(encoding="utf-8"))
+        office = json.loads((server_dir / "enrollment.json").read_text(encoding="utf-8"))["office"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise _fail(f"{server_dir} is not a provisioning server folder ({exc})") from exc
+    files = sorted((server_dir / ROTATION_DIR).glob("*.json"))
+    if not files:
+        raise _fail(f"nothing to push: {server_dir / ROTATION_DIR} holds no certificates (run `tls rotate` first)")
+    host, _, port = mqtt_address.rpartition(":")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=str(creds["username"]), protocol=mqtt.MQTTv311)
+    client.username_pw_set(str(creds["username"]), str(creds["password"]))
+    try:
+        client.connect(host or "127.0.0.1", int(port))
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot reach the broker at {mqtt_address}: {exc}") from exc
+    client.loop_start()
+    try:
+        for path in files:
+            payload = path.read_bytes()
+            try:
+                message = contract.NodeCredentials.model_validate_json(payload)
+            except ValueError as exc:
+                raise _fail(f"{path}: not a node_credentials message ({exc})") from exc
+            topic = contract.topic("node_credentials", office, node=message.node)
+            info = client.publish(topic, b"" if clear else payload, qos=1, retain=True)
+            info.wait_for_publish(10)
+            if not info.is_published():
+                raise _fail(f"the broker did not take {topic}")
+            if clear:
+                path.unlink()
+            console.print(f"{message.node}: {'cleared' if clear else 'published'} ({message.serial})")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@tls_app.command("retire")
+def tls_retire(
+    inventory: Path = typer.Argument(..., help="site inventory YAML"),
+    state_dir: Path | None = typer.Option(None, "--state-dir"),
+) -> None:
+    """End the overlap now: the replaced certificates go on the CRL; rewrites the broker files."""
+    import datetime as dt
+
+    inv = _inventory(inventory)
+    directory = _state_dir(inventory, inv, state_dir)
+    state = _state(directory, inv)
+    _tls_ca(directory, inv)
+    ended = state.end_overlap(dt.datetime.now(dt.UTC))
+    state.save()
+    out = write_server_files(inv, state, directory)
+    console.print(f"{len(ended)} replaced certificate(s) retired now, {len(state.retiring)} on the revocation list in "
+                  f"all. Copy {out} to the broker host and reload Mosquitto (`systemctl reload mosquitto`), then, in that folder, "
+                  "`cherga provision tls push . --clear`.", highlight=False)

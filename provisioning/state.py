@@ -57,6 +57,8 @@ class SiteState:
     revoked: dict[str, str] = field(default_factory=dict)  # node id -> when
     issued: set[str] = field(default_factory=set)  # fingerprints of every secret ever issued
     revoked_certs: dict[str, str] = field(default_factory=dict)  # certificate serial (hex) -> when revoked
+    # Certificates replaced by `cherga provision tls rotate`: serial -> when the overlap ends (then the CRL names it).
+    retiring: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, state_dir: Path, office: str) -> SiteState:
@@ -76,6 +78,7 @@ class SiteState:
             revoked=dict(data.get("revoked", {})),
             issued=set(data.get("issued", [])),
             revoked_certs=dict(data.get("revoked_certs", {})),
+            retiring=dict(data.get("retiring", {})),
         )
 
     def save(self) -> None:
@@ -87,6 +90,7 @@ class SiteState:
             "revoked": self.revoked,
             "issued": sorted(self.issued),
             "revoked_certs": dict(sorted(self.revoked_certs.items())),
+            "retiring": dict(sorted(self.retiring.items())),
         }
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -136,6 +140,32 @@ class SiteState:
     def record_certificate(self, node_id: str, serial: str) -> None:
         """Remember a certificate issued to the node, so that revoking the node revokes it too."""
         self.nodes[node_id].cert_serials.append(serial)
+
+    def rotate_certificate(self, node_id: str, serial: str, *, until: dt.datetime) -> list[str]:
+        """A new certificate for the node: the ones it had keep working until ``until`` (the overlap,
+        while the node fetches the new one), then the CRL names them. Returns the retiring serials."""
+        node = self.nodes[node_id]
+        retiring = [s for s in node.cert_serials if s not in self.retiring and s not in self.revoked_certs]
+        for s in retiring:
+            self.retiring[s] = until.astimezone(dt.UTC).isoformat(timespec="seconds")
+        node.cert_serials.append(serial)
+        return retiring
+
+    def end_overlap(self, now: dt.datetime) -> list[str]:
+        """End every overlap now: the replaced certificates go on the CRL with the next broker files."""
+        when = now.astimezone(dt.UTC).isoformat(timespec="seconds")
+        ended = [s for s, until in self.retiring.items() if dt.datetime.fromisoformat(until) > now]
+        for s in ended:
+            self.retiring[s] = when
+        return ended
+
+    def crl_entries(self, now: dt.datetime) -> dict[str, str]:
+        """What the CRL names now: revoked certificates and replaced ones whose overlap has ended."""
+        out = dict(self.revoked_certs)
+        for serial, until in self.retiring.items():
+            if dt.datetime.fromisoformat(until) <= now:
+                out.setdefault(serial, until)
+        return out
 
     def _revoke_certificates(self, secrets_: NodeSecrets) -> None:
         when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
