@@ -60,6 +60,7 @@ from cherga.server.analytics.report import (
 from cherga.server.analytics.staffing import staffing_table
 from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
 from cherga.server.errors import ServiceError
+from cherga.server.region.rotation import Move, OfficeServices, advise, demand_from_cells
 from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import StaffAccount, Store
@@ -72,6 +73,7 @@ LANG_COOKIE = "cherga_lang"
 MANAGER_ROLES = ("hall_manager", "admin")
 PRUNE_EVERY_S = 6 * 3600
 REFRESH_S, REFRESH_MIN_S, REFRESH_MAX_S = 15, 5, 3600  # the public load page's ?refresh= (seconds)
+NETWORK = "network"  # /reports/network: the offices of the network the account may see, summed and side by side
 
 router = APIRouter(tags=["analytics"])
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -98,8 +100,19 @@ def _services(request: Request) -> dict[str, Any]:
     return services
 
 
-def _configs(request: Request, office: str) -> dict[str, SiteConfig]:
+def _network_configs(request: Request) -> dict[str, SiteConfig]:
+    """Every office of the network: the region file's (issue 21), else every office this server runs."""
+    region = getattr(request.app.state, "region", None)
+    if region is not None:
+        return dict(region.configs)
+    return {oid: svc.config for oid, svc in _services(request).items()}
+
+
+def _configs(request: Request, office: str, viewer: StaffAccount | None = None) -> dict[str, SiteConfig]:
     services = _services(request)
+    if office == NETWORK:  # the offices of the network the account may see (a regional account: all)
+        return {oid: cfg for oid, cfg in _network_configs(request).items()
+                if viewer is None or viewer.may_act_on(oid)}
     if office == "all":
         return {oid: svc.config for oid, svc in services.items()}
     svc = services.get(office)
@@ -163,6 +176,7 @@ class _Built:
     configs: dict[str, SiteConfig]
     labels: Labels
     viewer: StaffAccount
+    moves: list[Move] | None = None  # the network's staff rotation advice (/reports/network only)
 
 
 def _parse_date(value: str | None, default: dt.date, lang: str) -> dt.date:
@@ -229,7 +243,7 @@ def _maybe_prune(store: Store, configs: dict[str, SiteConfig], now: dt.datetime)
 
 
 def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) -> _Built:
-    configs = _configs(request, office)
+    configs = _configs(request, office, viewer)
     query = _query(request, configs, viewer, lang)
     store = _store(request)
     now = _now(request)
@@ -244,8 +258,14 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
             cells, query, prior_service_s={s.id: s.mean_service_min * 60 for s in cfg.services},
             counter_services={c.id: [s.id for s in c.services] for c in cfg.counters})
     report = build_report(cells, query, ctx, staffing=staffing)
+    moves = None
+    if office == NETWORK:
+        # Per office side by side (one row each), then where desks should move between them.
+        side = summary_table(select(cells, query), dataclasses.replace(query, group_by=("office",), period="total"), ctx)
+        report.tables.insert(0, dataclasses.replace(side, name="offices_side_by_side"))
+        moves = network_moves(cells, configs)
     _maybe_prune(store, configs, now)
-    return _Built(report, cells, query, configs, _labels(configs, lang), viewer)
+    return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves)
 
 
 def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccount | Response:
@@ -256,11 +276,35 @@ def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccou
         raise HTTPException(401, "sign in as a hall manager or admin", headers={"WWW-Authenticate": "Bearer"})
     if viewer.role not in MANAGER_ROLES:
         raise HTTPException(403, "reports are for hall managers and admins")
-    # The account's office scope (issue 21): its own offices' reports; "all" only if it is for all of them.
+    # The account's office scope (issue 21): its own offices' reports; "all" only if it is for all of them;
+    # the network's: the offices of it the account is for, if any.
+    if office == NETWORK:
+        if not any(viewer.may_act_on(oid) for oid in _network_configs(request)):
+            raise HTTPException(403, f"account {viewer.username!r} is for no office of this network")
+        return viewer
     wanted = list(_services(request)) if office == "all" else [office]
     if not all(viewer.may_act_on(oid) for oid in wanted):
         raise HTTPException(403, f"account {viewer.username!r} is not for office {office!r}")
     return viewer
+
+
+def network_moves(cells: Cells, configs: dict[str, SiteConfig]) -> list[Move]:
+    """Staff rotation advice between ``configs``' offices from the range's cells (``server/region/rotation.py``)."""
+    offices = {oid: OfficeServices(
+        services=frozenset(s.id for s in cfg.services if not s.appointment_only),
+        prior_service_s={s.id: s.mean_service_min * 60 for s in cfg.services},
+        target_wait_s={s.id: s.target_wait_min * 60 for s in cfg.services},
+        counter_services={c.id: [s.id for s in c.services] for c in cfg.counters}) for oid, cfg in configs.items()}
+    return advise(demand_from_cells(cells, offices), {oid: o.services for oid, o in offices.items()})
+
+
+def move_line(move: Move, configs: dict[str, SiteConfig], lang: str) -> str:
+    """One move as a manager reads it: "Move 2 desks of Passports from North to South on Tuesday 09:00–12:00"."""
+    source, target = configs[move.source], configs[move.target]
+    service = next((s.names.get(lang) for s in source.services if s.id == move.service), move.service)
+    return catalog(lang)["rotation_move"].format(
+        n=move.desks, service=service, source=source.office.names.get(lang), target=target.office.names.get(lang),
+        day=text(lang, f"weekday_{move.weekday_id}"), hours=move.hours)
 
 
 def _short(category: str) -> str:
@@ -328,7 +372,8 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
               "group": ",".join(q.group_by) or "none", "service": next(iter(q.services)) if q.services else "",
               "lang": lang}
     qs = "&".join(f"{k}={v}" for k, v in params.items() if v)
-    office_name = text(lang, "all_offices") if office == "all" else cfg.office.names.get(lang)
+    office_name = (text(lang, "all_offices") if office == "all" else text(lang, "network_reports")
+                   if office == NETWORK else cfg.office.names.get(lang))
     return {
         "request": request, "lang": lang, "t": catalog(lang), "office": office, "office_name": office_name,
         "tables": [(t, built.labels.header(t), [[_fmt(v) for v in r] for r in built.labels.rows(t)],
@@ -341,6 +386,8 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
         "langs": [(code, catalog(code).get("lang_name", code)) for code in LANGUAGES],
         "viewer": built.viewer, "generated": _now(request).astimezone(cfg.office.tz).strftime("%Y-%m-%d %H:%M"),
         "text": lambda key: text(lang, key),
+        "moves": None if built.moves is None else [move_line(m, built.configs, lang) for m in built.moves],
+        "network_link": office != NETWORK and len(_network_configs(request)) > 1,
     }
 
 

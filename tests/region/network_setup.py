@@ -49,11 +49,17 @@ class RegionLink:
         self.published[office] = load
 
 
-def write_region(folder: Path) -> Region:
+def write_region(folder: Path, *, passport_desks: int = 0) -> Region:
+    """The three offices' configs and the region file in ``folder``; with ``passport_desks``, that many of
+    counters c1..c3 serve passports only (a desk idle all hour then counts whole for passports)."""
     offices = []
     for oid, served in (("north", "region"), ("south", "region"), ("east", "own")):
         data = demo_dict()
         data["office"] = {**data["office"], "id": oid, "names": NAMES[oid]}
+        for counter in data["counters"][:passport_desks]:
+            counter["services"] = ["passport"]
+        if passport_desks:
+            data["counters"].append({"id": "c11", "number": "11", "services": ["foreign-passport"]})
         (folder / f"{oid}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         offices.append({"id": oid, "config": f"{oid}.yaml", "served_by": served, "address": ADDRESS[oid]})
     region = {"region": {"id": "city", "names": {"uk": "Місто", "ru": "Город", "ky": "Шаар", "kk": "Қала", "en": "City"}},
