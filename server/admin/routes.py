@@ -100,7 +100,15 @@ def _context(request: Request, account: StaffAccount | None, **extra: Any) -> di
     return {"request": request, "lang": lang, "t": t, "base": BASE, "staff": account,
             "languages": [(code, catalog(code)["lang_name"]) for code in langs],
             "office_name": config.office.names.get(lang), "sections": list(forms.SECTIONS),
-            "flash": None, "title": t["admin"], **extra}
+            "flash": None, "title": t["admin"], "region_managed": _region_version(service), **extra}
+
+
+def _region_version(service: Any) -> int | None:
+    """The region's config version in force when the region manages this office (issue 21), else None."""
+    from cherga.server.region.apply import applied
+
+    found = applied(service.store, service.office)
+    return found.version if found else None
 
 
 def _page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import html
 import json
 import socket
 import threading
@@ -498,3 +499,28 @@ def test_cherga_region_push_reaches_a_server_started_from_the_region_and_its_met
         metrics = client.get("/metrics").text
     assert f'cherga_region_config_version{{office="{n.a}"}} 1.0' in metrics
     assert f'cherga_region_config_total{{office="{n.a}",outcome="applied"}} 1.0' in metrics
+
+
+def test_the_administration_pages_say_the_region_manages_the_office_in_every_language(net: Net) -> None:
+    n = net
+    add_region_staff(n)
+    auth.create_account(n.office_store, username="local-admin", role="admin", password="local-admin-1")
+    r = n.client.post("/admin/signin", data={"username": "local-admin", "password": "local-admin-1", "lang": "en"},
+                      headers={"origin": "http://testserver"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "The region manages" not in n.client.get("/admin/versions?lang=en").text  # not yet
+    n.write_office(n.a, ticker="from the region")
+    n.push([n.a])
+    n.wait_applied(1)
+    # The region's administrator signs in to the office's pages with her region password and reads who decides.
+    n.client.cookies.clear()
+    r = n.client.post("/admin/signin", data={"username": "halyna", "password": "halyna-secret-1", "lang": "en"},
+                      headers={"origin": "http://testserver"}, follow_redirects=False)
+    assert r.status_code == 303
+    expected = {"en": "The region manages this office's configuration and staff (version 1).",
+                "uk": "задає регіон (версія 1)", "ru": "задаёт регион (версия 1)",
+                "kk": "аймақ белгілейді (нұсқа 1)", "ky": "аймак белгилейт (версия 1)"}
+    for lang, words in expected.items():
+        page = n.client.get(f"/admin/versions?lang={lang}").text
+        assert words in html.unescape(page), lang
+        assert "region version 1" in page  # the version the push saved, by the region
