@@ -115,7 +115,7 @@ def config_import(path: Path,
 @app.command()
 def server(
     config: list[Path] = typer.Option(
-        ..., "--config", "-c",
+        [], "--config", "-c",
         help="site configuration YAML, or a directory of them; repeat for several offices on one server"),
     db: str = typer.Option("sqlite:///var/cherga.db", help="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://..."),
     host: str = typer.Option("127.0.0.1"),
@@ -131,6 +131,16 @@ def server(
         False, "--from-region",
         help="apply the configuration and staff accounts the region pushes (the office broker is bridged to the "
              "region; docs/region.md)"),
+    region: Path | None = typer.Option(
+        None, help="a region file: serve its offices served_by: region (as with -c); see --mqtt-region"),
+    mqtt_region: str | None = typer.Option(
+        None, help="the regional broker as HOST:PORT: store the event logs the offices upload (with --region; "
+                   "credentials: CHERGA_REGION_CREDENTIALS=region-credentials.yaml)"),
+    uplink: str | None = typer.Option(
+        None, help="the office broker as HOST:PORT: send each office's event log up to the region through it"),
+    uplink_credentials: Path | None = typer.Option(
+        None, help="uplink-credentials.yaml from `cherga region provision` (a directory of <office>.yaml for "
+                   "several offices)"),
 ) -> None:
     """Run the office server (REST API, pages, and the MQTT bridge when --mqtt is given).
 
@@ -143,8 +153,11 @@ def server(
     if instance:
         os.environ["CHERGA_INSTANCE"] = instance
 
+    if mqtt_region and region is None:
+        raise typer.BadParameter("--mqtt-region needs --region FILE (it says which offices upload)")
     run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt, tls_cert=tls_cert, tls_key=tls_key,
-               from_region=from_region)
+               from_region=from_region, region=region, mqtt_region=mqtt_region, uplink=uplink,
+               uplink_credentials=uplink_credentials)
 
 
 @app.command()

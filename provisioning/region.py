@@ -146,8 +146,10 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
         password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl",
         port=None if tls_files else port, tls=tls_files, tls_port=port, bind=bind,
         persistence_location=data_dir))
-    (broker_dir / "region-credentials.yaml").write_text(yaml.safe_dump(
-        {"username": region_username(region_id), "password": passwords[region_username(region_id)]}))
+    region_creds = {"username": region_username(region_id), "password": passwords[region_username(region_id)]}
+    if tls_files is not None:
+        region_creds["ca_file"] = cafile_name  # beside the credentials file (cherga server reads it there)
+    (broker_dir / "region-credentials.yaml").write_text(yaml.safe_dump(region_creds))
     office_dirs = {}
     for office in offices:
         d = out / "offices" / office

@@ -368,13 +368,19 @@ def load_office_configs(paths: Path | Sequence[Path]) -> list[tuple[Path, SiteCo
 
 
 def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int, mqtt: str | None, *,
-               tls_cert: Path | None = None, tls_key: Path | None = None, from_region: bool = False) -> None:
+               tls_cert: Path | None = None, tls_key: Path | None = None, from_region: bool = False,
+               region: Path | None = None, mqtt_region: str | None = None, uplink: str | None = None,
+               uplink_credentials: Path | None = None) -> None:
     """Serve the office, or several (one uvicorn worker; the services keep their queue views in memory).
 
     ``config``: one file, several, or directories of ``*.yaml`` (:func:`office_config_files`).
 
     With ``tls_cert``/``tls_key`` it serves HTTPS only, with HSTS; a certificate replaced on disk is
     taken at the next restart (``systemctl restart cherga-server``), no node is touched.
+
+    The region's event log (issue 21, server/region/link.py): ``region`` serves the region file's
+    ``served_by: region`` offices as if given with ``-c`` and, with ``mqtt_region``, runs the intake
+    of the other offices' event logs; ``uplink`` sends each office's log up through its broker.
     """
     import uvicorn
 
@@ -383,7 +389,13 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
 
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loaded = load_office_configs(config)
+    loaded = load_office_configs(config) if config or region is None else []
+    region_data = None
+    if region is not None:
+        from cherga.server.region.link import region_offices
+
+        region_data, served = region_offices(region, loaded)
+        loaded += served
     cfgs = [cfg for _, cfg in loaded]
     for cfg in cfgs:
         if cfg.enrollment_file is not None:
@@ -408,6 +420,18 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
 
         mqtt_host, _, mqtt_port = mqtt.rpartition(":")
         start, stop = region_config_hooks(mqtt_host or "127.0.0.1", int(mqtt_port), bridge_credentials(cfgs))
+        starts.append(start)
+        stops.append(stop)
+    if region_data is not None and mqtt_region:
+        from cherga.server.region.link import intake_hooks
+
+        start, stop = intake_hooks(region_data, mqtt_region)
+        starts.append(start)
+        stops.append(stop)
+    if uplink:
+        from cherga.server.region.link import uplink_hooks
+
+        start, stop = uplink_hooks(cfgs, uplink, uplink_credentials)
         starts.append(start)
         stops.append(stop)
     demo = os.environ.get("CHERGA_DEMO_ACCOUNTS", "") not in ("", "0", "false")
