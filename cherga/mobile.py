@@ -93,11 +93,17 @@ class Kit:
     :param nodes: node configurations (``cherga node -c``) of the roles on this machine (kiosk, display);
         each must name the kit's broker (``127.0.0.1:broker_port``).
     :param host: where the web pages listen (``0.0.0.0``: the operators' tablets on the kit's Wi-Fi).
+    :param region_bridge: the kit's ``bridge.conf`` from ``cherga region provision`` (its broker's bridge
+        to the regional Mosquitto): with it the kit's broker carries the day up whenever the region is
+        within reach, and the server runs the uplink (``cherga server --uplink``) on the kit's broker.
+    :param uplink_credentials: the ``uplink-credentials.yaml`` of the kit's office (the kit's broker is
+        anonymous on loopback, so it is only passed on when given).
     """
 
     def __init__(self, config: Path, workdir: Path, *, port: int = 8000, host: str = "127.0.0.1",
                  broker_port: int = 1883, nodes: list[Path] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, region_bridge: Path | None = None,
+                 uplink_credentials: Path | None = None) -> None:
         self.config = Path(config).resolve()
         self.workdir = Path(workdir).resolve()
         self.port = port
@@ -115,11 +121,19 @@ class Kit:
             raise RuntimeError("the kit needs Mosquitto (apt-get install mosquitto)")
         # Loopback only: the kit's nodes run on this machine; nothing else may publish to it.
         broker = LocalMosquitto(self.workdir / "broker", "127.0.0.1", broker_port, persistence=True)
-        broker.config_path.write_text(broker.render_config(), encoding="utf-8")
+        conf = broker.render_config()
+        if region_bridge is not None:
+            # The bridge stanza goes last: Mosquitto reads everything after ``connection`` as the bridge's.
+            conf += "\n" + Path(region_bridge).read_text(encoding="utf-8")
+        broker.config_path.write_text(conf, encoding="utf-8")
         self._add("broker", [binary, "-c", str(broker.config_path)], base)
-        self._add("server", [sys.executable, "-m", "cherga", "server", "--config", str(self.config),
-                             "--db", self.db_url, "--host", host, "--port", str(port),
-                             "--mqtt", f"127.0.0.1:{broker_port}"], base)
+        server = [sys.executable, "-m", "cherga", "server", "--config", str(self.config), "--db", self.db_url,
+                  "--host", host, "--port", str(port), "--mqtt", f"127.0.0.1:{broker_port}"]
+        if region_bridge is not None:
+            server += ["--uplink", f"127.0.0.1:{broker_port}"]
+            if uplink_credentials is not None:
+                server += ["--uplink-credentials", str(Path(uplink_credentials).resolve())]
+        self._add("server", server, base)
         for node in self.nodes:
             self._add(f"node-{node.stem}", [sys.executable, "-m", "cherga", "node", "--config", str(node)], base)
 

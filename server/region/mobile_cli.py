@@ -55,7 +55,12 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="the mobile offi
         node: list[Path] = typer.Option([], "--node", "-n", help="a node config of a role on this machine (repeat)"),
         host: str = typer.Option("0.0.0.0", help="where the pages listen (the operators' tablets)"),
         port: int = typer.Option(8000, help="web port"),
-        broker_port: int = typer.Option(1883, help="the kit's Mosquitto (loopback only)")) -> None:
+        broker_port: int = typer.Option(1883, help="the kit's Mosquitto (loopback only)"),
+        region_bridge: Path | None = typer.Option(
+            None, help="the kit's bridge.conf from `cherga region provision`: the day goes up through the "
+                       "uplink whenever the regional broker is within reach"),
+        uplink_credentials: Path | None = typer.Option(
+            None, help="the kit office's uplink-credentials.yaml (from `cherga region provision`)")) -> None:
     """Run the kit: Mosquitto, the server (SQLite + bridge) and the given nodes, each started again when it dies.
 
     Refuses to start (exit 2, one line) when the kit's numbering could meet its home office's."""
@@ -65,7 +70,11 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="the mobile offi
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        kit = Kit(config, workdir, port=port, host=host, broker_port=broker_port, nodes=node)
+        kit = Kit(config, workdir, port=port, host=host, broker_port=broker_port, nodes=node,
+                  region_bridge=region_bridge, uplink_credentials=uplink_credentials)
+    except OSError as exc:
+        typer.echo(f"cherga mobile: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
     except RuntimeError as exc:
         typer.echo(f"cherga mobile: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -76,6 +85,8 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="the mobile offi
 def unit(config: Path = typer.Option(Path("/etc/cherga/office.yaml"), "--config", "-c"),
          home: Path | None = _HOME, region: Path | None = _REGION,
          node: list[Path] = typer.Option([], "--node", "-n", help="a node config of a role on this machine (repeat)"),
+         region_bridge: Path | None = typer.Option(None, help="the kit's bridge.conf (cherga region provision)"),
+         uplink_credentials: Path | None = typer.Option(None, help="the kit office's uplink-credentials.yaml"),
          cherga: str = typer.Option("/opt/cherga/current/bin/cherga", help="the cherga command on the Pi"),
          workdir: str = typer.Option("/var/lib/cherga")) -> None:
     """Print the systemd unit that runs the kit on the Pi (save as /etc/systemd/system/cherga-mobile.service)."""
@@ -90,6 +101,10 @@ def unit(config: Path = typer.Option(Path("/etc/cherga/office.yaml"), "--config"
     argv += ["--workdir", workdir]
     for n in node:
         argv += ["--node", str(n)]
+    if region_bridge is not None:
+        argv += ["--region-bridge", str(region_bridge)]
+    if uplink_credentials is not None:
+        argv += ["--uplink-credentials", str(uplink_credentials)]
     typer.echo(unit_file(argv, data_dir=workdir), nl=False)
 
 
