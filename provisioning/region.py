@@ -149,7 +149,7 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
     region_creds = {"username": region_username(region_id), "password": passwords[region_username(region_id)]}
     if tls_files is not None:
         region_creds["ca_file"] = cafile_name  # beside the credentials file (cherga server reads it there)
-    (broker_dir / "region-credentials.yaml").write_text(yaml.safe_dump(region_creds))
+    _write_secret(broker_dir / "region-credentials.yaml", yaml.safe_dump(region_creds).encode())
     office_dirs = {}
     for office in offices:
         d = out / "offices" / office
@@ -164,7 +164,7 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
         (d / "uplink.passwd").write_text(broker_config.render_password_file(
             {uplink_username(office): passwords[uplink_username(office)]}))
         (d / "uplink.acl").write_text(render_uplink_acl(office))
-        (d / "uplink-credentials.yaml").write_text(yaml.safe_dump(
-            {"username": uplink_username(office), "password": passwords[uplink_username(office)]}))
+        _write_secret(d / "uplink-credentials.yaml", yaml.safe_dump(
+            {"username": uplink_username(office), "password": passwords[uplink_username(office)]}).encode())
         office_dirs[office] = d
     return RegionFiles(broker_dir, office_dirs)

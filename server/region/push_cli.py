@@ -51,3 +51,13 @@ def push(
     for p in done:
         typer.echo(f"{p.push.office}: version {p.push.version}" + ("" if p.changed else " (unchanged)")
                    + f", {len(p.push.staff or [])} staff accounts")
+
+
+# `cherga region provision`: the regional broker's files and the office bridges (provisioning/region_cli.py).
+def _provision_command() -> None:
+    from cherga.provisioning.region_cli import provision
+
+    app.command("provision")(provision)
+
+
+_provision_command()

@@ -23,6 +23,7 @@ import yaml
 from cherga.broker_bridge import broker_config, contract
 from cherga.provisioning.region import RegionFiles, uploading_offices, write_region_files
 from cherga.server import auth
+from cherga.server.region.link import Tls
 from cherga.server.region.regionfile import Region, load_region
 from cherga.server.service import OfficeService
 from cherga.server.store import Store, sqlite_url
@@ -82,6 +83,7 @@ class RegionRig:
     region_password: str
     offices: dict[str, Office]
     region_store: Store
+    region_tls: Tls | None = None  # the CA the region server checks the regional broker with
 
 
 def _office_broker(region_files: RegionFiles, office: str, workdir: Path, region: Region) -> tuple[Broker, str, str]:
@@ -102,21 +104,26 @@ def _office_broker(region_files: RegionFiles, office: str, workdir: Path, region
 
 
 @pytest.fixture
-def region_rig(tmp_path: Path, postgres: PostgresServer) -> Iterator[RegionRig]:
+def region_rig(request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresServer) -> Iterator[RegionRig]:
+    """The example region on loopback; parametrize indirectly with True for TLS on the regional broker."""
+    tls = bool(getattr(request, "param", False))
     src = tmp_path / "region-src"
     shutil.copytree(REPO / "examples" / "region", src)
     region_port = free_port()
     data = yaml.safe_load((src / "region.yaml").read_text(encoding="utf-8"))
-    data["broker"] = {"host": "127.0.0.1", "port": region_port, "tls": False}
+    data["broker"] = {"host": "127.0.0.1", "port": region_port, "tls": tls}
     (src / "region.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     region = load_region(src / "region.yaml")
     rdir = tmp_path / "region-broker-host"
     rdir.mkdir()
     files = write_region_files(region, tmp_path / "out", conf_dir=str(tmp_path / "out" / "region-broker"),
                                office_conf_dir=str(tmp_path), data_dir=f"{rdir}/", bind="127.0.0.1")
+    if tls:  # where each office broker's bridge.conf looks for the region CA (office_conf_dir)
+        shutil.copy(files.broker_dir / "region-ca.crt", tmp_path / "region-ca.crt")
     conf = (files.broker_dir / "mosquitto.conf").read_text().replace("log_dest syslog", "log_dest stderr")
     region_broker = start_broker(rdir, conf, region_port)
     rcreds = yaml.safe_load((files.broker_dir / "region-credentials.yaml").read_text())
+    region_tls = Tls(str(files.broker_dir / "region-ca.crt")) if tls else None
     region_store = Store(postgres.create_database(f"region_{uuid.uuid4().hex[:8]}_{next(_db)}"))
     offices: dict[str, Office] = {}
     try:
@@ -130,7 +137,8 @@ def region_rig(tmp_path: Path, postgres: PostgresServer) -> Iterator[RegionRig]:
                 service.counter_action(command_id=uuid.uuid4().hex, counter=c, action=contract.CounterAction.SIGN_IN,
                                        source="test", operator="olena", authenticated=True)
             offices[office] = Office(office, service, store, broker, user, password, counters)
-        yield RegionRig(region, files, region_broker, rcreds["username"], rcreds["password"], offices, region_store)
+        yield RegionRig(region, files, region_broker, rcreds["username"], rcreds["password"], offices, region_store,
+                        region_tls)
     finally:
         for o in offices.values():
             o.broker.stop()

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from cherga.broker_bridge import contract
 from cherga.broker_bridge.contract import EventBatch, LoggedEvent, UploadAck
@@ -38,7 +39,7 @@ def start_uplink(rig: RegionRig, office: Office, **kw: object) -> Uplink:
 @contextlib.contextmanager
 def intake_on(rig: RegionRig) -> Iterator[Intake]:
     intake = Intake(rig.region_store, list(rig.offices), "127.0.0.1", rig.region_broker.port,
-                    username=rig.region_user, password=rig.region_password).start()
+                    username=rig.region_user, password=rig.region_password, tls=rig.region_tls).start()
     try:
         yield intake
     finally:
@@ -59,6 +60,7 @@ def all_arrived(rig: RegionRig) -> bool:
     return all(region_events(rig, o.id) == o.own_events() for o in rig.offices.values())
 
 
+@pytest.mark.parametrize("region_rig", [False, True], indirect=True, ids=["plain", "tls"])
 def test_every_event_of_both_offices_arrives_once_and_in_order(region_rig: RegionRig) -> None:
     rig = region_rig
     with intake_on(rig) as intake, uplinks(rig):
