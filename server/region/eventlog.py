@@ -122,8 +122,13 @@ def store_batch(store: Store, office: str, after: int, events: Sequence[LoggedEv
       and the rest stored if the batch reaches the cursor's own event (else the region cannot know
       nothing lies between: ``gap``).
     * ``after`` above the cursor: events in between are missing: nothing stored, ``gap``.
+
+    Raises :class:`BatchRefused` for seqs that do not increase from ``after``.
     """
-    return store_batches(store, [(office, after, events)], at)[0]
+    result = store_batches(store, [(office, after, events)], at)[0]
+    if isinstance(result, BatchRefused):
+        raise result
+    return result
 
 
 def store_batches(store: Store, batches: Sequence[tuple[str, int, Sequence[LoggedEvent]]],
