@@ -10,7 +10,8 @@ offices with their own server, or when its ``office`` field is not the office of
 
 The newest ``HallState`` of every office is kept in memory for the network pages:
 :meth:`Intake.hall_states` (``app.state.region_link`` on a region server) returns
-``{office id: HallState}``, with :meth:`Intake.hall_heard_at` saying when each came.
+``{office id: HallState}``, with :meth:`Intake.hall_heard_at` saying when each came;
+:meth:`Intake.publish_network` sends an office its retained ``NetworkLoad`` (server/region/pages.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cherga.broker_bridge import contract
-from cherga.broker_bridge.contract import ContractError, EventBatch, HallState, UploadAck
+from cherga.broker_bridge.contract import ContractError, EventBatch, HallState, NetworkLoad, UploadAck
 from cherga.server.region.eventlog import BatchRefused, Stored, store_batches
 from cherga.server.store import Store
 
@@ -98,6 +99,10 @@ class Intake:
         """The newest hall state heard from each office (by office id); an office not heard yet is absent."""
         with self._halls_lock:
             return {office: state for office, (state, _) in self._halls.items()}
+
+    def publish_network(self, office: str, load: NetworkLoad) -> None:
+        """Tell ``office`` (retained, through its bridge) the other offices' load: "faster at office X"."""
+        self.client.publish(contract.topic("region_network", office), load.to_bytes(), qos=1, retain=True)
 
     def hall_heard_at(self, office: str) -> dt.datetime | None:
         with self._halls_lock:

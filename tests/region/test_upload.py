@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cherga.broker_bridge import contract
-from cherga.broker_bridge.contract import EventBatch, LoggedEvent, UploadAck
+from cherga.broker_bridge.contract import EventBatch, LoggedEvent, NetworkLoad, UploadAck
 from cherga.server.db import schema
 from cherga.server.region.eventlog import cursor_of
 from cherga.server.region.intake import Intake
@@ -89,6 +89,20 @@ def test_every_event_of_both_offices_arrives_once_and_in_order(region_rig: Regio
         finally:
             for b in bridges:
                 b.stop()
+        # and the region's word comes down the bridge: the network load for kr-north, retained at its broker
+        north = rig.offices["kr-north"]
+        load = NetworkLoad(region="kryvyi-rih", offices=[], at=dt.datetime.now(dt.UTC))
+        intake.publish_network(north.id, load)
+        server = _client(north.broker.port, f"{north.id}.server", "pw-server")
+        got: list[bytes] = []
+        server.on_message = lambda c, u, m: got.append(bytes(m.payload))
+        try:
+            subscribe_and_wait(server, contract.topic("region_network", north.id))
+            wait_until(lambda: got or None, what="the network load at kr-north's broker")
+            assert NetworkLoad.model_validate_json(got[-1]).region == "kryvyi-rih"
+        finally:
+            server.disconnect()
+            server.loop_stop()
 
 
 def _client(port: int, user: str, password: str) -> mqtt.Client:
