@@ -21,6 +21,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from cherga.broker_bridge.contract import LANGUAGES
+from cherga.broker_bridge.nodeconfig import notify_offer
 from cherga.display.board import split_label
 from cherga.display.voice import FragmentCache, announcement, compose
 from cherga.i18n import browser_language
@@ -70,6 +71,9 @@ def _office_json(cfg: SiteConfig) -> str:
         "timezone": cfg.office.timezone,
         "voice_languages": list(cfg.voice.languages),
         "ticker": cfg.display.ticker.as_dict() if cfg.display.ticker else {},
+        # The web kiosk's "tell me when my turn is near" (issue 19): the channels with a gateway and the
+        # consent text as the server stores it; the touchscreen kiosk gets the same in its node config.
+        "notify": offer.model_dump() if (offer := notify_offer(cfg)) is not None else None,
     }
     # Safe inside <script>: no "</" sequence can close the tag.
     return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
