@@ -427,6 +427,8 @@ class Bridge:
         None when kept, else why not (consent_required, bad_phone, channel_off, unknown_ticket, ...).
 
         Safe to repeat (a QoS 1 resend): the same address for the same ticket is the same contact."""
+        if not contact.consent:  # the first thing wrong, whatever else is: nothing may be kept
+            return ErrorBody(key="consent_required", message="the citizen did not consent: nothing was stored")
         if self.notifier is None or not self.notifier.enabled:
             return ErrorBody(key="notifications_off", message="this office sends no notifications")
         from cherga.server.notify.contacts import ContactRefused
@@ -438,6 +440,9 @@ class Bridge:
             return ErrorBody(key=exc.key, message=str(exc))
         except self._service_errors as exc:
             return ErrorBody(key=getattr(exc, "key", "error"), message=getattr(exc, "message", str(exc)))
+        except Exception as exc:  # the store hiccuped: the ticket beside it must still be answered
+            log.exception("bridge: keeping a contact failed")
+            return ErrorBody(key="internal_error", message=type(exc).__name__)
         return None
 
     def _check_in(self, decoded: Decoded, node: str) -> Reply:

@@ -221,3 +221,16 @@ def test_a_contact_with_the_issue_request_is_kept_once_however_often_it_arrives(
     assert first.ticket is not None and again.ticket is not None
     assert again.ticket.ticket_id == first.ticket.ticket_id and first.contact_error is None
     assert office.contacts() == [(first.ticket.ticket_id, "sms", "+77011234567", "kk")]
+
+
+def test_a_contact_that_cannot_be_stored_never_costs_the_ticket_beside_it(office: Office, kiosk: Kiosk) -> None:
+    from sqlalchemy import text as sql
+
+    with office.service.store.transaction() as tx:  # the contacts' table is gone: every insert fails
+        tx.conn.execute(sql("DROP TABLE notify_contacts"))
+    reply = _ask(kiosk, "kiosk_issue", IssueTicket(id="i-broken", node="k1", ts=dt.datetime.now(dt.UTC),
+                                                   service="passport", language="uk",
+                                                   contact=Contact(channel="sms", address=PHONE, consent=True)))
+    assert reply.status == "ok" and reply.ticket is not None
+    assert reply.contact_error is not None and reply.contact_error.key == "internal_error"
+    assert office.service.ticket(reply.ticket.ticket_id).status == "waiting"
