@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from cherga.server.errors import Forbidden, Invalid, Unauthorized
 from cherga.server.security import audit, context, hashing, sessions, throttle
-from cherga.server.store import StaffAccount, Store
+from cherga.server.store import StaffAccount, Store, Tx
 
 Role = Literal["operator", "hall_manager", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "hall_manager", "admin")
@@ -189,11 +189,13 @@ def parse_offices(text: str | None) -> tuple[str, ...] | None:
 
 
 def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authenticated: bool,
-                   where: str | None = None, now: dt.datetime | None = None) -> StaffAccount:
+                   where: str | None = None, now: dt.datetime | None = None, tx: Tx | None = None) -> StaffAccount:
     """Who signs in at a counter: a proven ``operator`` (REST token), or an operator's PIN (pads).
 
     ``where`` (the counter): wrong PINs there lock PIN sign-in at it for a growing time
-    (:data:`~cherga.server.security.throttle.pins`), the right PIN included.
+    (:data:`~cherga.server.security.throttle.pins`, shared by every server process), the right PIN
+    included. A wrong PIN raises :class:`~cherga.server.security.throttle.WrongPin`: the caller counts
+    it after its transaction ``tx`` has rolled back; a right one forgets the failures in ``tx``.
     """
     named: StaffAccount | None = None
     if operator is not None:
@@ -206,14 +208,17 @@ def verify_sign_in(store: Store, *, operator: str | None, pin: str | None, authe
         raise Unauthorized("pin_required", "signing in needs a PIN")
     at = now or dt.datetime.now(dt.UTC)
     place = where or "?"
-    throttle.pins.check(place, at)
+    throttle.pins.check(store, place, at)
     if named is not None:
         found = named if hashing.run(verify_secret, named.pin_hash, pin) else None
     else:
         found = next((a for a in store.staff_with_pin_tag(hashing.run(pin_tag, pin))
                       if a.active and hashing.run(verify_secret, a.pin_hash, pin)), None)
     if found is None:
-        throttle.pins.failed(place, at)
-        raise Unauthorized("bad_pin", "wrong PIN" if operator is not None else "no operator has this PIN")
-    throttle.pins.succeeded(place)
+        raise throttle.WrongPin(place, at, "wrong PIN" if operator is not None else "no operator has this PIN")
+    if tx is not None:
+        throttle.pins.succeeded(tx.conn, place)
+    else:
+        with store.transaction() as own:
+            throttle.pins.succeeded(own.conn, place)
     return found

@@ -9,26 +9,30 @@ is looked at, so the right password is refused too and costs no argon2 work. A g
 forgets the account's failures (not the address's: one valid account must not unlock guessing at
 the others).
 
-PINs (counter pads): checked inside the service's transaction, whose writes a refusal rolls back,
-so a pad's failures are counted in this process's memory per counter (one MQTT bridge serves an
-office's pads) with the same growing lock.
+PINs (counter pads): the same table, key ``pin:OFFICE/COUNTER``, so that server processes sharing
+a pad's commands (``cherga server --instance``: an MQTT shared subscription hands each command to
+one of them) count one budget: two processes no longer give a guesser twice the tries. The PIN is
+checked inside the service's transaction, whose writes a refusal rolls back, so a wrong PIN raises
+:class:`WrongPin` and the service records the failure after the rollback
+(``Counters.counter_action``); a right PIN forgets the counter's failures in the sign-in's own
+transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
 
 from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from cherga.server.db import schema
-from cherga.server.errors import ServiceError
+from cherga.server.errors import ServiceError, Unauthorized
 from cherga.server.store import Store
 
-__all__ = ["TooManyAttempts", "check", "failed", "succeeded", "lock_seconds", "PinThrottle", "pins",
-           "USER_FREE", "ADDR_FREE"]
+__all__ = ["TooManyAttempts", "WrongPin", "check", "failed", "succeeded", "lock_seconds", "PinThrottle", "pins",
+           "USER_FREE", "ADDR_FREE", "PIN_FREE"]
 
 USER_FREE = 5  # wrong passwords per account before the first lock
 ADDR_FREE = 10  # per address (a few staff may share a desk computer)
@@ -69,7 +73,10 @@ def _keys(username: str | None, address: str | None) -> list[tuple[str, int]]:
 
 def check(store: Store, username: str | None, address: str | None, now: dt.datetime) -> None:
     """Raise :class:`TooManyAttempts` while the account or the address is locked."""
-    keys = [k for k, _ in _keys(username, address)]
+    _check_keys(store, [k for k, _ in _keys(username, address)], now)
+
+
+def _check_keys(store: Store, keys: list[str], now: dt.datetime) -> None:
     if not keys:
         return
     t = schema.auth_throttle
@@ -81,25 +88,33 @@ def check(store: Store, username: str | None, address: str | None, now: dt.datet
 
 def failed(store: Store, username: str | None, address: str | None, now: dt.datetime) -> dt.datetime | None:
     """Count a wrong password against the account and the address; returns the lock it caused, if any."""
-    t = schema.auth_throttle
     latest: dt.datetime | None = None
     with store.transaction() as tx:
-        conn = tx.conn
         for key, free in _keys(username, address):
-            ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t).values(key=key, failures=1, last_failure_at=now, locked_until=None)
-            # One statement per key: concurrent failures from several processes all count.
-            stmt = ins.on_conflict_do_update(
-                index_elements=[t.c.key],
-                set_={"failures": case((t.c.last_failure_at > now - WINDOW, t.c.failures + 1), else_=1),
-                      "last_failure_at": now},
-            ).returning(t.c.failures)
-            failures = int(conn.execute(stmt).scalar_one())
-            wait = lock_seconds(failures, free)
-            if wait:
-                until = now + dt.timedelta(seconds=wait)
-                conn.execute(t.update().where(t.c.key == key).values(locked_until=until))
+            until = _count_failure(tx.conn, key, free, now)
+            if until is not None:
                 latest = until if latest is None else max(latest, until)
     return latest
+
+
+def _count_failure(conn: Connection, key: str, free: int, now: dt.datetime) -> dt.datetime | None:
+    """One more failure for ``key``; returns the lock it caused, if any."""
+    t = schema.auth_throttle
+    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t).values(
+        key=key, failures=1, last_failure_at=now, locked_until=None)
+    # One statement per key: concurrent failures from several processes all count.
+    stmt = ins.on_conflict_do_update(
+        index_elements=[t.c.key],
+        set_={"failures": case((t.c.last_failure_at > now - WINDOW, t.c.failures + 1), else_=1),
+              "last_failure_at": now},
+    ).returning(t.c.failures)
+    failures = int(conn.execute(stmt).scalar_one())
+    wait = lock_seconds(failures, free)
+    if not wait:
+        return None
+    until = now + dt.timedelta(seconds=wait)
+    conn.execute(t.update().where(t.c.key == key).values(locked_until=until))
+    return until
 
 
 def succeeded(store: Store, username: str) -> None:
@@ -109,31 +124,36 @@ def succeeded(store: Store, username: str) -> None:
         tx.conn.execute(t.delete().where(t.c.key == f"user:{username[:100]}"))
 
 
+class WrongPin(Unauthorized):
+    """A wrong PIN at ``where``: refused (``bad_pin``); the caller counts it once its transaction has
+    rolled back (:meth:`PinThrottle.failed`)."""
+
+    def __init__(self, where: str, at: dt.datetime, message: str) -> None:
+        super().__init__("bad_pin", message)
+        self.where, self.at = where, at
+
+
 class PinThrottle:
-    """Wrong PINs per counter (or node), in memory: see the module docstring."""
+    """Wrong PINs per counter, in the ``auth_throttle`` table every server process shares (see the
+    module docstring)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._state: dict[str, tuple[int, dt.datetime, dt.datetime | None]] = {}
+    @staticmethod
+    def _key(where: str) -> str:
+        return f"pin:{where[:100]}"
 
-    def check(self, where: str, now: dt.datetime) -> None:
-        with self._lock:
-            state = self._state.get(where)
-        if state is not None and state[2] is not None and state[2] > now:
-            raise TooManyAttempts(state[2], now)
+    def check(self, store: Store, where: str, now: dt.datetime) -> None:
+        """Raise :class:`TooManyAttempts` while PIN sign-in at ``where`` is locked."""
+        _check_keys(store, [self._key(where)], now)
 
-    def failed(self, where: str, now: dt.datetime) -> None:
-        with self._lock:
-            failures, last, _ = self._state.get(where, (0, now, None))
-            failures = failures + 1 if now - last < WINDOW else 1
-            wait = lock_seconds(failures, PIN_FREE)
-            self._state[where] = (failures, now, now + dt.timedelta(seconds=wait) if wait else None)
-            if len(self._state) > 10_000:  # a flood of invented counter ids must not grow this for ever
-                self._state.clear()
+    def failed(self, store: Store, where: str, now: dt.datetime) -> dt.datetime | None:
+        """Count a wrong PIN at ``where`` (in a transaction of its own); returns the lock it caused."""
+        with store.transaction() as tx:
+            return _count_failure(tx.conn, self._key(where), PIN_FREE, now)
 
-    def succeeded(self, where: str) -> None:
-        with self._lock:
-            self._state.pop(where, None)
+    def succeeded(self, conn: Connection, where: str) -> None:
+        """A right PIN: the failures at ``where`` are forgotten (in the caller's transaction)."""
+        t = schema.auth_throttle
+        conn.execute(t.delete().where(t.c.key == self._key(where)))
 
 
 pins = PinThrottle()

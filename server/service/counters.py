@@ -26,7 +26,7 @@ from cherga.server.core.backoffice import assign_registrar
 from cherga.server.core.scheduling import choose_next
 from cherga.server.core.tickets import EventKind, TicketStatus
 from cherga.server.errors import Conflict, Invalid, NotFound, ServiceError, StaleCounter
-from cherga.server.security import acting
+from cherga.server.security import acting, throttle
 from cherga.server.service.commands import Applied, CommandRunner
 from cherga.server.service.results import ActionResult, CounterView
 from cherga.server.siteconfig import Counter
@@ -57,14 +57,22 @@ class Counters(CommandRunner):
         place and bound to no counter, instead of refusing the sign-out.
 
         A press that finds the counter changed by another server process (a pad heard by two bridges,
-        REST behind a load balancer) starts again from the stored counter."""
+        REST behind a load balancer) starts again from the stored counter. A wrong PIN is counted
+        (shared by every process) after its transaction has rolled back."""
+        try:
+            return self._counter_action_retrying(
+                command_id=command_id, counter=counter, action=action, source=source, operator=operator,
+                result=result, to_service=to_service, to_counter=to_counter, return_after=return_after,
+                delay_s=delay_s, pause_reason=pause_reason, pin=pin, ticket_id=ticket_id, score=score,
+                authenticated=authenticated, refuse_if_new=refuse_if_new, return_visitor=return_visitor)
+        except throttle.WrongPin as exc:
+            throttle.pins.failed(self.store, exc.where, exc.at)
+            raise
+
+    def _counter_action_retrying(self, **kw: Any) -> ActionResult:
         for attempt in range(_STALE_RETRIES):
             try:
-                return self._counter_action_once(
-                    command_id=command_id, counter=counter, action=action, source=source, operator=operator,
-                    result=result, to_service=to_service, to_counter=to_counter, return_after=return_after,
-                    delay_s=delay_s, pause_reason=pause_reason, pin=pin, ticket_id=ticket_id, score=score,
-                    authenticated=authenticated, refuse_if_new=refuse_if_new, return_visitor=return_visitor)
+                return self._counter_action_once(**kw)
             except StaleCounter:
                 if attempt == _STALE_RETRIES - 1:
                     raise
@@ -393,7 +401,7 @@ class Counters(CommandRunner):
                     touched: list[TicketRecord], services: set[str], *, operator: str | None = None,
                     pin: str | None = None, authenticated: bool = False, **kw: Any) -> tuple[str, HallCall | None]:
         account = auth.verify_sign_in(self.store, operator=operator, pin=pin, authenticated=authenticated,
-                                      where=f"{self.office}/{cfg.id}", now=now)
+                                      where=f"{self.office}/{cfg.id}", now=now, tx=tx)
         auth.require_office(account, self.office)  # every door: a pad's PIN too (issue 21)
         if cv.status == "closed" and cv.pause_reason == CLOSED_BY_MANAGER:
             raise Conflict("counter_closed_by_manager", f"the hall manager closed counter {cfg.number}",
