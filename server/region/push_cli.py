@@ -61,3 +61,13 @@ def _provision_command() -> None:
 
 
 _provision_command()
+
+
+# `cherga region conflicts`: bookings two offices both acted on (the mobile office's report, docs/region.md).
+def _conflicts_command() -> None:
+    from cherga.server.region.mobile_cli import conflicts
+
+    app.command("conflicts")(conflicts)
+
+
+_conflicts_command()
