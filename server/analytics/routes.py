@@ -50,9 +50,11 @@ from cherga.server.analytics.i18n import catalog, pick_lang, text
 from cherga.server.analytics.report import (
     DIMENSIONS,
     PERIODS,
+    Column,
     Context,
     Report,
     ReportQuery,
+    Table,
     build_report,
     select,
     summary_table,
@@ -74,6 +76,7 @@ MANAGER_ROLES = ("hall_manager", "admin")
 PRUNE_EVERY_S = 6 * 3600
 REFRESH_S, REFRESH_MIN_S, REFRESH_MAX_S = 15, 5, 3600  # the public load page's ?refresh= (seconds)
 NETWORK = "network"  # /reports/network: the offices of the network the account may see, summed and side by side
+NETWORK_CELL_OFFICES = 100  # beyond this many offices the network report shows the offices side by side only
 
 router = APIRouter(tags=["analytics"])
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -247,6 +250,11 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
     query = _query(request, configs, viewer, lang)
     store = _store(request)
     now = _now(request)
+    if office == NETWORK and len(configs) > NETWORK_CELL_OFFICES:
+        # A large network: the offices side by side only (SQL aggregates); the hourly cells of every
+        # office would take minutes (bench/network_report.py).
+        report = Report(query, [_side_by_side(store, configs, query, now)])
+        return _Built(report, {}, query, configs, _labels(configs, lang), viewer, None)
     cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
                               now=now)
     ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()},
@@ -261,8 +269,7 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
     moves = None
     if office == NETWORK:
         # Per office side by side (one row each), then where desks should move between them.
-        side = summary_table(select(cells, query), dataclasses.replace(query, group_by=("office",), period="total"), ctx)
-        report.tables.insert(0, dataclasses.replace(side, name="offices_side_by_side"))
+        report.tables.insert(0, _side_by_side(store, configs, query, now))
         moves = network_moves(cells, configs)
     _maybe_prune(store, configs, now)
     return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves)
@@ -286,6 +293,18 @@ def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccou
     if not all(viewer.may_act_on(oid) for oid in wanted):
         raise HTTPException(403, f"account {viewer.username!r} is not for office {office!r}")
     return viewer
+
+
+SIDE_BY_SIDE_COLUMNS = [Column("office", "text"), Column("issued"), Column("served"), Column("no_show"),
+                        Column("wait_mean", "min"), Column("called_within_15", "pct")]
+
+
+def _side_by_side(store: Store, configs: dict[str, SiteConfig], query: ReportQuery, now: dt.datetime) -> Table:
+    """One row per office: tickets, served, no-shows, mean wait to the first call, % called within 15 min."""
+    totals = astore.office_totals(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start,
+                                  query.end, now=now)
+    rows = [[oid, *totals.get(oid, [0, 0, 0, None, None])] for oid in configs]  # an office with nothing: zeros
+    return Table("offices_side_by_side", SIDE_BY_SIDE_COLUMNS, rows)
 
 
 def network_moves(cells: Cells, configs: dict[str, SiteConfig]) -> list[Move]:
@@ -388,6 +407,8 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
         "text": lambda key: text(lang, key),
         "moves": None if built.moves is None else [move_line(m, built.configs, lang) for m in built.moves],
         "network_link": office != NETWORK and len(_network_configs(request)) > 1,
+        "network_large": (office == NETWORK and len(built.configs) > NETWORK_CELL_OFFICES
+                          and text(lang, "network_large").format(n=NETWORK_CELL_OFFICES, m=len(built.configs))),
     }
 
 

@@ -123,3 +123,33 @@ def test_the_network_reports_want_a_manager_signed_in(played: tuple[TestClient, 
     r = client.post("/api/v1/auth/login", json={"username": "north-c1", "password": PASSWORD})
     operator = {"Authorization": f"Bearer {r.json()['token']}"}
     assert client.get("/reports/network", headers=operator).status_code == 403
+
+
+def test_the_side_by_side_figures_are_the_ones_each_office_report_shows(
+        played: tuple[TestClient, dict[str, int]]) -> None:
+    """The side-by-side table (SQL over the events) and each office's own summary (the hourly cells) agree."""
+    client, _ = played
+    headers = _bearer(client, "regional")
+    network = client.get("/reports/network?lang=en&from=2026-11-25&to=2026-11-25", headers=headers).text
+    side = _table(network, "offices_side_by_side").split("<tbody>")[1]
+    for office in ("north", "south"):
+        own = client.get(f"/reports/{office}?lang=en&from=2026-11-25&to=2026-11-25&group=none&period=total",
+                         headers=headers).text
+        cells = _table(own, "summary").split("<tbody>")[1].split("</tr>")[0].split("<td")[1:]
+        issued, served, no_show = (c.split(">")[1].split("<")[0] for c in cells[:3])
+        row = next(r for r in side.split("</tr>") if NAMES[office]["en"] in r).split("<td")[2:5]
+        assert [c.split(">")[1].split("<")[0] for c in row] == [issued, served, no_show], office
+
+
+def test_a_large_network_shows_the_offices_side_by_side_and_says_why_nothing_more(
+        played: tuple[TestClient, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from cherga.server.analytics import routes
+
+    monkeypatch.setattr(routes, "NETWORK_CELL_OFFICES", 1)
+    client, issued = played
+    r = client.get("/reports/network?lang=kk&from=2026-11-25&to=2026-11-25", headers=_bearer(client, "regional"))
+    assert r.status_code == 200
+    assert catalog("kk")["network_large"].format(n=1, m=3) in r.text  # north, south and east (which sent nothing)
+    side = _table(r.text, "offices_side_by_side")
+    assert f'<td class="int">{issued["south"]}</td>' in side
+    assert 'data-table="summary"' not in r.text and 'id="t-rotation"' not in r.text
