@@ -160,7 +160,7 @@ def conflicts(db: str = typer.Option(..., "--db", help="the region's database (e
         try:
             day = dt.date.fromisoformat(since)
         except ValueError:
-            typer.echo(f"cherga mobile: --since {since!r} is not a day (YYYY-MM-DD)", err=True)
+            typer.echo(f"cherga conflicts: --since {since!r} is not a day (YYYY-MM-DD)", err=True)
             raise typer.Exit(EXIT_REFUSED) from None
         query = query.where(e.c.at >= dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC))
     store = Store(db, migrate=False)

@@ -158,3 +158,5 @@ def test_the_region_command_lists_the_conflict_from_the_regions_database(
     assert row["code"] == code and row["acts"][0]["ticket"] == "A-850"
     later = subprocess.run(cli + ["--since", "2026-11-26"], capture_output=True, text=True, env=env, timeout=120)
     assert later.returncode == 0 and later.stdout == ""
+    bad = subprocess.run(cli + ["--since", "yesterday"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "cherga conflicts: --since 'yesterday' is not a day (YYYY-MM-DD)"

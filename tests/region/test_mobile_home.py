@@ -7,7 +7,7 @@ home office's bookings out of the region's database (``cherga mobile load-bookin
 regional broker is out of reach; a kiosk over the kit's broker issues tickets and checks a citizen in
 under a home booking code; the power goes at the village. At home the kit is powered on again: the
 region then holds the bus's log once and in order, still once after another ``kill -9`` and restart,
-and ``cherga mobile conflicts`` on the region's database names the booking served on the bus.
+and ``cherga region conflicts`` on the region's database names the booking served on the bus.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def test_back_home_the_buss_day_reaches_the_region_once_and_its_conflict_is_repo
         kit_store.close()
     assert len(labels) == len(set(labels)) and all(850 <= int(label[2:]) <= 919 for label in labels)
 
-    out = subprocess.run([sys.executable, "-m", "cherga", "mobile", "conflicts", "--db", rig.region_store.url],
+    out = subprocess.run([sys.executable, "-m", "cherga", "region", "conflicts", "--db", rig.region_store.url],
                          capture_output=True, text=True, env=ENV, timeout=120)
     assert out.returncode == 1, out.stderr
     (line,) = out.stdout.splitlines()
