@@ -13,7 +13,9 @@ Where the numbers come from (:class:`NetworkWatch`, the pure rules in :mod:`.net
 Names and addresses come from the region file (``app.state.region``); without one (a plain
 many-office server) the page lists the offices served here without addresses and names no faster
 office (nobody could find it). If the region link can publish (``publish_network(office, load)``),
-each office with its own server gets its copy (``region_network``, retained) at every refresh.
+each office with its own server gets its copy (``region_network``, retained) at every refresh: the
+:func:`~.network.digest` of the network for it (per service the three quickest other offices that
+could be named now), which stays small for any size of network.
 
 The page uses the analytics pages' look and words (``server/analytics``: the same load table, the
 same catalogs) and refreshes its table in place every :data:`REFRESH_S` seconds from
@@ -35,7 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from cherga.broker_bridge.contract import LANGUAGES, NetworkLoad, NetworkOffice
 from cherga.server.analytics.i18n import catalog, pick_lang
 from cherga.server.analytics.routes import templates
-from cherga.server.region.network import STALE_AFTER, network_load, office_reading, others
+from cherga.server.region.network import STALE_AFTER, digest, network_load, office_reading
 from cherga.server.service.results import forecast_light
 
 log = logging.getLogger(__name__)
@@ -105,15 +107,16 @@ class NetworkWatch:
         if region is None:
             return load  # no addresses: a faster office nobody can find is not named
         services: dict[str, Any] = getattr(self.app.state, "services", {}) or {}
+        now = load.at
         for office, svc in services.items():
-            svc.set_network(others(load, office))
+            svc.set_network(digest(load, office, now))
         link = getattr(self.app.state, "region_link", None)
         publish = getattr(link, "publish_network", None)
         if publish is not None:
             for o in region.file.offices:
                 if o.id not in services:
                     try:
-                        publish(o.id, others(load, o.id))
+                        publish(o.id, digest(load, o.id, now))
                     except Exception:
                         log.exception("network: publishing the network load to %s failed", o.id)
         return load

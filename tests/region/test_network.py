@@ -102,3 +102,26 @@ def test_open_now_follows_the_office_hours() -> None:
     cfg = _office("north", "ЦНАП")
     assert open_now(cfg, NOW) is True
     assert open_now(cfg, NIGHT) is False
+
+
+def test_the_digest_of_a_thousand_office_network_fits_the_route_and_names_the_same_office() -> None:
+    from cherga.broker_bridge.contract import MAX_REGION_PAYLOAD, NetworkOffice, NetworkService
+    from cherga.server.region.network import digest
+
+    services = [f"s{i}" for i in range(12)]
+    offices = [NetworkOffice(office=f"o{n:04d}", names={"uk": f"ЦНАП {n}", "en": f"Office {n}"},
+                             address={"uk": f"вул. Центральна, {n}", "en": f"{n} Central St"}, open_now=n % 10 != 0,
+                             updated_at=NOW, services=[
+                                 NetworkService(service=s, names={"uk": s}, waiting=(n * 7 + i) % 40, counters_open=n % 3,
+                                                wait_min=(n * 13 + i * 5) % 90, wait_max_min=(n * 13 + i * 5) % 90 + 20)
+                                 for i, s in enumerate(services)])
+               for n in range(1000)]
+    whole = network_load("country", offices, NOW)
+    assert len(whole.to_bytes()) > MAX_REGION_PAYLOAD  # the whole network would not even fit the route
+    own = [_load(s, 75) for s in services] + [_load("s0", None, open_=0)]
+    for office in ("o0001", "o0500", "o0999"):
+        small = digest(whole, office, NOW)
+        assert len(small.to_bytes()) < MAX_REGION_PAYLOAD // 10
+        assert office not in {o.office for o in small.offices}
+        assert faster_at(office, own, small, NOW) == faster_at(office, own, whole, NOW)
+        assert faster_at(office, own, small, NOW)  # and it does name offices
