@@ -4,6 +4,7 @@ and takes its processes along when it is killed (issue 21)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -126,3 +128,77 @@ def test_a_killed_kit_leaves_no_process_behind_and_starts_again_on_the_same_port
             if kit.poll() is None:
                 kit.kill()
                 kit.wait()
+
+
+class _Statuses:
+    """Every node status message on the kit's broker, in order (retained ones first)."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+
+        from cherga.broker_bridge import contract
+
+        self.seen: list[tuple[str, str]] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="watch-kit-status")
+        self.client.on_connect = lambda c, *_: c.subscribe(contract.subscription("node_status", "kr-mobile"), qos=1)
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 2)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        if msg.payload:  # an empty retained message clears a retired node
+            self.seen.append((msg.topic.split("/")[-2], json.loads(msg.payload)["state"]))
+
+    def last(self, node: str) -> str | None:
+        states = [state for n, state in list(self.seen) if n == node]
+        return states[-1] if states else None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.mark.mosquitto
+def test_the_kit_runs_its_kiosk_and_display_and_starts_a_killed_one_again(tmp_path: Path) -> None:
+    port, broker_port = free_port(), free_port()
+    data = yaml.safe_load((REGION / "kr-mobile.yaml").read_text(encoding="utf-8"))
+    data["nodes"] = [{"id": "k1", "role": "kiosk"}, {"id": "d1", "role": "display"}]
+    config = tmp_path / "kr-mobile.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    nodes = []
+    for node, role, hardware in (
+            ("k1", "kiosk", {"printer": {"type": "file", "devfile": str(tmp_path / "printer.bin")}}),
+            ("d1", "display", {"serial": {"led": "VIRTUAL"}, "screen": "1280x720"})):
+        path = tmp_path / f"{role}.yaml"
+        path.write_text(yaml.safe_dump({
+            "node": node, "role": role, "office": "kr-mobile", "data_dir": str(tmp_path / node), "heartbeat_s": 5,
+            "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5}, "hardware": hardware}))
+        nodes += ["--node", str(path)]
+    argv = [sys.executable, "-m", "cherga", "mobile", "run", "-c", str(config), "--home",
+            str(REGION / "kr-central.yaml"), "--workdir", str(tmp_path / "kit"), "--host", "127.0.0.1",
+            "--port", str(port), "--broker-port", str(broker_port), *nodes]
+    with open(tmp_path / "kit.log", "ab") as out:
+        kit = subprocess.Popen(argv, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    statuses = _Statuses(broker_port)
+
+    def tail() -> str:
+        logs = [tmp_path / "kit.log", *sorted((tmp_path / "kit" / "logs").glob("*.log"))]
+        return "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-1500:] for p in logs if p.exists())
+
+    try:
+        wait_until(lambda: _healthy(port), timeout=90, what=lambda: f"the kit's server answering:\n{tail()}")
+        wait_until(lambda: statuses.last("k1") == "online" and statuses.last("d1") == "online", timeout=90,
+                   what=lambda: f"kiosk and display online on the kit's broker ({statuses.seen}):\n{tail()}")
+        (kiosk,) = [c for c in _children(kit.pid) if "kiosk.yaml" in Path(f"/proc/{c}/cmdline").read_text()]
+        os.kill(kiosk, signal.SIGKILL)
+        wait_until(lambda: statuses.last("k1") == "offline", timeout=60, what="the kiosk's last will")
+        wait_until(lambda: statuses.last("k1") == "online", timeout=90,
+                   what=lambda: f"the kiosk started again by the kit:\n{tail()}")
+        assert statuses.last("d1") == "online"  # the display went on meanwhile
+        assert _healthy(port)  # and so did the server
+    finally:
+        statuses.close()
+        kit.send_signal(signal.SIGTERM)
+        kit.wait(60)
+    assert kit.returncode == 0
