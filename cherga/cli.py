@@ -131,6 +131,9 @@ def server(
         False, "--from-region",
         help="apply the configuration and staff accounts the region pushes (the office broker is bridged to the "
              "region; docs/region.md)"),
+    region_config_credentials: Path | None = typer.Option(
+        None, help="with --from-region: config-credentials.yaml from `cherga region provision` (a directory of "
+                   "<office>.yaml for several offices)"),
     region: Path | None = typer.Option(
         None, help="a region file: serve its offices served_by: region (as with -c); see --mqtt-region"),
     mqtt_region: str | None = typer.Option(
@@ -157,7 +160,7 @@ def server(
         raise typer.BadParameter("--mqtt-region needs --region FILE (it says which offices upload)")
     run_server(config=config, db_url=db, host=host, port=port, mqtt=mqtt, tls_cert=tls_cert, tls_key=tls_key,
                from_region=from_region, region=region, mqtt_region=mqtt_region, uplink=uplink,
-               uplink_credentials=uplink_credentials)
+               uplink_credentials=uplink_credentials, region_config_credentials=region_config_credentials)
 
 
 @app.command()

@@ -10,7 +10,10 @@ the office broker user of its uplink.
   ``region/network`` in, with ``cleansession false`` so QoS 1 messages wait in the broker while the
   link is down. The uplink (``server/region/uplink.py``) connects to the office broker as
   ``<office>.uplink``: ``uplink.passwd`` and ``uplink.acl`` are appended to the office broker's
-  ``passwd`` and ``acl`` (from ``cherga provision server``).
+  ``passwd`` and ``acl`` (from ``cherga provision server``). They also hold ``<office>.config``, the
+  user that reads the region's pushes (``server/region/apply.py``, ``cherga server --from-region
+  --region-config-credentials config-credentials.yaml``): a user of its own, since each client id is
+  its user name and the bridge, the uplink and it are connected at once.
 * TLS (``broker.tls`` in the region file, on by default): a region CA (``provisioning/tls.py``'s
   :class:`SiteCA`) issues the regional broker's certificate; each office bridge checks it with
   ``bridge_cafile``. Passwords stay the authentication.
@@ -48,6 +51,11 @@ def uplink_username(office: str) -> str:
     return broker_config.username_for(office, "uplink")
 
 
+def config_username(office: str) -> str:
+    """The office broker user that reads the region's pushes (its own: each client id is its user)."""
+    return broker_config.username_for(office, "config")
+
+
 def region_username(region_id: str) -> str:
     return broker_config.username_for(region_id, "region")
 
@@ -67,10 +75,13 @@ def render_region_acl(region: Region) -> str:
 
 
 def render_uplink_acl(office: str) -> str:
-    """The office broker's ACL lines for the uplink: publish the log, read the region's ack."""
+    """The office broker's ACL lines for the uplink (publish the log, read the region's ack) and for the
+    config user (read the region's pushes)."""
     return "\n".join(["", f"# the region uplink of {office} (cherga region provision)", f"user {uplink_username(office)}",
                       f"topic write {contract.topic('region_events', office)}",
-                      f"topic read {contract.topic('region_ack', office)}"]) + "\n"
+                      f"topic read {contract.topic('region_ack', office)}",
+                      "", f"# the region config of {office}: read the region's pushes (server/region/apply.py)",
+                      f"user {config_username(office)}", f"topic read {contract.topic('region_config', office)}"]) + "\n"
 
 
 def render_bridge_conf(region: Region, office: str, password: str, *, cafile: str | None) -> str:
@@ -125,6 +136,7 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
     region_id = region.file.region.id
     offices = uploading_offices(region)
     users = [region_username(region_id)] + [bridge_username(o) for o in offices] + [uplink_username(o) for o in offices]
+    users += [config_username(o) for o in offices]
     passwords = _secrets(out / "secrets.yaml", users)
     broker_dir = out / "region-broker"
     broker_dir.mkdir(exist_ok=True)
@@ -162,9 +174,11 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
         _write_secret(d / "bridge.conf", render_bridge_conf(region, office, passwords[bridge_username(office)],
                                                             cafile=cafile).encode())
         (d / "uplink.passwd").write_text(broker_config.render_password_file(
-            {uplink_username(office): passwords[uplink_username(office)]}))
+            {u: passwords[u] for u in (uplink_username(office), config_username(office))}))
         (d / "uplink.acl").write_text(render_uplink_acl(office))
         _write_secret(d / "uplink-credentials.yaml", yaml.safe_dump(
             {"username": uplink_username(office), "password": passwords[uplink_username(office)]}).encode())
+        _write_secret(d / "config-credentials.yaml", yaml.safe_dump(
+            {"username": config_username(office), "password": passwords[config_username(office)]}).encode())
         office_dirs[office] = d
     return RegionFiles(broker_dir, office_dirs)

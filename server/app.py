@@ -369,6 +369,7 @@ def load_office_configs(paths: Path | Sequence[Path]) -> list[tuple[Path, SiteCo
 
 def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int, mqtt: str | None, *,
                tls_cert: Path | None = None, tls_key: Path | None = None, from_region: bool = False,
+               region_config_credentials: Path | None = None,
                region: Path | None = None, mqtt_region: str | None = None, uplink: str | None = None,
                uplink_credentials: Path | None = None) -> None:
     """Serve the office, or several (one uvicorn worker; the services keep their queue views in memory).
@@ -417,9 +418,12 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
         if not mqtt:
             raise SystemExit("cherga server: --from-region needs --mqtt (the office broker bridged to the region)")
         from cherga.server.region.apply import hooks as region_config_hooks
+        from cherga.server.region.apply import read_credentials as region_config_users
+        from cherga.server.region.link import host_port
 
-        mqtt_host, _, mqtt_port = mqtt.rpartition(":")
-        start, stop = region_config_hooks(mqtt_host or "127.0.0.1", int(mqtt_port), bridge_credentials(cfgs))
+        mqtt_host, mqtt_port = host_port(mqtt, "--mqtt")
+        start, stop = region_config_hooks(mqtt_host, mqtt_port, region_config_users(
+            [c.office.id for c in cfgs], region_config_credentials))
         starts.append(start)
         stops.append(stop)
     if region_data is not None and mqtt_region:

@@ -35,6 +35,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -395,11 +396,30 @@ class RegionConfigCollector(Collector):
         yield from (outcomes, version)
 
 
+def read_credentials(offices: list[str], path: Path | None) -> dict[str, tuple[str | None, str | None]]:
+    """Each office's broker user for its applier: ``path`` is the ``config-credentials.yaml`` of
+    ``cherga region provision`` (the office broker user ``<office>.config``), or a directory of
+    ``<office>.yaml``; ``None``: no user (a development broker that takes anonymous clients)."""
+    from cherga.server.region.link import read_credentials as read_file
+
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for office in offices:
+        file = path / f"{office}.yaml" if path is not None and path.is_dir() else path
+        if file is None:
+            out[office] = (None, None)
+        else:
+            user, password, _ = read_file(file)
+            out[office] = (user, password)
+    return out
+
+
 def hooks(host: str, port: int, credentials: dict[str, tuple[str | None, str | None]] | None = None,
           *, retry_s: float = 60.0) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
     """Start and stop hooks for ``create_app``: one :class:`Applier` per office the app serves, on the
-    office broker at ``host:port`` (each as its office's broker user, ``credentials`` by office id;
-    ``cherga server --mqtt ... --from-region``). Their counts join the app's ``/metrics``."""
+    office broker at ``host:port`` (as the office's config user, ``credentials`` by office id: never the
+    bridge's or the uplink's user, since a provisioned broker makes each user name its client id;
+    ``cherga server --mqtt ... --from-region --region-config-credentials FILE``). Their counts join
+    the app's ``/metrics``."""
 
     def start(app: Any) -> None:
         if not hasattr(app.state, "region_appliers"):

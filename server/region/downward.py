@@ -221,15 +221,18 @@ def prepare(region: Region, store: Store, now: dt.datetime, offices: list[str] |
 
 
 def publish(prepared: list[Prepared], host: str, port: int, *, username: str | None = None,
-            password: str | None = None, timeout: float = 10.0) -> None:
+            password: str | None = None, ca_file: str | None = None, timeout: float = 10.0) -> None:
     """Publish each push retained (QoS 1) on the regional broker and wait for the broker to take each:
-    an office offline now finds the newest when its bridge reconnects."""
+    an office offline now finds the newest when its bridge reconnects. ``ca_file``: the region CA, for a
+    regional broker that speaks TLS (``cherga region provision`` makes it so by default)."""
     import paho.mqtt.client as mqtt
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cherga-region-push-{uuid.uuid4().hex[:8]}",
                          protocol=mqtt.MQTTv311)
     if username:
         client.username_pw_set(username, password)
+    if ca_file:
+        client.tls_set(ca_certs=ca_file)
     try:
         client.connect(host, port, keepalive=15)
     except OSError as exc:
@@ -249,9 +252,9 @@ def publish(prepared: list[Prepared], host: str, port: int, *, username: str | N
 
 
 def push_region(region: Region, store: Store, host: str, port: int, *, now: dt.datetime,
-                username: str | None = None, password: str | None = None,
+                username: str | None = None, password: str | None = None, ca_file: str | None = None,
                 offices: list[str] | None = None) -> list[Prepared]:
     """Prepare and publish the region's pushes (``cherga region push``)."""
     prepared = prepare(region, store, now, offices)
-    publish(prepared, host, port, username=username, password=password)
+    publish(prepared, host, port, username=username, password=password, ca_file=ca_file)
     return prepared

@@ -24,7 +24,9 @@ def push(
                                      "office with its own server"),
 ) -> None:
     """Publish each office's configuration (with the catalogue) and staff accounts, retained, with a version
-    that grows only when the content changed. The broker user is CHERGA_MQTT_USER / CHERGA_MQTT_PASSWORD."""
+    that grows only when the content changed. The broker user: CHERGA_REGION_CREDENTIALS (the
+    region-credentials.yaml of `cherga region provision`, with the region CA for TLS), else
+    CHERGA_MQTT_USER / CHERGA_MQTT_PASSWORD."""
     from cherga.server.region.downward import DownwardError, push_region
     from cherga.server.region.regionfile import RegionFileError, load_region
     from cherga.server.store import Store
@@ -38,11 +40,21 @@ def push(
     except RegionFileError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    username, password = os.environ.get("CHERGA_MQTT_USER"), os.environ.get("CHERGA_MQTT_PASSWORD")
+    ca_file = None
+    if os.environ.get("CHERGA_REGION_CREDENTIALS"):
+        from cherga.server.region.link import read_credentials
+
+        try:
+            username, password, tls = read_credentials(Path(os.environ["CHERGA_REGION_CREDENTIALS"]))
+        except SystemExit as exc:
+            typer.echo(str(exc).replace("cherga server:", "cherga region push:"), err=True)
+            raise typer.Exit(1) from None
+        ca_file = tls.ca_file if tls else None
     store = Store(db)
     try:
-        done = push_region(region, store, host, int(port_s), now=dt.datetime.now(dt.UTC),
-                           username=os.environ.get("CHERGA_MQTT_USER"), password=os.environ.get("CHERGA_MQTT_PASSWORD"),
-                           offices=office or None)
+        done = push_region(region, store, host, int(port_s), now=dt.datetime.now(dt.UTC), username=username,
+                           password=password, ca_file=ca_file, offices=office or None)
     except DownwardError as exc:
         typer.echo(f"cherga region push: {exc}", err=True)
         raise typer.Exit(1) from None

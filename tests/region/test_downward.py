@@ -35,6 +35,7 @@ from cherga.server.region.regionfile import Region, load_region
 from cherga.server.siteconfig import SiteConfig, parse_site_config
 from cherga.server.store import Store, sqlite_url
 from tests.bridge.conftest import Watcher
+from tests.region.conftest import RegionRig
 from tests.server.helpers import Clock, demo_dict
 from tests.support.mosquitto import Broker, free_port
 from tests.support.wait import wait_until
@@ -524,3 +525,62 @@ def test_the_administration_pages_say_the_region_manages_the_office_in_every_lan
         page = n.client.get(f"/admin/versions?lang={lang}").text
         assert words in html.unescape(page), lang
         assert "region version 1" in page  # the version the push saved, by the region
+
+
+@pytest.mark.parametrize("region_rig", [True], indirect=True)  # TLS on the regional broker, as provisioned
+def test_a_provisioned_office_takes_the_push_beside_its_bridge_and_uplink(
+        region_rig: RegionRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files of `cherga region provision` and `cherga provision server`: the office broker makes each
+    user name its client id, so the bridge (server user), the uplink and the applier (config user) must
+    each be their own user; all three run at once, the region pushes over TLS, and its log still goes up."""
+    from typer.testing import CliRunner
+
+    from cherga.cli import app as cli
+    from cherga.server.region.link import intake_hooks, uplink_hooks
+    from tests.region.test_upload import region_events
+
+    rig = region_rig
+    north = rig.offices["kr-north"]
+    files = rig.files.office_dirs["kr-north"]
+    auth.create_account(rig.region_store, username="iryna", role="operator", password=IRYNA_PASSWORD,
+                        display_name="Ірина Бондар", offices=("kr-north",))
+    monkeypatch.setenv("CHERGA_REGION_CREDENTIALS", str(rig.files.broker_dir / "region-credentials.yaml"))
+    in_start, in_stop = intake_hooks(rig.region, f"127.0.0.1:{rig.region_broker.port}")
+    region_app = create_app(rig.region.served_here, "", store=rig.region_store, sweep_interval=None,
+                            on_start=[in_start], on_stop=[in_stop])
+    # kr-north's server: cherga server --mqtt ... --from-region --region-config-credentials ... --uplink ...
+    start, stop = apply.hooks("127.0.0.1", north.broker.port,
+                              apply.read_credentials(["kr-north"], files / "config-credentials.yaml"))
+    up_start, up_stop = uplink_hooks([north.service.config], f"127.0.0.1:{north.broker.port}",
+                                     files / "uplink-credentials.yaml")
+    office_app = create_app(north.service.config, "", store=north.store, sweep_interval=None,
+                            on_start=[start, up_start], on_stop=[stop, up_stop])
+    with TestClient(region_app), TestClient(office_app) as office:
+        bridge = start_bridge(office_app.state.service, "127.0.0.1", north.broker.port, config=north.service.config,
+                              username="kr-north.server", password="pw-server")
+        office_app.state.bridge = bridge
+        office_app.state.bridges["kr-north"] = bridge
+        try:
+            data = yaml.safe_load(rig.region.config_paths["kr-north"].read_text(encoding="utf-8"))
+            data.setdefault("display", {})["ticker"] = {"uk": "Новини регіону", "en": "News from the region"}
+            rig.region.config_paths["kr-north"].write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+            result = CliRunner().invoke(cli, ["region", "push", str(rig.region.path), "--office", "kr-north",
+                                              "--mqtt", f"127.0.0.1:{rig.region_broker.port}",
+                                              "--db", rig.region_store.url])
+            assert result.exit_code == 0, result.output
+            wait_until(lambda: (apply.applied(north.store, "kr-north") or None) and True,
+                       what=lambda: f"the push applied at kr-north ({office_app.state.region_appliers['kr-north'].results})")
+            assert office_app.state.service.config.display.ticker.uk == "Новини регіону"
+            assert office.post("/api/v1/auth/login",
+                               json={"username": "iryna", "password": IRYNA_PASSWORD}).status_code == 200
+            # The bridge still serves the hall (its hall state, with the region's ticker once tickets move, goes
+            # up the link to the region), and the uplink still sends the office's log up to the region.
+            north.day(3)
+            link = region_app.state.region_link
+            wait_until(lambda: (s := link.hall_states().get("kr-north")) is not None and s.ticker.get("uk") == "Новини регіону",
+                       what="kr-north's hall state with the region's ticker, at the region")
+            wait_until(lambda: region_events(rig, "kr-north") == north.own_events() or None, what="kr-north's log")
+        finally:
+            bridge.stop()
+    log = (north.broker.workdir / "mosquitto.log").read_text(errors="replace")
+    assert "already connected" not in log  # no client knocked another off its client id
