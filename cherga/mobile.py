@@ -36,6 +36,24 @@ _PR_SET_PDEATHSIG = 1
 _NOT_FOR_CHILDREN = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "CHERGA_TEST_SOCKET")
 
 
+def check_nodes(nodes: list[Path], office: str, broker_port: int) -> None:
+    """Each node config the kit is to run must load and reach the kit's own broker for the kit's office:
+    a node pointed elsewhere would start, find nobody, and be started again every second all day.
+    Raises :class:`ValueError` with one line."""
+    from cherga.firmware_host.config import NodeConfigError, load_node_config
+
+    for path in nodes:
+        try:
+            cfg = load_node_config(path)
+        except NodeConfigError as exc:
+            raise ValueError(str(exc).splitlines()[0]) from None
+        if cfg.office != office:
+            raise ValueError(f"{path}: node {cfg.node} is of office {cfg.office!r}, the kit runs {office!r}")
+        if cfg.broker.host not in ("127.0.0.1", "localhost") or cfg.broker.port != broker_port:
+            raise ValueError(f"{path}: node {cfg.node} connects to {cfg.broker.host}:{cfg.broker.port}; on the kit "
+                             f"it must use the kit's broker, 127.0.0.1:{broker_port}")
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

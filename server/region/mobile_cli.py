@@ -64,8 +64,14 @@ def run(config: Path = typer.Option(..., "--config", "-c", help="the mobile offi
     """Run the kit: Mosquitto, the server (SQLite + bridge) and the given nodes, each started again when it dies.
 
     Refuses to start (exit 2, one line) when the kit's numbering could meet its home office's."""
-    _checked(config, home, region)
-    from cherga.mobile import Kit, run_kit
+    kit_cfg, _ = _checked(config, home, region)
+    from cherga.mobile import Kit, check_nodes, run_kit
+
+    try:
+        check_nodes(node, kit_cfg.office.id, broker_port)
+    except ValueError as exc:
+        typer.echo(f"cherga mobile: {exc}", err=True)
+        raise typer.Exit(EXIT_REFUSED) from None
 
     logging.basicConfig(level=os.environ.get("CHERGA_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -202,3 +202,21 @@ def test_the_kit_runs_its_kiosk_and_display_and_starts_a_killed_one_again(tmp_pa
         kit.send_signal(signal.SIGTERM)
         kit.wait(60)
     assert kit.returncode == 0
+
+
+@pytest.mark.parametrize(("node", "says"), [
+    ({"node": "k1", "role": "kiosk", "office": "kr-mobile", "broker": {"host": "10.0.0.5", "port": 1883}},
+     "node k1 connects to 10.0.0.5:1883; on the kit it must use the kit's broker, 127.0.0.1:1883"),
+    ({"node": "k1", "role": "kiosk", "office": "kr-central", "broker": {"host": "127.0.0.1", "port": 1883}},
+     "node k1 is of office 'kr-central', the kit runs 'kr-mobile'"),
+    ({"node": "k1", "role": "kiosk", "office": "kr-mobile", "brokr": {}}, "brokr"),
+])
+def test_the_kit_refuses_a_node_that_would_not_reach_it(tmp_path: Path, node: dict[str, object], says: str) -> None:
+    path = tmp_path / "kiosk.yaml"
+    path.write_text(yaml.safe_dump(node))
+    out = _cherga("mobile", "run", "-c", str(REGION / "kr-mobile.yaml"), "--home", str(REGION / "kr-central.yaml"),
+                  "--workdir", str(tmp_path / "kit"), "--node", str(path))
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"cherga mobile: {path}") and says in line
+    assert not (tmp_path / "kit").exists(), "nothing may start for a node that cannot reach the kit"
