@@ -69,7 +69,8 @@ SELECT e.kind, t.office, t.ticket_id, t.service, e.counter, e.operator, e.at, CA
 ) t
 CROSS JOIN LATERAL (VALUES
   ('issued', t.issued_at, NULL, NULL, '{{"origin": "walk_in", "purpose": "submit"}}'),
-  ('called', t.issued_at + t.wait_min * interval '1 minute', t.counter, t.operator, '{{}}'),
+  ('called', t.issued_at + t.wait_min * interval '1 minute', t.counter, t.operator,
+   json_build_object('waited_s', t.wait_min * 60)::text),
   (CASE WHEN t.gone THEN 'no_show' ELSE 'started' END,
    t.issued_at + t.wait_min * interval '1 minute' + interval '40 seconds', t.counter, t.operator, '{{}}'),
   (CASE WHEN t.gone THEN NULL ELSE 'finished' END,

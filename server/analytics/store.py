@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, case, cast, delete, func, insert, select, text
+from sqlalchemy import Connection, Text, case, cast, delete, func, insert, select
 
 from cherga.server.analytics.engine import Cell, CellKey, Cells, fold, merge_cells
 from cherga.server.analytics.records import EventRecord
@@ -264,49 +264,38 @@ def operator_names(store: Store) -> dict[str, str]:
 
 def office_totals(store: Store, offices: Mapping[str, ZoneInfo | str], first: dt.date, last: dt.date, *,
                   now: dt.datetime | None = None, target_wait_s: float = 15 * 60) -> dict[str, list[Any]]:
-    """Per office, for the local days ``first..last``: tickets issued, served, no-shows, the mean wait from
-    taking the ticket to the first call (minutes) and the share called within ``target_wait_s`` (%).
+    """Per office, for the local days ``first..last``: tickets issued, served, no-shows, the mean wait to
+    a call (minutes) and the share of calls within ``target_wait_s`` (%). The waits are the ones each
+    ``called`` event logged (``waited_s``: from taking the ticket, or from a transfer, to the call).
 
-    One aggregate statement per time zone, run by the database over the raw events (issue 21: the
-    network's offices side by side; a month of 1,000 offices is millions of events, which the
-    hourly cells would carry through Python one by one). It needs the raw events of the range: days
-    whose raw events retention has pruned count only what came after (the cells keep them; the
-    per-office report reads those).
+    One aggregate statement per time zone, run by the database over the raw events, one pass and no
+    join (issue 21: the network's offices side by side; a month of 1,000 offices is millions of
+    events, which the hourly cells would carry through Python one by one). It needs the raw events
+    of the range: days whose raw events retention has pruned count only what came after (the cells
+    keep them; the per-office report reads those).
     """
     now = now or dt.datetime.now(dt.UTC)
     e = schema.events
     by_zone: dict[str, list[str]] = {}
     for office, tz in offices.items():
         by_zone.setdefault(str(tz), []).append(office)
+    waited = case((e.c.kind == "called", e.c.data["waited_s"].as_float()))
     out: dict[str, list[Any]] = {}
     with store.reading() as conn:
-        postgres = conn.dialect.name == "postgresql"
-        if postgres:  # the per-ticket grouping of a month of a large network fits in memory instead of spilling
-            conn.execute(text("SET LOCAL work_mem = '128MB'"))
         for zone_name, members in by_zone.items():
             zone = ZoneInfo(zone_name)
             start = local_midnight(first, zone)
             end = min(local_midnight(last + dt.timedelta(days=1), zone), max(now, start))
-            per_ticket = (
-                select(e.c.office,
-                       func.min(case((e.c.kind == "issued", e.c.at))).label("issued_at"),
-                       func.min(case((e.c.kind == "called", e.c.at))).label("called_at"),
-                       func.max(case((e.c.kind == "finished", 1), else_=0)).label("served"),
-                       func.max(case((e.c.kind == "no_show", 1), else_=0)).label("no_show"))
-                .where(e.c.office.in_(sorted(members)), e.c.at >= start, e.c.at < end, e.c.ticket_id.is_not(None))
-                .group_by(e.c.office, e.c.ticket_id)
-                .subquery())
-            wait: Any
-            if postgres:
-                wait = func.extract("epoch", per_ticket.c.called_at - per_ticket.c.issued_at)
-            else:
-                wait = (func.julianday(per_ticket.c.called_at) - func.julianday(per_ticket.c.issued_at)) * 86400.0
-            waited = case((per_ticket.c.issued_at.is_not(None) & per_ticket.c.called_at.is_not(None), wait))
             rows = conn.execute(
-                select(per_ticket.c.office, func.count(per_ticket.c.issued_at), func.sum(per_ticket.c.served),
-                       func.sum(per_ticket.c.no_show), func.avg(waited), func.count(waited),
+                select(e.c.office,
+                       func.sum(case((e.c.kind == "issued", 1), else_=0)),
+                       func.sum(case((e.c.kind == "finished", 1), else_=0)),
+                       func.sum(case((e.c.kind == "no_show", 1), else_=0)),
+                       func.avg(waited), func.count(waited),
                        func.sum(case((waited <= target_wait_s, 1), else_=0)))
-                .group_by(per_ticket.c.office))
+                .where(e.c.office.in_(sorted(members)), e.c.at >= start, e.c.at < end,
+                       e.c.kind.in_(("issued", "finished", "no_show", "called")))
+                .group_by(e.c.office))
             for office, issued, served, no_show, mean_wait, n_waits, within in rows:
                 out[office] = [
                     int(issued or 0), int(served or 0), int(no_show or 0),
