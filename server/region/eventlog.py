@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cherga.broker_bridge.contract import LoggedEvent
@@ -131,42 +132,91 @@ def store_batch(store: Store, office: str, after: int, events: Sequence[LoggedEv
     return result
 
 
+_PG_INSERT_EVENTS = text(
+    "INSERT INTO events (kind, office, ticket_id, service, counter, operator, at, data, origin_seq) "
+    "SELECT k, o, t, s, c, op, a, CAST(d AS json), q FROM unnest("
+    "CAST(:kind AS text[]), CAST(:office AS text[]), CAST(:ticket_id AS text[]), CAST(:service AS text[]), "
+    "CAST(:counter AS text[]), CAST(:operator AS text[]), CAST(:at AS timestamp[]), CAST(:data AS text[]), "
+    "CAST(:origin_seq AS integer[])) AS u(k, o, t, s, c, op, a, d, q)")
+
+
 def store_batches(store: Store, batches: Sequence[tuple[str, int, Sequence[LoggedEvent]]],
                   at: dt.datetime) -> list[Stored | BatchRefused]:
     """:func:`store_batch` for several batches (of any offices, in arrival order) in one transaction:
     one commit, one disk flush, for what arrived together. A refused batch is returned as its
-    :class:`BatchRefused` and stores nothing; the others are kept."""
+    :class:`BatchRefused` and stores nothing; the others are kept.
+
+    Set-wise, so a group costs a handful of round trips however many offices it holds (one per batch
+    made 1,000 offices at three times the peak fall behind): the cursors of the group's offices are
+    made and locked in two statements (in office order, so two region processes never deadlock), the
+    batches decided in memory in arrival order, then every new event inserted and every moved cursor
+    updated with one statement each."""
     out: list[Stored | BatchRefused] = []
+    valid: list[tuple[int, str, int, Sequence[LoggedEvent]]] = []
+    for i, (office, after, events) in enumerate(batches):
+        try:
+            _check(after, events)
+        except BatchRefused as exc:
+            out.append(exc)
+            continue
+        out.append(Stored(0, False, 0))  # placeholder, decided below
+        valid.append((i, office, after, events))
+    if not valid:
+        return out
+    c = schema.region_cursors
+    offices = sorted({office for _, office, _, _ in valid})
     with store.transaction() as tx:
         conn = tx.conn
-        for office, after, events in batches:
-            try:
-                _check(after, events)
-            except BatchRefused as exc:
-                out.append(exc)
+        dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        pg = conn.dialect.name == "postgresql"
+        naive_at = at.astimezone(dt.UTC).replace(tzinfo=None)  # the store keeps naive UTC (schema.UTCDateTime)
+        if pg:
+            # PostgreSQL: one constant statement over arrays (unnest), not an executemany (a query per row)
+            # nor a multi-row VALUES (a new statement to compile for every group size).
+            conn.execute(text("INSERT INTO region_cursors (office, upto, updated_at) "
+                              "SELECT unnest(CAST(:offices AS text[])), 0, :at ON CONFLICT DO NOTHING"),
+                         {"offices": offices, "at": naive_at})
+        else:
+            conn.execute(dialect_insert(c).on_conflict_do_nothing(),
+                         [{"office": o, "upto": 0, "updated_at": at} for o in offices])
+        q = select(c.c.office, c.c.upto).where(c.c.office.in_(offices)).order_by(c.c.office)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update()  # several region processes: one stores an office's batches at a time
+        cursors = {str(r[0]): int(r[1]) for r in conn.execute(q).all()}
+        start_cursors = dict(cursors)
+        rows: list[dict[str, Any]] = []
+        for i, office, after, events in valid:
+            upto = cursors[office]
+            seqs = [ev.seq for ev in events]
+            if after > upto or (after < upto and seqs[-1] > upto and upto not in seqs):
+                out[i] = Stored(upto, True, 0)
                 continue
-            out.append(_store_one(conn, office, after, events, at))
+            fresh = [ev for ev in events if ev.seq > upto]
+            if fresh:
+                rows += [{"kind": ev.kind, "office": office, "ticket_id": ev.ticket_id, "service": ev.service,
+                          "counter": ev.counter, "operator": ev.operator, "at": ev.at, "data": ev.data,
+                          "origin_seq": ev.seq} for ev in fresh]
+                cursors[office] = fresh[-1].seq
+            out[i] = Stored(cursors[office], False, len(fresh))
+        if rows and pg:
+            conn.execute(_PG_INSERT_EVENTS, {
+                "kind": [r["kind"] for r in rows], "office": [r["office"] for r in rows],
+                "ticket_id": [r["ticket_id"] for r in rows], "service": [r["service"] for r in rows],
+                "counter": [r["counter"] for r in rows], "operator": [r["operator"] for r in rows],
+                "at": [r["at"].astimezone(dt.UTC).replace(tzinfo=None) for r in rows],
+                "data": [json.dumps(r["data"]) for r in rows], "origin_seq": [r["origin_seq"] for r in rows]})
+        elif rows:
+            conn.execute(insert(schema.events), rows)
+        moved = [{"w_office": o, "upto": u, "updated_at": at} for o, u in cursors.items() if u != start_cursors[o]]
+        if moved and pg:
+            # One statement for every moved cursor (an executemany is a round trip per office).
+            conn.execute(text(
+                "UPDATE region_cursors SET upto = v.upto, updated_at = :at FROM "
+                "(SELECT unnest(CAST(:offices AS text[])) AS office, unnest(CAST(:uptos AS integer[])) AS upto) AS v "
+                "WHERE region_cursors.office = v.office"),
+                {"at": naive_at, "offices": [m["w_office"] for m in moved],
+                 "uptos": [m["upto"] for m in moved]})
+        elif moved:
+            conn.execute(update(c).where(c.c.office == bindparam("w_office"))
+                         .values(upto=bindparam("upto"), updated_at=bindparam("updated_at")), moved)
     return out
-
-
-def _store_one(conn: Connection, office: str, after: int, events: Sequence[LoggedEvent], at: dt.datetime) -> Stored:
-    c = schema.region_cursors
-    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(dialect_insert(c).values(office=office, upto=0, updated_at=at).on_conflict_do_nothing())
-    q = select(c.c.upto).where(c.c.office == office)
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()  # several region processes: one stores an office's batch at a time
-    upto = int(conn.execute(q).scalar_one())
-    seqs = [ev.seq for ev in events]
-    if after > upto or (after < upto and seqs[-1] > upto and upto not in seqs):
-        return Stored(upto, True, 0)
-    fresh = [ev for ev in events if ev.seq > upto]
-    if not fresh:
-        return Stored(upto, False, 0)
-    conn.execute(insert(schema.events), [
-        {"kind": ev.kind, "office": office, "ticket_id": ev.ticket_id, "service": ev.service,
-         "counter": ev.counter, "operator": ev.operator, "at": ev.at, "data": ev.data, "origin_seq": ev.seq}
-        for ev in fresh])
-    new_upto = fresh[-1].seq
-    conn.execute(update(c).where(c.c.office == office).values(upto=new_upto, updated_at=at))
-    return Stored(new_upto, False, len(fresh))

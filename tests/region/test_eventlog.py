@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,16 @@ def held(store: Store, office: str) -> list[int]:
     return [e["origin_seq"] for e in store.events(office)]
 
 
-@pytest.fixture
-def region_store(tmp_path: Path) -> Store:
-    return Store(sqlite_url(tmp_path / "region.db"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def region_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The region's store on both databases (PostgreSQL takes the array statements, SQLite the plain ones)."""
+    if request.param == "sqlite":
+        store = Store(sqlite_url(tmp_path / "region.db"))
+    else:
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        store = Store(pg.create_database(f"region_{uuid.uuid4().hex[:8]}"))
+    yield store
+    store.close()
 
 
 def test_a_batch_that_follows_on_is_stored_and_moves_the_cursor(region_store: Store) -> None:
@@ -37,6 +45,14 @@ def test_a_batch_that_follows_on_is_stored_and_moves_the_cursor(region_store: St
     assert held(region_store, "north") == [1, 2, 5] and cursor_of(region_store, "north") == 5
     # the next batch starts after 5 (seqs need not be contiguous: other offices share the office database)
     assert store_batch(region_store, "north", 5, [ev(9)], AT).upto == 9
+    # what the reports read is what the office wrote (time, data, every field)
+    sent = LoggedEvent(seq=12, kind="finished", ticket_id="t12", service="passport", counter="c1", operator="olena",
+                       at=AT + dt.timedelta(minutes=7, microseconds=5), data={"result": "done", "note": "Ң Ө Ү"})
+    store_batch(region_store, "north", 9, [sent], AT)
+    row = region_store.events("north")[-1]
+    assert {k: row[k] for k in ("kind", "ticket_id", "service", "counter", "operator", "at", "data", "origin_seq")} == {
+        "kind": "finished", "ticket_id": "t12", "service": "passport", "counter": "c1", "operator": "olena",
+        "at": sent.at, "data": sent.data, "origin_seq": 12}
 
 
 def test_a_resent_batch_is_stored_once(region_store: Store) -> None:
@@ -107,3 +123,20 @@ def test_on_postgresql_the_office_never_reads_past_an_event_still_being_written(
 def test_on_sqlite_there_is_no_horizon(tmp_path: Path) -> None:
     store = Store(sqlite_url(tmp_path / "office.db"))
     assert SettledHorizon(store).current() is None
+
+
+def test_batches_that_arrived_together_are_decided_in_arrival_order(region_store: Store) -> None:
+    from cherga.server.region.eventlog import store_batches
+
+    results = store_batches(region_store, [
+        ("north", 0, [ev(1), ev(2)]),
+        ("mobile", 0, [ev(1)]),
+        ("north", 2, [ev(3)]),  # follows the first batch of the same group
+        ("north", 7, [ev(8)]),  # skips 4..7: gap, nothing stored
+        ("mobile", 1, [ev(1)]),  # seqs not above after: refused
+        ("north", 0, [ev(1), ev(2), ev(3)]),  # a resend: held already
+    ], AT)
+    assert [(r.upto, r.gap, r.added) if not isinstance(r, BatchRefused) else "refused" for r in results] == [
+        (2, False, 2), (1, False, 1), (3, False, 1), (3, True, 0), "refused", (3, False, 0)]
+    assert held(region_store, "north") == [1, 2, 3] and held(region_store, "mobile") == [1]
+    assert cursor_of(region_store, "north") == 3
