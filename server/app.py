@@ -445,6 +445,8 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
     # The administration pages write a saved configuration back here (the first office's: they serve one office).
     app.state.config_path = loaded[0][0]
     app.state.config_paths = {cfg.office.id: path for path, cfg in loaded}
+    if region_data is not None:
+        app.state.region = region_data  # the network pages' offices and addresses (server/region/pages.py)
     if tls_cert is not None:
         add_hsts(app)
     for warning in _insecure_warnings(host, tls_cert is not None, mqtt):
