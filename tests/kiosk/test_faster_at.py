@@ -80,7 +80,7 @@ def test_the_kiosk_role_reads_faster_at_from_the_hall_state() -> None:
     role = KioskRole.__new__(KioskRole)  # only the hall-state handler: no node, no printer
     import threading
 
-    role.lock = threading.Lock()
+    role.lock = threading.RLock()
     role.state = None
     role._on_hall_state(hall)
     assert role._load["passport"].faster == SOUTH

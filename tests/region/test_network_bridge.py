@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,8 +58,8 @@ def test_the_retained_network_load_puts_the_faster_office_into_the_hall_state(
     watchers.append(hall)
     bridges.append(start_bridge(service, mosquitto.host, mosquitto.port))
 
-    def driver(_: str, data: dict[str, object]) -> bool:
-        load = {s["service"]: s for s in data.get("load", [])}  # type: ignore[union-attr]
+    def driver(_: str, data: dict[str, Any]) -> bool:
+        load = {s["service"]: s for s in data.get("load", [])}
         found = load.get("driver", {}).get("faster_at")
         return bool(found and found["office"] == "south")
 
