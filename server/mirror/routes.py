@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from cherga.broker_bridge.contract import LANGUAGES
@@ -196,13 +195,32 @@ def vendored(name: str) -> FileResponse:
     return FileResponse(path, media_type=_VENDOR_TYPES[path.suffix], headers={"Cache-Control": "max-age=86400"})
 
 
+#: The pages' own scripts and styles (kiosk, hall mirror, /docs): files, so that their policy needs no
+#: 'unsafe-inline' (server/security/middleware.py STRICT_PAGES).
+_OWN_FILES = {"kiosk.js", "kiosk.css", "hall.js", "hall.css", "docs.js"}
+
+
+@router.get("/mirror/{name}")
+def own_file(name: str) -> FileResponse:
+    """The web kiosk's, the hall mirror's and the API docs' script and style sheet."""
+    if name not in _OWN_FILES:
+        raise NotFound("not_found", f"no file {name!r}")
+    # no-cache: revalidated on each load, so a page and its script never come from two versions.
+    return FileResponse(_STATIC / name, media_type=_VENDOR_TYPES[Path(name).suffix],
+                        headers={"Cache-Control": "no-cache"})
+
+
 @router.get("/docs", response_class=HTMLResponse)
 @router.get("/api/v1/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
-    """Swagger UI over the OpenAPI schema, from the vendored swagger-ui-dist (works without internet)."""
-    page = get_swagger_ui_html(openapi_url=request.app.openapi_url, title=f"{request.app.title} - API",
-                               swagger_js_url="/vendor/swagger-ui-bundle.js",
-                               swagger_css_url="/vendor/swagger-ui.css",
-                               swagger_favicon_url="/vendor/swagger-ui-favicon-32x32.png")
-    body = bytes(page.body).decode().replace('<html>', '<html lang="en">', 1)
-    return HTMLResponse(body)
+    """Swagger UI over the OpenAPI schema, from the vendored swagger-ui-dist (works without internet);
+    started by ``docs.js`` rather than an inline script (FastAPI's own page has one)."""
+    title = html.escape(f"{request.app.title} - API")
+    return HTMLResponse(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{title}</title><link rel="stylesheet" href="/vendor/swagger-ui.css">'
+        '<link rel="icon" href="/vendor/swagger-ui-favicon-32x32.png"></head><body>'
+        f'<div id="swagger-ui" data-openapi-url="{html.escape(request.app.openapi_url or "/openapi.json")}"></div>'
+        '<script src="/vendor/swagger-ui-bundle.js"></script><script src="/mirror/docs.js"></script>'
+        '</body></html>')

@@ -3,8 +3,9 @@
 * **Security headers** on every answer: a Content-Security-Policy (scripts and styles only from this
   server; frames, plugins and foreign forms refused), ``X-Frame-Options: DENY``,
   ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``, a Permissions-Policy.
-  The web kiosk, the hall mirror and the API docs carry inline scripts (event handlers built in the
-  page): their policy allows inline script, still from nowhere but this server (docs/security.md).
+  The web kiosk, the hall mirror and the API docs (``STRICT_PAGES``) allow no inline script and no
+  inline style at all: their scripts and style sheets are files (server/mirror/static). The other
+  pages allow inline styles (style attributes in generated pages and charts), never inline script.
 * **CSRF**: staff cookies are ``SameSite=Strict`` (a page of another site never sends them), and
   every state-changing request (POST, PUT, PATCH, DELETE) whose ``Origin`` (else ``Referer``) names
   another origin than the one it was sent to is refused (403 ``cross_site``). That also covers what
@@ -46,13 +47,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-_POLICY = ("default-src 'self'; script-src 'self'{inline}; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'{inline_style}; img-src 'self' data:; "
            "media-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
            "form-action 'self'; frame-ancestors 'none'")
-CSP = _POLICY.format(inline="")
-CSP_INLINE_SCRIPT = _POLICY.format(inline=" 'unsafe-inline'")
-# Pages whose scripts are inline (kept as they are; see the module docstring and docs/security.md).
-INLINE_SCRIPT_PAGES = ("/office/*/kiosk", "/office/*/hall", "/docs", "/api/v1/docs")
+CSP = _POLICY.format(inline_style=" 'unsafe-inline'")
+CSP_STRICT = _POLICY.format(inline_style="")
+# Pages with neither inline script nor inline style: the public kiosk and hall screens and the API docs.
+STRICT_PAGES = ("/office/*/kiosk", "/office/*/hall", "/docs", "/api/v1/docs")
 
 BASE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -183,8 +184,8 @@ def cross_site_origin(scope: Scope) -> str | None:
 
 
 def _policy_for(path: str) -> bytes:
-    inline = any(fnmatch.fnmatchcase(path, p) for p in INLINE_SCRIPT_PAGES)
-    return (CSP_INLINE_SCRIPT if inline else CSP).encode()
+    strict = any(fnmatch.fnmatchcase(path, p) for p in STRICT_PAGES)
+    return (CSP_STRICT if strict else CSP).encode()
 
 
 # Path segments followed by an office id: the REST API, the citizen pages, the reports.

@@ -60,8 +60,12 @@ def test_the_page_shows_no_catalog_key(client: TestClient, path: str, lang: str)
 
 @pytest.mark.parametrize("path", ["/office/demo/kiosk", "/office/demo/hall"])
 def test_the_browser_pages_carry_every_word_they_look_up(client: TestClient, path: str) -> None:
-    page = client.get(path).text
-    office = json.loads(re.search(r"const OFFICE = (\{.*?\});\n", page, flags=re.S).group(1))  # type: ignore[union-attr]
+    html = client.get(path).text
+    # The office's data is a JSON block in the page; the look-ups are in the page's script file.
+    office = json.loads(re.search(r'<script type="application/json" id="office-data">(.*?)</script>', html,
+                                  flags=re.S).group(1))  # type: ignore[union-attr]
+    script = re.search(r'<script src="(/mirror/\w+\.js)"></script>', html).group(1)  # type: ignore[union-attr]
+    page = client.get(script).text
     # T().back, t.window, texts[l].choose_language, T()["reason.service_closed"], T()["purpose." + p]
     lookups = r"\bT\(\)\.(\w+)|\bt\.(\w+)|texts\[l\]\.(\w+)|\bT\(\)\[\"([\w.]+)\"\]"
     names = {name for found in re.findall(lookups, page) for name in found if name} - {"get", "keys", "values"}

@@ -48,6 +48,11 @@ def test_every_kind_of_answer_carries_the_security_headers(served: str) -> None:
             assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff", path
             assert h["referrer-policy"] in ("same-origin", "no-referrer"), path  # never the full URL elsewhere
         assert "'unsafe-inline'" not in http.get("/panel/signin").headers["content-security-policy"].split("style-src")[0]
+        # The public kiosk and hall screens and the API docs: no inline script and no inline style at all.
+        for path in ("/office/demo/kiosk", "/office/demo/hall", "/docs", "/api/v1/docs"):
+            policy = http.get(path).headers["content-security-policy"]
+            assert "'unsafe-inline'" not in policy and "script-src 'self';" in policy, path
+            assert "style-src 'self';" in policy, path
 
 
 def test_a_form_posted_from_another_origin_is_refused_and_changes_nothing(served: str, app: FastAPI) -> None:
@@ -108,6 +113,12 @@ def test_the_pages_run_under_their_policy_without_a_single_violation(served: str
                  "/office/demo/hall", "/docs", "/panel/signin", "/reports/signin"]
         for path in pages:
             page.goto(served + path, wait_until="networkidle")
+        # The web kiosk's buttons work under its strict policy (no inline handler is left to refuse).
+        page.goto(served + "/office/demo/kiosk?lang=uk", wait_until="networkidle")
+        before = page.inner_text("main")
+        page.locator("#screen button[data-act]").first.click()
+        page.wait_for_function("b => document.querySelector('main').innerText !== b", arg=before)
+        assert page.locator("html[lang=uk]").count() == 1
         page.goto(served + "/panel/signin")
         page.fill("input[name=username]", "root")
         page.fill("input[name=password]", PASSWORD)
