@@ -127,7 +127,7 @@ def run(rounds: int, settle_s: float) -> dict[str, Any]:
                         to_applied.append((time.perf_counter() - t0) * 1000)
                         break
                     if time.monotonic() > deadline:
-                        raise SystemExit(f"round {i}: version {version} not applied in 60 s ({applier.results[-3:]})")
+                        raise SystemExit(f"round {i}: version {version} not applied in 60 s ({list(applier.results)[-3:]})")
                     time.sleep(0.005)
                 with arrived:
                     if not arrived.wait_for(lambda m=marker: m in seen, 60):  # type: ignore[misc]

@@ -4,7 +4,7 @@ the Mosquitto bridge to the region brought it, checks it, and applies it.
 
 What a push does here (:func:`apply_push`), in this order:
 
-1. Refused, nothing changed, a log line and ``cherga_region_config{outcome="refused_<why>"}``: a push
+1. Refused, nothing changed, a log line and ``cherga_region_config_total{outcome="refused_<why>"}``: a push
    for another office, a config that does not validate (with the office's own Pi nodes and enrollment
    list, which the office keeps), a staff account that is not well-formed (a plain secret, an unknown
    role, an account not for this office).
@@ -27,6 +27,7 @@ second version). docs/region.md, "Downward: configuration and staff".
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -228,8 +229,9 @@ class RegionConfigMetrics:
 
 class Applier:
     """The office's subscriber to its ``region/config`` on its own broker (client id
-    ``cherga-region-config-OFFICE``, a persistent session), applying pushes on a worker thread of its own (the MQTT loop
-    keeps its keepalive).
+    ``cherga-region-config-OFFICE``, a persistent session), applying pushes on a worker thread of its
+    own (the MQTT loop keeps its keepalive). One per office: with several server processes
+    (``--instance``), give ``--from-region`` to one of them.
 
     Only the newest push waiting is kept, and a push is applied once no newer one has come for
     ``settle_s``: an office back online gets, in one burst, the pushes its bridge's broker session
@@ -247,7 +249,7 @@ class Applier:
         self.settle_s = settle_s
         self._arrived = 0.0  # time.monotonic() of the newest push heard
         self.metrics = RegionConfigMetrics()
-        self.results: list[Result] = []  # every outcome, oldest first (the tests and the log read it)
+        self.results: collections.deque[Result] = collections.deque(maxlen=100)  # the latest outcomes, oldest first
         self._wake = threading.Condition()
         self._waiting: RegionConfigPush | None = None  # the newest push not yet applied (or held)
         self._held = False
