@@ -77,3 +77,17 @@ class Forbidden(ServiceError):
     """A credential whose role may not do this (403)."""
 
     status = 403
+
+
+class StoreFailed(ServiceError):
+    """The database did not take the change (503, ``store_failed``): nothing was acknowledged.
+
+    ``unreachable``: the database failed to answer (gone, restarting, a failover under way) rather
+    than refusing the change; the service retries such a command for a moment under its command id.
+    """
+
+    status = 503
+
+    def __init__(self, *, unreachable: bool) -> None:
+        super().__init__("store_failed", "the database did not take the change; try again")
+        self.unreachable = unreachable

@@ -7,6 +7,11 @@ states, staff accounts, appointments and ratings, on SQLite or PostgreSQL throug
 * PostgreSQL runs at READ COMMITTED; the writes that must be atomic are single statements
   (a compare-and-set ``UPDATE ... WHERE id = ? AND version = ?``, an ``INSERT ... ON CONFLICT
   DO UPDATE ... RETURNING`` for numbers), so no two counters ever get the same ticket.
+* A PostgreSQL URL may name a primary and its standby (libpq multi-host:
+  ``?host=A:5432&host=B:5432&target_session_attrs=read-write``). Pooled connections are pinged
+  before use, so after a promotion they are made again on whichever host takes writes;
+  :func:`store_unreachable` tells the service a lost connection from a refused statement
+  (docs/region.md, "High availability").
 * The schema is created and upgraded by Alembic migrations (``server/db/migrations``) when a
   :class:`Store` opens.
 
@@ -31,7 +36,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from cherga.server.core.numbering import next_number
 from cherga.server.core.tickets import Origin, Ticket, TicketStatus
@@ -43,7 +48,19 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "db" / "migrations"
 ACTIVE = (TicketStatus.WAITING.value, TicketStatus.CALLED.value, TicketStatus.SERVING.value)
 
-__all__ = ["Store", "Batch", "Tx", "TicketRecord", "StaffAccount", "CounterRow", "IntegrityError"]
+__all__ = ["Store", "Batch", "Tx", "TicketRecord", "StaffAccount", "CounterRow", "IntegrityError", "store_unreachable"]
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Did the database fail to answer (gone, restarting, a failover under way) rather than refuse a statement?
+
+    Such a transaction never committed, or its commit was cut off before the answer: a command is
+    only retried under its command id, which the ``commands`` table answers if it did commit.
+    """
+    if isinstance(exc, IntegrityError):
+        return False
+    return isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -206,7 +223,9 @@ class Tx:
             # batch that fails later leaves a gap in the numbers, never a duplicate.
             with self._engine.connect() as own, own.begin():
                 # No fsync of its own: the batch's (synchronous) commit comes later in the same WAL and
-                # flushes this record too, so a durable ticket always has a durable draw.
+                # flushes this record too, so a durable ticket always has a durable draw (and with a
+                # synchronous standby that commit waits until the standby has both: a promoted
+                # standby never draws a printed number again).
                 own.exec_driver_sql("SET LOCAL synchronous_commit = off")
                 drawn = int(own.execute(stmt, params).scalar_one())
         else:

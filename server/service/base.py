@@ -56,6 +56,7 @@ class ServiceBase:
     _committing: Batch | None
     _inflight: int  # mutating calls entered but not yet through their operation
     _inflight_lock: threading.Lock
+    _needs_reload: bool  # a batch failed: the view may hold changes the store does not (GroupCommit)
 
     def add_listener(self, listener: Callable[[Change], None]) -> None:
         self._listeners.append(listener)

@@ -8,24 +8,38 @@ result, and let the operation tell the view and the listeners after the commit.
 A resend of an applied command gets its first answer however late, from any process sharing the
 store and across restarts. An id that was used by a different kind of command is refused
 (``command_id_reused``): its stored answer belongs to something else.
+
+A command whose database stopped answering (a primary gone, a failover under way) is tried again for
+a moment under the same command id, which is safe even when the lost commit did happen: the retry
+finds the id in the store and answers from it. Past that moment the caller gets ``store_failed``
+(503) and resends the same id later; a call without an id is never retried.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
+import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from cherga.server.core.tickets import IllegalTransition, Ticket
-from cherga.server.errors import Conflict, ServiceError, StaleCounter
+from cherga.server.errors import Conflict, ServiceError, StaleCounter, StoreFailed
 from cherga.server.service.group_commit import GroupCommit
 from cherga.server.service.results import CounterView
-from cherga.server.store import IntegrityError, TicketRecord, Tx
+from cherga.server.store import IntegrityError, TicketRecord, Tx, store_unreachable
 
 T = TypeVar("T")
 
 _COMMAND_CACHE = 20_000
+# How long a command is tried again while the database does not answer: long enough for the pool to
+# find the promoted standby once PostgreSQL's promotion is done, short enough for a kiosk waiting on it.
+_STORE_RETRY_S = 2.0
+_STORE_RETRY_PAUSES_S = (0.02, 0.05, 0.1, 0.2, 0.3)  # then the last, until the time is up
+
+log = logging.getLogger("cherga.server.service")
 # Results stored before kinds were recorded: each kind of answer tells its family apart.
 _LEGACY_FAMILY = {"issue": "ticket", "check_in": "ticket", "offline_ticket": "ticket", "cancel_ticket": "ticket",
                   "send_to_counter": "ticket", "book_appointment": "booking"}
@@ -61,7 +75,33 @@ class CommandRunner(GroupCommit):
         ``answer_of`` rebuilds the answer from a stored result; ``undo`` puts back what the operation
         changed in memory when its transaction is rolled back. ``refuse_if_new`` refuses a command
         not applied before (the bridge's late button presses) but still answers a resend.
+
+        A database that does not answer is waited for a moment (see the module's docstring), then
+        the call is refused with :class:`StoreFailed`.
         """
+        deadline = time.monotonic() + _STORE_RETRY_S
+        for attempt in itertools.count():
+            try:
+                return self._run_command_once(command_id, kind, operation, answer_of, undo=undo,
+                                              refuse_if_new=refuse_if_new)
+            except StoreFailed as exc:
+                failure, cause = exc, exc.__cause__ or exc
+            except Exception as exc:
+                if not store_unreachable(exc):
+                    raise
+                failure, cause = StoreFailed(unreachable=True), exc
+            pause = _STORE_RETRY_PAUSES_S[min(attempt, len(_STORE_RETRY_PAUSES_S) - 1)]
+            if command_id is None or not failure.unreachable or time.monotonic() + pause > deadline:
+                log.warning("%s %s refused: the database did not take it (%s)", kind, command_id or "", cause)
+                raise failure from cause
+            self.stats["store_retries"] += 1
+            time.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run_command_once(self, command_id: str | None, kind: str,
+                          operation: Callable[[Tx, dt.datetime], Applied[T]],
+                          answer_of: Callable[[Mapping[str, Any]], T], *, undo: Callable[[], None] | None,
+                          refuse_if_new: ServiceError | None) -> T:
         with self._mutation():
             if command_id is not None and (prior := self._commands.get(command_id)) is not None:
                 return answer_of(self._same_kind(command_id, kind, prior))

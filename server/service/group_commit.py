@@ -1,6 +1,10 @@
 """Group commit: every mutating call writes in a savepoint of one shared store transaction (the durable
 batch) and is acknowledged only after that batch commits; one fsync acknowledges every call that joined it.
 Listeners hear of a change after its commit.
+
+A batch whose commit fails (the database went away, a failover under way) answers each of its calls
+``store_failed``; the view, which already holds their changes, is rebuilt from the store before the
+next batch opens, once the store answers again (docs/region.md, "High availability").
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ import time
 from collections.abc import Iterable, Iterator
 
 from cherga.broker_bridge.contract import HallCall
-from cherga.server.errors import ServiceError
+from cherga.server.errors import StoreFailed
 from cherga.server.service.results import Change
 from cherga.server.service.sync import Sync
-from cherga.server.store import Batch, Tx
+from cherga.server.store import Batch, Tx, store_unreachable
 
 log = logging.getLogger("cherga.server.service")
 
@@ -55,13 +59,26 @@ class GroupCommit(Sync):
         waited for the batch's commit.
         """
         if self._batch is None:
-            committing = self._committing
-            if committing is not None:
-                # One batch at a time per service: the next may not wait on rows the last still holds.
-                committing.done.wait()
+            self._reload_after_failure()
             self._batch = self.store.open_batch()
         with self._batch.savepoint() as tx:
             yield tx
+
+    def _reload_after_failure(self) -> None:
+        """Wait for the batch being committed; if a batch failed, take the store's view of the office.
+
+        Call with the office lock held and no batch open. Not in :meth:`_wait` itself: a batch opened
+        meanwhile holds changes not yet committed, which a reload would drop from the view. Raises
+        (and stays due) while the store does not answer.
+        """
+        committing = self._committing
+        if committing is not None:
+            # One batch at a time per service: the next may not wait on rows the last still holds.
+            committing.done.wait()
+        if self._needs_reload:
+            self._commands.clear()  # an answer remembered from the failed batch was never durable
+            self.reload()
+            self._needs_reload = False
 
     @contextlib.contextmanager
     def _mutation(self) -> Iterator[None]:
@@ -76,6 +93,9 @@ class GroupCommit(Sync):
         try:
             with self._lock:
                 try:
+                    if self._needs_reload and self._batch is None:
+                        # Before anything reads the view or the remembered answers of the failed batch.
+                        self._reload_after_failure()
                     yield
                 finally:
                     with self._inflight_lock:
@@ -105,20 +125,18 @@ class GroupCommit(Sync):
                     self.stats["committed_operations"] += batch.ops
                 except BaseException as exc:
                     batch.error = exc
+                    self._needs_reload = True  # before done is set: the next batch reloads first
                 finally:
                     self._committing = None
                     batch.done.set()
                 if batch.error is not None:
-                    log.error("commit failed (%s): reloading the queue from the store", batch.error)
-                    with self._lock:
-                        self._commands.clear()
-                        self.reload()
+                    log.error("commit failed (%s): the queue is reloaded from the store before the next change",
+                              batch.error)
                 else:
                     for change in batch.notices:
                         self._deliver(change)
         if batch.error is not None:
-            raise ServiceError("store_failed", "the database did not take the change; try again",
-                               503) from batch.error
+            raise StoreFailed(unreachable=store_unreachable(batch.error)) from batch.error
 
     def _committed(self, tx: Tx) -> None:
         """Remember our own events, so the log sync does not re-read them."""

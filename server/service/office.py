@@ -72,6 +72,7 @@ class OfficeService(Issuing, Counters, HallManager, Booking):
         self._committing: Batch | None = None
         self._inflight = 0
         self._inflight_lock = threading.Lock()
+        self._needs_reload = False
         self.stats: collections.Counter[str] = collections.Counter()
         self.reload()
 

@@ -34,9 +34,12 @@ class Sync(Views):
             self._view.clear()
             for rec in self.store.active_tickets(self.office):
                 self._view.put(rec)
-            for row in self.store.counter_rows(self.office):
-                if row.counter in self._counters:
-                    self._counters[row.counter] = CounterView.of(row)
+            rows = {row.counter: row for row in self.store.counter_rows(self.office)}
+            for counter in self._counters:
+                # A counter with no stored row was never pressed durably (a failed batch's press is
+                # undone here too).
+                self._counters[counter] = (CounterView.of(rows[counter]) if counter in rows
+                                           else CounterView(updated_at=self.now()))
             self._calls.clear()
             for e in reversed(self.store.recent_calls(self.office, self._calls.maxlen or 12)):
                 d = e["data"]
