@@ -4,7 +4,8 @@ the region, exactly once and in order, over the office's own broker (bridged to 
 The durable outbox is the ``events`` table itself: nothing is copied, nothing marked. The uplink
 reads the retained ``region_ack`` (how far the region holds the log), publishes ``EventBatch``es of
 the events after it, keeps up to ``window`` batches in flight, and goes back to the ack's ``upto``
-(go-back-N) when the region answers ``gap`` or when no ack has moved for ``resend_after_s``. The
+(go-back-N) when the region answers ``gap`` or when no ack has moved for ``resend_after_s`` (doubling,
+up to 5 minutes, while the region stays silent). The
 region stores a batch only when it follows on, so a batch sent twice is stored once.
 
 It only ever reads the office's database: a dead broker, a cut bridge or a region that is down
@@ -35,6 +36,8 @@ from cherga.server.store import Store
 log = logging.getLogger(__name__)
 
 __all__ = ["Uplink", "UplinkStats"]
+
+MAX_RESEND_WAIT_S = 300.0
 
 
 def _utcnow() -> dt.datetime:
@@ -85,6 +88,7 @@ class Uplink:
         self._in_flight: list[int] = []  # the last seq of each batch not yet acked
         self._last_progress = time.monotonic()
         self._rewound_to: int | None = None  # a gap at this upto was already answered by going back
+        self._resend_wait = resend_after_s  # grows while no ack moves (see _step)
         self._thread: threading.Thread | None = None
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"cherga-uplink-{office}",
                                   protocol=mqtt.MQTTv311, clean_session=True)
@@ -150,8 +154,11 @@ class Uplink:
         horizon = self._horizon.current()
         while not self._stop.is_set() and self._subscribed.is_set():
             with self._lock:
-                if self._in_flight and time.monotonic() - self._last_progress > self.resend_after_s:
-                    self._go_back(f"no ack moved for {self.resend_after_s:.0f} s")
+                if self._in_flight and time.monotonic() - self._last_progress > self._resend_wait:
+                    self._go_back(f"no ack moved for {self._resend_wait:.0f} s")
+                    # The region is away: resend less often each time (up to 5 min), so a day-long cut does
+                    # not fill the bridge's queue with copies of the same batches; an ack resets it.
+                    self._resend_wait = min(self._resend_wait * 2, max(self.resend_after_s, MAX_RESEND_WAIT_S))
                 if len(self._in_flight) >= self.window:
                     return
                 after = self._sent
@@ -205,6 +212,7 @@ class Uplink:
                 self._in_flight = [s for s in self._in_flight if s > ack.upto]
             if moved:
                 self._last_progress = time.monotonic()
+                self._resend_wait = self.resend_after_s
                 if not ack.gap:
                     self._rewound_to = None
         self._ack_heard.set()
