@@ -36,7 +36,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, PendingRollbackError
 
 from cherga.server.core.numbering import next_number
 from cherga.server.core.tickets import Origin, Ticket, TicketStatus
@@ -59,7 +59,9 @@ def store_unreachable(exc: BaseException) -> bool:
     """
     if isinstance(exc, IntegrityError):
         return False
-    return isinstance(exc, (OperationalError, InterfaceError)) or (
+    # PendingRollbackError: a batch's commit after a savepoint could not even be rolled back, which
+    # here means its connection was lost (every statement error is rolled back at its savepoint).
+    return isinstance(exc, (OperationalError, InterfaceError, PendingRollbackError)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
