@@ -416,7 +416,7 @@ class NodeSession:
     def _drop_connection(self) -> None:
         """Break the connection off: paho reconnects by itself, through the context's new certificate."""
         sock = self.client.socket()
-        if sock is not None:
+        if isinstance(sock, socket.socket):  # an ssl.SSLSocket is one
             with contextlib.suppress(OSError, ValueError):
                 sock.shutdown(socket.SHUT_RDWR)
 

@@ -58,8 +58,7 @@ def two_processes(tmp_path: Path, postgres: PostgresServer, fresh_mosquitto: Bro
                 proc = subprocess.Popen(argv, env={**os.environ, "CHERGA_LOG_LEVEL": "WARNING"},
                                         stdout=f, stderr=subprocess.STDOUT)
             procs.append(proc)
-            wait_http_ok(f"http://127.0.0.1:{port}/healthz", alive=lambda p=proc: p.poll() is None,  # type: ignore[misc]
-                         tail=lambda log=log: log.read_text(errors="replace")[-3000:], timeout=90)
+            _wait_healthy(port, proc, log)
         yield ports
     finally:
         for proc in procs:
@@ -70,6 +69,11 @@ def two_processes(tmp_path: Path, postgres: PostgresServer, fresh_mosquitto: Bro
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", alive=lambda: proc.poll() is None,
+                 tail=lambda: log.read_text(errors="replace")[-3000:], timeout=90)
 
 
 def _received(port: int) -> int:
