@@ -1,8 +1,8 @@
 """PostgreSQL high availability: the primary dies mid-traffic, the standby is promoted, nothing acknowledged is lost.
 
 A real primary and a real streaming standby on loopback (``tests/support/postgres.py``). Kiosks issue
-tickets and counters press "next" continuously through the service layer, over a store URL that names
-both hosts (libpq multi-host, ``target_session_attrs=read-write``). Mid-traffic the primary's WAL
+tickets and counters press "next" continuously through the service layers of two server processes
+(two region hosts, each with its own connection pool), over a store URL that names both hosts (libpq multi-host, ``target_session_attrs=read-write``). Mid-traffic the primary's WAL
 sender to the standby is paused (a slow link: the standby falls behind), the primary is killed
 (``pg_ctl stop -m immediate``) and the standby promoted (``pg_ctl promote``). Calls may fail during
 the switch with ``store_failed``; a kiosk or pad resends the same command id, as it does after any
@@ -41,8 +41,8 @@ from tests.support.wait import wait_until
 pytestmark = pytest.mark.postgres
 T = TypeVar("T")
 
-KIOSKS = 3
-COUNTERS = 3
+KIOSKS = 4
+COUNTERS = 4
 OFFICE = "wide"
 ASYNC_PRIMARY = {k: v for k, v in SYNCHRONOUS_PRIMARY.items() if k != "synchronous_standby_names"}
 
@@ -55,9 +55,13 @@ def region_url(primary: PostgresServer, standby: PostgresServer, database: str =
 
 @dataclass
 class Traffic:
-    """Kiosks and counters working through one service; what each was told, kept for the checks."""
+    """Kiosks and counters working through two server processes; what each was told, kept for the checks.
 
-    service: OfficeService
+    Kiosk ``k`` and counter ``c`` talk to ``services[k % 2]`` and ``services[c % 2]``: two region
+    hosts over the same database, each following the other's writes through the event log.
+    """
+
+    services: list[OfficeService]
     issued: dict[str, TicketInfo] = field(default_factory=dict)  # command id -> the ticket the kiosk printed
     called: list[tuple[str, str]] = field(default_factory=list)  # (counter, ticket id) a pad was told it called
     refused: collections.Counter[str] = field(default_factory=collections.Counter)  # error keys during the switch
@@ -87,7 +91,7 @@ class Traffic:
         while not self.stop.is_set():
             cid = f"kiosk{k}-{n}"
             info = self._until_answered(functools.partial(
-                self.service.issue_ticket, command_id=cid, source=f"kiosk{k}", service=f"s{n % 2}"))
+                self.services[k % 2].issue_ticket, command_id=cid, source=f"kiosk{k}", service=f"s{n % 2}"))
             if info is not None:
                 with self.lock:
                     self.issued[cid] = info
@@ -98,7 +102,8 @@ class Traffic:
         while not self.stop.is_set():
             cid = f"c{c}-{n}"
             res = self._until_answered(functools.partial(
-                self.service.counter_action, command_id=cid, counter=f"c{c}", action=CounterAction.NEXT, source="pad"))
+                self.services[c % 2].counter_action, command_id=cid, counter=f"c{c}", action=CounterAction.NEXT,
+                source="pad"))
             if res is not None and res.ticket is not None:
                 with self.lock:
                     self.called.append((f"c{c}", res.ticket.ticket_id))
@@ -159,10 +164,10 @@ def _failover(settings: dict[str, str]) -> Outcome:
     with running_postgres(settings) as primary, running_standby(primary) as standby:
         # After the standby is up: a synchronous primary would wait for it to confirm.
         primary.query("CREATE DATABASE cherga")
-        store = Store(region_url(primary, standby))
-        service = OfficeService(wide_config(services=2, counters=COUNTERS), store,
-                                clock=Clock(tick=dt.timedelta(microseconds=50)))
-        traffic = Traffic(service)
+        clock = Clock(tick=dt.timedelta(microseconds=50))
+        stores = [Store(region_url(primary, standby)) for _ in range(2)]  # one pool per server process
+        services = [OfficeService(wide_config(services=2, counters=COUNTERS), store, clock=clock) for store in stores]
+        traffic = Traffic(services)
         traffic.start()
         try:
             wait_until(lambda: traffic.counts()[0] >= 20 and traffic.counts()[1] >= 6 or traffic.stop.is_set(),
@@ -191,9 +196,11 @@ def _failover(settings: dict[str, str]) -> Outcome:
         finally:
             traffic.finish()
         after = traffic.counts()
-        service.sweep()  # as the server's sweeper does every second
-        view = {c: service.counter_state(f"c{c}") for c in range(COUNTERS)}
-        store.close()
+        for service in services:
+            service.sweep()  # as the server's sweeper does every second
+        view = {c: services[c % 2].counter_state(f"c{c}") for c in range(COUNTERS)}
+        for store in stores:
+            store.close()
         promoted = Store(f"postgresql+psycopg://{standby.user}@127.0.0.1:{standby.port}/cherga", migrate=False)
         try:
             return _compare(traffic, promoted, view, (after[0] - switched[0], after[1] - switched[1]))
