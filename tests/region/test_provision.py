@@ -28,7 +28,8 @@ def test_provision_writes_the_regional_broker_and_each_office_with_secrets_kept(
     assert sorted(p.name for p in (out / "offices").iterdir()) == ["kr-mobile", "kr-north"]
     secrets = yaml.safe_load((out / "secrets.yaml").read_text())
     passwd = broker_config.parse_password_file((out / "region-broker" / "passwd").read_text())
-    assert set(passwd) == {"kryvyi-rih.region", "kr-north.bridge", "kr-mobile.bridge"}
+    assert set(passwd) == {"kryvyi-rih.region", "kryvyi-rih.push", "kr-north.bridge", "kr-mobile.bridge"}
+    assert "user kryvyi-rih.push\ntopic readwrite cherga/v1/+/region/config\n" in (out / "region-broker" / "acl").read_text()
     assert broker_config.verify_password(secrets["kr-north.bridge"], passwd["kr-north.bridge"])
     acl = (out / "region-broker" / "acl").read_text()
     assert "user kr-north.bridge\ntopic readwrite cherga/v1/kr-north/#" in acl

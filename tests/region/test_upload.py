@@ -221,3 +221,29 @@ def test_a_forged_batch_with_a_gap_gets_gap_and_is_refilled(region_rig: RegionRi
             wait_until(lambda: region_events(rig, north.id) == north.own_events() or None, what="the refill")
         finally:
             up.stop()
+
+
+def test_the_push_tool_has_a_user_of_its_own_and_leaves_the_intake_connected(region_rig: RegionRig) -> None:
+    import yaml
+
+    rig = region_rig
+    push = yaml.safe_load((rig.files.broker_dir / "push-credentials.yaml").read_text())
+    with intake_on(rig) as intake:
+        assert intake.wait_listening()
+        pusher = _client(rig.region_broker.port, push["username"], push["password"])
+        try:
+            subscribe_and_wait(pusher, contract.topic("region_config", "kr-north"))
+        finally:
+            pusher.disconnect()
+            pusher.loop_stop()
+        # the same broker, a moment later: the intake was never knocked off its client id
+        north = rig.offices["kr-north"]
+        up = start_uplink(rig, north)
+        try:
+            north.day(3)
+            wait_until(lambda: region_events(rig, north.id) == north.own_events() or None, what="kr-north's log")
+        finally:
+            up.stop()
+        assert intake.stats.connected
+    log = (rig.region_broker.workdir / "mosquitto.log").read_text(errors="replace")
+    assert "already connected" not in log
