@@ -24,18 +24,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cherga.server.accounts import ensure_demo_accounts
 from cherga.server.api import auth as auth_api
 from cherga.server.api import counters, offices, tickets
 from cherga.server.api.models import Health
-from cherga.server.errors import ServiceError
+from cherga.server.errors import ServiceError, StoreFailed
 from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from cherga.server.notify.engine import attach_notifications
 from cherga.server.service import OfficeService, utc_now
 from cherga.server.siteconfig import SiteConfig, load_site_config
-from cherga.server.store import Store
+from cherga.server.store import Store, store_unreachable
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,17 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error")
         return JSONResponse({"key": key, "message": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        if not store_unreachable(exc):
+            log.error("unhandled database error", exc_info=exc)
+            return JSONResponse({"key": "internal_error", "message": "the server failed; it is logged"},
+                                status_code=500)
+        # The database did not answer (down, a failover under way): the clear refusal a command gets
+        # (503 store_failed), not "the server failed"; a load balancer sees /healthz fail.
+        log.warning("%s %s: the database did not answer (%s)", request.method, request.url.path, exc)
+        return await service_error(request, StoreFailed(unreachable=True))
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug, logged

@@ -251,3 +251,33 @@ def test_asynchronous_replication_would_lose_acknowledged_tickets() -> None:
     assert out.lost, "with asynchronous replication the lagging standby was expected to miss printed tickets"
     # The promoted server draws those numbers again: two visitors hold the same number.
     assert out.numbers_twice
+
+
+def test_the_api_answers_store_failed_until_the_standby_is_promoted() -> None:
+    """Between the primary's death and the promotion a request gets a clear 503, then service again."""
+    from fastapi.testclient import TestClient
+
+    from cherga.server.app import create_app
+
+    with running_postgres(SYNCHRONOUS_PRIMARY) as primary, running_standby(primary) as standby:
+        primary.query("CREATE DATABASE cherga")
+        app = create_app(wide_config(services=2, counters=2), region_url(primary, standby), sweep_interval=None)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get("/healthz").status_code == 200
+            before = client.post("/api/v1/offices/wide/tickets", json={"service": "s0", "command_id": "kiosk-1"})
+            assert before.status_code == 201, before.text
+
+            primary.stop("immediate")
+            health = client.get("/healthz")  # what a load balancer asks
+            assert (health.status_code, health.json()["key"]) == (503, "store_failed"), health.text
+            refused = client.post("/api/v1/offices/wide/tickets", json={"service": "s0", "command_id": "kiosk-2"})
+            assert (refused.status_code, refused.json()["key"]) == (503, "store_failed"), refused.text
+
+            standby.promote()
+            wait_until(lambda: client.get("/healthz").status_code == 200, what="the server on the promoted standby")
+            again = client.post("/api/v1/offices/wide/tickets", json={"service": "s0", "command_id": "kiosk-2"})
+            assert again.status_code == 201, again.text
+            # The refused call issued nothing: numbering goes on from the ticket before the switch.
+            assert again.json()["number"] == before.json()["number"] + 1
+            status = client.get(f"/api/v1/tickets/{before.json()['token']}")  # the ticket's live page asks so
+            assert status.status_code == 200 and status.json()["label"] == before.json()["label"]
