@@ -137,8 +137,11 @@ class _Sweeper:
             for svc in self.services:
                 try:
                     svc.sweep()
-                except Exception:  # keep sweeping; a failed sweep is retried next time
-                    log.exception("sweep of %s failed", svc.office)
+                except Exception as exc:  # keep sweeping; a failed sweep is retried next time
+                    if store_unreachable(exc):  # a failover under way: one line a second, not a traceback
+                        log.warning("sweep of %s: the database did not answer (%s)", svc.office, exc)
+                    else:
+                        log.exception("sweep of %s failed", svc.office)
 
 
 def _office_configs(config: SiteConfig | Sequence[SiteConfig]) -> list[SiteConfig]:
