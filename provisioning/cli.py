@@ -107,9 +107,29 @@ def _bar(description: str, total: int) -> Iterator[tuple[Progress, TaskID]]:
         yield progress, progress.add_task(description, total=total)
 
 
+def _guard_plain_cards(inv: Inventory, state: SiteState, directory: Path) -> None:
+    """Refuse to close the hall's plain port under cards that still speak plain MQTT.
+
+    An office provisioned before TLS became the default (or with ``tls: false``) has cards that
+    connect to port ``broker.port`` without TLS; broker files written now would open that port on
+    loopback only and shut every one of those nodes out. The technician decides: keep the port open
+    while the cards are re-made, or stay plain.
+    """
+    if inv.broker.tls is None or inv.broker.tls.plain_listener or (directory / "ca" / "ca.crt").exists():
+        return
+    plain = [s.node for s in state.active() if not s.cert_serials]
+    if plain:
+        raise _fail(
+            f"{len(plain)} card(s) of office {inv.office} ({', '.join(plain[:5])}{', ...' if len(plain) > 5 else ''}) "
+            f"were made for plain MQTT on port {inv.broker.port}; TLS (now the default) would close that port to "
+            "them. Write `tls: {plain_listener: true}` under broker in the inventory to keep it open while you "
+            "make their cards again (then remove it), or `tls: false` to stay plain (insecure).")
+
+
 def write_server_files(inv: Inventory, state: SiteState, directory: Path, *,
                        mosquitto_dir: str = "/etc/mosquitto") -> Path:
     """(Re)write ``<state>/server/``; the broker host needs these after any node change."""
+    _guard_plain_cards(inv, state, directory)
     out = directory / "server"
     try:
         files = bundle_mod.server_files(inv, state, ca=_ca(directory, inv), conf_dir=f"{mosquitto_dir}/cherga",
@@ -129,6 +149,7 @@ def write_server_files(inv: Inventory, state: SiteState, directory: Path, *,
 
 def _build(inv: Inventory, state: SiteState, directory: Path, node: InventoryNode, wheels: list[Path], *,
            rotate: bool, reinstate: bool) -> bundle_mod.Bundle:
+    _guard_plain_cards(inv, state, directory)  # before anything is issued
     try:
         secrets = state.ensure(node.id, rotate=rotate, reinstate=reinstate)
     except StateError as exc:

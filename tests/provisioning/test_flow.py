@@ -259,3 +259,27 @@ def test_rotating_a_nodes_credentials_puts_its_old_certificate_on_the_revocation
     # The old card's certificate goes with its password; the new card's is honoured.
     assert crl.get_revoked_certificate_by_serial_number(old) is not None
     assert crl.get_revoked_certificate_by_serial_number(new) is None
+
+
+def test_an_office_with_plain_cards_is_not_shut_out_by_the_tls_default(
+        tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
+    from tests.provisioning.conftest import INVENTORY, PLAIN_INVENTORY
+
+    state = tmp_path / "state"
+    # Cards made while the office was plain (before TLS became the default, or with tls: false).
+    _invoke("bundle", str(inventory_file(PLAIN_INVENTORY)), "kiosk-1", "--state-dir", str(state),
+            "--wheels", str(wheels_dir))
+    before = (state / "server" / "mosquitto.conf").read_text()
+    # The same inventory without `tls: false`: the broker files would close 1883 to the hall.
+    refused = runner.invoke(app, ["server", str(inventory_file(INVENTORY)), "--state-dir", str(state)])
+    assert refused.exit_code == 1 and "kiosk-1" in refused.output and "plain_listener: true" in refused.output
+    assert (state / "server" / "mosquitto.conf").read_text() == before and not (state / "ca").exists()
+    # Keeping the port open while the cards are made again: both listeners, the plain one for everyone.
+    moving = inventory_file(INVENTORY.replace("port: 1883}", "port: 1883, tls: {plain_listener: true}}"))
+    _invoke("server", str(moving), "--state-dir", str(state))
+    conf = (state / "server" / "mosquitto.conf").read_text()
+    assert "listener 1883\n" in conf and "listener 8883\n" in conf
+    # Once its card is made again (with a certificate) the default applies.
+    _invoke("bundle", str(moving), "kiosk-1", "--rotate", "--state-dir", str(state), "--wheels", str(wheels_dir))
+    _invoke("server", str(inventory_file(INVENTORY)), "--state-dir", str(state))
+    assert "listener 1883 127.0.0.1\n" in (state / "server" / "mosquitto.conf").read_text()
