@@ -88,13 +88,13 @@ class PostgresServer:
     def in_recovery(self) -> bool:
         return self.query("SELECT pg_is_in_recovery()") == "t"
 
-    def wal_receiver_pid(self) -> int:
-        """The standby's WAL receiver (the process that streams from the primary)."""
-        return int(self.query("SELECT pid FROM pg_stat_wal_receiver"))
+    def pause_wal_sender(self, standby: str) -> int:
+        """Stop (SIGSTOP) this primary's WAL sender to ``standby``: the standby falls behind, as over a slow link.
 
-    def pause_wal_receiver(self) -> int:
-        """Stop the standby's WAL receiver (SIGSTOP): the standby falls behind, as over a slow link."""
-        pid = self.wal_receiver_pid()
+        The sender, not the standby's receiver: WAL already sent would wait in the receiver's socket
+        buffer and reach the standby after all. Returns the sender's pid (SIGCONT or SIGKILL it).
+        """
+        pid = int(self.query(f"SELECT pid FROM pg_stat_replication WHERE application_name = '{standby}'"))
         os.kill(pid, signal.SIGSTOP)
         return pid
 
