@@ -62,7 +62,7 @@ from cherga.server.analytics.report import (
 from cherga.server.analytics.staffing import staffing_table
 from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
 from cherga.server.errors import ServiceError
-from cherga.server.region.rotation import Move, OfficeServices, advise, demand_from_cells
+from cherga.server.region.rotation import Move, OfficeServices, advise, demand_from_cells, demand_from_parts
 from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import SiteConfig
 from cherga.server.store import StaffAccount, Store
@@ -76,7 +76,7 @@ MANAGER_ROLES = ("hall_manager", "admin")
 PRUNE_EVERY_S = 6 * 3600
 REFRESH_S, REFRESH_MIN_S, REFRESH_MAX_S = 15, 5, 3600  # the public load page's ?refresh= (seconds)
 NETWORK = "network"  # /reports/network: the offices of the network the account may see, summed and side by side
-NETWORK_CELL_OFFICES = 100  # beyond this many offices the network report shows the offices side by side only
+HOURLY = ("hour", "hour_of_day")  # periods the network's day summaries cannot give: those read the hourly cells
 
 router = APIRouter(tags=["analytics"])
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -250,11 +250,20 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
     query = _query(request, configs, viewer, lang)
     store = _store(request)
     now = _now(request)
-    if office == NETWORK and len(configs) > NETWORK_CELL_OFFICES:
-        # A large network: the offices side by side only (SQL aggregates); the hourly cells of every
-        # office would take minutes (bench/network_report.py).
-        report = Report(query, [_side_by_side(store, configs, query, now)])
-        return _Built(report, {}, query, configs, _labels(configs, lang), viewer, None)
+    if office == NETWORK and query.period not in HOURLY:
+        # The network's day summaries (one per office-day, server/analytics/network.py): a month of
+        # 1,000 offices in seconds; its hourly cells would take minutes (bench/network_report.py).
+        # Employees and counters are in each office's own report.
+        query = dataclasses.replace(query, show_employees=False)
+        data = astore.load_network(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start,
+                                   query.end, now=now)
+        ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()})
+        report = build_report(data.cells, query, ctx)
+        report.tables.insert(0, _side_by_side(store, configs, query, now))
+        moves = advise(demand_from_parts(data.parts, office_services(configs)),
+                       {oid: o.services for oid, o in office_services(configs).items()})
+        _maybe_prune(store, configs, now)
+        return _Built(report, data.cells, query, configs, _labels(configs, lang), viewer, moves)
     cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
                               now=now)
     ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()},
@@ -307,13 +316,17 @@ def _side_by_side(store: Store, configs: dict[str, SiteConfig], query: ReportQue
     return Table("offices_side_by_side", SIDE_BY_SIDE_COLUMNS, rows)
 
 
-def network_moves(cells: Cells, configs: dict[str, SiteConfig]) -> list[Move]:
-    """Staff rotation advice between ``configs``' offices from the range's cells (``server/region/rotation.py``)."""
-    offices = {oid: OfficeServices(
+def office_services(configs: dict[str, SiteConfig]) -> dict[str, OfficeServices]:
+    return {oid: OfficeServices(
         services=frozenset(s.id for s in cfg.services if not s.appointment_only),
         prior_service_s={s.id: s.mean_service_min * 60 for s in cfg.services},
         target_wait_s={s.id: s.target_wait_min * 60 for s in cfg.services},
         counter_services={c.id: [s.id for s in c.services] for c in cfg.counters}) for oid, cfg in configs.items()}
+
+
+def network_moves(cells: Cells, configs: dict[str, SiteConfig]) -> list[Move]:
+    """Staff rotation advice between ``configs``' offices from the range's cells (``server/region/rotation.py``)."""
+    offices = office_services(configs)
     return advise(demand_from_cells(cells, offices), {oid: o.services for oid, o in offices.items()})
 
 
@@ -407,8 +420,6 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
         "text": lambda key: text(lang, key),
         "moves": None if built.moves is None else [move_line(m, built.configs, lang) for m in built.moves],
         "network_link": office != NETWORK and len(_network_configs(request)) > 1,
-        "network_large": (office == NETWORK and len(built.configs) > NETWORK_CELL_OFFICES
-                          and text(lang, "network_large").format(n=NETWORK_CELL_OFFICES, m=len(built.configs))),
     }
 
 

@@ -217,6 +217,9 @@ analytics_day_cells = Table(
     Column("office", String(40), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("cells", Text, nullable=False),
+    # The same day summed for a network report (server/analytics/network.py): per service, and the
+    # desk hours the staff rotation needs. Null for days folded before it existed (made on next use).
+    Column("summary", Text, nullable=True),
 )
 
 # Which days are folded into ``analytics_day_cells``, up to which event, and whether their raw

@@ -23,16 +23,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from cherga.server.analytics.engine import Cells
-from cherga.server.analytics.stats import mean
 from cherga.server.core.erlang import counters_needed
 from cherga.server.siteconfig import WEEKDAYS
 
 TARGET_SHARE = 0.95
+
+
+@functools.lru_cache(maxsize=65536)
+def _needed(arrivals_per_h: float, mean_service_s: float, target_wait_s: float) -> int:
+    """Erlang C's desks, remembered: a network's thousands of office-hours repeat the same few loads."""
+    try:
+        return counters_needed(arrivals_per_h / 3600, mean_service_s, target_wait_s=target_wait_s,
+                               target_share=TARGET_SHARE)
+    except ValueError:  # beyond any desk count: as short as can be
+        return 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +60,7 @@ class Demand:
 
     @property
     def needed(self) -> int:
-        try:
-            return counters_needed(self.arrivals_per_h / 3600, self.mean_service_s, target_wait_s=self.target_wait_s,
-                                   target_share=TARGET_SHARE)
-        except ValueError:  # beyond any desk count: as short as can be
-            return 1000
+        return _needed(self.arrivals_per_h, self.mean_service_s, self.target_wait_s)
 
     @property
     def short(self) -> int:
@@ -97,50 +103,107 @@ class OfficeServices:
     counter_services: Mapping[str, Sequence[str]]  # counter -> services it is set up for
 
 
-def demand_from_cells(cells: Cells, offices: Mapping[str, OfficeServices]) -> list[Demand]:
-    """Per office, service, weekday and hour: arrivals, mean visit and desks at work, from hourly cells."""
-    days: dict[tuple[str, int, int], set[dt.date]] = defaultdict(set)  # (office, weekday, hour) -> days worked
-    arrivals: dict[tuple[str, str, int, int], int] = defaultdict(int)
-    durations: dict[tuple[str, str], list[float]] = defaultdict(list)
+@dataclasses.dataclass
+class DemandParts:
+    """What the demand is made of, summed over the days of a range (mergeable; the network report's day
+    summaries, ``server/analytics/network.py``, carry these per office-day so 1,000 offices need no hourly cells).
+
+    Desk time is attributed to services per day, hour and counter (by the counter's busy time per service
+    that hour): what cannot be attributed (a desk with no visit that hour) is kept per counter in ``idle``
+    and spread over the services the counter is set up for (the configuration, known when reading).
+    """
+
+    days: dict[tuple[str, int, int], int] = dataclasses.field(default_factory=lambda: defaultdict(int))  # (office, weekday, hour) -> days worked
+    arrivals: dict[tuple[str, str, int, int], int] = dataclasses.field(default_factory=lambda: defaultdict(int))
+    open_s: dict[tuple[str, str, int, int], float] = dataclasses.field(default_factory=lambda: defaultdict(float))
+    idle: dict[tuple[str, str, int, int], float] = dataclasses.field(default_factory=lambda: defaultdict(float))  # (office, counter, wd, hour)
+    visits: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=lambda: defaultdict(lambda: [0.0, 0]))  # (office, service) -> [sum s, n]
+
+
+def day_parts(cells: Cells) -> tuple[dict[tuple[str, dt.date, int], bool], dict[tuple[str, dt.date, int, str], int],
+                                     dict[tuple[str, dt.date, int, str], float], dict[tuple[str, dt.date, int, str], float]]:
+    """Per office, day and hour: worked (any ticket, desk or visit), arrivals per service, desk seconds
+    attributed to each service, and per counter the desk seconds with no visit to attribute them by."""
+    worked: dict[tuple[str, dt.date, int], bool] = {}
+    arrivals: dict[tuple[str, dt.date, int, str], int] = defaultdict(int)
     busy: dict[tuple[str, dt.date, int, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
     available: dict[tuple[str, dt.date, int, str], float] = defaultdict(float)  # (office, day, hour, counter)
     for key, cell in cells.items():
-        if key.office not in offices:
-            continue
-        wd = key.day.weekday()
         if cell.issued or cell.open_s or cell.served:
-            days[(key.office, wd, key.hour)].add(key.day)
+            worked[(key.office, key.day, key.hour)] = True
         if key.service is not None:
-            arrivals[(key.office, key.service, wd, key.hour)] += cell.issued
-            durations[(key.office, key.service)].extend(cell.services)
+            if cell.issued:
+                arrivals[(key.office, key.day, key.hour, key.service)] += cell.issued
             if key.counter is not None and cell.busy_s:
                 busy[(key.office, key.day, key.hour, key.counter)][key.service] += cell.busy_s
         if key.counter is not None and cell.open_s:
             available[(key.office, key.day, key.hour, key.counter)] += cell.open_s - sum(cell.pauses.values())
-    open_s: dict[tuple[str, str, int, int], float] = defaultdict(float)
+    desk: dict[tuple[str, dt.date, int, str], float] = defaultdict(float)  # (office, day, hour, service)
+    idle: dict[tuple[str, dt.date, int, str], float] = defaultdict(float)  # (office, day, hour, counter)
     for (office, day, hour, counter), seconds in available.items():
-        wd = day.weekday()
         shares = busy.get((office, day, hour, counter))
         total = sum(shares.values()) if shares else 0.0
         if shares and total > 0:
             for service, b in shares.items():
-                open_s[(office, service, wd, hour)] += seconds * b / total
+                desk[(office, day, hour, service)] += seconds * b / total
         else:
-            given = offices[office].counter_services.get(counter) or []
-            for service in given:
-                open_s[(office, service, wd, hour)] += seconds / len(given)
+            idle[(office, day, hour, counter)] += seconds
+    return worked, arrivals, desk, idle
+
+
+def parts_from_cells(cells: Cells, offices: Iterable[str] | None = None) -> DemandParts:
+    """The demand's parts from hourly cells (one office's report, or a network's when it is small)."""
+    if offices is not None:
+        wanted = set(offices)
+        cells = {k: c for k, c in cells.items() if k.office in wanted}
+    parts = DemandParts()
+    worked, arrivals, desk, idle = day_parts(cells)
+    for (office, day, hour) in worked:
+        parts.days[(office, day.weekday(), hour)] += 1
+    for (office, day, hour, service), n in arrivals.items():
+        parts.arrivals[(office, service, day.weekday(), hour)] += n
+    for (office, day, hour, service), seconds in desk.items():
+        parts.open_s[(office, service, day.weekday(), hour)] += seconds
+    for (office, day, hour, counter), seconds in idle.items():
+        parts.idle[(office, counter, day.weekday(), hour)] += seconds
+    for key, cell in cells.items():
+        if key.service is not None and cell.services:
+            acc = parts.visits[(key.office, key.service)]
+            acc[0] += sum(cell.services)
+            acc[1] += len(cell.services)
+    return parts
+
+
+def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices]) -> list[Demand]:
+    """Per office, service, weekday and hour: arrivals, mean visit and desks at work."""
+    open_s: dict[tuple[str, str, int, int], float] = defaultdict(float)
+    for key, seconds in parts.open_s.items():
+        if key[0] in offices:
+            open_s[key] += seconds
+    for (office, counter, wd, hour), seconds in parts.idle.items():
+        if office not in offices:
+            continue
+        given = offices[office].counter_services.get(counter) or []
+        for service in given:
+            open_s[(office, service, wd, hour)] += seconds / len(given)
     out = []
-    for (office, service, wd, hour) in sorted(set(arrivals) | set(open_s)):
+    for (office, service, wd, hour) in sorted({k for k in parts.arrivals if k[0] in offices} | set(open_s)):
         info = offices[office]
-        n_days = len(days.get((office, wd, hour), ())) or 1
-        per_hour = arrivals.get((office, service, wd, hour), 0) / n_days
+        n_days = parts.days.get((office, wd, hour), 0) or 1
+        per_hour = parts.arrivals.get((office, service, wd, hour), 0) / n_days
         desks = open_s.get((office, service, wd, hour), 0.0) / (3600 * n_days)
-        visit = mean(durations.get((office, service), [])) or info.prior_service_s.get(service)
+        total, n = parts.visits.get((office, service), (0.0, 0))
+        visit = (total / n if n else None) or info.prior_service_s.get(service)
         if not visit or (per_hour == 0 and desks == 0):
             continue
         out.append(Demand(office, service, wd, hour, round(per_hour, 3), visit, round(desks, 3),
                           info.target_wait_s.get(service, 15 * 60)))
     return out
+
+
+def demand_from_cells(cells: Cells, offices: Mapping[str, OfficeServices]) -> list[Demand]:
+    """Per office, service, weekday and hour: arrivals, mean visit and desks at work, from hourly cells."""
+    return demand_from_parts(parts_from_cells(cells, offices), offices)
 
 
 def _hourly_moves(demand: Iterable[Demand], offers: Mapping[str, frozenset[str]]) -> list[Move]:

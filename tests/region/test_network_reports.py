@@ -141,15 +141,55 @@ def test_the_side_by_side_figures_are_the_ones_each_office_report_shows(
         assert [c.split(">")[1].split("<")[0] for c in row] == [issued, served, no_show], office
 
 
-def test_a_large_network_shows_the_offices_side_by_side_and_says_why_nothing_more(
-        played: tuple[TestClient, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> None:
-    from cherga.server.analytics import routes
+@pytest.fixture(scope="module")
+def day_after(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
+    """The same Wednesday morning, read on Thursday: the network report reads the day summaries."""
+    folder = tmp_path_factory.mktemp("network-reports-closed")
+    region = write_region(folder, passport_desks=3)
+    clock = Clock()
+    app = create_app(region.served_here, sqlite_url(folder / "cherga.db"), clock=clock, sweep_interval=None)
+    app.state.region = region
+    issued = _play(app.state.services, clock, 120)
+    clock.advance(24 * 3600)
+    auth.create_account(app.state.store, username="regional", role="admin", password=PASSWORD)
+    with TestClient(app) as c:
+        yield c, issued
 
-    monkeypatch.setattr(routes, "NETWORK_CELL_OFFICES", 1)
-    client, issued = played
-    r = client.get("/reports/network?lang=kk&from=2026-11-25&to=2026-11-25", headers=_bearer(client, "regional"))
-    assert r.status_code == 200
-    assert catalog("kk")["network_large"].format(n=1, m=3) in r.text  # north, south and east (which sent nothing)
-    side = _table(r.text, "offices_side_by_side")
-    assert f'<td class="int">{issued["south"]}</td>' in side
-    assert 'data-table="summary"' not in r.text and 'id="t-rotation"' not in r.text
+
+def _rows(body: str, name: str) -> list[list[str]]:
+    rows = _table(body, name).split("<tbody>")[1].split("</tbody>")[0].split("</tr>")
+    return [[c.split(">", 1)[1].split("<")[0] for c in r.split("<td")[1:]] for r in rows if "<td" in r]
+
+
+@pytest.mark.parametrize("query", ["period=total&group=service", "period=day&group=none",
+                                   "period=total&group=office"])
+def test_a_closed_days_network_report_is_the_offices_reports_summed(
+        day_after: tuple[TestClient, dict[str, int]], query: str) -> None:
+    """Read the next day, the network's tables come from the day summaries; every figure (counts, mean,
+    median, 90th percentile and longest wait, visit lengths) equals the report over both offices' hourly
+    cells (/reports/all), and its counts the two offices' own reports added up."""
+    client, issued = day_after
+    headers = _bearer(client, "regional")
+    span = "from=2026-11-25&to=2026-11-25&lang=en"
+    network = client.get(f"/reports/network?{span}&{query}", headers=headers)
+    both = client.get(f"/reports/all?{span}&{query}", headers=headers)
+    assert network.status_code == 200 and both.status_code == 200, network.text
+    assert _rows(network.text, "summary") == _rows(both.text, "summary")
+    own = [_rows(client.get(f"/reports/{o}?{span}&period=total&group=none", headers=headers).text, "summary")[0]
+           for o in ("north", "south")]
+    total = _rows(client.get(f"/reports/network?{span}&period=total&group=none", headers=headers).text, "summary")[0]
+    assert [int(v) for v in total[:5]] == [int(a) + int(b) for a, b in zip(own[0][:5], own[1][:5], strict=True)]
+    assert int(total[0]) == issued["north"] + issued["south"]
+
+
+def test_a_closed_days_network_report_gives_the_same_advice(day_after: tuple[TestClient, dict[str, int]]) -> None:
+    client, _ = day_after
+    r = client.get("/reports/network?lang=uk&from=2026-11-25&to=2026-11-25", headers=_bearer(client, "regional"))
+    rotation = r.text.split('id="t-rotation"')[1].split("</section>")[0]
+    line = rotation.split("<li>")[1].split("</li>")[0]
+    assert line.index(NAMES["north"]["uk"]) < line.index(NAMES["south"]["uk"])
+    assert catalog("uk")["weekday_wed"] in line and "10:00–12:00" in line
+    # hours of the day come from the hourly cells (the summaries have none): still there
+    hourly = client.get("/reports/network?lang=uk&from=2026-11-25&to=2026-11-25&period=hour_of_day",
+                        headers=_bearer(client, "regional"))
+    assert hourly.status_code == 200 and "10:00" in _table(hourly.text, "summary")
