@@ -112,12 +112,13 @@ def _guard_plain_cards(inv: Inventory, state: SiteState, directory: Path) -> Non
 
     An office provisioned before TLS became the default (or with ``tls: false``) has cards that
     connect to port ``broker.port`` without TLS; broker files written now would open that port on
-    loopback only and shut every one of those nodes out. The technician decides: keep the port open
-    while the cards are re-made, or stay plain.
+    loopback only and shut every one of those nodes out (``NodeSecrets.card``: the kind of the last
+    card made for the node). The technician decides: keep the port open while the cards are made
+    again, or stay plain. Called before a command changes the state.
     """
-    if inv.broker.tls is None or inv.broker.tls.plain_listener or (directory / "ca" / "ca.crt").exists():
+    if inv.broker.tls is None or inv.broker.tls.plain_listener:
         return
-    plain = [s.node for s in state.active() if not s.cert_serials]
+    plain = [s.node for s in state.active() if s.card == "plain"]
     if plain:
         raise _fail(
             f"{len(plain)} card(s) of office {inv.office} ({', '.join(plain[:5])}{', ...' if len(plain) > 5 else ''}) "
@@ -161,6 +162,7 @@ def _build(inv: Inventory, state: SiteState, directory: Path, node: InventoryNod
                                 update_root=anchor.read_bytes() if anchor.is_file() else None)
     if "tls/node.crt" in b.files:  # revoking the node (or rotating its credentials) revokes this certificate
         state.record_certificate(node.id, certificate_serial(b.files["tls/node.crt"]))
+    state.nodes[node.id].card = "tls" if "tls/node.crt" in b.files else "plain"
     return b
 
 
@@ -359,6 +361,7 @@ def revoke(
     inv = _inventory(inventory)
     directory = _state_dir(inventory, inv, state_dir)
     state = _state(directory, inv)
+    _guard_plain_cards(inv, state, directory)  # before the state changes: the broker files must follow
     try:
         state.revoke(node_id)
     except StateError as exc:
@@ -402,6 +405,7 @@ def tls_rotate(
     inv = _inventory(inventory)
     directory = _state_dir(inventory, inv, state_dir)
     state = _state(directory, inv)
+    _guard_plain_cards(inv, state, directory)
     ca = _tls_ca(directory, inv)
     targets = [s.node for s in state.active()] if all_nodes else nodes
     now = dt.datetime.now(dt.UTC)
@@ -492,6 +496,7 @@ def tls_retire(
     inv = _inventory(inventory)
     directory = _state_dir(inventory, inv, state_dir)
     state = _state(directory, inv)
+    _guard_plain_cards(inv, state, directory)
     _tls_ca(directory, inv)
     ended = state.end_overlap(dt.datetime.now(dt.UTC))
     state.save()

@@ -28,6 +28,14 @@ class StateError(ValueError):
     """The state directory belongs to another office, or a request makes no sense (revoked node...)."""
 
 
+def _with_card(entry: dict[str, object], *, plain_office: bool) -> dict[str, object]:
+    """A node entry as this version keeps it. An entry from before cards were recorded, in an office
+    without a CA, was made for plain MQTT (or not made yet: the same precaution holds)."""
+    if "card" not in entry and "cert_serials" not in entry and plain_office:
+        return {**entry, "card": "plain"}
+    return entry
+
+
 def fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -40,6 +48,7 @@ class NodeSecrets:
     token: str
     issued_at: str
     cert_serials: list[str] = field(default_factory=list)  # hex serials of the node certificates issued
+    card: str = ""  # the last card made: "tls" (with a certificate), "plain", or "" (none made yet)
 
     @property
     def token_sha256(self) -> str:
@@ -74,7 +83,8 @@ class SiteState:
             path=path,
             office=office,
             server_password=data["server_password"],
-            nodes={k: NodeSecrets(**v) for k, v in data.get("nodes", {}).items()},
+            nodes={k: NodeSecrets(**_with_card(v, plain_office=not (state_dir / "ca").exists()))
+                   for k, v in data.get("nodes", {}).items()},
             revoked=dict(data.get("revoked", {})),
             issued=set(data.get("issued", [])),
             revoked_certs=dict(data.get("revoked_certs", {})),

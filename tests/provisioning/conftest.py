@@ -134,6 +134,17 @@ def inventory_file(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def two_free_ports() -> tuple[int, int]:
+    """The broker's plain and TLS ports: two free ports, never the same one twice."""
+    from tests.support.mosquitto import free_port
+
+    plain = free_port()
+    tls = free_port()
+    while tls == plain:
+        tls = free_port()
+    return plain, tls
+
+
 AS_ROOT = "user root\n" if os.geteuid() == 0 else ""  # root Mosquitto would drop to a user that cannot read tmp
 
 

@@ -22,8 +22,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cherga.provisioning.cli import app
-from tests.provisioning.conftest import try_connect
-from tests.support.mosquitto import free_port
+from tests.provisioning.conftest import try_connect, two_free_ports
 from tests.support.wait import wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -69,7 +68,7 @@ def broker_host() -> Iterator[Path]:
 @pytest.mark.mosquitto
 def test_installed_broker_files_start_debians_stock_mosquitto_and_let_the_nodes_in(
         tmp_path: Path, broker_host: Path, inventory_file: Callable[..., Path]) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = two_free_ports()
     inv = inventory_file(port=port, tls_port=tls_port)
     state = tmp_path / "state"
     made = CliRunner().invoke(app, ["bundle", str(inv), "kiosk-1", "--state-dir", str(state)])

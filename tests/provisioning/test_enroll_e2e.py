@@ -23,9 +23,14 @@ from cherga.broker_bridge.bridge import Bridge
 from cherga.provisioning import image as image_mod
 from cherga.provisioning.cli import app
 from tests.bridge.conftest import make_service, site_config
-from tests.provisioning.conftest import build_image, generated_broker, reload_broker, try_connect
+from tests.provisioning.conftest import (
+    build_image,
+    generated_broker,
+    reload_broker,
+    try_connect,
+    two_free_ports,
+)
 from tests.provisioning.test_firstboot import SYSTEMCTL, _env, _run, _stubs
-from tests.support.mosquitto import free_port
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.mosquitto,
@@ -94,7 +99,7 @@ def _run_config(installed: Path, data_dir: Path, name: str) -> Path:
 def test_a_pad_from_its_card_enrolls_a_clone_is_refused_and_revocation_shuts_it_out(
         tmp_path: Path, inventory_file: Callable[..., Path], pad_wheels: Path,
         processes: list[NodeProcess]) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = two_free_ports()
     inv = inventory_file(port=port, tls_port=tls_port)  # nodes on TLS (the default), the server on loopback
     state = tmp_path / "state"
     card = tmp_path / "pad-c1.img"

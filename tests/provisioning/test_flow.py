@@ -24,8 +24,8 @@ from tests.provisioning.conftest import (
     mtype,
     reload_broker,
     try_connect,
+    two_free_ports,
 )
-from tests.support.mosquitto import free_port
 from tests.support.wait import WAIT_S, wait_until
 
 runner = CliRunner()
@@ -65,7 +65,7 @@ def _server_watch(host: str, port: int, user: str, password: str) -> tuple[mqtt.
 @pytest.mark.mosquitto
 def test_card_image_brings_a_kiosk_online_over_tls_and_revocation_shuts_it_out(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = two_free_ports()
     inv = inventory_file(port=port, tls_port=tls_port)  # TLS is the default: only its port is chosen here
     state = tmp_path / "state"
     base = build_image(tmp_path / "raspios-trixie.img")
@@ -215,7 +215,7 @@ def test_node_with_site_certificates_connects_over_tls_to_the_generated_broker(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
     from cherga.firmware_host.session import NodeSession
 
-    port, tls_port = free_port(), free_port()
+    port, tls_port = two_free_ports()
     inv = inventory_file(port=port, tls_port=tls_port)
     state = tmp_path / "state"
     _invoke("bundle", str(inv), "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
@@ -274,6 +274,10 @@ def test_an_office_with_plain_cards_is_not_shut_out_by_the_tls_default(
     refused = runner.invoke(app, ["server", str(inventory_file(INVENTORY)), "--state-dir", str(state)])
     assert refused.exit_code == 1 and "kiosk-1" in refused.output and "plain_listener: true" in refused.output
     assert (state / "server" / "mosquitto.conf").read_text() == before and not (state / "ca").exists()
+    # Not even a revocation half-done: refused before the state changes.
+    revoking = runner.invoke(app, ["revoke", str(inventory_file(INVENTORY)), "kiosk-1", "--state-dir", str(state)])
+    assert revoking.exit_code == 1 and "plain_listener: true" in revoking.output
+    assert "kiosk-1" in json.loads((state / "state.json").read_text())["nodes"]
     # Keeping the port open while the cards are made again: both listeners, the plain one for everyone.
     moving = inventory_file(INVENTORY.replace("port: 1883}", "port: 1883, tls: {plain_listener: true}}"))
     _invoke("server", str(moving), "--state-dir", str(state))
@@ -283,3 +287,15 @@ def test_an_office_with_plain_cards_is_not_shut_out_by_the_tls_default(
     _invoke("bundle", str(moving), "kiosk-1", "--rotate", "--state-dir", str(state), "--wheels", str(wheels_dir))
     _invoke("server", str(inventory_file(INVENTORY)), "--state-dir", str(state))
     assert "listener 1883 127.0.0.1\n" in (state / "server" / "mosquitto.conf").read_text()
+
+
+def test_a_state_from_before_tls_by_default_counts_its_cards_as_plain(tmp_path: Path) -> None:
+    from cherga.provisioning.state import SiteState
+
+    legacy = {"office": "prov-test", "server_password": "s" * 32, "revoked": {}, "issued": [],
+              "nodes": {"kiosk-1": {"node": "kiosk-1", "username": "prov-test.kiosk-1", "password": "p" * 32,
+                                    "token": "t" * 22, "issued_at": "2026-01-01T00:00:00+00:00"}}}
+    (tmp_path / "state.json").write_text(json.dumps(legacy))
+    assert SiteState.load(tmp_path, "prov-test").nodes["kiosk-1"].card == "plain"
+    (tmp_path / "ca").mkdir()  # an office that had opted into TLS: its cards carried certificates
+    assert SiteState.load(tmp_path, "prov-test").nodes["kiosk-1"].card == ""

@@ -24,8 +24,7 @@ from cherga.firmware_host import credentials
 from cherga.firmware_host.config import load_node_config
 from cherga.firmware_host.session import NodeSession
 from cherga.provisioning.cli import app
-from tests.provisioning.conftest import generated_broker, reload_broker, try_connect
-from tests.support.mosquitto import free_port
+from tests.provisioning.conftest import generated_broker, reload_broker, try_connect, two_free_ports
 from tests.support.wait import WAIT_S, wait_until
 
 runner = CliRunner()
@@ -63,7 +62,7 @@ def _retained(port: int, server: Path, topic: str) -> list[bytes]:
 @pytest.mark.mosquitto
 def test_a_running_node_takes_its_rotated_certificate_over_mqtt_and_the_old_one_ends_with_the_overlap(
         tmp_path: Path, inventory_file: Callable[..., Path], wheels_dir: Path) -> None:
-    port, tls_port = free_port(), free_port()
+    port, tls_port = two_free_ports()
     inv = inventory_file(port=port, tls_port=tls_port)
     state = tmp_path / "state"
     _invoke("bundle", str(inv), "kiosk-1", "pad-c1", "--state-dir", str(state), "--wheels", str(wheels_dir))
