@@ -17,6 +17,7 @@ import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cherga.broker_bridge.broker_config import username_for
 
@@ -28,7 +29,7 @@ class StateError(ValueError):
     """The state directory belongs to another office, or a request makes no sense (revoked node...)."""
 
 
-def _with_card(entry: dict[str, object], *, plain_office: bool) -> dict[str, object]:
+def _with_card(entry: dict[str, Any], *, plain_office: bool) -> dict[str, Any]:
     """A node entry as this version keeps it. An entry from before cards were recorded, in an office
     without a CA, was made for plain MQTT (or not made yet: the same precaution holds)."""
     if "card" not in entry and "cert_serials" not in entry and plain_office:
