@@ -302,7 +302,7 @@ def build_report(cells: Cells, query: ReportQuery, ctx: Context | None = None, *
     """Every table of the report for ``query`` (``staffing`` from :mod:`server.analytics.staffing`)."""
     ctx = ctx or Context()
     chosen = select(cells, query)
-    if query.period not in ("hour", "hour_of_day"):
+    if query.period not in ("hour", "hour_of_day") and any(k.hour for k in chosen):  # day cells (a network's) are collapsed
         chosen = collapse_hours(chosen)
     tables = [summary_table(chosen, query, ctx)]
     if query.show_employees:

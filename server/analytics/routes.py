@@ -259,9 +259,10 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
                                    query.end, now=now)
         ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()})
         report = build_report(data.cells, query, ctx)
-        report.tables.insert(0, _side_by_side(store, configs, query, now))
-        moves = advise(demand_from_parts(data.parts, office_services(configs)),
-                       {oid: o.services for oid, o in office_services(configs).items()})
+        report.tables.insert(0, side_by_side_table(data.cells, configs, query))
+        offices = office_services(configs)
+        moves = advise(demand_from_parts(data.parts, offices, movable_only=True),
+                       {oid: o.services for oid, o in offices.items()})
         _maybe_prune(store, configs, now)
         return _Built(report, data.cells, query, configs, _labels(configs, lang), viewer, moves)
     cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
@@ -278,7 +279,7 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
     moves = None
     if office == NETWORK:
         # Per office side by side (one row each), then where desks should move between them.
-        report.tables.insert(0, _side_by_side(store, configs, query, now))
+        report.tables.insert(0, side_by_side_table(cells, configs, query))
         moves = network_moves(cells, configs)
     _maybe_prune(store, configs, now)
     return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves)
@@ -308,11 +309,24 @@ SIDE_BY_SIDE_COLUMNS = [Column("office", "text"), Column("issued"), Column("serv
                         Column("wait_mean", "min"), Column("called_within_15", "pct")]
 
 
-def _side_by_side(store: Store, configs: dict[str, SiteConfig], query: ReportQuery, now: dt.datetime) -> Table:
-    """One row per office: tickets, served, no-shows, mean wait to the first call, % called within 15 min."""
-    totals = astore.office_totals(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start,
-                                  query.end, now=now)
-    rows = [[oid, *totals.get(oid, [0, 0, 0, None, None])] for oid in configs]  # an office with nothing: zeros
+def side_by_side_table(cells: Cells, configs: dict[str, SiteConfig], query: ReportQuery) -> Table:
+    """One row per office: tickets, served, no-shows, mean wait to a call, % called within 15 min; from
+    the same cells as the rest of the report (an office's row is its own report's figures)."""
+    totals: dict[str, list[Any]] = {oid: [0, 0, 0, 0.0, 0, 0] for oid in configs}  # issued, served, no-show, wait s, waits, within
+    for key, cell in select(cells, query).items():
+        acc = totals.get(key.office)
+        if acc is None:
+            continue
+        acc[0] += cell.issued
+        acc[1] += cell.served
+        acc[2] += cell.no_show
+        if cell.waits:
+            acc[3] += sum(cell.waits)
+            acc[4] += len(cell.waits)
+            acc[5] += sum(1 for w in cell.waits if w <= 15 * 60)
+    rows = [[oid, issued, served, no_show, round(wait_s / n / 60, 1) if n else None,
+             round(100.0 * within / n, 1) if n else None]
+            for oid, (issued, served, no_show, wait_s, n, within) in totals.items()]  # an office with nothing: zeros
     return Table("offices_side_by_side", SIDE_BY_SIDE_COLUMNS, rows)
 
 

@@ -406,4 +406,4 @@ def load_network(store: Store, offices: Mapping[str, ZoneInfo | str], first: dt.
         until = min(local_midnight(last + dt.timedelta(days=1), zone), now)
         if until > start:
             add_cells(data, fold(read_events(store, [office], start, until), tz=zone, office=office, until=until))
-    return data
+    return data.finish()

@@ -174,8 +174,11 @@ def parts_from_cells(cells: Cells, offices: Iterable[str] | None = None) -> Dema
     return parts
 
 
-def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices]) -> list[Demand]:
-    """Per office, service, weekday and hour: arrivals, mean visit and desks at work."""
+def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices], *,
+                      movable_only: bool = False) -> list[Demand]:
+    """Per office, service, weekday and hour: arrivals, mean visit and desks at work. With ``movable_only``
+    only the office-hours short or idle by a whole desk (all :func:`advise` looks at; a network of 1,000
+    offices has ~500,000 office-hours and few of them either)."""
     open_s: dict[tuple[str, str, int, int], float] = defaultdict(float)
     for key, seconds in parts.open_s.items():
         if key[0] in offices:
@@ -187,17 +190,23 @@ def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices])
         for service in given:
             open_s[(office, service, wd, hour)] += seconds / len(given)
     out = []
-    for (office, service, wd, hour) in sorted({k for k in parts.arrivals if k[0] in offices} | set(open_s)):
+    arrivals, days, visits = parts.arrivals, parts.days, parts.visits
+    for key in sorted({k for k in arrivals if k[0] in offices} | set(open_s)):
+        office, service, wd, hour = key
         info = offices[office]
-        n_days = parts.days.get((office, wd, hour), 0) or 1
-        per_hour = parts.arrivals.get((office, service, wd, hour), 0) / n_days
-        desks = open_s.get((office, service, wd, hour), 0.0) / (3600 * n_days)
-        total, n = parts.visits.get((office, service), (0.0, 0))
+        n_days = days.get((office, wd, hour), 0) or 1
+        per_hour = round(arrivals.get(key, 0) / n_days, 3)
+        desks = round(open_s.get(key, 0.0) / (3600 * n_days), 3)
+        total, n = visits.get((office, service), (0.0, 0))
         visit = (total / n if n else None) or info.prior_service_s.get(service)
         if not visit or (per_hour == 0 and desks == 0):
             continue
-        out.append(Demand(office, service, wd, hour, round(per_hour, 3), visit, round(desks, 3),
-                          info.target_wait_s.get(service, 15 * 60)))
+        target = info.target_wait_s.get(service, 15 * 60)
+        if movable_only:
+            gap = _needed(per_hour, visit, target) - desks
+            if gap < 0.5 and gap > -1 + 1e-9:  # neither short (round(gap) >= 1) nor idle (floor(-gap) >= 1)
+                continue
+        out.append(Demand(office, service, wd, hour, per_hour, visit, desks, target))
     return out
 
 

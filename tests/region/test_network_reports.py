@@ -193,3 +193,32 @@ def test_a_closed_days_network_report_gives_the_same_advice(day_after: tuple[Tes
     hourly = client.get("/reports/network?lang=uk&from=2026-11-25&to=2026-11-25&period=hour_of_day",
                         headers=_bearer(client, "regional"))
     assert hourly.status_code == 200 and "10:00" in _table(hourly.text, "summary")
+
+
+def test_an_office_log_arriving_the_day_after_counts_in_the_folded_day(
+        day_after: tuple[TestClient, dict[str, int]]) -> None:
+    """East (own server) uploads Wednesday's tickets on Thursday in two parts, the second after Wednesday
+    was folded: the network report counts both (the late event is newer than the day's fold head)."""
+    from cherga.broker_bridge.contract import LoggedEvent
+    from cherga.server.region.eventlog import store_batch
+
+    client, _ = day_after
+    app = client.app
+    store = app.state.store  # type: ignore[attr-defined]
+    now = app.state.clock()  # type: ignore[attr-defined]
+    wednesday = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+
+    def upload(seq: int) -> None:
+        event = LoggedEvent(seq=seq, kind="issued", ticket_id=f"east-{seq}", service="passport",
+                            at=wednesday + dt.timedelta(minutes=seq), data={"origin": "walk_in"})
+        store_batch(store, "east", seq - 1, [event], now)
+
+    def east_issued() -> int:
+        r = client.get("/reports/network?lang=en&from=2026-11-25&to=2026-11-25", headers=_bearer(client, "regional"))
+        assert r.status_code == 200, r.text
+        return int(next(row for row in _rows(r.text, "offices_side_by_side") if row[0] == NAMES["east"]["en"])[1])
+
+    upload(1)
+    assert east_issued() == 1  # folds Wednesday for east
+    upload(2)
+    assert east_issued() == 2
