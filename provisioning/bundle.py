@@ -524,6 +524,12 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
         # certificate's name as the user, Mosquitto never reads the password file on this listener, so
         # only the CRL shuts a revoked node's card out (tests/provisioning/test_tls_default.py).
         files["tls/crl.pem"] = ca.crl(state.crl_entries(dt.datetime.now(dt.UTC)))
+        # The office server's HTTPS certificate (cherga server --tls-cert/--tls-key), for the same host:
+        # the office server runs beside the broker. Browsers trust it once the site CA is installed.
+        https = ca.issue(inv.broker.host, server_names=[inv.broker.host])
+        files["https/office.crt"] = https.cert_pem + ca.cert_pem  # the chain: leaf, then the site CA
+        files["https/office.key"] = https.key_pem
+        files["https/ca.crt"] = ca.cert_pem
         tls_files = TlsFiles(f"{conf_dir}/tls/ca.crt", f"{conf_dir}/tls/server.crt", f"{conf_dir}/tls/server.key",
                              require_certificate=inv.broker.tls.require_certificate, crlfile=f"{conf_dir}/tls/crl.pem")
     # Under TLS the plain listener stays for the office server beside the broker, on loopback only,

@@ -123,11 +123,18 @@ def test_a_nodes_certificate_acts_only_as_its_own_node_whatever_password_comes_w
         broker.stop()
 
 
-def test_the_office_server_over_https_sends_hsts_and_answers_no_plain_http(tmp_path: Path) -> None:
-    ca = SiteCA(tmp_path / "ca", "demo")
-    issued = ca.issue("127.0.0.1", server_names=["127.0.0.1"])
-    (tmp_path / "office.crt").write_bytes(issued.cert_pem)
-    (tmp_path / "office.key").write_bytes(issued.key_pem)
+def test_the_office_server_over_https_sends_hsts_and_answers_no_plain_http(
+        tmp_path: Path, inventory_file: Callable[..., Path]) -> None:
+    # The office's HTTPS certificate as `cherga provision server` writes it (TLS is the default).
+    state = tmp_path / "state"
+    result = runner.invoke(app, ["server", str(inventory_file()), "--state-dir", str(state)])
+    assert result.exit_code == 0, result.output
+    https = state / "server" / "https"
+    assert (https / "office.key").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "office.crt").write_bytes((https / "office.crt").read_bytes())
+    (tmp_path / "office.key").write_bytes((https / "office.key").read_bytes())
+    (tmp_path / "ca").mkdir()
+    (tmp_path / "ca" / "ca.crt").write_bytes((https / "ca.crt").read_bytes())
     port = free_port()
     log = tmp_path / "server.log"
     import subprocess
