@@ -439,8 +439,14 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
 
 @router.get("/reports", include_in_schema=False)
 def reports_home(request: Request) -> Response:
-    first = next(iter(_services(request)))
-    return RedirectResponse(f"/reports/{first}", status_code=303)
+    """The first office here the account may see; the network's reports for an account whose offices
+    all run their own server (issue 21: a manager of such an office reads the network here)."""
+    viewer = _viewer(request)
+    here = list(_services(request))
+    mine = [oid for oid in here if viewer is None or viewer.may_act_on(oid)]
+    if not mine and viewer is not None and any(viewer.may_act_on(oid) for oid in _network_configs(request)):
+        return RedirectResponse(f"/reports/{NETWORK}", status_code=303)
+    return RedirectResponse(f"/reports/{(mine or here)[0]}", status_code=303)
 
 
 @router.get("/reports/signin", response_class=HTMLResponse, include_in_schema=False)

@@ -31,7 +31,12 @@ def login(body: LoginRequest, store: StoreDep, request: Request) -> LoginRespons
         return JSONResponse(exc.as_dict(), status_code=exc.status,
                             headers={"Retry-After": str(exc.params.get("retry_after_s", 1))})
     offices = list(getattr(request.app.state, "services", None) or [])
-    if offices and not any(account.may_act_on(o) for o in offices):
+    region = getattr(request.app.state, "region", None)
+    # A manager of an office with its own server (the region file lists it) reads the network reports on
+    # the region server (issue 21); nothing else here is for them (the panel and REST check the office).
+    remote_manager = (region is not None and account.role in ("hall_manager", "admin")
+                      and any(account.may_act_on(o.id) for o in region.file.offices))
+    if offices and not remote_manager and not any(account.may_act_on(o) for o in offices):
         auth.forget_token(store, token)  # the account is for offices this server does not run (issue 21)
         raise Forbidden("office_forbidden", f"account {account.username!r} is for none of the offices here: "
                         f"{', '.join(offices)}")

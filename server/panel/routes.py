@@ -258,6 +258,10 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         return RedirectResponse(f"{BASE}/signin", status_code=303)  # no office chosen: choose one first
     if not account.may_act_on(service.office):
         service.store.drop_session(token)  # signed in for nothing: leave no live session behind
+        region = getattr(request.app.state, "region", None)
+        if (region is not None and not any(account.may_act_on(o) for o in _offices(request))
+                and any(account.may_act_on(o.id) for o in region.file.offices)):
+            return again(t["error_office_remote"], 403)  # their office runs its own server (issue 21)
         return again(t["error_office_forbidden"], 403)
     if counter == "none":  # "hall manager (no counter)", chosen on purpose (never the form's default)
         counter = ""

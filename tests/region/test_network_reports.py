@@ -7,6 +7,7 @@ open for two visitors an hour (one would do), south one desk for twenty an hour 
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Iterator
 
 import pytest
@@ -222,3 +223,32 @@ def test_an_office_log_arriving_the_day_after_counts_in_the_folded_day(
     assert east_issued() == 1  # folds Wednesday for east
     upload(2)
     assert east_issued() == 2
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_manager_of_an_office_with_its_own_server_reads_the_network_reports_here(
+        played: tuple[TestClient, dict[str, int]], lang: str) -> None:
+    """East runs its own server; its manager signs in on the region server, reads the network reports for
+    east (and no other office), and the operator panel here says in their language why it is not theirs."""
+    client, _ = played
+    store = client.app.state.store  # type: ignore[attr-defined]
+    user = f"east.manager.{lang}"
+    auth.create_account(store, username=user, role="hall_manager", password=PASSWORD, offices=["east"])
+    client.cookies.clear()
+    r = client.post(f"/reports/signin?lang={lang}", data={"username": user, "password": PASSWORD, "next": "/reports"},
+                    headers={"Accept-Language": lang}, follow_redirects=True)
+    assert r.status_code == 200, r.text
+    assert str(r.url).split("?")[0].endswith("/reports/network")  # not an office served here: the network's
+    side = _table(r.text, "offices_side_by_side")
+    assert NAMES["east"][lang] in side and NAMES["north"][lang] not in side
+    api = client.post("/api/v1/auth/login", json={"username": user, "password": PASSWORD})
+    assert api.status_code == 200, api.text  # a token for the reports' API
+    headers = {"Authorization": f"Bearer {api.json()['token']}"}
+    assert client.get("/reports/network?lang=en", headers=headers).status_code == 200
+    assert client.get("/reports/north?lang=en", headers=headers).status_code == 403
+    client.cookies.clear()
+    panel = client.post("/panel/signin", data={"username": user, "password": PASSWORD, "lang": lang,
+                                              "office": "north", "counter": "none"})
+    assert panel.status_code == 403
+    from cherga.server.panel.i18n import catalog as panel_catalog
+    assert panel_catalog(lang)["error_office_remote"] in html.unescape(panel.text)
