@@ -9,7 +9,7 @@ A summary holds, for one office and one local day:
   visit length, rating and punctuality of that day, so the network's tables by day, week, month,
   service, office or territory are the same numbers as the offices' own reports summed. An office's
   report still reads its hourly cells (counters, employees, staffing, hours of the day).
-* ``w``, ``a``, ``d``, ``i``: what the staff rotation advice needs (:mod:`server.region.rotation`):
+* ``w``, ``h``, ``i``: what the staff rotation advice needs (:mod:`server.region.rotation`):
   the hours the office worked, per hour and service the arrivals and the desk seconds attributed to
   the service, and per hour and counter the desk seconds of a desk with no visit that hour (spread over
   the counter's services when read, from the configuration).
@@ -60,21 +60,20 @@ def summarize(cells: Cells) -> dict[tuple[str, dt.date], str]:
         found.merge(cell)
     worked, arrivals, desk, idle = day_parts(cells)
     out: dict[tuple[str, dt.date], dict[str, list[object]]] = {
-        k: {"c": [[s, *c.to_row()] for s, c in per.items()], "w": [], "a": [], "d": [], "i": []}
+        k: {"c": [[s, *c.to_row()] for s, c in per.items()], "w": [], "h": [], "i": []}
         for k, per in by_day.items()}
 
     def row(office: str, day: dt.date) -> dict[str, list[object]]:
         found = out.get((office, day))
         if found is None:
-            found = out[(office, day)] = {"c": [], "w": [], "a": [], "d": [], "i": []}
+            found = out[(office, day)] = {"c": [], "w": [], "h": [], "i": []}
         return found
 
     for (office, day, hour) in worked:
         row(office, day)["w"].append(hour)
-    for (office, day, hour, service), n in arrivals.items():
-        row(office, day)["a"].append([hour, service, n])
-    for (office, day, hour, service), seconds in desk.items():
-        row(office, day)["d"].append([hour, service, round(seconds, 1)])
+    for key in {**arrivals, **desk}:  # per hour and service: arrivals and desk seconds, one row
+        office, day, hour, service = key
+        row(office, day)["h"].append([hour, service, arrivals.get(key, 0), round(desk.get(key, 0.0), 1)])
     for (office, day, hour, counter), seconds in idle.items():
         row(office, day)["i"].append([hour, counter, round(seconds, 1)])
     for v in out.values():
@@ -102,10 +101,12 @@ def add_summary(data: NetworkData, office: str, day: dt.date, text: str) -> None
     # A network's month is ~26,000 of these: plain loops over bound methods (this is most of the read).
     arrivals, open_s, idle = parts.arrivals, parts.open_s, parts.idle
     data.worked[(office, wd, tuple(found["w"]))] += 1
-    for hour, service, n in found["a"]:
-        arrivals[(office, service, wd, hour)] += n
-    for hour, service, seconds in found["d"]:
-        open_s[(office, service, wd, hour)] += seconds
+    for hour, service, n, seconds in found["h"]:
+        key = (office, service, wd, hour)
+        if n:
+            arrivals[key] += n
+        if seconds:
+            open_s[key] += seconds
     for hour, counter, seconds in found["i"]:
         idle[(office, counter, wd, hour)] += seconds
 

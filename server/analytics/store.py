@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 daily = schema.analytics_day_cells
 days = schema.analytics_days
-_EMPTY_SUMMARY = '{"c":[],"w":[],"a":[],"d":[],"i":[]}'  # a day nothing happened
+_EMPTY_SUMMARY = '{"c":[],"w":[],"h":[],"i":[]}'  # a day nothing happened
 
 # Kinds whose ``data`` the engine reads; other kinds skip the JSON parse.
 _DATA_KINDS = frozenset({EventKind.ISSUED.value, EventKind.TRANSFERRED.value, EventKind.RETURNED.value,
