@@ -40,6 +40,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select
 
 from cherga.broker_bridge.contract import LANGUAGES
 from cherga.server import auth
@@ -61,7 +63,10 @@ from cherga.server.analytics.report import (
 )
 from cherga.server.analytics.staffing import staffing_table
 from cherga.server.dates import FIRST_DAY, LAST_DAY, day_in_range
+from cherga.server.db import schema
 from cherga.server.errors import ServiceError
+from cherga.server.region.conflicts import KINDS as CONFLICT_KINDS
+from cherga.server.region.conflicts import BookingConflict, find_conflicts
 from cherga.server.region.rotation import Move, OfficeServices, advise, demand_from_cells, demand_from_parts
 from cherga.server.service.results import forecast_light
 from cherga.server.siteconfig import SiteConfig
@@ -180,6 +185,7 @@ class _Built:
     labels: Labels
     viewer: StaffAccount
     moves: list[Move] | None = None  # the network's staff rotation advice (/reports/network only)
+    conflicts: list[BookingConflict] | None = None  # bookings two offices acted on (/reports/network only)
 
 
 def _parse_date(value: str | None, default: dt.date, lang: str) -> dt.date:
@@ -264,7 +270,8 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
         moves = advise(demand_from_parts(data.parts, offices, movable_only=True),
                        {oid: o.services for oid, o in offices.items()})
         _maybe_prune(store, configs, now)
-        return _Built(report, data.cells, query, configs, _labels(configs, lang), viewer, moves)
+        return _Built(report, data.cells, query, configs, _labels(configs, lang), viewer, moves,
+                      network_conflicts(store, _network_configs(request), set(configs), query))
     cells = astore.load_cells(store, {oid: cfg.office.tz for oid, cfg in configs.items()}, query.start, query.end,
                               now=now)
     ctx = Context(territories={oid: cfg.office.territorial_office or oid for oid, cfg in configs.items()},
@@ -282,7 +289,8 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
         report.tables.insert(0, side_by_side_table(cells, configs, query))
         moves = network_moves(cells, configs)
     _maybe_prune(store, configs, now)
-    return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves)
+    conflicts = network_conflicts(store, _network_configs(request), set(configs), query) if office == NETWORK else None
+    return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves, conflicts)
 
 
 def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccount | Response:
@@ -342,6 +350,67 @@ def network_moves(cells: Cells, configs: dict[str, SiteConfig]) -> list[Move]:
     """Staff rotation advice between ``configs``' offices from the range's cells (``server/region/rotation.py``)."""
     offices = office_services(configs)
     return advise(demand_from_cells(cells, offices), {oid: o.services for oid, o in offices.items()})
+
+
+def network_conflicts(store: Store, network: dict[str, SiteConfig], visible: set[str],
+                      query: ReportQuery) -> list[BookingConflict]:
+    """Bookings two offices of the network acted on in the range (``server/region/conflicts.py``: the mobile
+    office's report), those that touch an office in ``visible``. Read in two steps so a month of a large
+    network is not read whole: the check-ins with a booking code and the missed bookings, then the later
+    events of the conflicting tickets only (what became of them)."""
+    e = schema.events
+    zone = next(iter(network.values())).office.tz if network else dt.UTC
+    start = astore.local_midnight(query.start - dt.timedelta(days=1), zone)  # a day either side: time zones
+    end = astore.local_midnight(query.end + dt.timedelta(days=2), zone)
+    columns = (e.c.seq, e.c.kind, e.c.office, e.c.ticket_id, e.c.at, e.c.data)
+    with store.reading() as conn:
+        rows = [dict(r) for r in conn.execute(sa_select(*columns).where(
+            e.c.office.in_(sorted(network)), e.c.at >= start, e.c.at < end,
+            or_(e.c.kind == "booking_missed",
+                and_(e.c.kind == "issued", e.c.data["appointment"].as_string().is_not(None))))).mappings()]
+        found = [c for c in find_conflicts(rows)
+                 if (c.booked_at in visible) or any(a.office in visible for a in c.acts)]
+        tickets = sorted({str(r["ticket_id"]) for r in rows if r["ticket_id"]
+                          and any(a.office == r["office"] and a.what == "checked_in" for c in found for a in c.acts)})
+        if tickets:
+            rows += [dict(r) for r in conn.execute(sa_select(*columns).where(
+                e.c.ticket_id.in_(tickets), e.c.kind.in_([k for k in CONFLICT_KINDS if k != "issued"]))).mappings()]
+    return [c for c in find_conflicts(rows) if (c.booked_at in visible) or any(a.office in visible for a in c.acts)]
+
+
+def conflict_line(conflict: BookingConflict, network: dict[str, SiteConfig], visible: set[str], lang: str) -> str:
+    """One conflict as a manager reads it; an office the account may not see is "another office" (no ticket)."""
+    t = catalog(lang)
+
+    def name(office: str | None) -> str:
+        if office is None:
+            return "—"
+        if office not in visible or office not in network:
+            return t["conflict_other_office"]
+        return str(network[office].office.names.get(lang))
+
+    acts = []
+    for a in conflict.acts:
+        zone = network[a.office].office.tz if a.office in network else dt.UTC
+        when = a.at.astimezone(zone).strftime("%d.%m %H:%M")
+        if a.what == "checked_in" and a.office in visible:
+            acts.append(t["conflict_checked_in"].format(office=name(a.office), ticket=a.ticket or "—", time=when,
+                                                         outcome=t[f"conflict_outcome_{a.outcome or 'waiting'}"]))
+        elif a.what == "checked_in":
+            acts.append(t["conflict_checked_in"].format(office=name(a.office), ticket="—", time=when,
+                                                         outcome=t[f"conflict_outcome_{a.outcome or 'waiting'}"]))
+        else:
+            acts.append(t["conflict_missed"].format(office=name(a.office), time=when))
+    slot = conflict.slot
+    if slot:
+        try:
+            moment = dt.datetime.fromisoformat(slot)
+            home = network.get(conflict.booked_at or "")
+            slot = (moment.astimezone(home.office.tz) if home is not None and moment.tzinfo else moment).strftime("%d.%m %H:%M")
+        except ValueError:
+            pass
+    return t["conflict_line"].format(code=conflict.code, home=name(conflict.booked_at), slot=slot or "—",
+                                     acts="; ".join(acts))
 
 
 def move_line(move: Move, configs: dict[str, SiteConfig], lang: str) -> str:
@@ -433,6 +502,8 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
         "viewer": built.viewer, "generated": _now(request).astimezone(cfg.office.tz).strftime("%Y-%m-%d %H:%M"),
         "text": lambda key: text(lang, key),
         "moves": None if built.moves is None else [move_line(m, built.configs, lang) for m in built.moves],
+        "conflicts": None if built.conflicts is None else [
+            conflict_line(c, _network_configs(request), set(built.configs), lang) for c in built.conflicts],
         "network_link": office != NETWORK and len(_network_configs(request)) > 1,
     }
 

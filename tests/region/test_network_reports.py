@@ -252,3 +252,41 @@ def test_a_manager_of_an_office_with_its_own_server_reads_the_network_reports_he
     assert panel.status_code == 403
     from cherga.server.panel.i18n import catalog as panel_catalog
     assert panel_catalog(lang)["error_office_remote"] in html.unescape(panel.text)
+
+
+def test_the_network_reports_list_bookings_two_offices_acted_on(played: tuple[TestClient, dict[str, int]]) -> None:
+    """East (own server, uploading its log) checked in and served a booking made at north: the regional
+    account reads the conflict in five languages with east's ticket; north's manager reads it with east as
+    "another office" and no ticket label; south's manager, whose office it does not touch, reads none."""
+    from cherga.broker_bridge.contract import LoggedEvent
+    from cherga.server.region.eventlog import cursor_of, store_batch
+
+    client, _ = played
+    app = client.app
+    store = app.state.store  # type: ignore[attr-defined]
+    at = dt.datetime(2026, 11, 25, 9, 5, tzinfo=dt.UTC)
+    after = cursor_of(store, "east")
+    events = [LoggedEvent(seq=after + 1, kind="issued", ticket_id="east-t1", service="passport", at=at,
+                          data={"appointment": "K7Q2", "booked_at": "north", "slot": "2026-11-25T09:00:00+00:00",
+                                "label": "П-007", "origin": "appointment"}),
+              LoggedEvent(seq=after + 2, kind="called", ticket_id="east-t1", service="passport", counter="c1",
+                          at=at + dt.timedelta(minutes=2), data={"waited_s": 120}),
+              LoggedEvent(seq=after + 3, kind="finished", ticket_id="east-t1", service="passport", counter="c1",
+                          at=at + dt.timedelta(minutes=12))]
+    store_batch(store, "east", after, events, at)
+    span = "from=2026-11-25&to=2026-11-25"
+    for lang in LANGUAGES:
+        t = catalog(lang)
+        r = client.get(f"/reports/network?lang={lang}&{span}", headers=_bearer(client, "regional"))
+        section = html.unescape(r.text.split('id="t-conflicts"')[1].split("</section>")[0])
+        assert t["conflicts_title"] in section
+        line = section.split("<li>")[1].split("</li>")[0]
+        assert "K7Q2" in line and "П-007" in line and NAMES["east"][lang] in line and NAMES["north"][lang] in line
+        assert t["conflict_outcome_served"] in line
+    r = client.get(f"/reports/network?lang=en&{span}", headers=_bearer(client, "north.manager"))
+    line = html.unescape(r.text.split('id="t-conflicts"')[1].split("</section>")[0]).split("<li>")[1]
+    assert "K7Q2" in line and catalog("en")["conflict_other_office"] in line
+    assert "П-007" not in line and NAMES["east"]["en"] not in line
+    auth.create_account(store, username="south.manager", role="hall_manager", password=PASSWORD, offices=["south"])
+    r = client.get(f"/reports/network?lang=en&{span}", headers=_bearer(client, "south.manager"))
+    assert catalog("en")["conflicts_none"] in r.text and "K7Q2" not in r.text
