@@ -6,12 +6,13 @@ per office and day ``--visitors`` tickets over four desks and six services (issu
 finished, 3 % no-shows), each desk signed in and out. Then ``/reports/network`` is built as a regional
 administrator asks for it, for every generated office: the day summaries read
 (:func:`server.analytics.store.load_network`), the report's tables summed over the offices, the offices
-side by side (:func:`server.analytics.routes.side_by_side_table`, from the same cells) and the staff rotation advice.
+side by side (:func:`server.analytics.routes.side_by_side_table`, from the same cells), the booking
+conflicts (:func:`server.analytics.routes.network_conflicts`) and the staff rotation advice.
 
 Figures: ``fold_s`` (once: every closed office-day folded into its hourly cells and day summary, what
 the offices' days cost as they close; ``fold_per_office_day_ms``), ``report_s`` (the whole network
 report afterwards, best of three; the issue's target is a month of 1,000 offices in at most 10 s on
-2 cores, ``met``), and its parts ``summaries_s``, ``tables_s``, ``side_by_side_s``, ``rotation_s``.
+2 cores, ``met``), and its parts ``summaries_s``, ``tables_s``, ``side_by_side_s``, ``conflicts_s``, ``rotation_s``.
 
 Usage: ``python bench/network_report.py [--quick] [--offices N] [--visitors N]``.
 ``--quick``: 50 offices (under 60 s). The last line is one JSON object.
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import text  # noqa: E402
 
 from cherga.server.analytics.report import Context, ReportQuery, build_report  # noqa: E402
-from cherga.server.analytics.routes import office_services, side_by_side_table  # noqa: E402
+from cherga.server.analytics.routes import network_conflicts, office_services, side_by_side_table  # noqa: E402
 from cherga.server.analytics.store import load_network, refresh_network  # noqa: E402
 from cherga.server.region.rotation import advise, demand_from_parts  # noqa: E402
 from cherga.server.siteconfig import SiteConfig  # noqa: E402
@@ -119,11 +120,14 @@ def network_report(store: Store, configs: dict[str, SiteConfig]) -> dict[str, An
     side = side_by_side_table(data.cells, configs, query)
     times["side_by_side_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    conflicts = network_conflicts(store, configs, set(configs), query)
+    times["conflicts_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     offices = office_services(configs)
     moves = advise(demand_from_parts(data.parts, offices, movable_only=True), {oid: o.services for oid, o in offices.items()})
     times["rotation_s"] = time.perf_counter() - t0
     return {"tables": len(report.tables), "summary_rows": len(report.tables[0].rows), "offices_rows": len(side.rows),
-            "moves": len(moves), "day_cells": len(data.cells), **times}
+            "moves": len(moves), "conflicts": len(conflicts), "day_cells": len(data.cells), **times}
 
 
 def main() -> None:

@@ -71,9 +71,9 @@ def summarize(cells: Cells) -> dict[tuple[str, dt.date], str]:
 
     for (office, day, hour) in worked:
         row(office, day)["w"].append(hour)
-    for key in {**arrivals, **desk}:  # per hour and service: arrivals and desk seconds, one row
-        office, day, hour, service = key
-        row(office, day)["h"].append([hour, service, arrivals.get(key, 0), round(desk.get(key, 0.0), 1)])
+    for slot in {**arrivals, **desk}:  # per hour and service: arrivals and desk seconds, one row
+        office, day, hour, service = slot
+        row(office, day)["h"].append([hour, service, arrivals.get(slot, 0), round(desk.get(slot, 0.0), 1)])
     for (office, day, hour, counter), seconds in idle.items():
         row(office, day)["i"].append([hour, counter, round(seconds, 1)])
     for v in out.values():
@@ -102,11 +102,11 @@ def add_summary(data: NetworkData, office: str, day: dt.date, text: str) -> None
     arrivals, open_s, idle = parts.arrivals, parts.open_s, parts.idle
     data.worked[(office, wd, tuple(found["w"]))] += 1
     for hour, service, n, seconds in found["h"]:
-        key = (office, service, wd, hour)
+        slot = (office, service, wd, hour)
         if n:
-            arrivals[key] += n
+            arrivals[slot] += n
         if seconds:
-            open_s[key] += seconds
+            open_s[slot] += seconds
     for hour, counter, seconds in found["i"]:
         idle[(office, counter, wd, hour)] += seconds
 

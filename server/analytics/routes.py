@@ -283,14 +283,14 @@ def _build(request: Request, office: str, viewer: StaffAccount, *, lang: str) ->
             cells, query, prior_service_s={s.id: s.mean_service_min * 60 for s in cfg.services},
             counter_services={c.id: [s.id for s in c.services] for c in cfg.counters})
     report = build_report(cells, query, ctx, staffing=staffing)
-    moves = None
+    network_advice: list[Move] | None = None
     if office == NETWORK:
         # Per office side by side (one row each), then where desks should move between them.
         report.tables.insert(0, side_by_side_table(cells, configs, query))
-        moves = network_moves(cells, configs)
+        network_advice = network_moves(cells, configs)
     _maybe_prune(store, configs, now)
     conflicts = network_conflicts(store, _network_configs(request), set(configs), query) if office == NETWORK else None
-    return _Built(report, cells, query, configs, _labels(configs, lang), viewer, moves, conflicts)
+    return _Built(report, cells, query, configs, _labels(configs, lang), viewer, network_advice, conflicts)
 
 
 def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccount | Response:
@@ -359,7 +359,7 @@ def network_conflicts(store: Store, network: dict[str, SiteConfig], visible: set
     network is not read whole: the check-ins with a booking code and the missed bookings, then the later
     events of the conflicting tickets only (what became of them)."""
     e = schema.events
-    zone = next(iter(network.values())).office.tz if network else dt.UTC
+    zone = next(iter(network.values())).office.tz if network else ZoneInfo("UTC")
     start = astore.local_midnight(query.start - dt.timedelta(days=1), zone)  # a day either side: time zones
     end = astore.local_midnight(query.end + dt.timedelta(days=2), zone)
     columns = (e.c.seq, e.c.kind, e.c.office, e.c.ticket_id, e.c.at, e.c.data)
