@@ -17,6 +17,10 @@ each office with its own server gets its copy (``region_network``, retained) at 
 :func:`~.network.digest` of the network for it (per service the three quickest other offices that
 could be named now), which stays small for any size of network.
 
+Once a UTC day the same background round folds every network office's closed days of the last week
+(:meth:`NetworkWatch.fold_closed_days`: hourly cells and the network report's day summaries), so
+``/reports/network`` finds them ready.
+
 The page uses the analytics pages' look and words (``server/analytics``: the same load table, the
 same catalogs) and refreshes its table in place every :data:`REFRESH_S` seconds from
 ``/network/part`` (no reload, nothing to lose on it but the language choice, which is a link).
@@ -37,12 +41,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from cherga.broker_bridge.contract import LANGUAGES, NetworkLoad, NetworkOffice
 from cherga.server.analytics.i18n import catalog, pick_lang
 from cherga.server.analytics.routes import templates
+from cherga.server.analytics.store import refresh_network
 from cherga.server.region.network import STALE_AFTER, digest, network_load, office_reading
 from cherga.server.service.results import forecast_light
 
 log = logging.getLogger(__name__)
 
 REFRESH_S = 15  # the page's and the offices' refresh: a forecast moves in minutes, not seconds
+FOLD_BACK_DAYS = 7  # the closed days folded in the background: a week back (a server down a few days catches up)
 FRESH_FOR_S = 5.0  # a page read reuses a summary this young instead of reading every office again
 HERE = Path(__file__).resolve().parent
 
@@ -65,6 +71,7 @@ class NetworkWatch:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._folded_on: dt.date | None = None  # the UTC day the closed days were last folded
 
     def _region_id(self) -> str:
         region = getattr(self.app.state, "region", None)
@@ -128,6 +135,28 @@ class NetworkWatch:
             return latest
         return self.refresh()
 
+    def fold_closed_days(self, now: dt.datetime | None = None, *, back_days: int = FOLD_BACK_DAYS) -> int:
+        """Fold every network office's closed days of the last ``back_days`` not folded yet (into the hourly
+        cells and the network report's day summaries), once per UTC day: the network report then finds
+        them ready instead of folding a month of every office when first asked. Returns the days folded."""
+        now = now or _now(self.app)
+        if self._folded_on == now.date():
+            return 0
+        region = getattr(self.app.state, "region", None)
+        services: dict[str, Any] = getattr(self.app.state, "services", {}) or {}
+        configs = dict(region.configs) if region is not None else {o: s.config for o, s in services.items()}
+        store = getattr(self.app.state, "store", None)
+        if store is None or not configs:
+            return 0
+        zones = {o: cfg.office.tz for o, cfg in configs.items()}
+        closed = {o: now.astimezone(z).date() - dt.timedelta(days=1) for o, z in zones.items()}
+        first = min(closed.values()) - dt.timedelta(days=back_days - 1)
+        folded = refresh_network(store, zones, first, closed)
+        self._folded_on = now.date()
+        if folded:
+            log.info("network: folded %d closed office-days for the network report", folded)
+        return folded
+
     def start(self, interval: float = REFRESH_S) -> None:
         def run() -> None:
             while not self._stop.wait(interval):
@@ -135,6 +164,10 @@ class NetworkWatch:
                     self.refresh()
                 except Exception:  # retried at the next round; the offices keep their last copy
                     log.exception("network: refresh failed")
+                try:
+                    self.fold_closed_days()
+                except Exception:  # retried at the next round; the report folds what it lacks itself
+                    log.exception("network: folding the closed days failed")
 
         self._thread = threading.Thread(target=run, name="cherga-network", daemon=True)
         self._thread.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -290,3 +291,35 @@ def test_the_network_reports_list_bookings_two_offices_acted_on(played: tuple[Te
     auth.create_account(store, username="south.manager", role="hall_manager", password=PASSWORD, offices=["south"])
     r = client.get(f"/reports/network?lang=en&{span}", headers=_bearer(client, "south.manager"))
     assert catalog("en")["conflicts_none"] in r.text and "K7Q2" not in r.text
+
+
+def test_the_closed_days_are_folded_in_the_background_once_a_day(tmp_path: Path) -> None:
+    """The network watch folds yesterday (and the week before) of every office of the region once a UTC
+    day; the network report then has nothing left to fold."""
+    from sqlalchemy import select
+
+    from cherga.server.analytics.store import refresh_network
+    from cherga.server.db import schema
+    from cherga.server.region.pages import NetworkWatch
+
+    region = write_region(tmp_path, passport_desks=3)
+    clock = Clock()
+    app = create_app(region.served_here, sqlite_url(tmp_path / "cherga.db"), clock=clock, sweep_interval=None)
+    app.state.region = region
+    issued = _play(app.state.services, clock, 30)
+    clock.advance(24 * 3600)
+    watch = NetworkWatch(app)
+    assert watch.fold_closed_days() == 3 * 7  # north, south and east (nothing sent), a week each
+    assert watch.fold_closed_days() == 0  # once a day
+    store = app.state.store
+    with store.reading() as conn:
+        folded = set(conn.execute(select(schema.analytics_days.c.office, schema.analytics_days.c.day)).all())
+    assert ("north", dt.date(2026, 11, 25)) in folded and ("east", dt.date(2026, 11, 25)) in folded
+    zones = {o: cfg.office.tz for o, cfg in region.configs.items()}
+    day = dt.date(2026, 11, 25)
+    assert refresh_network(store, zones, day, {o: day for o in zones}) == 0
+    r = TestClient(app)
+    auth.create_account(store, username="regional", role="admin", password=PASSWORD)
+    page = r.get("/reports/network?lang=en&from=2026-11-25&to=2026-11-25&group=none&period=total",
+                 headers=_bearer(r, "regional"))
+    assert int(_rows(page.text, "summary")[0][0]) == issued["north"] + issued["south"]
