@@ -34,17 +34,53 @@ TOKEN_COOKIE = "cherga_admin"
 LANG_COOKIE = "cherga_lang"
 MAX_YAML = 1_000_000  # characters: an office's YAML is a few tens of kilobytes
 
-router = APIRouter(prefix=BASE, tags=["admin"], include_in_schema=False)
+# Every page twice: under /admin (the server's only office, or the first) and under /admin/office/{office}
+# (issue 21: the office the page acts on when the server runs several; the links keep it).
+_pages = APIRouter()
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 # --- plumbing --------------------------------------------------------------------------------------
 
+def _offices(request: Request) -> dict[str, Any]:
+    services = getattr(request.app.state, "services", None)
+    return services if isinstance(services, dict) else {}
+
+
+def _path_office(request: Request) -> str | None:
+    office = request.path_params.get("office")
+    return str(office) if office is not None else None
+
+
 def _service(request: Request) -> Any:
+    """The service of the office in the path (``/admin/office/{office}/...``), else the first office's
+    (what the sign-in, the staff pages and a one-office server use: the store is the same)."""
+    office = _path_office(request)
+    if office is not None:
+        found = _offices(request).get(office)
+        if found is None:
+            raise HTTPException(404, catalog(_lang_of(request, None))["error_not_found"])
+        return found
     service = getattr(request.app.state, "service", None)
     if service is None:
         raise HTTPException(503, "the office service is not running")
     return service
+
+
+def _base(request: Request) -> str:
+    """Where this office's pages are: links and redirects stay with the office the page acts on."""
+    office = _path_office(request)
+    return f"{BASE}/office/{office}" if office is not None else BASE
+
+
+def _several(request: Request) -> bool:
+    return len(_offices(request)) > 1
+
+
+def _every_office(request: Request, account: StaffAccount) -> bool:
+    """May ``account`` manage the server as a whole (staff accounts)? Only with every office here in scope:
+    an administrator of some offices would otherwise give themselves the others."""
+    return all(account.may_act_on(office) for office in _offices(request))
 
 
 def _now(request: Request) -> dt.datetime:
@@ -53,8 +89,12 @@ def _now(request: Request) -> dt.datetime:
 
 
 def _lang(request: Request) -> str:
-    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE),
-                         *_service(request).config.office.languages)
+    return _lang_of(request, _service(request))
+
+
+def _lang_of(request: Request, service: Any) -> str:
+    offered = service.config.office.languages if service is not None else ()
+    return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), *offered)
 
 
 def _staff(request: Request) -> StaffAccount | None:
@@ -74,17 +114,22 @@ def _same_origin(request: Request) -> None:
         raise HTTPException(403, catalog(_lang(request))["error_origin"])
 
 
-def _admin(request: Request) -> StaffAccount | Response:
+def _admin(request: Request, *, every_office: bool = False) -> StaffAccount | Response:
+    """The signed-in administrator allowed on this page, or where to go first (sign in; on a server with
+    several offices, which office). ``every_office``: a page for the server as a whole (staff)."""
     account = _staff(request)
     if account is None:
         return RedirectResponse(f"{BASE}/signin", status_code=303)
     if account.role != "admin":
         raise HTTPException(403, catalog(_lang(request))["error_forbidden"])
-    # These pages manage the server's staff and config as a whole: an administrator of only some of the
-    # offices served here may not use them (issue 21: they are not office-aware yet).
-    offices = getattr(request.app.state, "services", None) or {}
-    if not all(account.may_act_on(office) for office in offices):
-        raise HTTPException(403, catalog(_lang(request))["error_forbidden"])
+    if every_office:
+        if not _every_office(request, account):
+            raise HTTPException(403, catalog(_lang(request))["error_staff_every_office"])
+    elif _several(request) and _path_office(request) is None:
+        return RedirectResponse(f"{BASE}/offices", status_code=303)  # several offices: which one first
+    elif not account.may_act_on(_service(request).office):
+        # An administrator of office A on office B of the same server (issue 21): refused, in their language.
+        raise HTTPException(403, catalog(_lang(request))["error_office_forbidden"])
     if request.method == "POST":
         _same_origin(request)
     return account
@@ -97,10 +142,22 @@ def _context(request: Request, account: StaffAccount | None, **extra: Any) -> di
     config: SiteConfig = service.config
     offered = [code for code in config.office.languages if code in LANGUAGES]
     langs = offered + [code for code in LANGUAGES if code not in offered]
-    return {"request": request, "lang": lang, "t": t, "base": BASE, "staff": account,
+    several = _several(request)
+    return {"request": request, "lang": lang, "t": t, "base": _base(request), "staff": account,
+            "offices_link": f"{BASE}/offices" if several and account is not None else None,
+            "staff_link": account is not None and _every_office(request, account),
+            "office_chosen": not several or _path_office(request) is not None,
             "languages": [(code, catalog(code)["lang_name"]) for code in langs],
-            "office_name": config.office.names.get(lang), "sections": list(forms.SECTIONS),
+            "office_name": config.office.names.get(lang) if not several or _path_office(request) else None,
+            "sections": list(forms.SECTIONS),
             "flash": None, "title": t["admin"], "region_managed": _region_version(service), **extra}
+
+
+def _office_state(request: Request) -> Any:
+    """What a save acts on: this page's office's service, bridge (its nodes) and config file."""
+    from cherga.server.region.apply import office_state
+
+    return office_state(request.app.state, _service(request).office)
 
 
 def _region_version(service: Any) -> int | None:
@@ -128,21 +185,21 @@ def _choices(config: SiteConfig, lang: str) -> tuple[dict[str, list[tuple[str, s
 
 # --- sign in / out -----------------------------------------------------------------------------------
 
-@router.get("", include_in_schema=False)
-@router.get("/", response_class=HTMLResponse)
+@_pages.get("", include_in_schema=False)
+@_pages.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     found = _admin(request)
     if isinstance(found, Response):
         return found
-    return RedirectResponse(f"{BASE}/section/office", status_code=303)
+    return RedirectResponse(f"{_base(request)}/section/office", status_code=303)
 
 
-@router.get("/signin", response_class=HTMLResponse)
+@_pages.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request) -> Response:
     return _page(request, "signin.html", _context(request, None, error=None, username=""))
 
 
-@router.post("/signin")
+@_pages.post("/signin")
 def signin(request: Request, username: str = Form(""), password: str = Form(""), lang: str = Form("")) -> Response:
     _same_origin(request)
     service = _service(request)
@@ -157,19 +214,26 @@ def signin(request: Request, username: str = Form(""), password: str = Form(""),
                        username=username)
         ctx.update(lang=lang, t=t)
         return _page(request, "signin.html", ctx, status)
+    refusal = None
     if account.role != "admin":
+        refusal = t["error_not_admin"]
+    elif not account.may_act_on(service.office) if _path_office(request) or not _several(request) \
+            else not any(account.may_act_on(o) for o in _offices(request)):
+        refusal = t["error_office_forbidden"]  # an administrator of other offices (issue 21)
+    if refusal is not None:
         auth.forget_token(service.store, token)
-        ctx = _context(request, None, error=t["error_not_admin"], username=username)
+        ctx = _context(request, None, error=refusal, username=username)
         ctx.update(lang=lang, t=t)
         return _page(request, "signin.html", ctx, 403)
-    response = RedirectResponse(f"{BASE}/section/office", status_code=303)
+    target = f"{BASE}/offices" if _several(request) and _path_office(request) is None else f"{_base(request)}/section/office"
+    response = RedirectResponse(target, status_code=303)
     max_age = max(60, int((expires - _now(request)).total_seconds()))
     response.set_cookie(TOKEN_COOKIE, token, max_age=max_age, httponly=True, samesite="strict", path=BASE)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict")
     return response
 
 
-@router.post("/signout")
+@_pages.post("/signout")
 def signout(request: Request) -> Response:
     _same_origin(request)
     token = request.cookies.get(TOKEN_COOKIE)
@@ -180,7 +244,27 @@ def signout(request: Request) -> Response:
     return response
 
 
-@router.get("/static/admin.css")
+@_pages.get("/offices", response_class=HTMLResponse)
+def offices_page(request: Request) -> Response:
+    """Which office to administer, on a server that runs several (issue 21): those the account may act on."""
+    account = _staff(request)
+    if account is None:
+        return RedirectResponse(f"{BASE}/signin", status_code=303)
+    lang = _lang(request)
+    t = catalog(lang)
+    if account.role != "admin":
+        raise HTTPException(403, t["error_forbidden"])
+    mine = [(oid, str(svc.config.office.names.get(lang))) for oid, svc in _offices(request).items()
+            if account.may_act_on(oid)]
+    if len(mine) == 1 and not _several(request):
+        return RedirectResponse(f"{BASE}/section/office", status_code=303)
+    if len(mine) == 1:
+        return RedirectResponse(f"{BASE}/office/{mine[0][0]}/section/office", status_code=303)
+    ctx = _context(request, account, offices=mine, title=t["choose_office"])
+    return _page(request, "offices.html", ctx)
+
+
+@_pages.get("/static/admin.css")
 def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "admin.css", media_type="text/css")
 
@@ -207,7 +291,7 @@ def _section_page(request: Request, account: StaffAccount, section: str, data: d
     return _page(request, "section.html", ctx, status)
 
 
-@router.get("/section/{section}", response_class=HTMLResponse)
+@_pages.get("/section/{section}", response_class=HTMLResponse)
 def section_page(request: Request, section: str) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -220,7 +304,7 @@ def section_page(request: Request, section: str) -> Response:
                          saved=int(saved) if saved and saved.isdigit() else None)
 
 
-@router.post("/section/{section}")
+@_pages.post("/section/{section}")
 async def section_save(request: Request, section: str) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -240,20 +324,20 @@ async def section_save(request: Request, section: str) -> Response:
         return _section_page(request, account, section, decoded.data, decoded.bases, problems, decoded.aliases,
                              comment=comment, status=422)
     if config == service.config:
-        return RedirectResponse(f"{BASE}/section/{section}?saved=0", status_code=303)  # nothing changed
-    saved = live.save_and_apply(request.app.state, config, author=account.username, comment=comment)
-    return RedirectResponse(f"{BASE}/section/{section}?saved={saved.version}", status_code=303)
+        return RedirectResponse(f"{_base(request)}/section/{section}?saved=0", status_code=303)  # nothing changed
+    saved = live.save_and_apply(_office_state(request), config, author=account.username, comment=comment)
+    return RedirectResponse(f"{_base(request)}/section/{section}?saved={saved.version}", status_code=303)
 
 
 # --- versions, export, import ------------------------------------------------------------------------
 
-@router.get("/versions", response_class=HTMLResponse)
+@_pages.get("/versions", response_class=HTMLResponse)
 def versions_page(request: Request) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
         return account
     service = _service(request)
-    live.ensure_baseline(request.app.state, _now(request))
+    live.ensure_baseline(_office_state(request), _now(request))
     found = versions.versions(service.store, service.office)
     restored = request.query_params.get("restored")
     t = catalog(_lang(request))
@@ -263,7 +347,7 @@ def versions_page(request: Request) -> Response:
     return _page(request, "versions.html", ctx)
 
 
-@router.get("/versions/{number}", response_class=HTMLResponse)
+@_pages.get("/versions/{number}", response_class=HTMLResponse)
 def version_page(request: Request, number: int) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -280,7 +364,7 @@ def version_page(request: Request, number: int) -> Response:
     return _page(request, "version.html", ctx)
 
 
-@router.post("/versions/{number}/restore")
+@_pages.post("/versions/{number}/restore")
 def restore(request: Request, number: int) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -298,12 +382,12 @@ def restore(request: Request, number: int) -> Response:
     problems = live.change_problems(service, config, _lang(request))
     if problems:
         return _import_page(request, account, found.yaml, problems, 409)
-    saved = live.save_and_apply(request.app.state, config, author=account.username,
+    saved = live.save_and_apply(_office_state(request), config, author=account.username,
                                 comment=t["restored_from"].format(version=number), text=found.yaml)
-    return RedirectResponse(f"{BASE}/versions?restored={saved.version}", status_code=303)
+    return RedirectResponse(f"{_base(request)}/versions?restored={saved.version}", status_code=303)
 
 
-@router.get("/export.yaml")
+@_pages.get("/export.yaml")
 def export(request: Request) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -323,7 +407,7 @@ def _import_page(request: Request, account: StaffAccount, text: str, problems: l
     return _page(request, "import.html", ctx, status)
 
 
-@router.get("/import", response_class=HTMLResponse)
+@_pages.get("/import", response_class=HTMLResponse)
 def import_page(request: Request) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -331,7 +415,7 @@ def import_page(request: Request) -> Response:
     return _import_page(request, account, "", [])
 
 
-@router.post("/import")
+@_pages.post("/import")
 async def import_yaml(request: Request) -> Response:
     account = _admin(request)
     if isinstance(account, Response):
@@ -355,8 +439,8 @@ async def import_yaml(request: Request) -> Response:
     problems = live.change_problems(_service(request), config, _lang(request))
     if problems:
         return _import_page(request, account, text, problems, 409)
-    saved = live.save_and_apply(request.app.state, config, author=account.username, comment=comment, text=text)
-    return RedirectResponse(f"{BASE}/versions?restored={saved.version}", status_code=303)
+    saved = live.save_and_apply(_office_state(request), config, author=account.username, comment=comment, text=text)
+    return RedirectResponse(f"{_base(request)}/versions?restored={saved.version}", status_code=303)
 
 
 # --- staff -------------------------------------------------------------------------------------------
@@ -376,9 +460,9 @@ def _staff_page(request: Request, account: StaffAccount, *, errors: dict[str, st
     return _page(request, "staff.html", ctx, status)
 
 
-@router.get("/staff", response_class=HTMLResponse)
+@_pages.get("/staff", response_class=HTMLResponse)
 def staff_page(request: Request) -> Response:
-    account = _admin(request)
+    account = _admin(request, every_office=True)
     if isinstance(account, Response):
         return account
     done = request.query_params.get("done")
@@ -399,9 +483,9 @@ _FIELD_OF = {"bad_username": "username", "account_exists": "username", "bad_role
              "weak_password": "password", "bad_pin": "pin", "no_secret": "password", "unknown_account": "username"}
 
 
-@router.post("/staff/add")
+@_pages.post("/staff/add")
 async def staff_add(request: Request) -> Response:
-    account = _admin(request)
+    account = _admin(request, every_office=True)
     if isinstance(account, Response):
         return account
     posted = await request.form()
@@ -416,12 +500,12 @@ async def staff_add(request: Request) -> Response:
         errors = {f"add.{_FIELD_OF.get(exc.key, 'username')}": t[f"staff_error_{exc.key}"]}
         form.pop("password", None)  # never sent back into a page
         return _staff_page(request, account, errors=errors, form=form, status=422)
-    return RedirectResponse(f"{BASE}/staff?done=added", status_code=303)
+    return RedirectResponse(f"{_base(request)}/staff?done=added", status_code=303)
 
 
-@router.post("/staff/{username}/{action}")
+@_pages.post("/staff/{username}/{action}")
 async def staff_change(request: Request, username: str, action: str) -> Response:
-    account = _admin(request)
+    account = _admin(request, every_office=True)
     if isinstance(account, Response):
         return account
     store = _service(request).store
@@ -448,4 +532,9 @@ async def staff_change(request: Request, username: str, action: str) -> Response
     except ServiceError as exc:
         errors = {f"{username}.{action}": t[f"staff_error_{exc.key}"]}
         return _staff_page(request, account, errors=errors, status=exc.status if exc.status != 404 else 404)
-    return RedirectResponse(f"{BASE}/staff?done={action}", status_code=303)
+    return RedirectResponse(f"{_base(request)}/staff?done={action}", status_code=303)
+
+
+router = APIRouter(tags=["admin"], include_in_schema=False)
+router.include_router(_pages, prefix=BASE)
+router.include_router(_pages, prefix=BASE + "/office/{office}")

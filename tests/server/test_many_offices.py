@@ -254,16 +254,18 @@ def test_reports_follow_the_office_scope_and_the_network_report_needs_every_offi
     assert c.get("/reports/all/export.csv", params=params, headers=regional).status_code == 200
 
 
-def test_the_administration_pages_are_for_an_administrator_of_every_office_here(two_offices: TestClient) -> None:
+def test_the_administration_pages_of_an_office_are_for_its_administrators(two_offices: TestClient) -> None:
     c = two_offices
     auth.create_account(c.app.state.store, username="north.admin", role="admin",  # type: ignore[attr-defined]
                         password=PASSWORD, offices=["demo"])
-    for user, status in (("north.admin", 403), ("regional", 200)):
+    for user, demo, south, staff in (("north.admin", 200, 403, 403), ("regional", 200, 200, 200)):
         c.cookies.clear()
         signed = c.post("/admin/signin", data={"username": user, "password": PASSWORD, "lang": "en"},
                         follow_redirects=False)
         assert signed.status_code == 303, signed.text
-        assert c.get("/admin/", params={"lang": "en"}).status_code == status, user
+        assert c.get("/admin/office/demo/section/office", params={"lang": "en"}).status_code == demo, user
+        assert c.get("/admin/office/south/section/office", params={"lang": "en"}).status_code == south, user
+        assert c.get("/admin/staff", params={"lang": "en"}).status_code == staff, user
 
 
 def test_me_says_which_offices_the_account_is_for(two_offices: TestClient) -> None:
