@@ -105,9 +105,16 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
-def render_password_file(credentials: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
-    """A Mosquitto password file from ``{username: plain password}``; each gets a fresh salt."""
+def render_password_file(credentials: Mapping[str, str] | Iterable[tuple[str, str]], *,
+                         keep: Mapping[str, str] | None = None) -> str:
+    """A Mosquitto password file from ``{username: plain password}``; each gets a fresh salt.
+
+    ``keep``: ``{username: hash}`` of the file written before (:func:`parse_password_file`). A user
+    whose old hash still matches its password keeps it, so writing the same users again gives the
+    same file (a rerun on the laptop changes nothing the broker host would have to take again).
+    """
     items = list(credentials.items()) if isinstance(credentials, Mapping) else list(credentials)
+    keep = keep or {}
     seen: set[str] = set()
     lines = []
     for user, password in items:
@@ -118,7 +125,8 @@ def render_password_file(credentials: Mapping[str, str] | Iterable[tuple[str, st
         if not password:
             raise BrokerConfigError(f"user {user!r} has an empty password")
         seen.add(user)
-        lines.append(f"{user}:{hash_password(password)}")
+        previous = keep.get(user)
+        lines.append(f"{user}:{previous if previous and verify_password(password, previous) else hash_password(password)}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -500,8 +500,12 @@ fi
 
 def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
                  conf_dir: str = "/etc/mosquitto/cherga",
-                 include_dir: str = "/etc/mosquitto/conf.d") -> dict[str, bytes]:
+                 include_dir: str = "/etc/mosquitto/conf.d",
+                 previous_passwd: Mapping[str, str] | None = None) -> dict[str, bytes]:
     """The office broker's files for every node that holds credentials and is not revoked.
+
+    ``previous_passwd``: the hashes of the ``passwd`` written before; users whose password did not
+    change keep theirs, so a rerun writes the same ``passwd``.
 
     ``cherga.conf`` is for ``include_dir`` beside the stock ``mosquitto.conf``, ``mosquitto.conf``
     for a broker of its own (``mosquitto -c``); ``install.sh`` puts them in place with the owner
@@ -540,7 +544,7 @@ def server_files(inv: Inventory, state: SiteState, *, ca: SiteCA | None = None,
             password_file=f"{conf_dir}/passwd", acl_file=f"{conf_dir}/acl", port=inv.broker.port, tls=tls_files,
             plain_bind=plain_bind, tls_port=inv.broker.tls.port if inv.broker.tls else 8883,
             fragment=fragment).encode()
-    files["passwd"] = render_password_file(creds).encode()
+    files["passwd"] = render_password_file(creds, keep=previous_passwd).encode()
     files["acl"] = render_acl(inv.office, nodes, inv.server_usernames).encode()
     server_creds: dict[str, Any] = {"username": inv.server_username, "password": state.server_password}
     if inv.server_instances > 1:

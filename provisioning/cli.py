@@ -129,12 +129,26 @@ def _guard_plain_cards(inv: Inventory, state: SiteState, directory: Path) -> Non
 
 def write_server_files(inv: Inventory, state: SiteState, directory: Path, *,
                        mosquitto_dir: str = "/etc/mosquitto") -> Path:
-    """(Re)write ``<state>/server/``; the broker host needs these after any node change."""
+    """(Re)write ``<state>/server/``; the broker host needs these after any node change.
+
+    The region's users of this office (``<state>/region/``, imported with ``server --region-files``)
+    go into ``passwd`` and ``acl`` every time, so a node change never cuts the uplink off; users whose
+    password did not change keep their hash, so a rerun writes the same ``passwd``.
+    """
+    from cherga.broker_bridge.broker_config import parse_password_file
+    from cherga.provisioning.region import merge_region_users, office_region_users
+
     _guard_plain_cards(inv, state, directory)
     out = directory / "server"
+    old_passwd = out / "passwd"
+    previous = parse_password_file(old_passwd.read_text(encoding="utf-8")) if old_passwd.is_file() else None
     try:
         files = bundle_mod.server_files(inv, state, ca=_ca(directory, inv), conf_dir=f"{mosquitto_dir}/cherga",
-                                        include_dir=f"{mosquitto_dir}/conf.d")
+                                        include_dir=f"{mosquitto_dir}/conf.d", previous_passwd=previous)
+        region_users = office_region_users(directory, inv.office)
+        if region_users is not None:
+            passwd, acl = merge_region_users(files["passwd"].decode(), files["acl"].decode(), region_users)
+            files["passwd"], files["acl"] = passwd.encode(), acl.encode()
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     for rel, data in files.items():
@@ -221,11 +235,22 @@ def server(
     state_dir: Path | None = typer.Option(None, "--state-dir", help="default: <office>-provisioning beside the inventory"),
     mosquitto_dir: str = typer.Option("/etc/mosquitto", "--mosquitto-dir",
                                       help="Mosquitto's folder on the broker host (holds conf.d/)"),
+    region_files: Path | None = typer.Option(
+        None, "--region-files", help="OUT/offices/<office> of `cherga region provision`: its uplink.passwd and "
+        "uplink.acl are kept in <state>/region and go into passwd and acl from now on"),
 ) -> None:
     """Issue credentials for every node and write the broker's mosquitto.conf, passwd, acl (and TLS files)."""
+    from cherga.provisioning.region import RegionUsersError, import_office_region_files
+
     inv = _inventory(inventory)
     directory = _state_dir(inventory, inv, state_dir)
     state = _state(directory, inv)
+    if region_files is not None:
+        try:
+            kept = import_office_region_files(region_files, directory, inv.office)
+        except (RegionUsersError, OSError) as exc:
+            raise _fail(str(exc)) from exc
+        console.print(f"the region's users of office {inv.office} kept in {kept}")
     for node in inv.nodes:
         if node.id not in state.revoked:
             state.ensure(node.id)

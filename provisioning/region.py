@@ -22,6 +22,13 @@ the office broker user of its uplink.
 
 Passwords are kept in ``<out>/secrets.yaml`` (0600) and reused when the files are made again, so
 regenerating after adding an office does not cut the others off.
+
+On the office's side, ``cherga provision server --region-files OUT/offices/<office>`` copies
+``uplink.passwd`` and ``uplink.acl`` into the office's provisioning state (``<state>/region/``), checked
+to be this office's; from then on every rewrite of the office broker's ``passwd`` and ``acl``
+(``server``, ``bundle``, ``image``, ``revoke``, ``tls ...``) carries the region's users
+(:func:`office_region_users`, :func:`merge_region_users`), so provisioning a node never cuts the
+uplink off.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +204,89 @@ def write_region_files(region: Region, out: Path, *, conf_dir: str = "/etc/mosqu
             {"username": config_username(office), "password": passwords[config_username(office)]}).encode())
         office_dirs[office] = d
     return RegionFiles(broker_dir, office_dirs)
+
+
+# --- the office's side: the region's users kept in the office broker's passwd and acl -------------
+
+#: in an office's provisioning state directory: the region's files for that office
+OFFICE_REGION_DIR = "region"
+REGION_USER_FILES = ("uplink.passwd", "uplink.acl")
+
+
+class RegionUsersError(ValueError):
+    """Region files that cannot go into this office's broker (another office's, a user clash, ...)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionUsers:
+    """The region's users on one office broker: their hashes (as the region wrote them) and ACL lines."""
+
+    hashes: dict[str, str]
+    acl: str
+
+
+def _check_region_users(passwd: str, acl: str, office: str, where: str) -> RegionUsers:
+    hashes = broker_config.parse_password_file(passwd)
+    if not hashes:
+        raise RegionUsersError(f"{where}/uplink.passwd names no user")
+    prefix = broker_config.username_for(office, "")
+    strangers = sorted(u for u in hashes if not u.startswith(prefix))
+    if strangers:
+        raise RegionUsersError(f"{where} is not office {office}'s: uplink.passwd names {', '.join(strangers)} "
+                               f"(give OUT/offices/{office} of `cherga region provision`)")
+    own = f"{contract.ROOT}/{office}/"
+    for n, line in enumerate(acl.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0] == "user" and len(words) == 2 and words[1] in hashes:
+            continue
+        if words[0] == "topic" and len(words) == 3 and words[1] in ("read", "write", "readwrite") \
+                and words[2].startswith(own):
+            continue
+        # Anything else (another user, a pattern, a topic of another office) would widen the ACL unseen.
+        raise RegionUsersError(f"{where}/uplink.acl line {n}: {line.strip()!r} is not a user of uplink.passwd "
+                               f"or a topic under {own}")
+    return RegionUsers(hashes, acl if acl.endswith("\n") else acl + "\n")
+
+
+def import_office_region_files(source: Path, state_dir: Path, office: str) -> Path:
+    """Copy ``source``'s ``uplink.passwd`` and ``uplink.acl`` (``OUT/offices/<office>`` of ``cherga
+    region provision``) into ``<state_dir>/region/`` once they are checked to be ``office``'s."""
+    missing = [f for f in REGION_USER_FILES if not (source / f).is_file()]
+    if missing:
+        raise RegionUsersError(f"{source} holds no {' or '.join(missing)}: give OUT/offices/{office} of "
+                               "`cherga region provision`")
+    _check_region_users((source / "uplink.passwd").read_text(encoding="utf-8"),
+                        (source / "uplink.acl").read_text(encoding="utf-8"), office, str(source))
+    target = state_dir / OFFICE_REGION_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for name in REGION_USER_FILES:
+        shutil.copyfile(source / name, target / name)
+    return target
+
+
+def office_region_users(state_dir: Path, office: str) -> RegionUsers | None:
+    """The region's users kept in ``<state_dir>/region/`` (None: the office is in no region)."""
+    folder = state_dir / OFFICE_REGION_DIR
+    if not any((folder / f).exists() for f in REGION_USER_FILES):
+        return None
+    missing = [f for f in REGION_USER_FILES if not (folder / f).is_file()]
+    if missing:
+        raise RegionUsersError(f"{folder} holds no {' or '.join(missing)}: import the region's files again with "
+                               f"`cherga provision server --region-files OUT/offices/{office}`")
+    return _check_region_users((folder / "uplink.passwd").read_text(encoding="utf-8"),
+                               (folder / "uplink.acl").read_text(encoding="utf-8"), office, str(folder))
+
+
+def merge_region_users(passwd: str, acl: str, users: RegionUsers) -> tuple[str, str]:
+    """The office broker's ``passwd`` and ``acl`` with the region's users added (their hashes as the
+    region wrote them). A region user that is also an office user (a node called ``uplink``) is refused:
+    one of the two would lose its access."""
+    office_users = broker_config.parse_password_file(passwd)
+    clash = sorted(set(office_users) & set(users.hashes))
+    if clash:
+        raise RegionUsersError(f"{', '.join(clash)}: both a user of the office's inventory and of the region "
+                               "(rename the node)")
+    lines = "".join(f"{user}:{hashed}\n" for user, hashed in users.hashes.items())
+    return passwd + lines, acl + users.acl

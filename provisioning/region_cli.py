@@ -17,7 +17,8 @@ def provision(
 ) -> None:
     """Write OUT/region-broker (passwd, acl, mosquitto.conf, TLS files, region-credentials.yaml) and
     OUT/offices/<id> (bridge.conf, uplink.passwd, uplink.acl, uplink-credentials.yaml) for every office
-    with its own server. Passwords are kept in OUT/secrets.yaml: running it again keeps them."""
+    with its own server (`cherga provision server --region-files OUT/offices/<id>` keeps the uplink's
+    users in that office broker's passwd and acl). Passwords are kept in OUT/secrets.yaml: running it again keeps them."""
     from cherga.provisioning.region import uploading_offices, write_region_files
     from cherga.server.region.regionfile import RegionFileError, load_region
 
@@ -30,5 +31,6 @@ def provision(
     typer.echo(f"{files.broker_dir}: the regional broker's files (copy to {conf_dir}, include mosquitto.conf)")
     for office in uploading_offices(region):
         typer.echo(f"{files.office_dirs[office]}: office {office}: bridge.conf into the office broker's conf.d, "
-                   "uplink.passwd and uplink.acl appended to its passwd and acl, uplink-credentials.yaml for "
-                   "`cherga server --uplink`")
+                   "uplink.passwd and uplink.acl into its passwd and acl with `cherga provision server "
+                   f"OFFICE.yaml --region-files {files.office_dirs[office]}` (kept from then on), "
+                   "uplink-credentials.yaml for `cherga server --uplink`")
