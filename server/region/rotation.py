@@ -179,10 +179,13 @@ def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices],
     """Per office, service, weekday and hour: arrivals, mean visit and desks at work. With ``movable_only``
     only the office-hours short or idle by a whole desk (all :func:`advise` looks at; a network of 1,000
     offices has ~500,000 office-hours and few of them either)."""
-    open_s: dict[tuple[str, str, int, int], float] = defaultdict(float)
-    for key, seconds in parts.open_s.items():
-        if key[0] in offices:
-            open_s[key] += seconds
+    if all(key[0] in offices for key in parts.idle) and {k[0] for k in parts.open_s} <= offices.keys():
+        open_s: dict[tuple[str, str, int, int], float] = defaultdict(float, parts.open_s)  # all wanted: a copy
+    else:
+        open_s = defaultdict(float)
+        for key, seconds in parts.open_s.items():
+            if key[0] in offices:
+                open_s[key] += seconds
     for (office, counter, wd, hour), seconds in parts.idle.items():
         if office not in offices:
             continue
@@ -191,7 +194,10 @@ def demand_from_parts(parts: DemandParts, offices: Mapping[str, OfficeServices],
             open_s[(office, service, wd, hour)] += seconds / len(given)
     out = []
     arrivals, days, visits = parts.arrivals, parts.days, parts.visits
-    for key in sorted({k for k in arrivals if k[0] in offices} | set(open_s)):
+    keys = {k for k in arrivals if k[0] in offices} | open_s.keys()
+    # Sorted for a stable list; the advice does not need it (it sorts what it uses), and 1,000 offices'
+    # ~500,000 office-hours would take a second to sort.
+    for key in (keys if movable_only else sorted(keys)):
         office, service, wd, hour = key
         info = offices[office]
         n_days = days.get((office, wd, hour), 0) or 1
