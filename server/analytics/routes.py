@@ -309,7 +309,9 @@ def _require_manager(request: Request, office: str, *, page: bool) -> StaffAccou
         return viewer
     wanted = list(_services(request)) if office == "all" else [office]
     if not all(viewer.may_act_on(oid) for oid in wanted):
-        raise HTTPException(403, f"account {viewer.username!r} is not for office {office!r}")
+        # A page says so in the manager's language; the API keeps its English message.
+        raise HTTPException(403, text(_lang(request), "office_forbidden") if page
+                            else f"account {viewer.username!r} is not for office {office!r}")
     return viewer
 
 
@@ -505,6 +507,9 @@ def _report_context(request: Request, built: _Built, office: str, *, printable: 
         "conflicts": None if built.conflicts is None else [
             conflict_line(c, _network_configs(request), set(built.configs), lang) for c in built.conflicts],
         "network_link": office != NETWORK and len(_network_configs(request)) > 1,
+        # The other offices of this server the manager may read (issue 21), one link each.
+        "office_links": [(oid, str(svc.config.office.names.get(lang))) for oid, svc in _services(request).items()
+                         if oid != office and built.viewer.may_act_on(oid)] if len(_services(request)) > 1 else [],
     }
 
 
@@ -524,14 +529,30 @@ def reports_home(request: Request) -> Response:
 def signin_form(request: Request, next: str = "/reports") -> HTMLResponse:  # noqa: A002 - the query name
     lang = _lang(request)
     return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": next,
-                                          "error": None})
+                                          "error": None, "offices": _office_choice(request, lang, next)})
+
+
+def _office_choice(request: Request, lang: str, chosen: str) -> list[tuple[str, str, bool]] | None:
+    """(id, name, selected) of the offices the sign-in form offers on a server that runs several (issue 21);
+    ``None`` with one office (the form then asks for no office)."""
+    services = _services(request)
+    if len(services) < 2:
+        return None
+    wanted = chosen.removeprefix("/reports/").split("/")[0].split("?")[0]
+    offices = [(oid, str(svc.config.office.names.get(lang))) for oid, svc in services.items()]
+    offices.append(("all", text(lang, "all_offices")))
+    return [(oid, name, oid == wanted) for oid, name in offices]
 
 
 @router.post("/reports/signin", include_in_schema=False)
 def signin(request: Request, username: str = Form(...), password: str = Form(...),
-           next: str = Form("/reports")) -> Response:  # noqa: A002
+           next: str = Form("/reports"), office: str = Form("")) -> Response:  # noqa: A002
     lang = _lang(request)
     target = next if next.startswith("/reports") else "/reports"
+    services = _services(request)
+    if office in services or (office == "all" and len(services) > 1):
+        # The office chosen on the form (issue 21); a page of another office asked for first gives way to it.
+        target = target if target.removeprefix("/reports/").split("/")[0].split("?")[0] == office else f"/reports/{office}"
     try:
         token, account, expires = auth.login(_store(request), username, password, _now(request))
     except ServiceError as exc:
@@ -539,9 +560,16 @@ def signin(request: Request, username: str = Form(...), password: str = Form(...
         error = {429: "too_many_attempts", 503: "signin_busy"}.get(exc.status, "bad_credentials")
         return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
                                               "error": error}, exc.status if error != "bad_credentials" else 401)
+    refusal = None
     if account.role not in MANAGER_ROLES:
+        refusal = "forbidden"
+    elif office in services and not account.may_act_on(office) or office == "all" and not all(
+            account.may_act_on(oid) for oid in services):
+        refusal = "office_forbidden"  # a manager of another office of this server (issue 21)
+    if refusal is not None:
+        _store(request).drop_session(token)  # signed in for nothing: leave no live session behind
         return _page(request, "signin.html", {"request": request, "lang": lang, "t": catalog(lang), "next": target,
-                                              "error": "forbidden"}, 403)
+                                              "error": refusal, "offices": _office_choice(request, lang, target)}, 403)
     response = RedirectResponse(target, status_code=303)
     max_age = max(60, int((expires - _now(request)).total_seconds()))
     response.set_cookie(COOKIE, token, max_age=max_age, httponly=True, samesite="strict", path="/reports")
