@@ -230,7 +230,10 @@ def create_app(config: SiteConfig | Sequence[SiteConfig], store_url: str, *, clo
 
     @app.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness and the database")
     def healthz() -> Health:
-        store.max_event_seq(config.office.id)  # touches the database: a broken store is not healthy
+        # Touches the database for every office served here (each one's event log, an index lookup), so an
+        # office whose rows cannot be read makes the server unhealthy, not only the first office's.
+        for office in services:
+            store.max_event_seq(office)
         return Health(status="ok", offices=list(services), database=store.dialect)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",

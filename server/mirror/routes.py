@@ -108,24 +108,36 @@ def start_page(request: Request) -> HTMLResponse:
     t = catalog(lang)
     e = html.escape
     sections = []
-    for svc in request.app.state.services.values():
+    services = request.app.state.services
+    several = len(services) > 1
+
+    def group(title: str, links: list[tuple[str, str]]) -> str:
+        return (f"<section><h3>{e(t[title])}</h3><ul>"
+                + "".join(f"<li><a href='{href}'>{e(t[label])}</a></li>" for href, label in links)
+                + "</ul></section>")
+
+    for svc in services.values():
         cfg: SiteConfig = svc.config
         o = e(cfg.office.id)
         name = e(cfg.office.names.get(lang))
+        # On a server with several offices (issue 21) the staff pages open on this office: the panel's
+        # sign-in with the office chosen, the administration pages under /admin/office/{office}.
+        panel = f"/panel/signin?office={o}" if several else "/panel/"
         groups = [
             ("start_visitors", [(f"/office/{o}/services?lang={lang}", "start_services"),
                                 (f"/office/{o}/kiosk", "start_kiosk"), (f"/office/{o}/book", "start_book"),
                                 (f"/load/{o}", "start_load"), (f"/office/{o}/hall", "start_hall")]),
-            ("start_operators", [("/panel/", "start_panel")]),
-            ("start_manager_group", [("/panel/manager", "start_manager"), (f"/reports/{o}", "start_reports")]),
-            ("start_it", [("/docs", "start_docs"), ("/healthz", "start_health"), ("/metrics", "start_metrics")]),
+            ("start_operators", [(panel, "start_panel")]),
+            ("start_manager_group", [(panel if several else "/panel/manager", "start_manager"),
+                                     (f"/reports/{o}", "start_reports"),
+                                     (f"/admin/office/{o}/section/office" if several else "/admin/", "start_admin")]),
         ]
-        items = "".join(
-            f"<section><h3>{e(t[title])}</h3><ul>"
-            + "".join(f"<li><a href='{href}'>{e(t[label])}</a></li>" for href, label in links)
-            + "</ul></section>" for title, links in groups)
+        items = "".join(group(title, links) for title, links in groups)
         # The office's name only: its id is an internal key no visitor should read.
         sections.append(f"<h2>{name}</h2><div class=roles>{items}</div>")
+    # The server's own pages, once (not once per office: a regional server runs many).
+    it = group("start_it", [("/docs", "start_docs"), ("/healthz", "start_health"), ("/metrics", "start_metrics")])
+    sections.append(f"<div class=roles>{it}</div>")
     switch = " ".join(
         f"<a href='/?lang={code}' hreflang={code} lang={code}" + (" aria-current=true" if code == lang else "")
         + f">{e(LANGUAGE_NAMES[code])}</a>" for code in LANGUAGES)
