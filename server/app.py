@@ -460,7 +460,7 @@ def run_server(config: Path | Sequence[Path], db_url: str, host: str, port: int,
     from cherga.server.clock import clock_from_environment
 
     app = create_app(cfgs, db_url, clock=clock_from_environment(), demo_accounts=demo, on_start=starts, on_stop=stops)
-    # The administration pages write a saved configuration back here (the first office's: they serve one office).
+    # The administration pages write a saved configuration back to its office's file (config_paths[office]).
     app.state.config_path = loaded[0][0]
     app.state.config_paths = {cfg.office.id: path for path, cfg in loaded}
     if region_data is not None:
