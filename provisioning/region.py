@@ -235,18 +235,21 @@ def _check_region_users(passwd: str, acl: str, office: str, where: str) -> Regio
         raise RegionUsersError(f"{where} is not office {office}'s: uplink.passwd names {', '.join(strangers)} "
                                f"(give OUT/offices/{office} of `cherga region provision`)")
     own = f"{contract.ROOT}/{office}/"
+    user_seen = False
     for n, line in enumerate(acl.splitlines(), 1):
         words = line.split()
         if not words or words[0].startswith("#"):
             continue
         if words[0] == "user" and len(words) == 2 and words[1] in hashes:
+            user_seen = True
             continue
-        if words[0] == "topic" and len(words) == 3 and words[1] in ("read", "write", "readwrite") \
+        # A topic line before any user line would, once appended, belong to the office ACL's last user.
+        if user_seen and words[0] == "topic" and len(words) == 3 and words[1] in ("read", "write", "readwrite") \
                 and words[2].startswith(own):
             continue
         # Anything else (another user, a pattern, a topic of another office) would widen the ACL unseen.
-        raise RegionUsersError(f"{where}/uplink.acl line {n}: {line.strip()!r} is not a user of uplink.passwd "
-                               f"or a topic under {own}")
+        raise RegionUsersError(f"{where}/uplink.acl line {n}: {line.strip()!r} is neither a user of uplink.passwd "
+                               f"nor, after one, a topic under {own}")
     return RegionUsers(hashes, acl if acl.endswith("\n") else acl + "\n")
 
 

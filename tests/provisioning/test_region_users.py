@@ -145,3 +145,11 @@ def test_another_offices_region_files_are_refused_and_nothing_changes(
     result = runner.invoke(app, ["server", str(inv), "--state-dir", str(state), "--region-files", str(tampered)])
     assert result.exit_code == 1 and "kr-central" in result.output
     assert _files(state) == before
+
+    # A topic line before the first user would go to the office ACL's last node once appended.
+    shutil.copy(out / "offices" / OFFICE / "uplink.acl", tampered / "uplink.acl")
+    acl = (tampered / "uplink.acl").read_text()
+    (tampered / "uplink.acl").write_text(f"topic readwrite {contract.ROOT}/{OFFICE}/#\n" + acl)
+    result = runner.invoke(app, ["server", str(inv), "--state-dir", str(state), "--region-files", str(tampered)])
+    assert result.exit_code == 1 and "line 1" in result.output
+    assert _files(state) == before
