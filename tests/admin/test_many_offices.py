@@ -149,3 +149,39 @@ def test_an_administrator_of_office_a_cannot_reach_office_b(two: Two) -> None:
     # The offices list does not offer her B either.
     with _signed_in(app, "anna") as client:
         assert f"/admin/office/{b}/" not in client.get(f"/admin/office/{a}/section/office").text
+
+
+@pytest.mark.browser
+def test_the_office_choice_in_a_browser_passes_axe_in_every_language(two: Two, browser: Any) -> None:
+    from tests.support.axe import serious
+    from tests.support.browser import serving
+
+    with serving(two.app) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        try:
+            page.goto(f"{url}/admin/signin?lang=en")
+            page.fill("input[name=username]", "boss")
+            page.fill("input[name=password]", ADMIN_PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url("**/admin/offices")
+            problems: list[str] = []
+            for lang in LANGS:
+                page.goto(f"{url}/admin/offices?lang={lang}")
+                assert page.evaluate("document.documentElement.lang") == lang
+                assert page.inner_text("h1") == catalog(lang)["choose_office"]
+                problems += serious(page, f"/admin/offices?lang={lang}")
+                small = page.evaluate("""() => [...document.querySelectorAll('main a, nav a, button')]
+                      .filter(e => e.offsetParent !== null)
+                      .map(e => [e.outerHTML.slice(0, 80), e.getBoundingClientRect().height])
+                      .filter(([_, h]) => h < 44)""")
+                assert not small, f"{lang}: targets under 44 px: {small[:5]}"
+            assert not problems, "\n".join(problems)
+            # Choosing B opens B's pages, headed with B's name.
+            name_b = two.app.state.services[two.b].config.office.names.get("en")
+            page.goto(f"{url}/admin/offices?lang=en")
+            page.click(f"a[href='/admin/office/{two.b}/section/office']")
+            page.wait_for_url(f"**/admin/office/{two.b}/section/office")
+            assert page.inner_text("header .office") == name_b
+        finally:
+            context.close()
