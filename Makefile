@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy cherga tests bench
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test: sysdeps-test $(STAMP) lint typecheck pytest
 
