@@ -31,8 +31,8 @@ from cherga.server.accounts import ensure_demo_accounts
 from cherga.server.api import auth as auth_api
 from cherga.server.api import counters, offices, tickets
 from cherga.server.api.models import Health
-from cherga.server.errors import ServiceError, StoreFailed
-from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
+from cherga.server.errors import Forbidden, ServiceError, StoreFailed
+from cherga.server.metrics import CONTENT_TYPE, Metrics, MetricsMiddleware, may_scrape
 from cherga.server.notify.engine import attach_notifications
 from cherga.server.service import OfficeService, utc_now
 from cherga.server.siteconfig import SiteConfig, load_site_config
@@ -238,7 +238,10 @@ def create_app(config: SiteConfig | Sequence[SiteConfig], store_url: str, *, clo
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        if not may_scrape(request.client.host if request.client else None):
+            raise Forbidden("metrics_not_here", "metrics are read from the server's own box or the addresses "
+                            "in CHERGA_METRICS_FROM")
         return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     # Opt-in notifications (issue 19): a Notifier per office; its outbox threads run beside the queue.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -14,6 +16,34 @@ from prometheus_client.registry import Collector
 from cherga.server.service import OfficeService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: who may scrape /metrics unless ``CHERGA_METRICS_FROM`` says otherwise: the server's own box (a
+#: Prometheus beside it, or one reached through an SSH tunnel); "testclient" is Starlette's test client
+METRICS_FROM_DEFAULT = "127.0.0.1,::1,testclient"
+
+
+def may_scrape(host: str | None, allowed: str | None = None) -> bool:
+    """Whether a request from ``host`` may read /metrics: the queue's figures, gateways and refusals
+    are for the office's own monitoring, not for a laptop on the hall network. ``allowed``: addresses and
+    networks (``10.0.5.0/24``), comma-separated; ``any`` for everyone; default ``CHERGA_METRICS_FROM``."""
+    spec = allowed if allowed is not None else os.environ.get("CHERGA_METRICS_FROM", METRICS_FROM_DEFAULT)
+    entries = [e.strip() for e in spec.split(",") if e.strip()]
+    if "any" in entries:
+        return True
+    if host is None:
+        return False
+    if host in entries:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in entries:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 class QueueCollector(Collector):

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from cherga.broker_bridge.contract import CounterAction, CounterState, TicketInfo
-from cherga.server.api.deps import IdemDep, ServiceDep, StaffDep
+from cherga.server.api.deps import IdemDep, MaybeStaffDep, ServiceDep, StaffDep
 from cherga.server.api.models import (
     ActionRequest,
     ActionResponse,
@@ -56,9 +56,20 @@ def _act(svc: OfficeService, account: StaffAccount, counter: str, action: Counte
 
 
 @router.get("/offices/{office}/counters/{counter}", response_model=CounterState, responses=_ERRORS,
-            summary="What a counter is doing")
-def counter_state(counter: CounterId, svc: ServiceDep) -> CounterState:
-    return svc.counter_state(counter)
+            summary="What a counter is doing (to a caller without a staff token: what the hall may see)")
+def counter_state(counter: CounterId, svc: ServiceDep, account: MaybeStaffDep) -> CounterState:
+    state = svc.counter_state(counter)
+    return state if account is not None else public_counter_state(state)
+
+
+def public_counter_state(state: CounterState) -> CounterState:
+    """``state`` as anyone on the hall network may read it: the number called and the operator's shown
+    name, but not the citizen's ticket link (whoever holds it may rate the visit or leave a contact),
+    the scheduler's reasons, or the operator's sign-in name (half of a password guess)."""
+    ticket = state.ticket
+    if ticket is not None:
+        ticket = ticket.model_copy(update={"token": None, "status_url": None, "reason": None, "why": None})
+    return state.model_copy(update={"ticket": ticket, "operator": None})
 
 
 @router.get("/offices/{office}/counters/{counter}/waiting", response_model=list[TicketInfo], responses=_ERRORS,
