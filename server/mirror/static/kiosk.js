@@ -5,7 +5,7 @@ const OFFICE = JSON.parse(document.getElementById("office-data").textContent);
 // ?lang=ky starts the kiosk in that language and skips the language choice (a kiosk placed for one
 // language group, a link from a page already in that language); a code the office lacks is ignored.
 const ASKED = OFFICE.languages.find(l => l === new URLSearchParams(location.search).get("lang"));
-let lang = ASKED || OFFICE.languages[0], choice = {}, busy = false, idle = null;
+let lang = ASKED || OFFICE.languages[0], choice = {}, busy = false, idle = null, loadTimer = null;
 const esc = s => String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const pick = names => names[lang] || names.uk || names.en || Object.values(names)[0] || "";
 const T = () => OFFICE.texts[lang];
@@ -13,9 +13,9 @@ const T = () => OFFICE.texts[lang];
 // action, screen() makes the pending actions the shown screen's, and one listener runs them.
 let pending = [], actions = [];
 const screen = html => { actions = pending; pending = []; document.getElementById("screen").innerHTML = html;
-  clearTimeout(idle); idle = setTimeout(home, 15000); };
-const btn = (label, on, cls="") => { pending.push(on);
-  return `<button type="button" class="${cls}" data-act="${pending.length - 1}">${esc(label)}</button>`; };
+  clearInterval(loadTimer); clearTimeout(idle); idle = setTimeout(home, 15000); };
+const btn = (label, on, cls="", attrs="") => { pending.push(on);
+  return `<button type="button" class="${cls}" data-act="${pending.length - 1}"${attrs}>${esc(label)}</button>`; };
 document.getElementById("screen").addEventListener("click", e => {
   const b = e.target.closest("button[data-act]");
   if (b) actions[Number(b.dataset.act)]();
@@ -32,10 +32,30 @@ function start() { choice = {}; document.getElementById("office").textContent = 
 function home() { choice = {}; ticket = null; if (ASKED) setLang(ASKED); else start(); }
 function setLang(l) { lang = l; document.documentElement.lang = l; document.getElementById("office").textContent = pick(OFFICE.names); services(); }
 function services() {
+  // Each service with room under it for "faster at office X" (filled by showFaster), which its button names as its description.
   const items = OFFICE.bundles.map(b => btn(pick(b.names), () => chooseBundle(b.id)))
-    .concat(OFFICE.services.filter(s => !s.appointment_only).map(s => btn(`${s.prefix} · ${pick(s.names)}`, () => chooseService(s.id))));
-  screen(`<h2>${esc(T().choose_service)}</h2><div class="grid">${items.join("")}</div>` +
+    .concat(OFFICE.services.filter(s => !s.appointment_only).map((s, i) => `<div class="svc">` +
+      btn(`${s.prefix} · ${pick(s.names)}`, () => chooseService(s.id), "", ` aria-describedby="faster-${i}"`) +
+      `<p class="faster" id="faster-${i}" data-service="${esc(s.id)}" hidden></p></div>`));
+  screen(`<h2>${esc(T().choose_service)}</h2><div class="grid" id="services" aria-busy="true">${items.join("")}</div>` +
     btn(T().have_booking, () => booking(), "booking") + btn(T().back, start, "back"));
+  showFaster(); loadTimer = setInterval(showFaster, 30000);
+}
+// "Faster at <office>, <address>: ≈ N min" (issue 21): another office of the network where the same service
+// is clearly quicker, from the public load feed (its faster_at, the touchscreen kiosk's and the load page's
+// figure); asked as the list is shown and every 30 s while it stays. No answer: the list stays without it.
+async function showFaster() {
+  let load = [];
+  try { const r = await fetch(`/api/v1/offices/${OFFICE.office}/load`, {cache: "no-store"}); if (r.ok) load = await r.json(); }
+  catch (e) { /* no connection: no line rather than an error over the list */ }
+  const faster = Object.fromEntries(load.map(s => [s.service, s.faster_at]));
+  for (const line of document.querySelectorAll("#services .faster")) {  // none if the citizen has moved on
+    const f = faster[line.dataset.service];
+    line.textContent = f ? T().faster_at.split("{office}").join(pick(f.names)).split("{address}").join(pick(f.address))
+      .split("{n}").join(f.wait_min) : "";
+    line.hidden = !f;
+  }
+  document.getElementById("services")?.removeAttribute("aria-busy");
 }
 function booking(error = "") {
   screen(`<h2>${esc(T().enter_code)}</h2>${error ? `<p class="err">${esc(error)}</p>` : ""}
