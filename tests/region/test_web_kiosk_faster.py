@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cherga.broker_bridge.contract import LANGUAGES, NetworkLoad, NetworkOffice, NetworkService
+from cherga.broker_bridge.contract import LANGUAGES, Lang, NetworkLoad, NetworkOffice, NetworkService
 from cherga.server.app import create_app
 from cherga.server.mirror.i18n import LANGUAGE_NAMES, catalog
 from cherga.server.service import OfficeService
@@ -51,7 +51,7 @@ def _network(clock: Clock, *, wait: int = 7) -> NetworkLoad:
     return NetworkLoad(region="city", offices=[south], at=clock.now)
 
 
-def _show_services(page: Any, lang: str) -> None:
+def _show_services(page: Any, lang: Lang) -> None:
     """From the language choice to the service list in ``lang``, once its load has arrived."""
     page.get_by_role("button", name=LANGUAGE_NAMES[lang], exact=True).click()
     page.wait_for_selector("#services:not([aria-busy])")
