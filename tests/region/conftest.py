@@ -27,6 +27,9 @@ from cherga.server.region.link import Tls
 from cherga.server.region.regionfile import Region, load_region
 from cherga.server.service import OfficeService
 from cherga.server.store import Store, sqlite_url
+
+# The bridge tests' `bridges` and `watchers` (each stops what its test started), for the region's bridge tests.
+from tests.bridge.conftest import bridges, watchers  # noqa: F401
 from tests.support.mosquitto import Broker, free_port
 from tests.support.postgres import PostgresServer
 

@@ -5,33 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from cherga.broker_bridge import contract
 from cherga.broker_bridge.bridge import Bridge, start_bridge
 from cherga.broker_bridge.contract import NetworkLoad, NetworkOffice, NetworkService
 from tests.bridge.conftest import Watcher, make_service, office_clock, sign_in, site_config
 from tests.support.mosquitto import Broker
-
-
-@pytest.fixture
-def bridges() -> Iterator[list[Bridge]]:
-    made: list[Bridge] = []
-    yield made
-    for b in made:
-        b.stop()
-
-
-@pytest.fixture
-def watchers() -> Iterator[list[Watcher]]:
-    made: list[Watcher] = []
-    yield made
-    for w in made:
-        w.close()
 
 
 def _network(at: dt.datetime, wait: int) -> NetworkLoad:
