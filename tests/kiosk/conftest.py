@@ -1,4 +1,5 @@
-"""Kiosk fixtures: the demo office as a kiosk sees it, a controllable clock, a printer emulator."""
+"""Kiosk fixtures: the demo office as a kiosk sees it, a controllable clock, a printer emulator; and
+what the screen tests share: the display modes a panel offers and the checks of what was drawn."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import pygame
 import pytest
 import yaml
 
-from cherga.broker_bridge.contract import BundleInfo, CategoryInfo, NodeConfig, ServiceInfo, TicketInfo
+from cherga.broker_bridge.contract import (
+    LANGUAGES,
+    BundleInfo,
+    CategoryInfo,
+    NodeConfig,
+    ServiceInfo,
+    TicketInfo,
+)
 from cherga.kiosk.emulator import EscPosEmulator
 from cherga.kiosk.printer import PrinterConfig, TicketPrinter
+from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, DrawnText, Frame, _font
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
 
@@ -57,6 +66,51 @@ class FakeClock:
 
 
 SIZES = [(1280, 800), (1080, 1920), (800, 480)]  # the touch panels a kiosk screen is drawn for
+
+
+def display_modes(size: tuple[int, int]) -> Iterator[tuple[str, bool, bool]]:
+    """(language, low reach, large text): every way a citizen may set up the screen on a panel of
+    ``size``. Large text needs a panel of 1024x600 or more (docs/kiosk.md)."""
+    for lang in LANGUAGES:
+        for low in (False, True):
+            for large in (False, True):
+                if large and size == (800, 480):
+                    continue
+                yield lang, low, large
+
+
+def overflowing(frame: Frame, large: bool) -> list[DrawnText]:
+    """The labels of ``frame`` that leave their box or are drawn smaller than the mode allows."""
+    minimum = MIN_LARGE_PX if large else MIN_LABEL_PX
+    out = []
+    for drawn in frame.texts:
+        bx, by, bw, bh = drawn.box
+        ux, uy, uw, uh = drawn.used
+        fits = bx <= ux and ux + uw <= bx + bw and by <= uy and uy + uh <= by + bh
+        if not fits or drawn.size < minimum:
+            out.append(drawn)
+    return out
+
+
+def pixels_show(surface: pygame.Surface, drawn: DrawnText, bold: bool) -> bool:
+    """Does the screen at ``drawn``'s place show exactly its text, drawn afresh?"""
+    fnt = _font(drawn.size, bold)
+    x, _, w, _ = drawn.box
+    for i, line in enumerate(drawn.lines):
+        expected = fnt.render(line, True, drawn.color, drawn.background)
+        lx = x + (w - expected.get_width()) // 2
+        rect = pygame.Rect(lx, drawn.used[1] + i * fnt.get_linesize(), expected.get_width(), expected.get_height())
+        rect = rect.clip(surface.get_rect())
+        got = surface.subsurface(rect)
+        if pygame.image.tobytes(got, "RGB") != pygame.image.tobytes(expected.subsurface(
+                pygame.Rect(0, 0, rect.width, rect.height)), "RGB"):
+            return False
+    return True
+
+
+def is_bold(frame: Frame, element: str) -> bool:
+    placed = next((p for p in frame.layout.buttons if p.button.id == element), None)
+    return placed is None and element in ("title", "big") or (placed is not None and placed.button.kind != "mode")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,19 @@ from cherga.broker_bridge import contract
 from cherga.broker_bridge.contract import LANGUAGES, NodeConfig
 from cherga.broker_bridge.nodeconfig import build_node_config
 from cherga.kiosk.i18n import pick, text
-from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, Renderer, _font
+from cherga.kiosk.ui.render import Renderer, _font
 from cherga.kiosk.ui.state import ContactRequest, KioskState, Screen
 from cherga.server.notify import texts
 from cherga.server.siteconfig import Node, SiteConfig
-from tests.kiosk.conftest import SIZES, FakeClock, ticket_info
-from tests.kiosk.test_ui_screens import is_bold, pixels_show
+from tests.kiosk.conftest import (
+    SIZES,
+    FakeClock,
+    display_modes,
+    is_bold,
+    overflowing,
+    pixels_show,
+    ticket_info,
+)
 from tests.server.helpers import demo_dict
 
 pytestmark = pytest.mark.usefixtures("pygame_headless")
@@ -258,24 +265,14 @@ def test_no_contact_label_overflows_and_every_key_is_a_finger_wide(office: NodeC
     surface = pygame.Surface(size)
     renderer = Renderer(size)
     problems: list[str] = []
-    for lang in LANGUAGES:
-        for low in (False, True):
-            for large in (False, True):
-                if large and size == (800, 480):
-                    continue  # large text needs a panel of 1024x600 or more (docs/kiosk.md)
-                for name, state in contact_screens(office, lang, low=low, large=large):
-                    frame = renderer.draw(surface, state.view())
-                    minimum = MIN_LARGE_PX if large else MIN_LABEL_PX
-                    for drawn in frame.texts:
-                        bx, by, bw, bh = drawn.box
-                        ux, uy, uw, uh = drawn.used
-                        if not (bx <= ux and ux + uw <= bx + bw and by <= uy and uy + uh <= by + bh) \
-                                or drawn.size < minimum:
-                            problems.append(f"{lang} {name} low={low} large={large}: {drawn.element} "
-                                            f"{drawn.text!r} size {drawn.size} in {drawn.box}")
-                    for placed in frame.layout.buttons:
-                        if size != (800, 480) and min(placed.rect[2], placed.rect[3]) < 44:
-                            problems.append(f"{lang} {name}: {placed.button.id} is a small target {placed.rect}")
-                        if low and placed.rect[1] < size[1] // 2 - 1 and size[1] >= 720:
-                            problems.append(f"{lang} {name} low reach: {placed.button.id} above half {placed.rect}")
+    for lang, low, large in display_modes(size):
+        for name, state in contact_screens(office, lang, low=low, large=large):
+            frame = renderer.draw(surface, state.view())
+            problems += [f"{lang} {name} low={low} large={large}: {drawn.element} "
+                         f"{drawn.text!r} size {drawn.size} in {drawn.box}" for drawn in overflowing(frame, large)]
+            for placed in frame.layout.buttons:
+                if size != (800, 480) and min(placed.rect[2], placed.rect[3]) < 44:
+                    problems.append(f"{lang} {name}: {placed.button.id} is a small target {placed.rect}")
+                if low and placed.rect[1] < size[1] // 2 - 1 and size[1] >= 720:
+                    problems.append(f"{lang} {name} low reach: {placed.button.id} above half {placed.rect}")
     assert problems == []

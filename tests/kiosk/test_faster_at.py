@@ -11,8 +11,7 @@ from cherga.broker_bridge.contract import LANGUAGES, FasterAt, HallState, Servic
 from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.render import MIN_LABEL_PX, Renderer, _font
 from cherga.kiosk.ui.state import KioskState, QueueLoad, Screen
-from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config
-from tests.kiosk.test_ui_screens import pixels_show
+from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config, pixels_show
 
 pytestmark = pytest.mark.usefixtures("pygame_headless")
 

@@ -14,11 +14,18 @@ from cherga.broker_bridge.contract import LANGUAGES, NodeConfig
 from cherga.broker_bridge.nodeconfig import INFO_BUDGET, build_node_config
 from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.info import speech
-from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, Renderer
+from cherga.kiosk.ui.render import Renderer
 from cherga.kiosk.ui.state import IssueRequest, KioskState, Screen
 from cherga.server.siteconfig import Names, Node, ServiceDetails, SiteConfig, load_site_config
-from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config
-from tests.kiosk.test_ui_screens import is_bold, pixels_show
+from tests.kiosk.conftest import (
+    SIZES,
+    FakeClock,
+    demo_office_config,
+    display_modes,
+    is_bold,
+    overflowing,
+    pixels_show,
+)
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
 pytestmark = pytest.mark.usefixtures("pygame_headless")
@@ -142,22 +149,12 @@ def test_no_line_or_label_of_the_documents_screen_overflows_in_any_language_or_m
     surface = pygame.Surface(size)
     renderer = Renderer(size)
     problems: list[str] = []
-    for lang in LANGUAGES:
-        for low in (False, True):
-            for large in (False, True):
-                if large and size == (800, 480):
-                    continue  # large text needs a panel of 1024x600 or more (docs/kiosk.md)
-                for choice in ("service:passport", "service:business", "bundle:newborn"):
-                    s = walk(office, f"lang:{lang}", choice, "info", large=large, low=low)
-                    frame = renderer.draw(surface, s.view())
-                    minimum = MIN_LARGE_PX if large else MIN_LABEL_PX
-                    for d in frame.texts:
-                        bx, by, bw, bh = d.box
-                        ux, uy, uw, uh = d.used
-                        fits = bx <= ux and ux + uw <= bx + bw and by <= uy and uy + uh <= by + bh
-                        if not fits or d.size < minimum:
-                            problems.append(f"{lang} {choice} low={low} large={large}: {d.element} {d.text!r} "
-                                            f"size {d.size} in {d.box}")
+    for lang, low, large in display_modes(size):
+        for choice in ("service:passport", "service:business", "bundle:newborn"):
+            s = walk(office, f"lang:{lang}", choice, "info", large=large, low=low)
+            frame = renderer.draw(surface, s.view())
+            problems += [f"{lang} {choice} low={low} large={large}: {d.element} {d.text!r} "
+                         f"size {d.size} in {d.box}" for d in overflowing(frame, large)]
     assert problems == []
 
 

@@ -21,11 +21,10 @@ from cherga.kiosk.i18n import text
 from cherga.kiosk.role import KioskRole
 from cherga.kiosk.speaker import InfoSpeaker
 from cherga.kiosk.ui.info import speech
-from cherga.kiosk.ui.render import MIN_LABEL_PX, MIN_LARGE_PX, Renderer
+from cherga.kiosk.ui.render import Renderer
 from cherga.kiosk.ui.state import KioskState, Screen, SpeakRequest, StopSpeaking
 from cherga.server.siteconfig import Node, load_site_config
-from tests.kiosk.conftest import SIZES, FakeClock
-from tests.kiosk.test_ui_screens import is_bold, pixels_show
+from tests.kiosk.conftest import SIZES, FakeClock, display_modes, is_bold, overflowing, pixels_show
 from tests.support.wait import wait_until
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-office.yaml"
@@ -189,21 +188,11 @@ def test_with_the_listen_button_no_label_overflows_in_any_language_or_mode(
     surface = pygame.Surface(size)
     renderer = Renderer(size)
     problems: list[str] = []
-    for lang in LANGUAGES:
-        for low in (False, True):
-            for large in (False, True):
-                if large and size == (800, 480):
-                    continue  # large text needs a panel of 1024x600 or more (docs/kiosk.md)
-                for speaking in (False, True):
-                    s = walk(office, f"lang:{lang}", "service:passport", "info", *(["listen"] if speaking else []),
-                             voice=True, large=large, low=low)
-                    frame = renderer.draw(surface, s.view())
-                    minimum = MIN_LARGE_PX if large else MIN_LABEL_PX
-                    for d in frame.texts:
-                        bx, by, bw, bh = d.box
-                        ux, uy, uw, uh = d.used
-                        fits = bx <= ux and ux + uw <= bx + bw and by <= uy and uy + uh <= by + bh
-                        if not fits or d.size < minimum:
-                            problems.append(f"{lang} low={low} large={large} speaking={speaking}: {d.element} "
-                                            f"{d.text!r} size {d.size} in {d.box}")
+    for lang, low, large in display_modes(size):
+        for speaking in (False, True):
+            s = walk(office, f"lang:{lang}", "service:passport", "info", *(["listen"] if speaking else []),
+                     voice=True, large=large, low=low)
+            frame = renderer.draw(surface, s.view())
+            problems += [f"{lang} low={low} large={large} speaking={speaking}: {d.element} "
+                         f"{d.text!r} size {d.size} in {d.box}" for d in overflowing(frame, large)]
     assert problems == []

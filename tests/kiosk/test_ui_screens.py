@@ -12,16 +12,20 @@ from cherga.broker_bridge.contract import LANGUAGES, NodeConfig
 from cherga.kiosk.i18n import text
 from cherga.kiosk.ui.layout import MIN_TARGET, hit
 from cherga.kiosk.ui.render import (
-    MIN_LABEL_PX,
-    MIN_LARGE_PX,
-    DrawnText,
-    Frame,
     Renderer,
-    _font,
     taps_from_event,
 )
 from cherga.kiosk.ui.state import KioskState, QueueLoad, Screen
-from tests.kiosk.conftest import SIZES, FakeClock, demo_office_config, ticket_info
+from tests.kiosk.conftest import (
+    SIZES,
+    FakeClock,
+    demo_office_config,
+    display_modes,
+    is_bold,
+    overflowing,
+    pixels_show,
+    ticket_info,
+)
 
 pytestmark = pytest.mark.usefixtures("pygame_headless")
 
@@ -70,27 +74,6 @@ def screens(office: NodeConfig, lang: str, *, low_reach: bool = False, large_tex
     yield "message", s
 
 
-def pixels_show(surface: pygame.Surface, drawn: DrawnText, bold: bool) -> bool:
-    """Does the screen at ``drawn``'s place show exactly its text, drawn afresh?"""
-    fnt = _font(drawn.size, bold)
-    x, _, w, _ = drawn.box
-    for i, line in enumerate(drawn.lines):
-        expected = fnt.render(line, True, drawn.color, drawn.background)
-        lx = x + (w - expected.get_width()) // 2
-        rect = pygame.Rect(lx, drawn.used[1] + i * fnt.get_linesize(), expected.get_width(), expected.get_height())
-        rect = rect.clip(surface.get_rect())
-        got = surface.subsurface(rect)
-        if pygame.image.tobytes(got, "RGB") != pygame.image.tobytes(expected.subsurface(
-                pygame.Rect(0, 0, rect.width, rect.height)), "RGB"):
-            return False
-    return True
-
-
-def is_bold(frame: Frame, element: str) -> bool:
-    placed = next((p for p in frame.layout.buttons if p.button.id == element), None)
-    return placed is None and element in ("title", "big") or (placed is not None and placed.button.kind != "mode")
-
-
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_screen_in_every_language_shows_its_words(lang: str, tmp_path: Path) -> None:
     office = demo_office_config()
@@ -129,25 +112,15 @@ def test_no_label_overflows_its_button_in_any_language_or_mode(size: tuple[int, 
     surface = pygame.Surface(size)
     renderer = Renderer(size)
     problems: list[str] = []
-    for lang in LANGUAGES:
-        for low_reach in (False, True):
-            for large_text in (False, True):
-                if large_text and size == (800, 480):
-                    continue  # large text needs a panel of 1024x600 or more (docs/kiosk.md)
-                for name, state in screens(office, lang, low_reach=low_reach, large_text=large_text):
-                    view = state.view()
-                    frame = renderer.draw(surface, view)
-                    minimum = MIN_LARGE_PX if large_text else MIN_LABEL_PX
-                    for drawn in frame.texts:
-                        bx, by, bw, bh = drawn.box
-                        ux, uy, uw, uh = drawn.used
-                        fits = bx <= ux and ux + uw <= bx + bw and by <= uy and uy + uh <= by + bh
-                        if not fits or drawn.size < minimum:
-                            problems.append(f"{lang} {name} low={low_reach} large={large_text}: "
-                                            f"{drawn.element} {drawn.text!r} size {drawn.size} in {drawn.box}")
-                    for placed in frame.layout.buttons:
-                        if size != (800, 480) and min(placed.rect[2], placed.rect[3]) < MIN_TARGET:
-                            problems.append(f"{lang} {name}: {placed.button.id} is a small target {placed.rect}")
+    for lang, low_reach, large_text in display_modes(size):
+        for name, state in screens(office, lang, low_reach=low_reach, large_text=large_text):
+            frame = renderer.draw(surface, state.view())
+            problems += [f"{lang} {name} low={low_reach} large={large_text}: "
+                         f"{drawn.element} {drawn.text!r} size {drawn.size} in {drawn.box}"
+                         for drawn in overflowing(frame, large_text)]
+            for placed in frame.layout.buttons:
+                if size != (800, 480) and min(placed.rect[2], placed.rect[3]) < MIN_TARGET:
+                    problems.append(f"{lang} {name}: {placed.button.id} is a small target {placed.rect}")
     assert problems == []
 
 
