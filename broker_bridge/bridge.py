@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import paho.mqtt.client as mqtt
 
 from cherga.broker_bridge import contract
+from cherga.broker_bridge.client import TlsSettings, server_client
 from cherga.broker_bridge.contract import (
     CheckIn,
     ContractError,
@@ -67,14 +67,6 @@ LISTENS: tuple[str, ...] = ("kiosk_issue", "kiosk_checkin", "kiosk_offline", "ki
 SHARED: frozenset[str] = frozenset({"kiosk_issue", "kiosk_checkin", "kiosk_offline", "kiosk_contact", "counter_command",
                                     "node_enroll"})
 COMMAND_ID_MAX = 80  # server.db.schema: command ids are String(80)
-
-
-@dataclasses.dataclass(frozen=True)
-class TlsSettings:
-    ca_file: str
-    cert_file: str | None = None
-    key_file: str | None = None
-    insecure: bool = False
 
 
 @dataclasses.dataclass
@@ -206,20 +198,13 @@ class Bridge:
             log.warning("the site config has no nodes: registry; the bridge accepts any node id (development only)")
 
         default_id = f"cherga-bridge-{self.office}" + (f"-{instance}" if instance else "")
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or default_id,
-                                  protocol=mqtt.MQTTv311, clean_session=False)
+        self.client = server_client(
+            client_id or default_id, clean_session=False, username=username, password=password,
+            tls=None if tls is None else tls if isinstance(tls, TlsSettings) else TlsSettings(**dict(tls)))
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(1, 10)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls is not None:
-            t = tls if isinstance(tls, TlsSettings) else TlsSettings(**dict(tls))
-            self.client.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file)
-            self.client.tls_insecure_set(t.insecure)
         self.client.will_set(contract.topic("server_status", self.office),
                              ServerStatus(state="offline", version=version).to_bytes(), qos=1, retain=True)
-        self.client.on_socket_open = self._on_socket_open
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -659,10 +644,6 @@ class Bridge:
                                                   error=ErrorBody(key=exc.reason, message=exc.message[:500])), **params)
 
     # --- paho callbacks --------------------------------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:

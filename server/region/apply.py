@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, insert, select, update
 
 from cherga.broker_bridge import contract
+from cherga.broker_bridge.client import server_client
 from cherga.broker_bridge.contract import ContractError, Ident, RegionConfigPush
 from cherga.server.admin import live
 from cherga.server.db import schema
@@ -240,8 +241,6 @@ class Applier:
     def __init__(self, app_state: Any, office: str, host: str, port: int, *, username: str | None = None,
                  password: str | None = None, client_id: str | None = None, retry_s: float = 60.0,
                  settle_s: float = 1.0) -> None:
-        import paho.mqtt.client as mqtt
-
         self.app_state = app_state
         self.office = office
         self.host, self.port = host, port
@@ -260,12 +259,8 @@ class Applier:
         # A persistent session under a fixed id: a push the bridge brings in while this server is down
         # waits in the office broker (the retained copy covers a push heard but not yet applied).
         instance = os.environ.get("CHERGA_INSTANCE")
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=client_id or f"cherga-region-config-{office}" + (f"-{instance}" if instance else ""),
-                                  protocol=mqtt.MQTTv311, clean_session=False)
-        self.client.reconnect_delay_set(1, 10)
-        if username:
-            self.client.username_pw_set(username, password)
+        self.client = server_client(client_id or f"cherga-region-config-{office}" + (f"-{instance}" if instance else ""),
+                                    clean_session=False, username=username, password=password)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = lambda *a: self._subscribed.clear()

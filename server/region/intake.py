@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 import logging
 import queue
-import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -32,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cherga.broker_bridge import contract
+from cherga.broker_bridge.client import TlsSettings, server_client
 from cherga.broker_bridge.contract import ContractError, EventBatch, HallState, NetworkLoad, UploadAck
 from cherga.server.region.eventlog import BatchRefused, Stored, store_batches
 from cherga.server.store import Store
@@ -64,7 +64,7 @@ class Intake:
     """
 
     def __init__(self, store: Store, offices: Iterable[str], host: str, port: int, *, username: str | None = None,
-                 password: str | None = None, tls: Any = None, client_id: str = "cherga-region-intake",
+                 password: str | None = None, tls: TlsSettings | None = None, client_id: str = "cherga-region-intake",
                  clock: Callable[[], dt.datetime] = _utcnow,
                  on_stored: Callable[[str, EventBatch, Stored], None] | None = None) -> None:
         self.store = store
@@ -78,16 +78,9 @@ class Intake:
         self._queue: queue.Queue[tuple[str, EventBatch] | None] = queue.Queue()
         self._listening = threading.Event()
         self._thread: threading.Thread | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311, clean_session=False)
+        self.client = server_client(client_id, clean_session=False, username=username, password=password, tls=tls)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(1, 10)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls is not None:
-            self.client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
-        self.client.on_socket_open = self._on_socket_open
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
@@ -178,10 +171,6 @@ class Intake:
         log.warning("intake: refused a batch on office %s's topic (%s): %s", office, reason, why)
 
     # --- paho callbacks --------------------------------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:

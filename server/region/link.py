@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -24,21 +23,13 @@ from typing import Any
 import yaml
 from fastapi import FastAPI
 
+from cherga.broker_bridge.client import TlsSettings
 from cherga.server.region.regionfile import Region
 from cherga.server.siteconfig import SiteConfig
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[FastAPI], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class Tls:
-    """What paho's ``tls_set`` needs (the same names as the bridge's TLS settings)."""
-
-    ca_file: str
-    cert_file: str | None = None
-    key_file: str | None = None
 
 
 def host_port(value: str, flag: str, default_port: int = 1883) -> tuple[str, int]:
@@ -51,13 +42,13 @@ def host_port(value: str, flag: str, default_port: int = 1883) -> tuple[str, int
         raise SystemExit(f"cherga server: {flag} must be HOST:PORT, not {value!r}") from None
 
 
-def read_credentials(path: Path) -> tuple[str, str, Tls | None]:
+def read_credentials(path: Path) -> tuple[str, str, TlsSettings | None]:
     """``username``, ``password`` and the optional ``ca_file`` (relative to the file) of a credentials YAML;
     a broken file stops the server with one line."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         ca = data.get("ca_file")
-        tls = Tls(str(path.parent / ca)) if ca else None
+        tls = TlsSettings(str(path.parent / ca)) if ca else None
         return str(data["username"]), str(data["password"]), tls
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise SystemExit(f"cherga server: {path}: not a credentials file with username and password "
@@ -121,7 +112,7 @@ def intake_hooks(region: Region, mqtt_region: str) -> tuple[Hook, Hook]:
 
     host, port = host_port(mqtt_region, "--mqtt-region", region.file.broker.port)
     user = password = None
-    tls: Tls | None = None
+    tls: TlsSettings | None = None
     path = os.environ.get("CHERGA_REGION_CREDENTIALS")
     if path:
         user, password, tls = read_credentials(Path(path))

@@ -16,11 +16,9 @@ open again. It connects with its own paho client and broker user (``<office>.upl
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from cherga.broker_bridge import contract
+from cherga.broker_bridge.client import TlsSettings, server_client
 from cherga.broker_bridge.contract import ContractError, EventBatch, UploadAck
 from cherga.server.region.eventlog import SettledHorizon, events_after
 from cherga.server.store import Store
@@ -64,7 +63,7 @@ class Uplink:
     """
 
     def __init__(self, store: Store, office: str, host: str, port: int, *, username: str | None = None,
-                 password: str | None = None, tls: Any = None, client_id: str | None = None,
+                 password: str | None = None, tls: TlsSettings | None = None, client_id: str | None = None,
                  batch_size: int = 200, window: int = 4, resend_after_s: float = 10.0, poll_s: float = 0.5,
                  ack_wait_s: float = 2.0, clock: Callable[[], dt.datetime] = _utcnow) -> None:
         self.store = store
@@ -90,15 +89,9 @@ class Uplink:
         self._rewound_to: int | None = None  # a gap at this upto was already answered by going back
         self._resend_wait = resend_after_s  # grows while no ack moves (see _step)
         self._thread: threading.Thread | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"cherga-uplink-{office}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+        self.client = server_client(client_id or f"cherga-uplink-{office}", clean_session=True, username=username,
+                                    password=password, tls=tls)
         self.client.max_inflight_messages_set(max(20, window * 2))
-        self.client.reconnect_delay_set(1, 10)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls is not None:
-            self.client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
-        self.client.on_socket_open = self._on_socket_open
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
@@ -219,10 +212,6 @@ class Uplink:
         self._wake.set()
 
     # --- paho callbacks --------------------------------------------------------------------------
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:

@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from cherga.broker_bridge import broker_config, contract
+from cherga.broker_bridge.client import TlsSettings
 from cherga.provisioning.region import RegionFiles, uploading_offices, write_region_files
 from cherga.server import auth
-from cherga.server.region.link import Tls
 from cherga.server.region.regionfile import Region, load_region
 from cherga.server.service import OfficeService
 from cherga.server.store import Store, sqlite_url
@@ -86,7 +86,7 @@ class RegionRig:
     region_password: str
     offices: dict[str, Office]
     region_store: Store
-    region_tls: Tls | None = None  # the CA the region server checks the regional broker with
+    region_tls: TlsSettings | None = None  # the CA the region server checks the regional broker with
 
 
 def _office_broker(region_files: RegionFiles, office: str, workdir: Path, region: Region) -> tuple[Broker, str, str]:
@@ -126,7 +126,7 @@ def region_rig(request: pytest.FixtureRequest, tmp_path: Path, postgres: Postgre
     conf = (files.broker_dir / "mosquitto.conf").read_text().replace("log_dest syslog", "log_dest stderr")
     region_broker = start_broker(rdir, conf, region_port)
     rcreds = yaml.safe_load((files.broker_dir / "region-credentials.yaml").read_text())
-    region_tls = Tls(str(files.broker_dir / "region-ca.crt")) if tls else None
+    region_tls = TlsSettings(str(files.broker_dir / "region-ca.crt")) if tls else None
     region_store = Store(postgres.create_database(f"region_{uuid.uuid4().hex[:8]}_{next(_db)}"))
     offices: dict[str, Office] = {}
     try:
