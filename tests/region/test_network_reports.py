@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cherga.broker_bridge.contract import LANGUAGES, CounterAction
@@ -57,16 +58,21 @@ def _play(services: dict[str, OfficeService], clock: Clock, minutes: int) -> dic
     return issued
 
 
-@pytest.fixture(scope="module")
-def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
-    folder = tmp_path_factory.mktemp("network-reports")
+def _played_region(folder: Path) -> tuple[FastAPI, Clock, dict[str, int]]:
+    """The region's two served offices after two hours of a Wednesday morning, with a regional admin."""
     region = write_region(folder, passport_desks=3)
     clock = Clock()
     app = create_app(region.served_here, sqlite_url(folder / "cherga.db"), clock=clock, sweep_interval=None)
     app.state.region = region
     issued = _play(app.state.services, clock, 120)
+    auth.create_account(app.state.store, username="regional", role="admin", password=PASSWORD)
+    return app, clock, issued
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
+    app, _, issued = _played_region(tmp_path_factory.mktemp("network-reports"))
     store = app.state.store
-    auth.create_account(store, username="regional", role="admin", password=PASSWORD)
     auth.create_account(store, username="north.manager", role="hall_manager", password=PASSWORD, offices=["north"])
     with TestClient(app) as c:
         yield c, issued
@@ -146,14 +152,8 @@ def test_the_side_by_side_figures_are_the_ones_each_office_report_shows(
 @pytest.fixture(scope="module")
 def day_after(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
     """The same Wednesday morning, read on Thursday: the network report reads the day summaries."""
-    folder = tmp_path_factory.mktemp("network-reports-closed")
-    region = write_region(folder, passport_desks=3)
-    clock = Clock()
-    app = create_app(region.served_here, sqlite_url(folder / "cherga.db"), clock=clock, sweep_interval=None)
-    app.state.region = region
-    issued = _play(app.state.services, clock, 120)
+    app, clock, issued = _played_region(tmp_path_factory.mktemp("network-reports-closed"))
     clock.advance(24 * 3600)
-    auth.create_account(app.state.store, username="regional", role="admin", password=PASSWORD)
     with TestClient(app) as c:
         yield c, issued
 
