@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Text, case, cast, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, cast, delete, func, insert, select, update
 
 from cherga.server.analytics.engine import Cell, CellKey, Cells, fold, merge_cells
 from cherga.server.analytics.network import NetworkData, add_cells, add_summary, summarize
@@ -270,48 +270,6 @@ def prune(store: Store, office: str, tz: ZoneInfo | str, *, retain_days: int, no
 def operator_names(store: Store) -> dict[str, str]:
     """Staff usernames to display names (for reports shown to managers)."""
     return {s.username: s.display_name for s in store.all_staff()}
-
-
-def office_totals(store: Store, offices: Mapping[str, ZoneInfo | str], first: dt.date, last: dt.date, *,
-                  now: dt.datetime | None = None, target_wait_s: float = 15 * 60) -> dict[str, list[Any]]:
-    """Per office, for the local days ``first..last``: tickets issued, served, no-shows, the mean wait to
-    a call (minutes) and the share of calls within ``target_wait_s`` (%). The waits are the ones each
-    ``called`` event logged (``waited_s``: from taking the ticket, or from a transfer, to the call).
-
-    One aggregate statement per time zone, run by the database over the raw events, one pass and no
-    join (issue 21: the network's offices side by side; a month of 1,000 offices is millions of
-    events, which the hourly cells would carry through Python one by one). It needs the raw events
-    of the range: days whose raw events retention has pruned count only what came after (the cells
-    keep them; the per-office report reads those).
-    """
-    now = now or dt.datetime.now(dt.UTC)
-    e = schema.events
-    by_zone: dict[str, list[str]] = {}
-    for office, tz in offices.items():
-        by_zone.setdefault(str(tz), []).append(office)
-    waited = case((e.c.kind == "called", e.c.data["waited_s"].as_float()))
-    out: dict[str, list[Any]] = {}
-    with store.reading() as conn:
-        for zone_name, members in by_zone.items():
-            zone = ZoneInfo(zone_name)
-            start = local_midnight(first, zone)
-            end = min(local_midnight(last + dt.timedelta(days=1), zone), max(now, start))
-            rows = conn.execute(
-                select(e.c.office,
-                       func.sum(case((e.c.kind == "issued", 1), else_=0)),
-                       func.sum(case((e.c.kind == "finished", 1), else_=0)),
-                       func.sum(case((e.c.kind == "no_show", 1), else_=0)),
-                       func.avg(waited), func.count(waited),
-                       func.sum(case((waited <= target_wait_s, 1), else_=0)))
-                .where(e.c.office.in_(sorted(members)), e.c.at >= start, e.c.at < end,
-                       e.c.kind.in_(("issued", "finished", "no_show", "called")))
-                .group_by(e.c.office))
-            for office, issued, served, no_show, mean_wait, n_waits, within in rows:
-                out[office] = [
-                    int(issued or 0), int(served or 0), int(no_show or 0),
-                    None if mean_wait is None else round(float(mean_wait) / 60, 1),
-                    None if not n_waits else round(100.0 * int(within or 0) / int(n_waits), 1)]
-    return out
 
 
 def refresh_network(store: Store, offices: Mapping[str, ZoneInfo], first: dt.date,
