@@ -96,30 +96,25 @@ class Notifier:
         self._wake_follower.set()  # all the queue's thread does for notifications
 
     def _follow_loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake_follower.wait(self.poll_s)
-            self._wake_follower.clear()
-            if not self._running.is_set():
-                continue
-            try:
-                while self.follower.run_once() and not self._stop.is_set() and self._running.is_set():
-                    pass
-                self._wake_sender.set()
-            except Exception:  # the store may be briefly unavailable; the cursor makes the retry exact
-                log.exception("notify: following the event log failed; retrying")
+        # The store may be briefly unavailable; the cursor makes the retry exact.
+        self._loop(self._wake_follower, self.follower.run_once, self._wake_sender.set, "following the event log")
 
     def _send_loop(self) -> None:
+        self._loop(self._wake_sender, self.sender.run_once, self.purge_if_due, "a sending pass")
+
+    def _loop(self, wake: threading.Event, step: Callable[[], int], then: Callable[[], object], what: str) -> None:
+        """Each time ``wake`` is set (or every ``poll_s``), run ``step`` while it finds work (a count), then ``then``."""
         while not self._stop.is_set():
-            self._wake_sender.wait(self.poll_s)
-            self._wake_sender.clear()
+            wake.wait(self.poll_s)
+            wake.clear()
             if not self._running.is_set():
                 continue
             try:
-                while self.sender.run_once() and not self._stop.is_set() and self._running.is_set():
+                while step() and not self._stop.is_set() and self._running.is_set():
                     pass
-                self.purge_if_due()
+                then()
             except Exception:
-                log.exception("notify: a sending pass failed; retrying")
+                log.exception("notify: %s failed; retrying", what)
 
     def pump(self) -> None:
         """Follow the log and send everything due now, in the caller's thread (tests, benches)."""
